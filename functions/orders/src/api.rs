@@ -1,0 +1,437 @@
+//! The order API behind API Gateway: `POST /orders` and `GET /orders/{orderId}`.
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use shared::events::{EventMeta, LineItem, Money, OrderCreated};
+use shared::problem::{FieldError, Problem};
+use tracing::{Instrument, error, info, info_span};
+use uuid::Uuid;
+
+use crate::domain::{Order, OrderStatus, StatusChange};
+use crate::outbox::OutboxRecord;
+use crate::request::{self, Invalid, MAX_BODY_BYTES, PlaceOrder};
+use crate::store::{IdempotencyClaim, OrderStore, Placement};
+
+pub const IDEMPOTENCY_KEY: HeaderName = HeaderName::from_static("idempotency-key");
+pub const IDEMPOTENT_REPLAYED: HeaderName = HeaderName::from_static("idempotent-replayed");
+pub const CORRELATION_ID: HeaderName = HeaderName::from_static("x-correlation-id");
+const MAX_HEADER_TOKEN_CHARS: usize = 128;
+
+pub fn router<S: OrderStore>(store: S) -> Router {
+    Router::new()
+        .route("/orders", post(place_order::<S>))
+        .route("/orders/{order_id}", get(get_order::<S>))
+        .method_not_allowed_fallback(method_not_allowed)
+        .fallback(unknown_route)
+        // The body bound is ours (64 KiB, answered as problem+json), not axum's default.
+        .layer(DefaultBodyLimit::disable())
+        .with_state(store)
+}
+
+/// `202 Accepted` body: the order exists and is being validated.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Accepted {
+    order_id: Uuid,
+    status: OrderStatus,
+}
+
+/// What `GET /orders/{orderId}` shows: the API's contract, independent of how orders are stored.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct OrderView {
+    order_id: Uuid,
+    consumer_id: String,
+    restaurant_id: String,
+    line_items: Vec<LineItem>,
+    status: OrderStatus,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    total: Option<Money>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    rejection_reasons: Vec<String>,
+    created_at: DateTime<Utc>,
+    history: Vec<StatusChange>,
+}
+
+impl From<Order> for OrderView {
+    fn from(order: Order) -> Self {
+        Self {
+            order_id: order.order_id,
+            created_at: order.history.first().map(|c| c.at).unwrap_or_default(),
+            consumer_id: order.consumer_id,
+            restaurant_id: order.restaurant_id,
+            line_items: order.line_items,
+            status: order.status,
+            total: order.total,
+            rejection_reasons: order.rejection_reasons,
+            history: order.history,
+        }
+    }
+}
+
+async fn place_order<S: OrderStore>(
+    State(store): State<S>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let correlation_id = correlation_id(&headers);
+    let span =
+        info_span!("place_order", correlationId = %correlation_id, orderId = tracing::field::Empty);
+    let response = async {
+        match accept(&store, &headers, &body, &correlation_id).await {
+            Ok(response) => response,
+            Err(problem) => {
+                info!(status = problem.status, detail = %problem.detail, "order refused");
+                problem.into_response()
+            }
+        }
+    }
+    .instrument(span)
+    .await;
+    with_correlation_id(response, &correlation_id)
+}
+
+async fn accept<S: OrderStore>(
+    store: &S,
+    headers: &HeaderMap,
+    body: &[u8],
+    correlation_id: &str,
+) -> Result<Response, Problem> {
+    require_json(headers)?;
+    if body.len() > MAX_BODY_BYTES {
+        return Err(Problem::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload-too-large",
+            "Request body too large",
+            format!(
+                "the body is {} bytes; the limit is {MAX_BODY_BYTES}",
+                body.len()
+            ),
+        ));
+    }
+    let idempotency_key = idempotency_key(headers)?;
+    let request = request::parse(body).map_err(|invalid| match invalid {
+        Invalid::Malformed(error) => malformed(error),
+        Invalid::OutOfBounds(errors) => Problem::invalid_fields(errors),
+    })?;
+    let claim = idempotency_key.map(|key| IdempotencyClaim {
+        key,
+        fingerprint: request.fingerprint(),
+    });
+
+    let (order, event) = new_order(request, correlation_id);
+    tracing::Span::current().record("orderId", tracing::field::display(order.order_id));
+    let outbox = OutboxRecord::of(&event).map_err(|e| {
+        error!(error = %e, "event does not serialize");
+        Problem::internal()
+    })?;
+    match store.place(&order, &outbox, claim.as_ref()).await {
+        Ok(Placement::Placed) => {
+            info!(eventId = %event.meta.event_id, "order accepted");
+            Ok(accepted(order.order_id, false))
+        }
+        Ok(Placement::Replayed { order_id }) => {
+            info!(replayedOrderId = %order_id, "idempotent retry answered with the first order");
+            Ok(accepted(order_id, true))
+        }
+        Ok(Placement::KeyReused) => Err(Problem::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "idempotency-key-reused",
+            "Idempotency-Key reused",
+            "this Idempotency-Key was already used with a different request body; \
+             use a new key for a new order",
+        )),
+        Err(e) => {
+            error!(error = %e, "order could not be stored");
+            Err(Problem::internal())
+        }
+    }
+}
+
+fn new_order(request: PlaceOrder, correlation_id: &str) -> (Order, OrderCreated) {
+    let meta = EventMeta::new(Uuid::now_v7(), Some(correlation_id.to_owned()));
+    let order = Order::place(
+        meta.order_id,
+        request.consumer_id.clone(),
+        request.restaurant_id.clone(),
+        request.line_items.clone(),
+        meta.occurred_at,
+    );
+    let event = OrderCreated {
+        meta,
+        consumer_id: request.consumer_id,
+        restaurant_id: request.restaurant_id,
+        line_items: request.line_items,
+    };
+    (order, event)
+}
+
+fn accepted(order_id: Uuid, replayed: bool) -> Response {
+    let location = format!("/orders/{order_id}");
+    let body = axum::Json(Accepted {
+        order_id,
+        status: OrderStatus::Pending,
+    });
+    let mut response = (StatusCode::ACCEPTED, [(header::LOCATION, location)], body).into_response();
+    if replayed {
+        response
+            .headers_mut()
+            .insert(IDEMPOTENT_REPLAYED, HeaderValue::from_static("true"));
+    }
+    response
+}
+
+async fn get_order<S: OrderStore>(
+    State(store): State<S>,
+    headers: HeaderMap,
+    Path(order_id): Path<String>,
+) -> Response {
+    let correlation_id = correlation_id(&headers);
+    let unknown = || Problem::not_found(format!("there is no order with id {order_id}"));
+    let response = match Uuid::parse_str(&order_id) {
+        Err(_) => unknown().into_response(),
+        Ok(id) => match store.get(id).await {
+            Ok(Some(order)) => axum::Json(OrderView::from(order)).into_response(),
+            Ok(None) => unknown().into_response(),
+            Err(e) => {
+                error!(orderId = %id, correlationId = %correlation_id, error = %e, "order could not be read");
+                Problem::internal().into_response()
+            }
+        },
+    };
+    with_correlation_id(response, &correlation_id)
+}
+
+async fn unknown_route(uri: axum::http::Uri) -> Problem {
+    Problem::not_found(format!(
+        "no resource at {}; the API serves POST /orders and GET /orders/{{orderId}}",
+        uri.path()
+    ))
+}
+
+async fn method_not_allowed(method: axum::http::Method, uri: axum::http::Uri) -> Problem {
+    Problem::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method-not-allowed",
+        "Method not allowed",
+        format!("{method} is not allowed on {}", uri.path()),
+    )
+}
+
+fn require_json(headers: &HeaderMap) -> Result<(), Problem> {
+    let media_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.split(';').next())
+        .map(|essence| essence.trim().to_ascii_lowercase());
+    if media_type.as_deref() == Some("application/json") {
+        return Ok(());
+    }
+    Err(Problem::new(
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        "unsupported-media-type",
+        "Unsupported media type",
+        format!(
+            "send the order as JSON with Content-Type: application/json (got {})",
+            media_type.unwrap_or_else(|| "no Content-Type".into())
+        ),
+    ))
+}
+
+fn malformed(error: FieldError) -> Problem {
+    Problem {
+        errors: vec![error.clone()],
+        ..Problem::new(
+            StatusCode::BAD_REQUEST,
+            "malformed-request",
+            "Malformed request",
+            format!("{}: {}", error.field, error.message),
+        )
+    }
+}
+
+/// A header value that is 1 to 128 visible ASCII characters, or `None` when absent.
+fn header_token(headers: &HeaderMap, name: &HeaderName) -> Result<Option<String>, ()> {
+    let Some(value) = headers.get(name) else {
+        return Ok(None);
+    };
+    match value.to_str() {
+        Ok(text)
+            if (1..=MAX_HEADER_TOKEN_CHARS).contains(&text.len())
+                && text.bytes().all(|b| b.is_ascii_graphic()) =>
+        {
+            Ok(Some(text.to_owned()))
+        }
+        _ => Err(()),
+    }
+}
+
+fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, Problem> {
+    header_token(headers, &IDEMPOTENCY_KEY).map_err(|()| {
+        let message = format!("must be 1 to {MAX_HEADER_TOKEN_CHARS} visible ASCII characters");
+        Problem {
+            errors: vec![FieldError::new("Idempotency-Key", message.clone())],
+            ..Problem::new(
+                StatusCode::BAD_REQUEST,
+                "invalid-header",
+                "Invalid header",
+                format!("Idempotency-Key: {message}"),
+            )
+        }
+    })
+}
+
+/// The caller's `X-Correlation-Id` when it is usable, else a new one; echoed in the response.
+fn correlation_id(headers: &HeaderMap) -> String {
+    header_token(headers, &CORRELATION_ID)
+        .ok()
+        .flatten()
+        .unwrap_or_else(|| Uuid::now_v7().to_string())
+}
+
+fn with_correlation_id(mut response: Response, correlation_id: &str) -> Response {
+    if let Ok(value) = HeaderValue::from_str(correlation_id) {
+        response.headers_mut().insert(CORRELATION_ID, value);
+    }
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::memory::MemoryStore;
+    use axum::body::{Body, to_bytes};
+    use axum::http::Request;
+    use serde_json::Value;
+    use tower::ServiceExt;
+
+    const ORDER: &str = r#"{"consumerId":"consumer-1","restaurantId":"restaurant-1",
+        "lineItems":[{"menuItemId":"item-1","quantity":2}]}"#;
+
+    async fn send(store: &MemoryStore, request: Request<Body>) -> (StatusCode, HeaderMap, Value) {
+        let response = router(store.clone()).oneshot(request).await.unwrap();
+        let (parts, body) = response.into_parts();
+        let bytes = to_bytes(body, usize::MAX).await.unwrap();
+        let json = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        (parts.status, parts.headers, json)
+    }
+
+    fn post(body: &str, key: Option<&str>) -> Request<Body> {
+        let mut builder = Request::post("/orders").header("content-type", "application/json");
+        if let Some(key) = key {
+            builder = builder.header("idempotency-key", key);
+        }
+        builder.body(Body::from(body.to_owned())).unwrap()
+    }
+
+    fn written(store: &MemoryStore) -> (usize, usize) {
+        store.snapshot(|inner| (inner.orders.len(), inner.outbox.len()))
+    }
+
+    #[tokio::test]
+    async fn a_valid_order_is_accepted_pending_with_one_outbox_record() {
+        let store = MemoryStore::default();
+        let (status, headers, body) = send(&store, post(ORDER, None)).await;
+        assert_eq!(status, StatusCode::ACCEPTED);
+        assert_eq!(body["status"], "PENDING");
+        let id = body["orderId"].as_str().unwrap();
+        assert_eq!(headers[header::LOCATION], format!("/orders/{id}"));
+        assert_eq!(written(&store), (1, 1));
+        store.snapshot(|inner| assert_eq!(inner.outbox[0].detail_type, "OrderCreated"));
+
+        let get = Request::get(format!("/orders/{id}"))
+            .body(Body::empty())
+            .unwrap();
+        let (status, _, order) = send(&store, get).await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(order["status"], "PENDING");
+        assert_eq!(order["history"][0]["status"], "PENDING");
+        assert_eq!(order["lineItems"][0]["quantity"], 2);
+    }
+
+    #[tokio::test]
+    async fn bad_requests_get_problem_json_and_write_nothing() {
+        let store = MemoryStore::default();
+        let cases = [
+            (post("{", None), 400),
+            (post(r#"{"consumerId":1}"#, None), 400),
+            (post(&ORDER.replace(":2", ":0"), None), 422),
+            (post(ORDER, Some("bad key with spaces")), 400),
+            (
+                Request::post("/orders").body(Body::from(ORDER)).unwrap(),
+                415,
+            ),
+            (post(&" ".repeat(MAX_BODY_BYTES + 1), None), 413),
+            (Request::get("/nowhere").body(Body::empty()).unwrap(), 404),
+            (Request::delete("/orders").body(Body::empty()).unwrap(), 405),
+        ];
+        for (request, expected) in cases {
+            let (status, headers, body) = send(&store, request).await;
+            assert_eq!(status.as_u16(), expected, "{body}");
+            assert_eq!(headers[header::CONTENT_TYPE], shared::problem::CONTENT_TYPE);
+            assert_eq!(body["status"], expected);
+            assert!(!body["detail"].as_str().unwrap().is_empty());
+        }
+        assert_eq!(written(&store), (0, 0));
+    }
+
+    #[tokio::test]
+    async fn unknown_and_malformed_order_ids_are_not_found() {
+        let store = MemoryStore::default();
+        for id in [Uuid::now_v7().to_string(), "not-a-uuid".into()] {
+            let get = Request::get(format!("/orders/{id}"))
+                .body(Body::empty())
+                .unwrap();
+            let (status, _, body) = send(&store, get).await;
+            assert_eq!(status, StatusCode::NOT_FOUND);
+            assert!(body["detail"].as_str().unwrap().contains(&id));
+        }
+    }
+
+    #[tokio::test]
+    async fn a_retry_with_the_same_key_returns_the_first_order() {
+        let store = MemoryStore::default();
+        let (_, _, first) = send(&store, post(ORDER, Some("key-1"))).await;
+        let reformatted =
+            serde_json::to_string_pretty(&serde_json::from_str::<Value>(ORDER).unwrap()).unwrap();
+        let (status, headers, again) = send(&store, post(&reformatted, Some("key-1"))).await;
+        assert_eq!(status, StatusCode::ACCEPTED);
+        assert_eq!(again, first);
+        assert_eq!(headers[IDEMPOTENT_REPLAYED], "true");
+        assert_eq!(written(&store), (1, 1));
+
+        let (status, _, problem) =
+            send(&store, post(&ORDER.replace(":2", ":3"), Some("key-1"))).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(problem["type"], "/problems/idempotency-key-reused");
+        assert_eq!(written(&store), (1, 1));
+    }
+
+    #[tokio::test]
+    async fn the_correlation_id_is_echoed_or_made() {
+        let store = MemoryStore::default();
+        let request = Request::post("/orders")
+            .header("content-type", "application/json; charset=utf-8")
+            .header("x-correlation-id", "trace-me")
+            .body(Body::from(ORDER))
+            .unwrap();
+        let (status, headers, _) = send(&store, request).await;
+        assert_eq!(status, StatusCode::ACCEPTED);
+        assert_eq!(headers[CORRELATION_ID], "trace-me");
+        store.snapshot(|inner| {
+            assert!(
+                inner.outbox[0]
+                    .detail
+                    .contains("\"correlationId\":\"trace-me\"")
+            )
+        });
+        let (_, headers, _) = send(&store, post(ORDER, None)).await;
+        assert!(!headers[CORRELATION_ID].is_empty());
+    }
+}

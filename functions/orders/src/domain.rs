@@ -1,0 +1,287 @@
+//! The Order aggregate and its state machine. Pure: no I/O, no clock; the caller passes the time.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use shared::events::{LineItem, Money};
+use uuid::Uuid;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum OrderStatus {
+    Pending,
+    ConsumerValidated,
+    OrderDetailsValidated,
+    Validated,
+    Rejected,
+}
+
+impl OrderStatus {
+    pub fn is_terminal(self) -> bool {
+        matches!(self, Self::Validated | Self::Rejected)
+    }
+}
+
+/// When the order entered a status.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StatusChange {
+    pub status: OrderStatus,
+    pub at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Order {
+    pub order_id: Uuid,
+    pub consumer_id: String,
+    pub restaurant_id: String,
+    pub line_items: Vec<LineItem>,
+    pub status: OrderStatus,
+    /// Bumped by every change; writes are conditional on it (optimistic concurrency).
+    pub version: u64,
+    /// Every status the order has been in, oldest first, starting with `PENDING`.
+    pub history: Vec<StatusChange>,
+    /// The priced total, known once the restaurant has validated the details.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub total: Option<Money>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub rejection_reasons: Vec<String>,
+}
+
+impl Order {
+    /// A freshly placed order: `PENDING`, version 1.
+    pub fn place(
+        order_id: Uuid,
+        consumer_id: String,
+        restaurant_id: String,
+        line_items: Vec<LineItem>,
+        at: DateTime<Utc>,
+    ) -> Self {
+        Self {
+            order_id,
+            consumer_id,
+            restaurant_id,
+            line_items,
+            status: OrderStatus::Pending,
+            version: 1,
+            history: vec![StatusChange {
+                status: OrderStatus::Pending,
+                at,
+            }],
+            total: None,
+            rejection_reasons: Vec::new(),
+        }
+    }
+}
+
+/// A validator's answer about an order, as the order context understands it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reply {
+    ConsumerValidated,
+    ConsumerValidationFailed { reason: String },
+    OrderDetailsValidated { total: Money },
+    OrderDetailsValidationFailed { reasons: Vec<String> },
+}
+
+/// What applying a reply did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Transition {
+    /// The reply changes nothing: a duplicate, a late reply, or one after a terminal state.
+    Unchanged,
+    /// The order moved on; `order` is the new state with its version bumped.
+    Changed { order: Order },
+}
+
+/// The state machine of DESIGN.md. Total: every (status, reply) pair has an answer, and the
+/// answers that make no progress are `Unchanged`, never errors, because replies arrive in any
+/// order and more than once.
+pub fn apply(order: &Order, reply: &Reply, at: DateTime<Utc>) -> Transition {
+    use OrderStatus::*;
+    if order.status.is_terminal() {
+        return Transition::Unchanged;
+    }
+    let mut next = order.clone();
+    match (order.status, reply) {
+        (_, Reply::ConsumerValidationFailed { reason }) => {
+            next.rejection_reasons = vec![reason.clone()];
+            next.status = Rejected;
+        }
+        (_, Reply::OrderDetailsValidationFailed { reasons }) => {
+            next.rejection_reasons = reasons.clone();
+            next.status = Rejected;
+        }
+        (Pending, Reply::ConsumerValidated) => next.status = ConsumerValidated,
+        (OrderDetailsValidated, Reply::ConsumerValidated) => next.status = Validated,
+        (Pending, Reply::OrderDetailsValidated { total }) => {
+            next.total = Some(total.clone());
+            next.status = OrderDetailsValidated;
+        }
+        (ConsumerValidated, Reply::OrderDetailsValidated { total }) => {
+            next.total = Some(total.clone());
+            next.status = Validated;
+        }
+        // A repeat of a validation this order already has.
+        (ConsumerValidated, Reply::ConsumerValidated)
+        | (OrderDetailsValidated, Reply::OrderDetailsValidated { .. }) => {
+            return Transition::Unchanged;
+        }
+        (Validated | Rejected, _) => unreachable!("terminal states returned above"),
+    }
+    next.version += 1;
+    next.history.push(StatusChange {
+        status: next.status,
+        at,
+    });
+    Transition::Changed { order: next }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use OrderStatus::*;
+    use proptest::prelude::*;
+
+    fn eur(amount_minor: u64) -> Money {
+        Money {
+            currency: "EUR".into(),
+            amount_minor,
+        }
+    }
+
+    fn pending() -> Order {
+        let line = LineItem {
+            menu_item_id: "item-1".into(),
+            quantity: 2,
+        };
+        Order::place(
+            Uuid::nil(),
+            "consumer-1".into(),
+            "restaurant-1".into(),
+            vec![line],
+            at(0),
+        )
+    }
+
+    fn at(second: i64) -> DateTime<Utc> {
+        DateTime::from_timestamp(1_800_000_000 + second, 0).unwrap()
+    }
+
+    fn run(replies: &[Reply]) -> Order {
+        replies
+            .iter()
+            .enumerate()
+            .fold(pending(), |order, (i, reply)| {
+                match apply(&order, reply, at(i as i64 + 1)) {
+                    Transition::Changed { order } => order,
+                    Transition::Unchanged => order,
+                }
+            })
+    }
+
+    #[test]
+    fn both_validations_in_either_order_validate_the_order() {
+        let details = Reply::OrderDetailsValidated { total: eur(2350) };
+        for replies in [
+            [Reply::ConsumerValidated, details.clone()],
+            [details.clone(), Reply::ConsumerValidated],
+        ] {
+            let order = run(&replies);
+            assert_eq!(order.status, Validated);
+            assert_eq!(order.total, Some(eur(2350)));
+            assert_eq!(order.version, 3);
+            assert_eq!(order.history.len(), 3);
+        }
+        let statuses: Vec<_> = run(&[Reply::ConsumerValidated, details])
+            .history
+            .iter()
+            .map(|c| c.status)
+            .collect();
+        assert_eq!(statuses, [Pending, ConsumerValidated, Validated]);
+    }
+
+    #[test]
+    fn a_failure_rejects_with_its_reasons() {
+        let reasons = vec!["restaurant restaurant-2 is not accepting orders".to_owned()];
+        let order = run(&[
+            Reply::ConsumerValidated,
+            Reply::OrderDetailsValidationFailed {
+                reasons: reasons.clone(),
+            },
+        ]);
+        assert_eq!(order.status, Rejected);
+        assert_eq!(order.rejection_reasons, reasons);
+    }
+
+    #[test]
+    fn a_duplicate_reply_is_a_no_op() {
+        let once = run(&[Reply::ConsumerValidated]);
+        assert_eq!(
+            apply(&once, &Reply::ConsumerValidated, at(9)),
+            Transition::Unchanged
+        );
+    }
+
+    fn any_reply() -> impl Strategy<Value = Reply> {
+        prop_oneof![
+            Just(Reply::ConsumerValidated),
+            "[a-z ]{1,12}".prop_map(|reason| Reply::ConsumerValidationFailed { reason }),
+            (1u64..100_000).prop_map(|amount| Reply::OrderDetailsValidated { total: eur(amount) }),
+            prop::collection::vec("[a-z ]{1,12}", 1..3)
+                .prop_map(|reasons| Reply::OrderDetailsValidationFailed { reasons }),
+        ]
+    }
+
+    /// One consumer reply and one restaurant reply, each delivered 1 to 3 times, in any order.
+    fn deliveries() -> impl Strategy<Value = (Vec<Reply>, Vec<Reply>)> {
+        let consumer = prop_oneof![
+            Just(Reply::ConsumerValidated),
+            "[a-z ]{1,12}".prop_map(|reason| Reply::ConsumerValidationFailed { reason }),
+        ];
+        let restaurant = prop_oneof![
+            (1u64..100_000).prop_map(|amount| Reply::OrderDetailsValidated { total: eur(amount) }),
+            prop::collection::vec("[a-z ]{1,12}", 1..3)
+                .prop_map(|reasons| Reply::OrderDetailsValidationFailed { reasons }),
+        ];
+        (consumer, restaurant, 1usize..4, 1usize..4).prop_flat_map(|(c, r, nc, nr)| {
+            let mut sent = vec![c; nc];
+            sent.extend(std::iter::repeat_n(r, nr));
+            let canonical = sent.clone();
+            (Just(canonical), Just(sent).prop_shuffle())
+        })
+    }
+
+    proptest! {
+        #[test]
+        fn any_interleaving_and_duplication_gives_the_same_outcome((canonical, shuffled) in deliveries()) {
+            let expected = run(&canonical);
+            let actual = run(&shuffled);
+            prop_assert_eq!(actual.status, expected.status);
+            prop_assert!(actual.status.is_terminal());
+            // The total is known whenever the restaurant validated, whatever the order.
+            if actual.status == Validated {
+                prop_assert_eq!(&actual.total, &expected.total);
+                prop_assert!(actual.total.is_some());
+            }
+            // Every change bumps the version by one and leaves one history entry.
+            prop_assert_eq!(actual.version as usize, actual.history.len());
+        }
+
+        #[test]
+        fn terminal_states_never_change(prefix in prop::collection::vec(any_reply(), 0..8), reply in any_reply()) {
+            let order = run(&prefix);
+            if order.status.is_terminal() {
+                prop_assert_eq!(apply(&order, &reply, at(99)), Transition::Unchanged);
+            }
+        }
+
+        #[test]
+        fn a_change_always_moves_forward(prefix in prop::collection::vec(any_reply(), 0..8), reply in any_reply()) {
+            let order = run(&prefix);
+            if let Transition::Changed { order: next } = apply(&order, &reply, at(99)) {
+                prop_assert_eq!(next.version, order.version + 1);
+                prop_assert_ne!(next.status, order.status);
+                prop_assert_ne!(next.status, Pending);
+            }
+        }
+    }
+}

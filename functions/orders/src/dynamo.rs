@@ -1,0 +1,186 @@
+//! The DynamoDB adapter of the storage port.
+//!
+//! Orders table: key `pk`. An order is `ORDER#<id>`; an idempotency claim is
+//! `IDEMPOTENCY#<key>` (it expires through the table's TTL attribute `expiresAt`).
+//! Outbox table: key `eventId`, one row per event, streamed to the relay.
+
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::error::SdkError;
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};
+use chrono::{Duration, Utc};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::domain::Order;
+use crate::outbox::OutboxRecord;
+use crate::store::{IdempotencyClaim, OrderStore, Placement, StoreError};
+
+type Item = HashMap<String, AttributeValue>;
+
+/// How long a client may retry with the same `Idempotency-Key`.
+pub const IDEMPOTENCY_WINDOW: Duration = Duration::hours(24);
+
+#[derive(Clone, Debug)]
+pub struct DynamoStore {
+    client: Client,
+    orders_table: String,
+    outbox_table: String,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ClaimItem {
+    pk: String,
+    order_id: Uuid,
+    fingerprint: String,
+    expires_at: i64,
+}
+
+fn order_key(order_id: Uuid) -> String {
+    format!("ORDER#{order_id}")
+}
+
+fn claim_key(key: &str) -> String {
+    format!("IDEMPOTENCY#{key}")
+}
+
+fn backend<E: std::error::Error + 'static>(error: E) -> StoreError {
+    StoreError::Backend(aws_sdk_dynamodb::error::DisplayErrorContext(error).to_string())
+}
+
+fn corrupt(error: serde_dynamo::Error) -> StoreError {
+    StoreError::Corrupt(error.to_string())
+}
+
+/// A put that only creates: it fails if an item with the same key exists.
+fn create(table: &str, key_attribute: &str, item: Item) -> Result<TransactWriteItem, StoreError> {
+    let put = Put::builder()
+        .table_name(table)
+        .set_item(Some(item))
+        .condition_expression("attribute_not_exists(#key)")
+        .expression_attribute_names("#key", key_attribute)
+        .build()
+        .map_err(backend)?;
+    Ok(TransactWriteItem::builder().put(put).build())
+}
+
+impl DynamoStore {
+    pub fn new(client: Client, orders_table: String, outbox_table: String) -> Self {
+        Self {
+            client,
+            orders_table,
+            outbox_table,
+        }
+    }
+
+    /// Reads the table names the template sets (`ORDERS_TABLE`, `OUTBOX_TABLE`).
+    pub fn from_env(config: &shared::aws::SdkConfig) -> Result<Self, shared::aws::MissingEnv> {
+        Ok(Self::new(
+            Client::new(config),
+            shared::aws::required_env("ORDERS_TABLE")?,
+            shared::aws::required_env("OUTBOX_TABLE")?,
+        ))
+    }
+
+    fn order_item(order: &Order) -> Result<Item, StoreError> {
+        let mut item: Item = serde_dynamo::to_item(order).map_err(corrupt)?;
+        item.insert("pk".into(), AttributeValue::S(order_key(order.order_id)));
+        Ok(item)
+    }
+
+    async fn existing_claim(&self, claim: &IdempotencyClaim) -> Result<Placement, StoreError> {
+        let found = self
+            .client
+            .get_item()
+            .table_name(&self.orders_table)
+            .key("pk", AttributeValue::S(claim_key(&claim.key)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(backend)?;
+        let item = found.item.ok_or_else(|| {
+            StoreError::Backend("idempotency claim conflicted but cannot be read".into())
+        })?;
+        let stored: ClaimItem = serde_dynamo::from_item(item).map_err(corrupt)?;
+        Ok(if stored.fingerprint == claim.fingerprint {
+            Placement::Replayed {
+                order_id: stored.order_id,
+            }
+        } else {
+            Placement::KeyReused
+        })
+    }
+}
+
+impl OrderStore for DynamoStore {
+    async fn place(
+        &self,
+        order: &Order,
+        outbox: &OutboxRecord,
+        claim: Option<&IdempotencyClaim>,
+    ) -> Result<Placement, StoreError> {
+        let mut writes = vec![
+            create(&self.orders_table, "pk", Self::order_item(order)?)?,
+            create(
+                &self.outbox_table,
+                "eventId",
+                serde_dynamo::to_item(outbox).map_err(corrupt)?,
+            )?,
+        ];
+        if let Some(claim) = claim {
+            let item = ClaimItem {
+                pk: claim_key(&claim.key),
+                order_id: order.order_id,
+                fingerprint: claim.fingerprint.clone(),
+                expires_at: (Utc::now() + IDEMPOTENCY_WINDOW).timestamp(),
+            };
+            writes.push(create(
+                &self.orders_table,
+                "pk",
+                serde_dynamo::to_item(item).map_err(corrupt)?,
+            )?);
+        }
+        let result = self
+            .client
+            .transact_write_items()
+            .set_transact_items(Some(writes))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(Placement::Placed),
+            Err(SdkError::ServiceError(failure)) => match (failure.into_err(), claim) {
+                // The claim is the third write; its condition failing means the key is taken.
+                (TransactWriteItemsError::TransactionCanceledException(cancelled), Some(claim))
+                    if cancelled
+                        .cancellation_reasons()
+                        .get(2)
+                        .and_then(|reason| reason.code())
+                        == Some("ConditionalCheckFailed") =>
+                {
+                    self.existing_claim(claim).await
+                }
+                (error, _) => Err(backend(error)),
+            },
+            Err(error) => Err(backend(error)),
+        }
+    }
+
+    async fn get(&self, order_id: Uuid) -> Result<Option<Order>, StoreError> {
+        let found = self
+            .client
+            .get_item()
+            .table_name(&self.orders_table)
+            .key("pk", AttributeValue::S(order_key(order_id)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(backend)?;
+        found
+            .item
+            .map(|item| serde_dynamo::from_item(item).map_err(corrupt))
+            .transpose()
+    }
+}

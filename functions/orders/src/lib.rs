@@ -1,0 +1,9 @@
+//! The order context: the Order aggregate and its state machine, the order API, the outbox
+//! and its relay, and the handler of the validators' replies.
+
+pub mod api;
+pub mod domain;
+pub mod dynamo;
+pub mod outbox;
+pub mod request;
+pub mod store;

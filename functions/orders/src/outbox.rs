@@ -1,0 +1,68 @@
+//! The transactional outbox: an event is stored as a row of the outbox table in the same
+//! transaction as the state change it reports; the table's stream carries it to the relay.
+
+use chrono::{DateTime, Duration, Utc};
+use serde::{Deserialize, Serialize};
+use shared::events::Event;
+use uuid::Uuid;
+
+/// How long a published row is kept before DynamoDB's TTL removes it. The stream has long
+/// delivered it by then; the row is only kept for inspection and replay.
+pub const RETENTION: Duration = Duration::days(7);
+
+/// One row of the outbox table, and what the relay publishes from it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OutboxRecord {
+    /// The table's key, and the event's `eventId`.
+    pub event_id: Uuid,
+    pub order_id: Uuid,
+    pub source: String,
+    pub detail_type: String,
+    /// The event's `detail`, already serialized, published byte for byte.
+    pub detail: String,
+    pub created_at: DateTime<Utc>,
+    /// Epoch seconds; the table's TTL attribute.
+    pub expires_at: i64,
+}
+
+impl OutboxRecord {
+    pub fn of<E: Event>(event: &E) -> Result<Self, serde_json::Error> {
+        let meta = event.meta();
+        Ok(Self {
+            event_id: meta.event_id,
+            order_id: meta.order_id,
+            source: E::SOURCE.to_owned(),
+            detail_type: E::DETAIL_TYPE.to_owned(),
+            detail: serde_json::to_string(event)?,
+            created_at: meta.occurred_at,
+            expires_at: (meta.occurred_at + RETENTION).timestamp(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use shared::events::{EventMeta, OrderCreated};
+
+    #[test]
+    fn a_record_carries_the_event_as_published() {
+        let event = OrderCreated {
+            meta: EventMeta::new(Uuid::now_v7(), Some("corr-1".into())),
+            consumer_id: "consumer-1".into(),
+            restaurant_id: "restaurant-1".into(),
+            line_items: vec![],
+        };
+        let record = OutboxRecord::of(&event).unwrap();
+        assert_eq!(record.event_id, event.meta.event_id);
+        assert_eq!(record.detail_type, "OrderCreated");
+        assert_eq!(record.source, "orders");
+        let detail: OrderCreated = serde_json::from_str(&record.detail).unwrap();
+        assert_eq!(detail, event);
+        assert_eq!(
+            record.expires_at - record.created_at.timestamp(),
+            7 * 24 * 3600
+        );
+    }
+}

@@ -1,0 +1,109 @@
+//! The order context's storage port: what the handlers need, whatever holds the data.
+
+use std::future::Future;
+
+use uuid::Uuid;
+
+use crate::domain::Order;
+use crate::outbox::OutboxRecord;
+
+/// A client's `Idempotency-Key` and the fingerprint of the request it came with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdempotencyClaim {
+    pub key: String,
+    pub fingerprint: String,
+}
+
+/// The result of storing a new order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Placement {
+    /// The order and its outbox record were written together.
+    Placed,
+    /// The key was used before for the same request: that earlier order is the answer.
+    Replayed { order_id: Uuid },
+    /// The key was used before for a different request. Nothing was written.
+    KeyReused,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("storage call failed: {0}")]
+    Backend(String),
+    #[error("stored item does not decode: {0}")]
+    Corrupt(String),
+}
+
+pub trait OrderStore: Clone + Send + Sync + 'static {
+    /// Stores the new order and its outbox record atomically, and claims the idempotency key
+    /// in the same write when there is one.
+    fn place(
+        &self,
+        order: &Order,
+        outbox: &OutboxRecord,
+        claim: Option<&IdempotencyClaim>,
+    ) -> impl Future<Output = Result<Placement, StoreError>> + Send;
+
+    fn get(&self, order_id: Uuid)
+    -> impl Future<Output = Result<Option<Order>, StoreError>> + Send;
+}
+
+#[cfg(test)]
+pub mod memory {
+    //! An in-memory store with the same atomicity, for handler tests.
+
+    use std::collections::HashMap;
+    use std::sync::{Arc, Mutex};
+
+    use super::*;
+
+    #[derive(Clone, Default)]
+    pub struct MemoryStore {
+        inner: Arc<Mutex<Inner>>,
+    }
+
+    #[derive(Default)]
+    pub struct Inner {
+        pub orders: HashMap<Uuid, Order>,
+        pub outbox: Vec<OutboxRecord>,
+        claims: HashMap<String, (String, Uuid)>,
+    }
+
+    impl MemoryStore {
+        pub fn snapshot<T>(&self, read: impl FnOnce(&Inner) -> T) -> T {
+            read(&self.inner.lock().unwrap())
+        }
+    }
+
+    impl OrderStore for MemoryStore {
+        async fn place(
+            &self,
+            order: &Order,
+            outbox: &OutboxRecord,
+            claim: Option<&IdempotencyClaim>,
+        ) -> Result<Placement, StoreError> {
+            let mut inner = self.inner.lock().unwrap();
+            if let Some(claim) = claim {
+                if let Some((fingerprint, order_id)) = inner.claims.get(&claim.key) {
+                    return Ok(if *fingerprint == claim.fingerprint {
+                        Placement::Replayed {
+                            order_id: *order_id,
+                        }
+                    } else {
+                        Placement::KeyReused
+                    });
+                }
+                inner.claims.insert(
+                    claim.key.clone(),
+                    (claim.fingerprint.clone(), order.order_id),
+                );
+            }
+            inner.orders.insert(order.order_id, order.clone());
+            inner.outbox.push(outbox.clone());
+            Ok(Placement::Placed)
+        }
+
+        async fn get(&self, order_id: Uuid) -> Result<Option<Order>, StoreError> {
+            Ok(self.inner.lock().unwrap().orders.get(&order_id).cloned())
+        }
+    }
+}

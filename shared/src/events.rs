@@ -1,0 +1,202 @@
+//! The published language: every event that crosses a context boundary, as it travels in the
+//! EventBridge envelope (`source` names the context, `detail-type` the event, `detail` the body).
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+/// The schema version every event published by this code carries.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// The `source` of each context's events.
+pub mod source {
+    pub const ORDERS: &str = "orders";
+    pub const CONSUMERS: &str = "consumers";
+    pub const RESTAURANTS: &str = "restaurants";
+}
+
+/// Fields every event's `detail` carries.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EventMeta {
+    /// Unique per event; consumers de-duplicate on it.
+    pub event_id: Uuid,
+    pub order_id: Uuid,
+    pub occurred_at: DateTime<Utc>,
+    pub schema_version: u32,
+    /// Carried from the HTTP request through every event, so one order's logs can be joined.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub correlation_id: Option<String>,
+}
+
+impl EventMeta {
+    /// Metadata for a new event about `order_id`, caused by a flow with `correlation_id`.
+    pub fn new(order_id: Uuid, correlation_id: Option<String>) -> Self {
+        Self {
+            event_id: Uuid::now_v7(),
+            order_id,
+            occurred_at: Utc::now(),
+            schema_version: SCHEMA_VERSION,
+            correlation_id,
+        }
+    }
+}
+
+/// A money amount in the currency's minor unit (cents), so sums are exact.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Money {
+    pub currency: String,
+    pub amount_minor: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LineItem {
+    pub menu_item_id: String,
+    pub quantity: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OrderCreated {
+    #[serde(flatten)]
+    pub meta: EventMeta,
+    pub consumer_id: String,
+    pub restaurant_id: String,
+    pub line_items: Vec<LineItem>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ConsumerValidated {
+    #[serde(flatten)]
+    pub meta: EventMeta,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ConsumerValidationFailed {
+    #[serde(flatten)]
+    pub meta: EventMeta,
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OrderDetailsValidated {
+    #[serde(flatten)]
+    pub meta: EventMeta,
+    /// The order priced from the restaurant's own menu.
+    pub total: Money,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OrderDetailsValidationFailed {
+    #[serde(flatten)]
+    pub meta: EventMeta,
+    /// Every problem found, not just the first.
+    pub reasons: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OrderValidated {
+    #[serde(flatten)]
+    pub meta: EventMeta,
+    pub total: Money,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OrderRejected {
+    #[serde(flatten)]
+    pub meta: EventMeta,
+    pub reasons: Vec<String>,
+}
+
+/// An event together with where it belongs in the envelope.
+pub trait Event: Serialize {
+    const SOURCE: &'static str;
+    const DETAIL_TYPE: &'static str;
+    fn meta(&self) -> &EventMeta;
+}
+
+macro_rules! event {
+    ($type:ident, $source:expr) => {
+        impl Event for $type {
+            const SOURCE: &'static str = $source;
+            const DETAIL_TYPE: &'static str = stringify!($type);
+            fn meta(&self) -> &EventMeta {
+                &self.meta
+            }
+        }
+    };
+}
+
+event!(OrderCreated, source::ORDERS);
+event!(OrderValidated, source::ORDERS);
+event!(OrderRejected, source::ORDERS);
+event!(ConsumerValidated, source::CONSUMERS);
+event!(ConsumerValidationFailed, source::CONSUMERS);
+event!(OrderDetailsValidated, source::RESTAURANTS);
+event!(OrderDetailsValidationFailed, source::RESTAURANTS);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde::de::DeserializeOwned;
+    use serde_json::Value;
+
+    /// Each sample in `samples/` is the `detail` of one event exactly as it travels. Decoding it
+    /// and encoding it again must give the same JSON, so the Rust types and the documented
+    /// contract cannot drift apart unnoticed.
+    fn round_trips<T: Event + DeserializeOwned>(sample: &str) {
+        let original: Value = serde_json::from_str(sample).expect("sample is JSON");
+        let event: T = serde_json::from_value(original.clone())
+            .unwrap_or_else(|e| panic!("{} sample does not decode: {e}", T::DETAIL_TYPE));
+        assert_eq!(
+            serde_json::to_value(&event).unwrap(),
+            original,
+            "{}",
+            T::DETAIL_TYPE
+        );
+        assert_eq!(event.meta().schema_version, SCHEMA_VERSION);
+    }
+
+    #[test]
+    fn every_sample_matches_its_type() {
+        round_trips::<OrderCreated>(include_str!("../samples/OrderCreated.json"));
+        round_trips::<ConsumerValidated>(include_str!("../samples/ConsumerValidated.json"));
+        round_trips::<ConsumerValidationFailed>(include_str!(
+            "../samples/ConsumerValidationFailed.json"
+        ));
+        round_trips::<OrderDetailsValidated>(include_str!("../samples/OrderDetailsValidated.json"));
+        round_trips::<OrderDetailsValidationFailed>(include_str!(
+            "../samples/OrderDetailsValidationFailed.json"
+        ));
+        round_trips::<OrderValidated>(include_str!("../samples/OrderValidated.json"));
+        round_trips::<OrderRejected>(include_str!("../samples/OrderRejected.json"));
+    }
+
+    #[test]
+    fn a_missing_required_field_is_refused() {
+        let mut sample: Value =
+            serde_json::from_str(include_str!("../samples/OrderCreated.json")).unwrap();
+        sample.as_object_mut().unwrap().remove("orderId");
+        let error = serde_json::from_value::<OrderCreated>(sample).unwrap_err();
+        assert!(error.to_string().contains("orderId"), "{error}");
+    }
+
+    #[test]
+    fn detail_types_are_the_documented_names() {
+        assert_eq!(OrderCreated::DETAIL_TYPE, "OrderCreated");
+        assert_eq!(
+            OrderDetailsValidationFailed::DETAIL_TYPE,
+            "OrderDetailsValidationFailed"
+        );
+        assert_eq!(ConsumerValidated::SOURCE, "consumers");
+        assert_eq!(OrderDetailsValidated::SOURCE, "restaurants");
+    }
+}
