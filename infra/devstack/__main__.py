@@ -1,0 +1,66 @@
+"""devstack command line: `up` runs the stack in the foreground; `invoke` runs one function once."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+import threading
+from pathlib import Path
+
+from .stack import Stack, serve_control, write_state
+from .template import Template, TemplateError
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(prog="devstack", description=__doc__)
+    parser.add_argument("--template", type=Path, default=Path("template.yaml"))
+    parser.add_argument("--bin-dir", type=Path, default=Path("target/debug"),
+                        help="where the functions' binaries are (cargo's output folder)")
+    parser.add_argument("--moto-port", type=int, default=4566)
+    parser.add_argument("--log-dir", type=Path, default=Path(".local/logs"))
+    parser.add_argument("--instances", type=int, default=2,
+                        help="how many instances of each function run at once")
+    commands = parser.add_subparsers(dest="command", required=True)
+    up = commands.add_parser("up", help="run the whole stack until interrupted")
+    up.add_argument("--api-port", type=int, default=3000)
+    up.add_argument("--control-port", type=int, default=3999)
+    up.add_argument("--state", type=Path, default=Path(".local/devstack.json"),
+                    help="written once the stack is ready: endpoints and resource names")
+    args = parser.parse_args()
+    args.log_dir.mkdir(parents=True, exist_ok=True)
+
+    try:
+        stack = Stack(Template(args.template), args.bin_dir, args.log_dir, args.moto_port,
+                      args.instances)
+        stack.start_data_plane()
+        stack.create()
+        stack.start_functions()
+    except (TemplateError, FileNotFoundError) as e:
+        print(f"devstack: {e}", file=sys.stderr)
+        return 2
+    for note in stack.notes:
+        print(f"devstack: {note}")
+
+    api = stack.http_api(args.api_port)
+    threading.Thread(target=api.serve_forever, daemon=True).start()
+    serve_control(stack, args.control_port)
+    state = {**stack.describe(), "api": f"http://127.0.0.1:{args.api_port}",
+             "control": f"http://127.0.0.1:{args.control_port}"}
+    write_state(args.state, state)
+    print(f"devstack: ready; API on {state['api']}, AWS endpoint {stack.endpoint}, "
+          f"function logs in {args.log_dir}/", flush=True)
+
+    stopped = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stopped.set())
+    signal.signal(signal.SIGINT, lambda *_: stopped.set())
+    stopped.wait()
+    stack.stop()
+    args.state.unlink(missing_ok=True)
+    print(json.dumps({"devstack": "stopped"}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,224 @@
+"""Brings up the template's topology on the local stack: moto for the data plane, the functions
+as child processes behind a Runtime API, the HTTP API, and the event source mappings."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+from pathlib import Path
+from typing import Any
+
+import boto3
+from moto.moto_server.threaded_moto_server import ThreadedMotoServer
+
+from . import moto_fixes
+from .http_api import HttpApi, Route
+from .runtime import Function
+from .template import ACCOUNT, REGION, Resource, Template, TemplateError
+
+# Types that shape only the deployed stack: permissions, logs and alarms have no local effect.
+# They are listed at start-up, so that nothing is skipped silently.
+DEPLOY_ONLY = {"AWS::Logs::LogGroup", "AWS::CloudWatch::Alarm", "AWS::SQS::QueuePolicy",
+               "AWS::SNS::Topic", "AWS::IAM::Role", "AWS::IAM::Policy"}
+
+TABLE_PROPERTIES = {"TableName", "KeySchema", "AttributeDefinitions", "BillingMode",
+                    "ProvisionedThroughput", "StreamSpecification", "TimeToLiveSpecification",
+                    "GlobalSecondaryIndexes", "PointInTimeRecoverySpecification",
+                    "DeletionProtectionEnabled", "SSESpecification", "Tags"}
+FUNCTION_PROPERTIES = {"Environment", "Events", "MemorySize", "Timeout", "FunctionName",
+                       # deploy-only: code location, permissions, tracing and log shipping
+                       "CodeUri", "Handler", "Runtime", "Architectures", "Policies", "Tracing",
+                       "LoggingConfig", "Description", "Tags", "Role"}
+HTTP_API_PROPERTIES = {"Description", "FailOnWarnings", "Tags", "StageName"}
+
+CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+               "AWS_REGION": REGION, "AWS_DEFAULT_REGION": REGION}
+
+
+def _check_properties(resource: Resource, allowed: set[str]) -> None:
+    unknown = sorted(set(resource.properties) - allowed)
+    if unknown:
+        raise TemplateError(f"{resource.logical_id} ({resource.type}): devstack does not "
+                            f"support {', '.join(unknown)}")
+
+
+class Stack:
+    def __init__(self, template: Template, bin_dir: Path, log_dir: Path, moto_port: int,
+                 instances: int = 2):
+        self.template = template
+        self.bin_dir = bin_dir
+        self.log_dir = log_dir
+        self.moto_port = moto_port
+        self.instances = instances
+        self.endpoint = f"http://127.0.0.1:{moto_port}"
+        self.functions: dict[str, Function] = {}
+        self.routes: list[Route] = []
+        self.notes: list[str] = []
+        self._check_types()
+
+    def _check_types(self) -> None:
+        supported = {"AWS::DynamoDB::Table", "AWS::Serverless::Function",
+                     "AWS::Serverless::HttpApi"} | DEPLOY_ONLY
+        for resource in self.template.resources.values():
+            if resource.type not in supported:
+                raise TemplateError(f"{resource.logical_id}: devstack does not emulate "
+                                    f"{resource.type}")
+            if resource.type in DEPLOY_ONLY:
+                self.notes.append(f"{resource.logical_id} ({resource.type}): deploy-only, "
+                                  "no local effect")
+
+    def client(self, service: str):
+        return boto3.client(service, endpoint_url=self.endpoint, region_name=REGION,
+                            aws_access_key_id="testing", aws_secret_access_key="testing")
+
+    def start_data_plane(self) -> None:
+        logging.getLogger("werkzeug").setLevel(logging.WARNING)
+        moto_fixes.apply()
+        ThreadedMotoServer(ip_address="127.0.0.1", port=self.moto_port, verbose=False).start()
+
+    def create(self) -> None:
+        for table in self.template.of_type("AWS::DynamoDB::Table"):
+            self._create_table(table)
+        for api in self.template.of_type("AWS::Serverless::HttpApi"):
+            _check_properties(api, HTTP_API_PROPERTIES)
+            stage = api.properties.get("StageName", "$default")
+            if stage != "$default":
+                raise TemplateError(f"{api.logical_id}: only the $default stage is emulated")
+            self.template.physical[api.logical_id] = api.logical_id
+        for function in self.template.of_type("AWS::Serverless::Function"):
+            self._create_function(function)
+
+    def _create_table(self, resource: Resource) -> None:
+        _check_properties(resource, TABLE_PROPERTIES)
+        props = self.template.resolve(resource.properties, resource.logical_id)
+        name = props.get("TableName", resource.logical_id)
+        request: dict[str, Any] = {
+            "TableName": name,
+            "KeySchema": props["KeySchema"],
+            "AttributeDefinitions": props["AttributeDefinitions"],
+            "BillingMode": props.get("BillingMode", "PROVISIONED"),
+        }
+        if "ProvisionedThroughput" in props:
+            request["ProvisionedThroughput"] = props["ProvisionedThroughput"]
+        if "GlobalSecondaryIndexes" in props:
+            request["GlobalSecondaryIndexes"] = props["GlobalSecondaryIndexes"]
+        if "StreamSpecification" in props:
+            request["StreamSpecification"] = {"StreamEnabled": True, **props["StreamSpecification"]}
+        dynamodb = self.client("dynamodb")
+        table = dynamodb.create_table(**request)["TableDescription"]
+        if props.get("TimeToLiveSpecification", {}).get("Enabled"):
+            dynamodb.update_time_to_live(TableName=name,
+                                         TimeToLiveSpecification=props["TimeToLiveSpecification"])
+        self.template.physical[resource.logical_id] = name
+        self.template.attributes[(resource.logical_id, "Arn")] = table["TableArn"]
+        if "LatestStreamArn" in table:
+            self.template.attributes[(resource.logical_id, "StreamArn")] = table["LatestStreamArn"]
+
+    def _create_function(self, resource: Resource) -> None:
+        _check_properties(resource, FUNCTION_PROPERTIES)
+        where = resource.logical_id
+        build = resource.metadata
+        if build.get("BuildMethod") != "rust-cargolambda":
+            raise TemplateError(f"{where}: only Metadata.BuildMethod rust-cargolambda is run locally")
+        binary = build.get("BuildProperties", {}).get("Binary")
+        if not binary:
+            raise TemplateError(f"{where}: Metadata.BuildProperties.Binary names no binary")
+        props = resource.properties
+        name = self.template.resolve(props.get("FunctionName", resource.logical_id), where)
+        variables = self.template.resolve(props.get("Environment", {}).get("Variables", {}), where)
+        environment = {k: str(v) for k, v in variables.items()}
+        environment.update(CREDENTIALS)
+        environment["AWS_ENDPOINT_URL"] = self.endpoint
+        function = Function(name, self.bin_dir / binary, environment,
+                            int(props.get("Timeout", 3)), int(props.get("MemorySize", 128)),
+                            self.log_dir, self.instances)
+        self.functions[resource.logical_id] = function
+        self.template.physical[resource.logical_id] = name
+        self.template.attributes[(resource.logical_id, "Arn")] = function.arn
+        for event_name, event in props.get("Events", {}).items():
+            self._create_event_source(resource, function, event_name, event)
+
+    def _create_event_source(self, resource: Resource, function: Function, name: str,
+                             event: dict[str, Any]) -> None:
+        where = f"{resource.logical_id}.Events.{name}"
+        kind = event.get("Type")
+        props = event.get("Properties", {})
+        if kind == "HttpApi":
+            unknown = set(props) - {"ApiId", "Path", "Method", "PayloadFormatVersion"}
+            if unknown:
+                raise TemplateError(f"{where}: devstack does not support {', '.join(sorted(unknown))}")
+            if str(props.get("PayloadFormatVersion", "2.0")) != "2.0":
+                raise TemplateError(f"{where}: only payload format 2.0 is emulated")
+            method = props["Method"].upper()
+            self.routes.append(Route("ANY" if method in ("ANY", "X-AMAZON-APIGATEWAY-ANY-METHOD")
+                                     else method, props["Path"], function))
+        else:
+            raise TemplateError(f"{where}: event source type {kind} is not emulated by devstack")
+
+    def start_functions(self) -> None:
+        for function in self.functions.values():
+            function.start()
+
+    def http_api(self, port: int) -> HttpApi:
+        return HttpApi(self.routes, "127.0.0.1", port)
+
+    def function(self, name: str) -> Function:
+        for logical_id, function in self.functions.items():
+            if name in (logical_id, function.name):
+                return function
+        raise KeyError(f"no function {name}; the template has {', '.join(self.functions)}")
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "endpoint": self.endpoint,
+            "region": REGION,
+            "account": ACCOUNT,
+            "resources": dict(self.template.physical),
+            "attributes": {f"{k[0]}.{k[1]}": v for k, v in self.template.attributes.items()},
+            "logs": str(self.log_dir),
+        }
+
+    def stop(self) -> None:
+        for function in self.functions.values():
+            function.stop()
+
+
+def serve_control(stack: Stack, port: int) -> None:
+    """A small HTTP interface for tests and operators: stop and start a function."""
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, *args: Any) -> None:
+            pass
+
+        def do_POST(self) -> None:
+            parts = self.path.strip("/").split("/")
+            if len(parts) == 3 and parts[0] == "functions" and parts[2] in ("start", "stop"):
+                try:
+                    function = stack.function(parts[1])
+                except KeyError as e:
+                    return self._send(404, {"message": str(e)})
+                function.start() if parts[2] == "start" else function.stop()
+                return self._send(200, {"function": function.name, "running": function.running})
+            self._send(404, {"message": "POST /functions/{name}/start or /stop"})
+
+        def _send(self, status: int, body: dict) -> None:
+            data = json.dumps(body).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+    server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+
+
+def write_state(path: Path, state: dict[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_suffix(".tmp")
+    temporary.write_text(json.dumps(state, indent=2))
+    os.replace(temporary, path)
