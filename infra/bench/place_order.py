@@ -1,0 +1,147 @@
+"""Benchmark: POST /orders latency on empty tables and after 10,000 stored orders, on the local
+stack, beside the latency of the emulator's own TransactWriteItems measured in the same run.
+
+Run with `make bench`. It prints figures; it asserts nothing."""
+
+from __future__ import annotations
+
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import boto3
+import requests
+
+ROOT = Path(__file__).resolve().parents[2]
+API_PORT, MOTO_PORT, CONTROL_PORT, PLAIN_MOTO_PORT = 3200, 4700, 3299, 4701
+STORED = 10_000
+SAMPLES = 200
+ORDER = json.dumps({"consumerId": "consumer-1", "restaurantId": "restaurant-1",
+                    "lineItems": [{"menuItemId": "item-1", "quantity": 2}]})
+
+
+def client(port: int):
+    return boto3.client("dynamodb", endpoint_url=f"http://127.0.0.1:{port}", region_name="us-east-1",
+                        aws_access_key_id="testing", aws_secret_access_key="testing")
+
+
+def wait_for(path: Path, process: subprocess.Popen) -> None:
+    deadline = time.time() + 60
+    while not path.exists():
+        if process.poll() is not None or time.time() > deadline:
+            sys.exit("devstack did not start; see .local/bench-logs/")
+        time.sleep(0.1)
+
+
+def summary(samples: list[float]) -> str:
+    ms = sorted(s * 1000 for s in samples)
+    p95 = ms[int(len(ms) * 0.95) - 1]
+    return f"median {statistics.median(ms):7.1f} ms   p95 {p95:7.1f} ms   (n={len(ms)})"
+
+
+def post_latencies(session: requests.Session, n: int) -> list[float]:
+    url = f"http://127.0.0.1:{API_PORT}/orders"
+    samples = []
+    for _ in range(n):
+        start = time.perf_counter()
+        response = session.post(url, data=ORDER, headers={"Content-Type": "application/json"})
+        samples.append(time.perf_counter() - start)
+        assert response.status_code == 202, response.text
+    return samples
+
+
+def fill(dynamodb, orders_table: str, outbox_table: str, template_order: dict, n: int) -> None:
+    """Stores n order-shaped rows and n outbox rows, 25 per BatchWriteItem."""
+    for start in range(0, n, 25):
+        order_rows, outbox_rows = [], []
+        for _ in range(min(25, n - start)):
+            order_id = str(uuid.uuid4())
+            order_rows.append({"PutRequest": {"Item": {
+                **template_order, "pk": {"S": f"ORDER#{order_id}"}, "orderId": {"S": order_id}}}})
+            outbox_rows.append({"PutRequest": {"Item": {
+                "eventId": {"S": str(uuid.uuid4())}, "orderId": {"S": order_id},
+                "detail": {"S": ORDER}}}})
+        dynamodb.batch_write_item(RequestItems={orders_table: order_rows, outbox_table: outbox_rows})
+
+
+def transaction_latencies(dynamodb, orders_table: str, outbox_table: str, n: int) -> list[float]:
+    samples = []
+    for _ in range(n):
+        items = [
+            {"Put": {"TableName": orders_table, "Item": {"pk": {"S": f"ORDER#{uuid.uuid4()}"}},
+                     "ConditionExpression": "attribute_not_exists(pk)"}},
+            {"Put": {"TableName": outbox_table, "Item": {"eventId": {"S": str(uuid.uuid4())}},
+                     "ConditionExpression": "attribute_not_exists(eventId)"}},
+        ]
+        start = time.perf_counter()
+        dynamodb.transact_write_items(TransactItems=items)
+        samples.append(time.perf_counter() - start)
+    return samples
+
+
+def create_tables(dynamodb) -> tuple[str, str]:
+    for name, key in (("orders", "pk"), ("outbox", "eventId")):
+        dynamodb.create_table(TableName=name, BillingMode="PAY_PER_REQUEST",
+                              KeySchema=[{"AttributeName": key, "KeyType": "HASH"}],
+                              AttributeDefinitions=[{"AttributeName": key, "AttributeType": "S"}],
+                              StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_IMAGE"})
+    return "orders", "outbox"
+
+
+def main() -> None:
+    logs = ROOT / ".local" / "bench-logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    state = Path(tempfile.mkdtemp()) / "state.json"
+    stack = subprocess.Popen(
+        [sys.executable, "-m", "infra.devstack", "--moto-port", str(MOTO_PORT), "--log-dir", str(logs),
+         "up", "--api-port", str(API_PORT), "--control-port", str(CONTROL_PORT), "--state", str(state)],
+        cwd=ROOT, stdout=open(logs / "devstack.log", "w"), stderr=subprocess.STDOUT)
+    plain = subprocess.Popen([sys.executable, "-m", "moto.server", "-p", str(PLAIN_MOTO_PORT)],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_for(state, stack)
+        names = json.loads(state.read_text())["resources"]
+        orders, outbox = names["OrdersTable"], names["OutboxTable"]
+        ours = client(MOTO_PORT)
+        session = requests.Session()
+        post_latencies(session, 20)  # warm-up: connections, first allocations
+
+        tx_empty = transaction_latencies(ours, orders, outbox, 50)
+        print(f"POST /orders through devstack (Lambda runtime API + patched moto), {SAMPLES} sequential requests")
+        empty = post_latencies(session, SAMPLES)
+        print(f"  ~empty tables          {summary(empty)}")
+        template_order = ours.scan(TableName=orders, Limit=1)["Items"][0]
+        fill(ours, orders, outbox, template_order, STORED)
+        full = post_latencies(session, SAMPLES)
+        print(f"  +{STORED:,} orders        {summary(full)}")
+        ratio = statistics.median(full) / statistics.median(empty)
+        print(f"  ratio of medians       {ratio:.2f}x (target: within 1.5x)")
+
+        print("\nTransactWriteItems (order + outbox put), measured directly on each emulator")
+        theirs = None
+        for _ in range(50):
+            try:
+                theirs = client(PLAIN_MOTO_PORT)
+                theirs.list_tables()
+                break
+            except Exception:  # noqa: BLE001 - the plain server is still starting
+                time.sleep(0.2)
+        plain_orders, plain_outbox = create_tables(theirs)
+        print(f"  patched moto, ~empty  {summary(tx_empty)}")
+        print(f"  patched moto, +{STORED:,} {summary(transaction_latencies(ours, orders, outbox, 50))}")
+        print(f"  plain moto,  empty     {summary(transaction_latencies(theirs, plain_orders, plain_outbox, 50))}")
+        fill(theirs, plain_orders, plain_outbox, template_order, STORED)
+        print(f"  plain moto,  +{STORED:,} {summary(transaction_latencies(theirs, plain_orders, plain_outbox, 5))}")
+    finally:
+        stack.terminate()
+        plain.terminate()
+        stack.wait(timeout=20)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,101 @@
+"""The check-then-apply transaction that devstack installs into moto."""
+
+from __future__ import annotations
+
+import boto3
+import pytest
+from botocore.exceptions import ClientError
+from moto.moto_server.threaded_moto_server import ThreadedMotoServer
+
+from infra.devstack import moto_fixes
+
+moto_fixes.apply()
+
+
+@pytest.fixture(scope="module")
+def endpoint():
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    yield f"http://{host}:{port}"
+    server.stop()
+
+
+def client(endpoint, service):
+    return boto3.client(service, endpoint_url=endpoint, region_name="us-east-1",
+                        aws_access_key_id="testing", aws_secret_access_key="testing")
+
+
+@pytest.fixture
+def dynamodb(endpoint):
+    dynamodb = client(endpoint, "dynamodb")
+    for name in ("a", "b"):
+        dynamodb.create_table(
+            TableName=name, BillingMode="PAY_PER_REQUEST",
+            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+            StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_IMAGE"})
+    yield dynamodb
+    for name in ("a", "b"):
+        dynamodb.delete_table(TableName=name)
+
+
+def put(table, pk, **extra):
+    return {"Put": {"TableName": table, "Item": {"pk": {"S": pk}, **extra},
+                    "ConditionExpression": "attribute_not_exists(pk)"}}
+
+
+def keys(client, table):
+    return sorted(i["pk"]["S"] for i in client.scan(TableName=table)["Items"])
+
+
+def stream_records(dynamodb, table):
+    streams = client(dynamodb.meta.endpoint_url, "dynamodbstreams")
+    arn = dynamodb.describe_table(TableName=table)["Table"]["LatestStreamArn"]
+    shard = streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"][0]["ShardId"]
+    iterator = streams.get_shard_iterator(StreamArn=arn, ShardId=shard,
+                                          ShardIteratorType="TRIM_HORIZON")["ShardIterator"]
+    return streams, iterator
+
+
+def test_a_cancelled_transaction_writes_nothing(dynamodb):
+    dynamodb.transact_write_items(TransactItems=[put("a", "taken")])
+    with pytest.raises(ClientError) as cancelled:
+        dynamodb.transact_write_items(TransactItems=[put("b", "new"), put("a", "taken")])
+    assert cancelled.value.response["Error"]["Code"] == "TransactionCanceledException"
+    reasons = [r["Code"] for r in cancelled.value.response["CancellationReasons"]]
+    assert reasons == ["None", "ConditionalCheckFailed"]
+    assert keys(dynamodb, "a") == ["taken"]
+    assert keys(dynamodb, "b") == []
+
+
+def test_a_successful_transaction_writes_every_item(dynamodb):
+    dynamodb.transact_write_items(TransactItems=[put("a", "1"), put("b", "1"), put("b", "2")])
+    assert keys(dynamodb, "a") == ["1"]
+    assert keys(dynamodb, "b") == ["1", "2"]
+
+
+def test_a_write_refused_half_way_is_undone_without_a_stream_record(dynamodb):
+    # The update's expression is only found invalid while applying, after the put went in.
+    bad_update = {"Update": {"TableName": "b", "Key": {"pk": {"S": "x"}},
+                             "UpdateExpression": "SET #n = :missing",
+                             "ExpressionAttributeNames": {"#n": "n"}}}
+    with pytest.raises(ClientError):
+        dynamodb.transact_write_items(TransactItems=[put("a", "first"), bad_update])
+    assert keys(dynamodb, "a") == []
+    assert keys(dynamodb, "b") == []
+    streams, iterator = stream_records(dynamodb, "a")
+    assert streams.get_records(ShardIterator=iterator)["Records"] == []
+
+
+def test_stream_iterators_survive_a_cancelled_transaction(dynamodb):
+    dynamodb.transact_write_items(TransactItems=[put("a", "1")])
+    streams, iterator = stream_records(dynamodb, "a")
+    first = streams.get_records(ShardIterator=iterator)
+    assert [r["dynamodb"]["Keys"]["pk"]["S"] for r in first["Records"]] == ["1"]
+    with pytest.raises(ClientError):
+        dynamodb.transact_write_items(TransactItems=[put("a", "2"), put("a", "1")])
+    dynamodb.transact_write_items(TransactItems=[put("a", "3")])
+    later = streams.get_records(ShardIterator=first["NextShardIterator"])
+    # No phantom record of the cancelled "2", and "3" is not skipped.
+    assert [r["dynamodb"]["Keys"]["pk"]["S"] for r in later["Records"]] == ["3"]

@@ -1,0 +1,79 @@
+"""End-to-end fixtures: one devstack for the whole session, on ports of its own so that a stack
+started by `make run` can keep running beside the tests."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import boto3
+import pytest
+import requests
+
+from openapi_contract import Contract
+
+ROOT = Path(__file__).resolve().parent.parent
+API_PORT = int(os.environ.get("E2E_API_PORT", "3100"))
+MOTO_PORT = int(os.environ.get("E2E_MOTO_PORT", "4600"))
+CONTROL_PORT = int(os.environ.get("E2E_CONTROL_PORT", "3199"))
+
+
+class LocalStack:
+    """The running stack as a test sees it: the API, the emulator's clients, resource names."""
+
+    def __init__(self, state: dict, contract: Contract):
+        self.state = state
+        self.api = state["api"]
+        self.contract = contract
+        self.http = requests.Session()
+
+    def client(self, service: str):
+        return boto3.client(service, endpoint_url=self.state["endpoint"],
+                            region_name=self.state["region"], aws_access_key_id="testing",
+                            aws_secret_access_key="testing")
+
+    def name(self, logical_id: str) -> str:
+        return self.state["resources"][logical_id]
+
+    def request(self, method: str, path: str, **kwargs) -> requests.Response:
+        """Calls the API and checks the answer against docs/openapi.yaml."""
+        response = self.http.request(method, self.api + path, timeout=35, **kwargs)
+        self.contract.check(method, path, response)
+        return response
+
+    def scan(self, logical_id: str) -> list[dict]:
+        pages = self.client("dynamodb").get_paginator("scan").paginate(
+            TableName=self.name(logical_id), ConsistentRead=True)
+        return [item for page in pages for item in page["Items"]]
+
+    def function(self, name: str, action: str) -> None:
+        requests.post(f"{self.state['control']}/functions/{name}/{action}", timeout=10) \
+            .raise_for_status()
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory):
+    state_file = tmp_path_factory.mktemp("devstack") / "state.json"
+    log_dir = ROOT / ".local" / "test-logs"
+    command = [sys.executable, "-m", "infra.devstack", "--moto-port", str(MOTO_PORT),
+               "--log-dir", str(log_dir), "up", "--api-port", str(API_PORT),
+               "--control-port", str(CONTROL_PORT), "--state", str(state_file)]
+    log_dir.mkdir(parents=True, exist_ok=True)
+    with open(log_dir / "devstack.log", "w") as output:
+        process = subprocess.Popen(command, cwd=ROOT, stdout=output, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.time() + 60
+        while not state_file.exists():
+            if process.poll() is not None:
+                pytest.fail("devstack exited: " + (log_dir / "devstack.log").read_text())
+            if time.time() > deadline:
+                pytest.fail("devstack was not ready within 60 s")
+            time.sleep(0.1)
+        yield LocalStack(json.loads(state_file.read_text()), Contract(ROOT / "docs" / "openapi.yaml"))
+    finally:
+        process.terminate()
+        process.wait(timeout=20)

@@ -1,0 +1,157 @@
+"""POST /orders and GET /orders/{id} on the local stack, checked against what the emulator holds
+and against docs/openapi.yaml (every call through `stack.request` is checked)."""
+
+from __future__ import annotations
+
+import json
+import threading
+import uuid
+
+import pytest
+
+ORDER = {
+    "consumerId": "consumer-1",
+    "restaurantId": "restaurant-1",
+    "lineItems": [{"menuItemId": "item-1", "quantity": 2}, {"menuItemId": "item-2", "quantity": 1}],
+}
+JSON = {"Content-Type": "application/json"}
+
+
+def place(stack, body=ORDER, headers=None):
+    return stack.request("POST", "/orders", data=json.dumps(body), headers={**JSON, **(headers or {})})
+
+
+def outbox_records(stack, order_id: str) -> list[dict]:
+    return [row for row in stack.scan("OutboxTable") if row["orderId"]["S"] == order_id]
+
+
+def stored_keys(stack) -> set[str]:
+    return {row["pk"]["S"] for row in stack.scan("OrdersTable")} | \
+        {row["eventId"]["S"] for row in stack.scan("OutboxTable")}
+
+
+def test_a_valid_order_is_accepted_stored_and_announced_once(stack):
+    response = place(stack, headers={"X-Correlation-Id": "e2e-accept"})
+    assert response.status_code == 202
+    body = response.json()
+    assert body["status"] == "PENDING"
+    order_id = body["orderId"]
+    assert response.headers["Location"] == f"/orders/{order_id}"
+    assert response.headers["X-Correlation-Id"] == "e2e-accept"
+
+    shown = stack.request("GET", f"/orders/{order_id}")
+    assert shown.status_code == 200
+    order = shown.json()
+    assert order["status"] == "PENDING"
+    assert order["lineItems"] == ORDER["lineItems"]
+    assert [change["status"] for change in order["history"]] == ["PENDING"]
+
+    # The emulator itself, not the handler's word: one order row, one OrderCreated row.
+    rows = outbox_records(stack, order_id)
+    assert len(rows) == 1
+    assert rows[0]["detailType"]["S"] == "OrderCreated"
+    detail = json.loads(rows[0]["detail"]["S"])
+    assert detail["eventId"] == rows[0]["eventId"]["S"]
+    assert detail["consumerId"] == "consumer-1"
+    assert detail["lineItems"] == ORDER["lineItems"]
+    assert detail["correlationId"] == "e2e-accept"
+    item = stack.client("dynamodb").get_item(
+        TableName=stack.name("OrdersTable"), Key={"pk": {"S": f"ORDER#{order_id}"}})["Item"]
+    assert item["status"]["S"] == "PENDING"
+
+
+def lines(n):
+    return [{"menuItemId": f"item-{i}", "quantity": 1} for i in range(n)]
+
+
+BAD_REQUESTS = [
+    # (name, method, path, body bytes, headers, status, field named in the answer)
+    ("malformed JSON", "POST", "/orders", b'{"consumerId": ', JSON, 400, None),
+    ("not an object", "POST", "/orders", b"[1, 2]", JSON, 400, None),
+    ("wrong type", "POST", "/orders", json.dumps({**ORDER, "consumerId": 42}), JSON, 400, "consumerId"),
+    ("wrong nested type", "POST", "/orders",
+     json.dumps({**ORDER, "lineItems": [{"menuItemId": "item-1", "quantity": "2"}]}), JSON, 400,
+     "lineItems[0].quantity"),
+    ("missing field", "POST", "/orders", json.dumps({"consumerId": "c", "lineItems": []}), JSON,
+     400, "restaurantId"),
+    ("unknown field", "POST", "/orders", json.dumps({**ORDER, "discount": 100}), JSON, 400, "discount"),
+    ("zero quantity", "POST", "/orders",
+     json.dumps({**ORDER, "lineItems": [{"menuItemId": "item-1", "quantity": 0}]}), JSON, 422,
+     "lineItems[0].quantity"),
+    ("negative quantity", "POST", "/orders",
+     json.dumps({**ORDER, "lineItems": [{"menuItemId": "item-1", "quantity": -3}]}), JSON, 422,
+     "lineItems[0].quantity"),
+    ("huge quantity", "POST", "/orders",
+     json.dumps({**ORDER, "lineItems": [{"menuItemId": "item-1", "quantity": 10**15}]}), JSON, 422,
+     "lineItems[0].quantity"),
+    ("no line items", "POST", "/orders", json.dumps({**ORDER, "lineItems": []}), JSON, 422, "lineItems"),
+    ("51 line items", "POST", "/orders", json.dumps({**ORDER, "lineItems": lines(51)}), JSON, 422,
+     "lineItems"),
+    ("empty id", "POST", "/orders", json.dumps({**ORDER, "restaurantId": ""}), JSON, 422, "restaurantId"),
+    ("65 KiB body", "POST", "/orders",
+     json.dumps({**ORDER, "consumerId": "c" * (65 * 1024)}), JSON, 413, None),
+    ("wrong content type", "POST", "/orders", json.dumps(ORDER), {"Content-Type": "text/plain"}, 415, None),
+    ("no content type", "POST", "/orders", json.dumps(ORDER), {}, 415, None),
+    ("bad idempotency key", "POST", "/orders", json.dumps(ORDER),
+     {**JSON, "Idempotency-Key": "x" * 129}, 400, "Idempotency-Key"),
+    ("unknown route", "GET", "/menus", b"", {}, 404, None),
+    ("wrong method", "DELETE", "/orders", b"", {}, 405, None),
+    ("unknown order id", "GET", f"/orders/{uuid.uuid4()}", b"", {}, 404, None),
+    ("malformed order id", "GET", "/orders/not-an-id", b"", {}, 404, None),
+]
+
+
+def test_bad_input_gets_problem_json_and_writes_nothing(stack):
+    before = stored_keys(stack)
+    for name, method, path, body, headers, status, field in BAD_REQUESTS:
+        response = stack.request(method, path, data=body, headers=headers)
+        assert response.status_code == status, f"{name}: {response.status_code} {response.text}"
+        assert response.headers["Content-Type"] == "application/problem+json", name
+        problem = response.json()
+        assert problem["status"] == status, name
+        if field:
+            assert field in problem["detail"], f"{name}: {problem['detail']!r} names no {field}"
+    assert stored_keys(stack) == before, "a refused request wrote something"
+
+
+def test_a_retry_with_the_same_key_creates_one_order(stack):
+    key = f"retry-{uuid.uuid4()}"
+    first = place(stack, headers={"Idempotency-Key": key})
+    again = place(stack, headers={"Idempotency-Key": key})
+    assert first.status_code == again.status_code == 202
+    assert again.json() == first.json()
+    assert again.headers["Idempotent-Replayed"] == "true"
+    assert len(outbox_records(stack, first.json()["orderId"])) == 1
+
+    changed = place(stack, body={**ORDER, "restaurantId": "restaurant-2"}, headers={"Idempotency-Key": key})
+    assert changed.status_code == 422
+    assert changed.json()["type"] == "/problems/idempotency-key-reused"
+
+
+def test_concurrent_retries_with_the_same_key_create_one_order(stack):
+    key = f"concurrent-{uuid.uuid4()}"
+    before = stored_keys(stack)
+    answers, start = [], threading.Barrier(8)
+
+    def send():
+        start.wait()
+        answers.append(place(stack, headers={"Idempotency-Key": key}))
+
+    threads = [threading.Thread(target=send) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert {a.status_code for a in answers} == {202}
+    assert len({a.json()["orderId"] for a in answers}) == 1
+    created = stored_keys(stack) - before
+    order_rows = [k for k in created if k.startswith("ORDER#")]
+    assert len(order_rows) == 1
+    # The order, its claim and its one outbox record.
+    assert len(created) == 3
+
+
+@pytest.mark.parametrize("content_type", ["application/json; charset=utf-8", "Application/JSON"])
+def test_json_media_type_parameters_and_case_are_accepted(stack, content_type):
+    response = stack.request("POST", "/orders", data=json.dumps(ORDER), headers={"Content-Type": content_type})
+    assert response.status_code == 202
