@@ -15,6 +15,7 @@ from moto.moto_server.threaded_moto_server import ThreadedMotoServer
 
 from . import moto_fixes
 from .http_api import HttpApi, Route
+from .mappings import Mapping, SqsMapping, StreamMapping
 from .runtime import Function
 from .template import ACCOUNT, REGION, Resource, Template, TemplateError
 
@@ -32,6 +33,21 @@ FUNCTION_PROPERTIES = {"Environment", "Events", "MemorySize", "Timeout", "Functi
                        "CodeUri", "Handler", "Runtime", "Architectures", "Policies", "Tracing",
                        "LoggingConfig", "Description", "Tags", "Role"}
 HTTP_API_PROPERTIES = {"Description", "FailOnWarnings", "Tags", "StageName"}
+QUEUE_PROPERTIES = {"QueueName", "VisibilityTimeout", "MessageRetentionPeriod", "RedrivePolicy",
+                    "ReceiveMessageWaitTimeSeconds", "DelaySeconds", "MaximumMessageSize",
+                    # deploy-only: encryption at rest and tags
+                    "SqsManagedSseEnabled", "KmsMasterKeyId", "Tags"}
+BUS_PROPERTIES = {"Name", "Description", "Tags"}
+RULE_PROPERTIES = {"Name", "Description", "EventBusName", "EventPattern", "State", "Targets"}
+TARGET_PROPERTIES = {"Arn", "Id", "RetryPolicy",
+                     # deploy-only: moto delivers to SQS at once and never needs the DLQ
+                     "DeadLetterConfig"}
+SQS_EVENT_PROPERTIES = {"Queue", "BatchSize", "MaximumBatchingWindowInSeconds",
+                        "FunctionResponseTypes", "FilterCriteria", "Enabled", "ScalingConfig"}
+STREAM_EVENT_PROPERTIES = {"Stream", "StartingPosition", "BatchSize", "MaximumBatchingWindowInSeconds",
+                           "BisectBatchOnFunctionError", "MaximumRetryAttempts", "DestinationConfig",
+                           "FunctionResponseTypes", "FilterCriteria", "Enabled",
+                           "ParallelizationFactor", "MaximumRecordAgeInSeconds"}
 
 CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
                "AWS_REGION": REGION, "AWS_DEFAULT_REGION": REGION}
@@ -55,12 +71,14 @@ class Stack:
         self.endpoint = f"http://127.0.0.1:{moto_port}"
         self.functions: dict[str, Function] = {}
         self.routes: list[Route] = []
+        self.mappings: list[Mapping] = []
         self.notes: list[str] = []
         self._check_types()
 
     def _check_types(self) -> None:
         supported = {"AWS::DynamoDB::Table", "AWS::Serverless::Function",
-                     "AWS::Serverless::HttpApi"} | DEPLOY_ONLY
+                     "AWS::Serverless::HttpApi", "AWS::SQS::Queue", "AWS::Events::EventBus",
+                     "AWS::Events::Rule"} | DEPLOY_ONLY
         for resource in self.template.resources.values():
             if resource.type not in supported:
                 raise TemplateError(f"{resource.logical_id}: devstack does not emulate "
@@ -81,6 +99,14 @@ class Stack:
     def create(self) -> None:
         for table in self.template.of_type("AWS::DynamoDB::Table"):
             self._create_table(table)
+        # Dead-letter queues first: the queues that redrive to them name their ARNs.
+        queues = self.template.of_type("AWS::SQS::Queue")
+        for queue in sorted(queues, key=lambda q: "RedrivePolicy" in q.properties):
+            self._create_queue(queue)
+        for bus in self.template.of_type("AWS::Events::EventBus"):
+            self._create_bus(bus)
+        for rule in self.template.of_type("AWS::Events::Rule"):
+            self._create_rule(rule)
         for api in self.template.of_type("AWS::Serverless::HttpApi"):
             _check_properties(api, HTTP_API_PROPERTIES)
             stage = api.properties.get("StageName", "$default")
@@ -115,6 +141,54 @@ class Stack:
         self.template.attributes[(resource.logical_id, "Arn")] = table["TableArn"]
         if "LatestStreamArn" in table:
             self.template.attributes[(resource.logical_id, "StreamArn")] = table["LatestStreamArn"]
+
+    def _create_queue(self, resource: Resource) -> None:
+        _check_properties(resource, QUEUE_PROPERTIES)
+        props = self.template.resolve(resource.properties, resource.logical_id)
+        name = props.get("QueueName", resource.logical_id)
+        attributes = {k: (json.dumps(v) if isinstance(v, dict) else str(v)) for k, v in props.items()
+                      if k in ("VisibilityTimeout", "MessageRetentionPeriod", "RedrivePolicy",
+                               "ReceiveMessageWaitTimeSeconds", "DelaySeconds", "MaximumMessageSize")}
+        sqs = self.client("sqs")
+        url = sqs.create_queue(QueueName=name, Attributes=attributes)["QueueUrl"]
+        arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        self.template.physical[resource.logical_id] = url
+        self.template.attributes[(resource.logical_id, "Arn")] = arn
+        self.template.attributes[(resource.logical_id, "QueueName")] = name
+        self.template.attributes[(resource.logical_id, "QueueUrl")] = url
+
+    def _create_bus(self, resource: Resource) -> None:
+        _check_properties(resource, BUS_PROPERTIES)
+        name = self.template.resolve(resource.properties["Name"], resource.logical_id)
+        arn = self.client("events").create_event_bus(Name=name)["EventBusArn"]
+        self.template.physical[resource.logical_id] = name
+        self.template.attributes[(resource.logical_id, "Arn")] = arn
+        self.template.attributes[(resource.logical_id, "Name")] = name
+
+    def _create_rule(self, resource: Resource) -> None:
+        _check_properties(resource, RULE_PROPERTIES)
+        props = self.template.resolve(resource.properties, resource.logical_id)
+        for target in props.get("Targets", []):
+            unknown = set(target) - TARGET_PROPERTIES
+            if unknown:
+                raise TemplateError(f"{resource.logical_id}.Targets: devstack does not support "
+                                    f"{', '.join(sorted(unknown))}")
+            if ":sqs:" not in target["Arn"]:
+                raise TemplateError(f"{resource.logical_id}: only SQS targets are emulated")
+        name = props.get("Name", resource.logical_id)
+        bus = props.get("EventBusName", "default")
+        events = self.client("events")
+        arn = events.put_rule(Name=name, EventBusName=bus, EventPattern=json.dumps(props["EventPattern"]),
+                              State=props.get("State", "ENABLED"))["RuleArn"]
+        events.put_targets(Rule=name, EventBusName=bus, Targets=[
+            {"Id": t["Id"], "Arn": t["Arn"]} for t in props.get("Targets", [])])
+        self.template.physical[resource.logical_id] = name
+        self.template.attributes[(resource.logical_id, "Arn")] = arn
+
+    def _send_failure(self, destination_arn: str, record: dict[str, Any]) -> None:
+        sqs = self.client("sqs")
+        url = sqs.get_queue_url(QueueName=destination_arn.split(":")[-1])["QueueUrl"]
+        sqs.send_message(QueueUrl=url, MessageBody=json.dumps(record))
 
     def _create_function(self, resource: Resource) -> None:
         _check_properties(resource, FUNCTION_PROPERTIES)
@@ -154,12 +228,32 @@ class Stack:
             method = props["Method"].upper()
             self.routes.append(Route("ANY" if method in ("ANY", "X-AMAZON-APIGATEWAY-ANY-METHOD")
                                      else method, props["Path"], function))
+        elif kind in ("SQS", "DynamoDB"):
+            allowed = SQS_EVENT_PROPERTIES if kind == "SQS" else STREAM_EVENT_PROPERTIES
+            unknown = set(props) - allowed
+            if unknown:
+                raise TemplateError(f"{where}: devstack does not support {', '.join(sorted(unknown))}")
+            props = self.template.resolve(props, where)
+            if not props.get("Enabled", True):
+                self.notes.append(f"{where}: disabled in the template")
+                return
+            if kind == "SQS":
+                mapping = SqsMapping(function, where, self.client("sqs"), props["Queue"], props)
+            else:
+                destination = (props.get("DestinationConfig") or {}).get("OnFailure", {})
+                if destination and ":sqs:" not in destination.get("Destination", ""):
+                    raise TemplateError(f"{where}: only an SQS on-failure destination is emulated")
+                mapping = StreamMapping(function, where, self.client("dynamodbstreams"),
+                                        self.client("sqs"), props["Stream"], props, self._send_failure)
+            self.mappings.append(mapping)
         else:
             raise TemplateError(f"{where}: event source type {kind} is not emulated by devstack")
 
     def start_functions(self) -> None:
         for function in self.functions.values():
             function.start()
+        for mapping in self.mappings:
+            mapping.start()
 
     def http_api(self, port: int) -> HttpApi:
         return HttpApi(self.routes, "127.0.0.1", port)
@@ -181,6 +275,8 @@ class Stack:
         }
 
     def stop(self) -> None:
+        for mapping in self.mappings:
+            mapping.stopped.set()
         for function in self.functions.values():
             function.stop()
 

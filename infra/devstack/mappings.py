@@ -1,0 +1,326 @@
+"""Event source mappings, as the template configures them: SQS queues and DynamoDB streams
+polled for a function, with batching, filters, partial batch responses, retries, bisection and
+on-failure destinations."""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+import uuid
+from datetime import datetime, timezone
+from typing import Any, Callable
+
+from .runtime import Function, InvocationError
+from .template import REGION, TemplateError
+
+log = logging.getLogger("devstack.mappings")
+
+OPERATORS = {"prefix", "anything-but", "exists"}
+
+
+def check_pattern(pattern: Any, where: str) -> None:
+    """Refuses, at start-up, filter syntax that `matches` does not implement."""
+    if isinstance(pattern, dict):
+        for value in pattern.values():
+            check_pattern(value, where)
+    elif isinstance(pattern, list):
+        for value in pattern:
+            if isinstance(value, dict):
+                unknown = set(value) - OPERATORS
+                if unknown:
+                    raise TemplateError(f"{where}: filter operator {sorted(unknown)} is not emulated")
+    else:
+        raise TemplateError(f"{where}: a filter pattern's leaves must be lists")
+
+
+def matches(pattern: dict[str, Any], event: Any) -> bool:
+    """Lambda's event filtering for the operators in OPERATORS."""
+    if not isinstance(event, dict):
+        return False
+    for key, expected in pattern.items():
+        present = key in event
+        value = event.get(key)
+        if isinstance(expected, dict):
+            if not matches(expected, value):
+                return False
+            continue
+        if not any(_leaf(rule, present, value) for rule in expected):
+            return False
+    return True
+
+
+def _leaf(rule: Any, present: bool, value: Any) -> bool:
+    if not isinstance(rule, dict):
+        return present and (value == rule or (isinstance(value, list) and rule in value))
+    if "exists" in rule:
+        return present == rule["exists"]
+    if not present:
+        return False
+    if "prefix" in rule:
+        return isinstance(value, str) and value.startswith(rule["prefix"])
+    excluded = rule["anything-but"]
+    return value not in (excluded if isinstance(excluded, list) else [excluded])
+
+
+def patterns(filter_criteria: dict[str, Any] | None, where: str) -> list[dict[str, Any]]:
+    result = [json.loads(f["Pattern"]) for f in (filter_criteria or {}).get("Filters", [])]
+    for pattern in result:
+        check_pattern(pattern, where)
+    return result
+
+
+def _iso(timestamp: float) -> str:
+    return datetime.fromtimestamp(timestamp, timezone.utc).isoformat(timespec="milliseconds")
+
+
+class Mapping:
+    def __init__(self, function: Function, where: str):
+        self.function = function
+        self.where = where
+        self.stopped = threading.Event()
+
+    def start(self) -> None:
+        threading.Thread(target=self._run, name=self.where, daemon=True).start()
+
+    def _run(self) -> None:
+        while not self.stopped.is_set():
+            if not self.function.running:
+                # A stopped function takes no events, like one throttled to zero concurrency:
+                # the records wait in their queue or stream.
+                time.sleep(0.1)
+                continue
+            try:
+                if not self.poll():
+                    time.sleep(self.idle_wait)
+            except Exception:  # noqa: BLE001 - the poller must outlive any one failure
+                log.exception("%s: poll failed", self.where)
+                time.sleep(1)
+
+    idle_wait = 0.05
+
+    def poll(self) -> bool:
+        raise NotImplementedError
+
+
+class SqsMapping(Mapping):
+    def __init__(self, function: Function, where: str, sqs, queue_arn: str, props: dict[str, Any]):
+        super().__init__(function, where)
+        self.sqs = sqs
+        self.queue_arn = queue_arn
+        self.queue_url = sqs.get_queue_url(QueueName=queue_arn.split(":")[-1])["QueueUrl"]
+        self.batch_size = int(props.get("BatchSize", 10))
+        self.window = float(props.get("MaximumBatchingWindowInSeconds", 0))
+        self.partial = "ReportBatchItemFailures" in props.get("FunctionResponseTypes", [])
+        self.filters = patterns(props.get("FilterCriteria"), where)
+        if self.batch_size > 10 and self.window == 0:
+            raise TemplateError(f"{where}: a BatchSize over 10 needs MaximumBatchingWindowInSeconds")
+
+    def poll(self) -> bool:
+        messages: list[dict[str, Any]] = []
+        deadline = time.time() + self.window
+        while len(messages) < self.batch_size:
+            received = self.sqs.receive_message(
+                QueueUrl=self.queue_url, MaxNumberOfMessages=min(10, self.batch_size - len(messages)),
+                WaitTimeSeconds=0 if messages else 1, AttributeNames=["All"],
+                MessageAttributeNames=["All"]).get("Messages", [])
+            messages += received
+            if not received or time.time() >= deadline:
+                break
+        if not messages:
+            return False
+        records = [self._record(m) for m in messages]
+        kept = [r for r in records if not self.filters or any(matches(p, self._filterable(r)) for p in self.filters)]
+        dropped = [r for r in records if r not in kept]
+        self._delete(dropped)  # filtered-out messages are deleted, as Lambda does
+        if kept:
+            self._deliver(kept)
+        return True
+
+    def _filterable(self, record: dict[str, Any]) -> dict[str, Any]:
+        try:
+            return {**record, "body": json.loads(record["body"])}
+        except ValueError:
+            return record
+
+    def _deliver(self, records: list[dict[str, Any]]) -> None:
+        try:
+            response = self.function.invoke({"Records": records}, wait=self.function.timeout + 5)
+        except (InvocationError, TimeoutError) as e:
+            log.warning("%s: invocation failed (%s); %d messages return to the queue", self.where, e, len(records))
+            return
+        failed = self._failed(response, records)
+        self._delete([r for r in records if r["messageId"] not in failed])
+
+    def _failed(self, response: Any, records: list[dict[str, Any]]) -> set[str]:
+        if not self.partial:
+            return set()
+        ids = {r["messageId"] for r in records}
+        failures = (response or {}).get("batchItemFailures") or [] if isinstance(response, dict) else None
+        if failures is None:
+            return ids
+        reported = {f.get("itemIdentifier") for f in failures}
+        # An empty or unknown identifier fails the whole batch, as on Lambda.
+        return ids if reported - ids else reported
+
+    def _delete(self, records: list[dict[str, Any]]) -> None:
+        for start in range(0, len(records), 10):
+            entries = [{"Id": str(i), "ReceiptHandle": r["receiptHandle"]}
+                       for i, r in enumerate(records[start:start + 10])]
+            if entries:
+                self.sqs.delete_message_batch(QueueUrl=self.queue_url, Entries=entries)
+
+    def _record(self, message: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "messageId": message["MessageId"],
+            "receiptHandle": message["ReceiptHandle"],
+            "body": message["Body"],
+            "attributes": message.get("Attributes", {}),
+            "messageAttributes": {
+                name: {"stringValue": a.get("StringValue"), "binaryValue": a.get("BinaryValue"),
+                       "stringListValues": [], "binaryListValues": [], "dataType": a["DataType"]}
+                for name, a in message.get("MessageAttributes", {}).items()},
+            "md5OfBody": message["MD5OfBody"],
+            "eventSource": "aws:sqs",
+            "eventSourceARN": self.queue_arn,
+            "awsRegion": REGION,
+        }
+
+
+class StreamMapping(Mapping):
+    """One shard (moto has one per table), checkpointed after success or at the reported failure.
+    Every poll takes a fresh iterator after the checkpoint, so no iterator outlives a change."""
+
+    def __init__(self, function: Function, where: str, streams, sqs, stream_arn: str,
+                 props: dict[str, Any], send_failure: Callable[[str, dict[str, Any]], None]):
+        super().__init__(function, where)
+        self.streams = streams
+        self.sqs = sqs
+        self.stream_arn = stream_arn
+        self.batch_size = int(props.get("BatchSize", 100))
+        self.window = float(props.get("MaximumBatchingWindowInSeconds", 0))
+        self.bisect = bool(props.get("BisectBatchOnFunctionError", False))
+        self.max_retries = int(props.get("MaximumRetryAttempts", -1))
+        self.partial = "ReportBatchItemFailures" in props.get("FunctionResponseTypes", [])
+        self.filters = patterns(props.get("FilterCriteria"), where)
+        self.on_failure = (props.get("DestinationConfig") or {}).get("OnFailure", {}).get("Destination")
+        self.send_failure = send_failure
+        if int(props.get("ParallelizationFactor", 1)) != 1:
+            raise TemplateError(f"{where}: only ParallelizationFactor 1 is emulated")
+        if int(props.get("MaximumRecordAgeInSeconds", -1)) != -1:
+            raise TemplateError(f"{where}: MaximumRecordAgeInSeconds is not emulated")
+        shards = streams.describe_stream(StreamArn=stream_arn)["StreamDescription"]["Shards"]
+        self.shard_id = shards[0]["ShardId"]
+        self.checkpoint: str | None = None
+        if props.get("StartingPosition", "TRIM_HORIZON") == "LATEST":
+            latest = self._records(after=None, limit=10_000)
+            self.checkpoint = latest[-1]["dynamodb"]["SequenceNumber"] if latest else None
+        self.idle_wait = max(0.05, self.window)
+        self.retries_used = 0
+
+    def _records(self, after: str | None, limit: int) -> list[dict[str, Any]]:
+        if after is None:
+            iterator = self.streams.get_shard_iterator(
+                StreamArn=self.stream_arn, ShardId=self.shard_id, ShardIteratorType="TRIM_HORIZON")
+        else:
+            iterator = self.streams.get_shard_iterator(
+                StreamArn=self.stream_arn, ShardId=self.shard_id,
+                ShardIteratorType="AFTER_SEQUENCE_NUMBER", SequenceNumber=after)
+        return self.streams.get_records(ShardIterator=iterator["ShardIterator"], Limit=limit)["Records"]
+
+    def poll(self) -> bool:
+        records = self._records(self.checkpoint, self.batch_size * 4)
+        if not records:
+            return False
+        kept = [r for r in records if not self.filters or any(matches(p, r) for p in self.filters)]
+        if not kept:
+            self.checkpoint = records[-1]["dynamodb"]["SequenceNumber"]
+            return True
+        batch = kept[: self.batch_size]
+        self._process([self._event_record(r) for r in batch])
+        # Delivered, or given up on: either way the shard moves past the batch, and past the
+        # filtered-out records among it.
+        self.checkpoint = batch[-1]["dynamodb"]["SequenceNumber"]
+        return True
+
+    def _process(self, batch: list[dict[str, Any]]) -> None:
+        """Delivers the batch until it succeeds, is split, or its retries are spent."""
+        retries = 0
+        while batch:
+            failed_at = self._invoke(batch)
+            if failed_at is None:
+                return
+            batch = batch[failed_at:]
+            if self.bisect and len(batch) > 1:
+                # Splitting does not count as a retry; each half is delivered in turn.
+                half = len(batch) // 2
+                self._process(batch[:half])
+                self._process(batch[half:])
+                return
+            if self.max_retries != -1 and retries >= self.max_retries:
+                self._give_up(batch, retries + 1)
+                return
+            retries += 1
+            time.sleep(min(0.05 * 2 ** retries, 2))
+
+    def _invoke(self, batch: list[dict[str, Any]]) -> int | None:
+        """None on success, else the index of the first record to deliver again."""
+        try:
+            response = self.function.invoke({"Records": batch}, wait=self.function.timeout + 5)
+        except (InvocationError, TimeoutError) as e:
+            log.warning("%s: invocation failed: %s", self.where, e)
+            self.last_error = str(e)
+            return 0
+        if not self.partial:
+            return None
+        failures = (response or {}).get("batchItemFailures") if isinstance(response, dict) else None
+        if not failures:
+            return None
+        sequence_numbers = [r["dynamodb"]["SequenceNumber"] for r in batch]
+        reported = [f.get("itemIdentifier") for f in failures]
+        if any(s not in sequence_numbers for s in reported):
+            return 0  # an unknown identifier fails the whole batch, as on Lambda
+        self.last_error = "batch item failure reported"
+        return min(sequence_numbers.index(s) for s in reported)
+
+    last_error = ""
+
+    def _give_up(self, batch: list[dict[str, Any]], attempts: int) -> None:
+        first, last = batch[0], batch[-1]
+        info = {
+            "requestContext": {"requestId": str(uuid.uuid4()), "functionArn": self.function.arn,
+                               "condition": "RetryAttemptsExhausted", "approximateInvokeCount": attempts},
+            "responseContext": {"statusCode": 200, "executedVersion": "$LATEST",
+                                "functionError": self.last_error},
+            "version": "1.0",
+            "timestamp": _iso(time.time()),
+            "DDBStreamBatchInfo": {
+                "shardId": self.shard_id,
+                "startSequenceNumber": first["dynamodb"]["SequenceNumber"],
+                "endSequenceNumber": last["dynamodb"]["SequenceNumber"],
+                "approximateArrivalOfFirstRecord": _iso(first["dynamodb"]["ApproximateCreationDateTime"]),
+                "approximateArrivalOfLastRecord": _iso(last["dynamodb"]["ApproximateCreationDateTime"]),
+                "batchSize": len(batch),
+                "streamArn": self.stream_arn,
+            },
+        }
+        log.warning("%s: retries exhausted for %d record(s) from %s", self.where, len(batch),
+                    info["DDBStreamBatchInfo"]["startSequenceNumber"])
+        if self.on_failure:
+            self.send_failure(self.on_failure, info)
+
+    def _event_record(self, record: dict[str, Any]) -> dict[str, Any]:
+        change = dict(record["dynamodb"])
+        created = change.get("ApproximateCreationDateTime")
+        if isinstance(created, datetime):
+            change["ApproximateCreationDateTime"] = created.timestamp()
+        return {
+            "eventID": record["eventID"],
+            "eventName": record["eventName"],
+            "eventVersion": record.get("eventVersion", "1.1"),
+            "eventSource": "aws:dynamodb",
+            "awsRegion": REGION,
+            "dynamodb": change,
+            "eventSourceARN": self.stream_arn,
+        }
