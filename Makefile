@@ -33,6 +33,7 @@ e2e: $(VENV)/.installed build
 ## Benchmarks print figures; they are not pass/fail tests.
 bench: $(VENV)/.installed build
 	$(PYTHON) -m infra.bench.place_order
+	$(PYTHON) -m infra.bench.relay
 
 clean:
 	rm -rf $(VENV) .local target

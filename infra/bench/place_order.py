@@ -9,33 +9,18 @@ import json
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 import uuid
-from pathlib import Path
 
-import boto3
 import requests
 
-ROOT = Path(__file__).resolve().parents[2]
-API_PORT, MOTO_PORT, CONTROL_PORT, PLAIN_MOTO_PORT = 3200, 4700, 3299, 4701
+from .local_stack import API_PORT, client, devstack
+
+PLAIN_MOTO_PORT = 4701
 STORED = 10_000
 SAMPLES = 200
 ORDER = json.dumps({"consumerId": "consumer-1", "restaurantId": "restaurant-1",
                     "lineItems": [{"menuItemId": "item-1", "quantity": 2}]})
-
-
-def client(port: int):
-    return boto3.client("dynamodb", endpoint_url=f"http://127.0.0.1:{port}", region_name="us-east-1",
-                        aws_access_key_id="testing", aws_secret_access_key="testing")
-
-
-def wait_for(path: Path, process: subprocess.Popen) -> None:
-    deadline = time.time() + 60
-    while not path.exists():
-        if process.poll() is not None or time.time() > deadline:
-            sys.exit("devstack did not start; see .local/bench-logs/")
-        time.sleep(0.1)
 
 
 def summary(samples: list[float]) -> str:
@@ -94,20 +79,12 @@ def create_tables(dynamodb) -> tuple[str, str]:
 
 
 def main() -> None:
-    logs = ROOT / ".local" / "bench-logs"
-    logs.mkdir(parents=True, exist_ok=True)
-    state = Path(tempfile.mkdtemp()) / "state.json"
-    stack = subprocess.Popen(
-        [sys.executable, "-m", "infra.devstack", "--moto-port", str(MOTO_PORT), "--log-dir", str(logs),
-         "up", "--api-port", str(API_PORT), "--control-port", str(CONTROL_PORT), "--state", str(state)],
-        cwd=ROOT, stdout=open(logs / "devstack.log", "w"), stderr=subprocess.STDOUT)
     plain = subprocess.Popen([sys.executable, "-m", "moto.server", "-p", str(PLAIN_MOTO_PORT)],
                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        wait_for(state, stack)
-        names = json.loads(state.read_text())["resources"]
+    with devstack() as state:
+        names = state["resources"]
         orders, outbox = names["OrdersTable"], names["OutboxTable"]
-        ours = client(MOTO_PORT)
+        ours = client("dynamodb")
         session = requests.Session()
         post_latencies(session, 20)  # warm-up: connections, first allocations
 
@@ -126,7 +103,7 @@ def main() -> None:
         theirs = None
         for _ in range(50):
             try:
-                theirs = client(PLAIN_MOTO_PORT)
+                theirs = client("dynamodb", PLAIN_MOTO_PORT)
                 theirs.list_tables()
                 break
             except Exception:  # noqa: BLE001 - the plain server is still starting
@@ -137,10 +114,7 @@ def main() -> None:
         print(f"  plain moto,  empty     {summary(transaction_latencies(theirs, plain_orders, plain_outbox, 50))}")
         fill(theirs, plain_orders, plain_outbox, template_order, STORED)
         print(f"  plain moto,  +{STORED:,} {summary(transaction_latencies(theirs, plain_orders, plain_outbox, 5))}")
-    finally:
-        stack.terminate()
-        plain.terminate()
-        stack.wait(timeout=20)
+    plain.terminate()
 
 
 if __name__ == "__main__":

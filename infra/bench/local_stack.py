@@ -1,0 +1,45 @@
+"""Starts a devstack of its own for a benchmark, on ports apart from `make run` and the tests."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+import boto3
+
+ROOT = Path(__file__).resolve().parents[2]
+API_PORT, MOTO_PORT, CONTROL_PORT = 3200, 4700, 3299
+LOGS = ROOT / ".local" / "bench-logs"
+
+
+def client(service: str, port: int = MOTO_PORT):
+    return boto3.client(service, endpoint_url=f"http://127.0.0.1:{port}", region_name="us-east-1",
+                        aws_access_key_id="testing", aws_secret_access_key="testing")
+
+
+@contextmanager
+def devstack():
+    """Yields the stack's state (endpoints, resource names) and stops it afterwards."""
+    LOGS.mkdir(parents=True, exist_ok=True)
+    for old in LOGS.glob("*.log"):
+        old.unlink()
+    state = Path(tempfile.mkdtemp()) / "state.json"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "infra.devstack", "--moto-port", str(MOTO_PORT), "--log-dir", str(LOGS),
+         "up", "--api-port", str(API_PORT), "--control-port", str(CONTROL_PORT), "--state", str(state)],
+        cwd=ROOT, stdout=open(LOGS / "devstack.log", "w"), stderr=subprocess.STDOUT)
+    try:
+        deadline = time.time() + 60
+        while not state.exists():
+            if process.poll() is not None or time.time() > deadline:
+                sys.exit(f"devstack did not start; see {LOGS}/devstack.log")
+            time.sleep(0.1)
+        yield json.loads(state.read_text())
+    finally:
+        process.terminate()
+        process.wait(timeout=20)
