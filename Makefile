@@ -17,7 +17,7 @@ build:
 
 ## The whole system on the local stack: API on 127.0.0.1:3000, AWS endpoint on 127.0.0.1:4566.
 run: $(VENV)/.installed build
-	$(PYTHON) -m infra.devstack up
+	$(PYTHON) -m infra.devstack up --seed infra/demo-data.json
 
 ## Every test: formatting, lints, unit and property tests, then end-to-end on the local stack.
 test: check e2e

@@ -61,7 +61,8 @@ def stack(tmp_path_factory):
     log_dir = ROOT / ".local" / "test-logs"
     command = [sys.executable, "-m", "infra.devstack", "--moto-port", str(MOTO_PORT),
                "--log-dir", str(log_dir), "up", "--api-port", str(API_PORT),
-               "--control-port", str(CONTROL_PORT), "--state", str(state_file)]
+               "--control-port", str(CONTROL_PORT), "--state", str(state_file),
+               "--seed", str(ROOT / "infra" / "demo-data.json")]
     log_dir.mkdir(parents=True, exist_ok=True)
     with open(log_dir / "devstack.log", "w") as output:
         process = subprocess.Popen(command, cwd=ROOT, stdout=output, stderr=subprocess.STDOUT)

@@ -31,7 +31,8 @@ def devstack():
     state = Path(tempfile.mkdtemp()) / "state.json"
     process = subprocess.Popen(
         [sys.executable, "-m", "infra.devstack", "--moto-port", str(MOTO_PORT), "--log-dir", str(LOGS),
-         "up", "--api-port", str(API_PORT), "--control-port", str(CONTROL_PORT), "--state", str(state)],
+         "up", "--api-port", str(API_PORT), "--control-port", str(CONTROL_PORT), "--state", str(state),
+         "--seed", str(ROOT / "infra" / "demo-data.json")],
         cwd=ROOT, stdout=open(LOGS / "devstack.log", "w"), stderr=subprocess.STDOUT)
     try:
         deadline = time.time() + 60

@@ -26,6 +26,8 @@ def main() -> int:
     up = commands.add_parser("up", help="run the whole stack until interrupted")
     up.add_argument("--api-port", type=int, default=3000)
     up.add_argument("--control-port", type=int, default=3999)
+    up.add_argument("--seed", type=Path, action="append", default=[],
+                    help="JSON file of items per table logical id, loaded once the tables exist")
     up.add_argument("--state", type=Path, default=Path(".local/devstack.json"),
                     help="written once the stack is ready: endpoints and resource names")
     args = parser.parse_args()
@@ -36,6 +38,8 @@ def main() -> int:
                       args.instances)
         stack.start_data_plane()
         stack.create()
+        for seed in args.seed:
+            stack.seed(json.loads(seed.read_text()))
         stack.start_functions()
     except (TemplateError, FileNotFoundError) as e:
         print(f"devstack: {e}", file=sys.stderr)

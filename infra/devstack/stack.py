@@ -16,7 +16,7 @@ from moto.moto_server.threaded_moto_server import ThreadedMotoServer
 from . import moto_fixes
 from .http_api import HttpApi, Route
 from .mappings import Mapping, SqsMapping, StreamMapping
-from .runtime import Function
+from .runtime import Function, InvocationError
 from .template import ACCOUNT, REGION, Resource, Template, TemplateError
 
 # Types that shape only the deployed stack: permissions, logs and alarms have no local effect.
@@ -86,6 +86,17 @@ class Stack:
             if resource.type in DEPLOY_ONLY:
                 self.notes.append(f"{resource.logical_id} ({resource.type}): deploy-only, "
                                   "no local effect")
+
+    def seed(self, data: dict[str, list[dict[str, Any]]]) -> None:
+        """Puts items into tables named by logical id (plain JSON, as infra/demo-data.json)."""
+        from infra.load_demo_data import load
+
+        unknown = set(data) - {t.logical_id for t in self.template.of_type("AWS::DynamoDB::Table")}
+        if unknown:
+            raise TemplateError(f"seed data names tables the template lacks: {', '.join(sorted(unknown))}")
+        resource = boto3.resource("dynamodb", endpoint_url=self.endpoint, region_name=REGION,
+                                  aws_access_key_id="testing", aws_secret_access_key="testing")
+        load(resource, self.template.physical, data)
 
     def client(self, service: str):
         return boto3.client(service, endpoint_url=self.endpoint, region_name=REGION,
@@ -291,14 +302,20 @@ def serve_control(stack: Stack, port: int) -> None:
 
         def do_POST(self) -> None:
             parts = self.path.strip("/").split("/")
-            if len(parts) == 3 and parts[0] == "functions" and parts[2] in ("start", "stop"):
+            body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            if len(parts) != 3 or parts[0] != "functions" or parts[2] not in ("start", "stop", "invoke"):
+                return self._send(404, {"message": "POST /functions/{name}/start, /stop or /invoke"})
+            try:
+                function = stack.function(parts[1])
+            except KeyError as e:
+                return self._send(404, {"message": str(e)})
+            if parts[2] == "invoke":
                 try:
-                    function = stack.function(parts[1])
-                except KeyError as e:
-                    return self._send(404, {"message": str(e)})
-                function.start() if parts[2] == "start" else function.stop()
-                return self._send(200, {"function": function.name, "running": function.running})
-            self._send(404, {"message": "POST /functions/{name}/start or /stop"})
+                    return self._send(200, {"result": function.invoke(json.loads(body), wait=function.timeout + 5)})
+                except InvocationError as e:
+                    return self._send(200, {"error": e.payload or {"errorType": e.kind, "errorMessage": str(e)}})
+            function.start() if parts[2] == "start" else function.stop()
+            return self._send(200, {"function": function.name, "running": function.running})
 
         def _send(self, status: int, body: dict) -> None:
             data = json.dumps(body).encode()

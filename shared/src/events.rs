@@ -40,6 +40,19 @@ impl EventMeta {
             correlation_id,
         }
     }
+
+    /// Metadata for the event that answers `cause`. Its id is derived from the cause's id and
+    /// the answer's type, so an answer sent again after a retry carries the same `eventId` and
+    /// is recognised downstream as the same event.
+    pub fn answering(cause: &EventMeta, detail_type: &str) -> Self {
+        Self {
+            event_id: Uuid::new_v5(&cause.event_id, detail_type.as_bytes()),
+            order_id: cause.order_id,
+            occurred_at: Utc::now(),
+            schema_version: SCHEMA_VERSION,
+            correlation_id: cause.correlation_id.clone(),
+        }
+    }
 }
 
 /// A money amount in the currency's minor unit (cents), so sums are exact.
@@ -187,6 +200,18 @@ mod tests {
         sample.as_object_mut().unwrap().remove("orderId");
         let error = serde_json::from_value::<OrderCreated>(sample).unwrap_err();
         assert!(error.to_string().contains("orderId"), "{error}");
+    }
+
+    #[test]
+    fn an_answer_has_the_same_id_every_time_it_is_made() {
+        let cause = EventMeta::new(Uuid::now_v7(), Some("corr".into()));
+        let first = EventMeta::answering(&cause, ConsumerValidated::DETAIL_TYPE);
+        let again = EventMeta::answering(&cause, ConsumerValidated::DETAIL_TYPE);
+        let other = EventMeta::answering(&cause, ConsumerValidationFailed::DETAIL_TYPE);
+        assert_eq!(first.event_id, again.event_id);
+        assert_ne!(first.event_id, other.event_id);
+        assert_eq!(first.order_id, cause.order_id);
+        assert_eq!(first.correlation_id.as_deref(), Some("corr"));
     }
 
     #[test]

@@ -2,6 +2,10 @@
 //! problem+json errors and log setup. Nothing here knows about any one context's model.
 
 pub mod aws;
+pub mod bus;
+pub mod envelope;
 pub mod events;
 pub mod problem;
+pub mod table;
 pub mod telemetry;
+pub mod validation;

@@ -16,7 +16,7 @@ use uuid::Uuid;
 
 use crate::domain::Order;
 use crate::outbox::OutboxRecord;
-use crate::store::{IdempotencyClaim, OrderStore, Placement, StoreError};
+use crate::store::{IdempotencyClaim, OrderStore, Placement, Saved, StoreError};
 
 type Item = HashMap<String, AttributeValue>;
 
@@ -163,6 +163,48 @@ impl OrderStore for DynamoStore {
                     self.existing_claim(claim).await
                 }
                 (error, _) => Err(backend(error)),
+            },
+            Err(error) => Err(backend(error)),
+        }
+    }
+
+    async fn save(
+        &self,
+        order: &Order,
+        read_version: u64,
+        outbox: Option<&OutboxRecord>,
+    ) -> Result<Saved, StoreError> {
+        let put = Put::builder()
+            .table_name(&self.orders_table)
+            .set_item(Some(Self::order_item(order)?))
+            .condition_expression("version = :read")
+            .expression_attribute_values(":read", AttributeValue::N(read_version.to_string()))
+            .build()
+            .map_err(backend)?;
+        let mut writes = vec![TransactWriteItem::builder().put(put).build()];
+        if let Some(outbox) = outbox {
+            let item = serde_dynamo::to_item(outbox).map_err(corrupt)?;
+            writes.push(create(&self.outbox_table, "eventId", item)?);
+        }
+        let result = self
+            .client
+            .transact_write_items()
+            .set_transact_items(Some(writes))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(Saved::Saved),
+            Err(SdkError::ServiceError(failure)) => match failure.into_err() {
+                TransactWriteItemsError::TransactionCanceledException(cancelled)
+                    if cancelled
+                        .cancellation_reasons()
+                        .first()
+                        .and_then(|r| r.code())
+                        == Some("ConditionalCheckFailed") =>
+                {
+                    Ok(Saved::Conflict)
+                }
+                error => Err(backend(error)),
             },
             Err(error) => Err(backend(error)),
         }

@@ -4,8 +4,8 @@
 pub mod api;
 pub mod domain;
 pub mod dynamo;
-pub mod eventbridge;
 pub mod outbox;
 pub mod relay;
+pub mod replies;
 pub mod request;
 pub mod store;

@@ -3,6 +3,7 @@
 
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
+use shared::bus::Entry;
 use shared::events::Event;
 use uuid::Uuid;
 
@@ -38,6 +39,16 @@ impl OutboxRecord {
             created_at: meta.occurred_at,
             expires_at: (meta.occurred_at + RETENTION).timestamp(),
         })
+    }
+
+    /// The bus entry this row becomes.
+    pub fn entry(&self) -> Entry {
+        Entry {
+            source: self.source.clone(),
+            detail_type: self.detail_type.clone(),
+            detail: self.detail.clone(),
+            time: self.created_at,
+        }
     }
 }
 

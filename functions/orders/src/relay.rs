@@ -12,24 +12,11 @@ use std::time::Duration;
 
 use aws_lambda_events::event::dynamodb::{Event, EventRecord};
 use aws_lambda_events::event::streams::{DynamoDbBatchItemFailure, DynamoDbEventResponse};
+use shared::bus::{EntryOutcome, EventBus, MAX_ENTRIES_PER_CALL, PublishError};
 use tracing::{error, info, warn};
 use uuid::Uuid;
 
 use crate::outbox::OutboxRecord;
-
-/// EventBridge's limit of entries per `PutEvents` call.
-pub const MAX_ENTRIES_PER_CALL: usize = 10;
-
-/// The outcome of one entry of a `PutEvents` call.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum EntryOutcome {
-    Published,
-    Failed { code: String, message: String },
-}
-
-#[derive(Debug, thiserror::Error)]
-#[error("PutEvents failed: {0}")]
-pub struct PublishError(pub String);
 
 /// The seam between the relay and EventBridge.
 pub trait Publisher: Send + Sync {
@@ -38,6 +25,13 @@ pub trait Publisher: Send + Sync {
         &self,
         records: &[OutboxRecord],
     ) -> impl Future<Output = Result<Vec<EntryOutcome>, PublishError>> + Send;
+}
+
+impl Publisher for EventBus {
+    async fn publish(&self, records: &[OutboxRecord]) -> Result<Vec<EntryOutcome>, PublishError> {
+        let entries: Vec<_> = records.iter().map(OutboxRecord::entry).collect();
+        self.put(&entries).await
+    }
 }
 
 /// Retries within one invocation, before the stream mapping's own retries.

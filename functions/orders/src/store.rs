@@ -25,6 +25,14 @@ pub enum Placement {
     KeyReused,
 }
 
+/// The result of saving a changed order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Saved {
+    Saved,
+    /// Someone else changed the order since it was read: reload and decide again.
+    Conflict,
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("storage call failed: {0}")]
@@ -45,6 +53,15 @@ pub trait OrderStore: Clone + Send + Sync + 'static {
 
     fn get(&self, order_id: Uuid)
     -> impl Future<Output = Result<Option<Order>, StoreError>> + Send;
+
+    /// Replaces the order if it is still at `read_version`, writing `outbox` in the same
+    /// transaction when there is one.
+    fn save(
+        &self,
+        order: &Order,
+        read_version: u64,
+        outbox: Option<&OutboxRecord>,
+    ) -> impl Future<Output = Result<Saved, StoreError>> + Send;
 }
 
 #[cfg(test)]
@@ -104,6 +121,21 @@ pub mod memory {
 
         async fn get(&self, order_id: Uuid) -> Result<Option<Order>, StoreError> {
             Ok(self.inner.lock().unwrap().orders.get(&order_id).cloned())
+        }
+
+        async fn save(
+            &self,
+            order: &Order,
+            read_version: u64,
+            outbox: Option<&OutboxRecord>,
+        ) -> Result<Saved, StoreError> {
+            let mut inner = self.inner.lock().unwrap();
+            if inner.orders.get(&order.order_id).map(|o| o.version) != Some(read_version) {
+                return Ok(Saved::Conflict);
+            }
+            inner.orders.insert(order.order_id, order.clone());
+            inner.outbox.extend(outbox.cloned());
+            Ok(Saved::Saved)
         }
     }
 }

@@ -2,14 +2,16 @@
 
 use aws_lambda_events::event::dynamodb::Event;
 use lambda_runtime::{LambdaEvent, service_fn};
-use orders::eventbridge::EventBridgePublisher;
 use orders::relay::{Backoff, Relay};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     shared::telemetry::init();
     let config = shared::aws::sdk_config().await;
-    let relay = Relay::new(EventBridgePublisher::from_env(&config)?, Backoff::default());
+    let relay = Relay::new(
+        shared::bus::EventBus::from_env(&config)?,
+        Backoff::default(),
+    );
     let relay = &relay;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Event>| async move {
         Ok::<_, lambda_runtime::Error>(relay.handle(event.payload).await)

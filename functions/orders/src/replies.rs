@@ -1,0 +1,306 @@
+//! The order context's side of validation: each validator's reply goes through the state
+//! machine, and the changed order is saved only if nobody changed it since it was read.
+//! Replies come in any order, more than once and at the same time; the result is the same.
+
+use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
+use chrono::Utc;
+use shared::envelope::{Envelope, EnvelopeError, batch_response};
+use shared::events::{
+    ConsumerValidated, ConsumerValidationFailed, Event, EventMeta, OrderDetailsValidated,
+    OrderDetailsValidationFailed, OrderRejected, OrderValidated,
+};
+use tracing::{Instrument, error, info, info_span};
+
+use crate::domain::{Order, OrderStatus, Reply, Transition, apply};
+use crate::outbox::OutboxRecord;
+use crate::store::{OrderStore, Saved, StoreError};
+
+/// How often a reply is re-applied after losing a race before the message is handed back to SQS.
+pub const MAX_ATTEMPTS: u32 = 5;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ReplyError {
+    #[error(transparent)]
+    Envelope(#[from] EnvelopeError),
+    #[error("{0} is not a reply this context handles")]
+    UnexpectedEvent(String),
+    #[error("order {0} does not exist")]
+    UnknownOrder(uuid::Uuid),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("order kept changing under {MAX_ATTEMPTS} attempts")]
+    Contended,
+    #[error("order {0} is VALIDATED without a total")]
+    MissingTotal(uuid::Uuid),
+    #[error("terminal event does not serialize: {0}")]
+    Serialize(#[from] serde_json::Error),
+}
+
+/// What a reply did to its order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Applied {
+    Moved(OrderStatus),
+    /// A duplicate, a late reply, or one after the order was decided.
+    NoChange,
+}
+
+/// Reads a reply out of its envelope.
+pub fn decode(envelope: &Envelope) -> Result<(EventMeta, Reply), ReplyError> {
+    Ok(match envelope.detail_type.as_str() {
+        ConsumerValidated::DETAIL_TYPE => {
+            let event: ConsumerValidated = envelope.detail()?;
+            (event.meta, Reply::ConsumerValidated)
+        }
+        ConsumerValidationFailed::DETAIL_TYPE => {
+            let event: ConsumerValidationFailed = envelope.detail()?;
+            (
+                event.meta,
+                Reply::ConsumerValidationFailed {
+                    reason: event.reason,
+                },
+            )
+        }
+        OrderDetailsValidated::DETAIL_TYPE => {
+            let event: OrderDetailsValidated = envelope.detail()?;
+            (
+                event.meta,
+                Reply::OrderDetailsValidated { total: event.total },
+            )
+        }
+        OrderDetailsValidationFailed::DETAIL_TYPE => {
+            let event: OrderDetailsValidationFailed = envelope.detail()?;
+            (
+                event.meta,
+                Reply::OrderDetailsValidationFailed {
+                    reasons: event.reasons,
+                },
+            )
+        }
+        other => return Err(ReplyError::UnexpectedEvent(other.to_owned())),
+    })
+}
+
+/// The `OrderValidated` or `OrderRejected` row for an order that just reached a terminal state.
+fn terminal_event(order: &Order, cause: &EventMeta) -> Result<Option<OutboxRecord>, ReplyError> {
+    let meta = EventMeta::new(order.order_id, cause.correlation_id.clone());
+    let record = match order.status {
+        OrderStatus::Validated => {
+            // The state machine sets the total on the way to VALIDATED.
+            let total = order
+                .total
+                .clone()
+                .ok_or(ReplyError::MissingTotal(order.order_id))?;
+            OutboxRecord::of(&OrderValidated { meta, total })?
+        }
+        OrderStatus::Rejected => OutboxRecord::of(&OrderRejected {
+            meta,
+            reasons: order.rejection_reasons.clone(),
+        })?,
+        _ => return Ok(None),
+    };
+    Ok(Some(record))
+}
+
+pub struct ReplyHandler<S> {
+    store: S,
+}
+
+impl<S: OrderStore> ReplyHandler<S> {
+    pub fn new(store: S) -> Self {
+        Self { store }
+    }
+
+    pub async fn handle(&self, event: SqsEvent) -> SqsBatchResponse {
+        let mut failed = Vec::new();
+        for message in &event.records {
+            let id = message.message_id.clone().unwrap_or_default();
+            if let Err(e) = self.handle_message(message).await {
+                error!(messageId = %id, error = %e, "reply not applied; SQS will deliver it again");
+                failed.push(id);
+            }
+        }
+        batch_response(failed)
+    }
+
+    async fn handle_message(&self, message: &SqsMessage) -> Result<Applied, ReplyError> {
+        let envelope = Envelope::from_message(message)?;
+        let (meta, reply) = decode(&envelope)?;
+        let span = info_span!(
+            "apply_reply",
+            orderId = %meta.order_id,
+            eventId = %meta.event_id,
+            reply = %envelope.detail_type,
+            correlationId = meta.correlation_id.as_deref().unwrap_or_default(),
+        );
+        self.apply_reply(&meta, &reply).instrument(span).await
+    }
+
+    /// Applies one reply: read, decide, save if unchanged since the read; on a lost race, again.
+    pub async fn apply_reply(
+        &self,
+        meta: &EventMeta,
+        reply: &Reply,
+    ) -> Result<Applied, ReplyError> {
+        for attempt in 1..=MAX_ATTEMPTS {
+            let order = self
+                .store
+                .get(meta.order_id)
+                .await?
+                .ok_or(ReplyError::UnknownOrder(meta.order_id))?;
+            let Transition::Changed { order: next } = apply(&order, reply, Utc::now()) else {
+                info!(status = ?order.status, "reply changes nothing");
+                return Ok(Applied::NoChange);
+            };
+            let outbox = terminal_event(&next, meta)?;
+            match self
+                .store
+                .save(&next, order.version, outbox.as_ref())
+                .await?
+            {
+                Saved::Saved => {
+                    info!(from = ?order.status, to = ?next.status, "order moved");
+                    return Ok(Applied::Moved(next.status));
+                }
+                Saved::Conflict => {
+                    info!(attempt, "order changed since it was read; deciding again")
+                }
+            }
+        }
+        Err(ReplyError::Contended)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::memory::MemoryStore;
+    use shared::events::{LineItem, Money};
+    use uuid::Uuid;
+
+    fn eur(amount_minor: u64) -> Money {
+        Money {
+            currency: "EUR".into(),
+            amount_minor,
+        }
+    }
+
+    async fn placed(store: &MemoryStore) -> Uuid {
+        let id = Uuid::now_v7();
+        let order = Order::place(
+            id,
+            "c".into(),
+            "r".into(),
+            vec![LineItem {
+                menu_item_id: "i".into(),
+                quantity: 1,
+            }],
+            Utc::now(),
+        );
+        let outbox = OutboxRecord::of(&shared::events::OrderCreated {
+            meta: EventMeta::new(id, None),
+            consumer_id: "c".into(),
+            restaurant_id: "r".into(),
+            line_items: vec![],
+        })
+        .unwrap();
+        store.place(&order, &outbox, None).await.unwrap();
+        id
+    }
+
+    fn terminal_rows(store: &MemoryStore, id: Uuid) -> Vec<String> {
+        store.snapshot(|inner| {
+            inner
+                .outbox
+                .iter()
+                .filter(|r| r.order_id == id && r.detail_type != "OrderCreated")
+                .map(|r| r.detail_type.clone())
+                .collect()
+        })
+    }
+
+    #[tokio::test]
+    async fn replies_twice_each_in_both_orders_give_one_validated_event() {
+        for consumer_first in [true, false] {
+            let store = MemoryStore::default();
+            let handler = ReplyHandler::new(store.clone());
+            let id = placed(&store).await;
+            let meta = EventMeta::new(id, Some("corr".into()));
+            let consumer = Reply::ConsumerValidated;
+            let details = Reply::OrderDetailsValidated { total: eur(2950) };
+            let sequence = if consumer_first {
+                [&consumer, &consumer, &details, &details]
+            } else {
+                [&details, &consumer, &details, &consumer]
+            };
+            for reply in sequence {
+                handler.apply_reply(&meta, reply).await.unwrap();
+            }
+            let order = store.get(id).await.unwrap().unwrap();
+            assert_eq!(order.status, OrderStatus::Validated);
+            assert_eq!(order.total, Some(eur(2950)));
+            assert_eq!(terminal_rows(&store, id), ["OrderValidated"]);
+        }
+    }
+
+    #[tokio::test]
+    async fn replies_at_the_same_instant_give_one_validated_event() {
+        let store = MemoryStore::default();
+        let handler = ReplyHandler::new(store.clone());
+        let id = placed(&store).await;
+        let meta = EventMeta::new(id, None);
+        let (consumer, details) = (
+            Reply::ConsumerValidated,
+            Reply::OrderDetailsValidated { total: eur(1) },
+        );
+        let (a, b) = tokio::join!(
+            handler.apply_reply(&meta, &consumer),
+            handler.apply_reply(&meta, &details)
+        );
+        assert!(a.is_ok() && b.is_ok());
+        assert_eq!(
+            store.get(id).await.unwrap().unwrap().status,
+            OrderStatus::Validated
+        );
+        assert_eq!(terminal_rows(&store, id), ["OrderValidated"]);
+    }
+
+    #[tokio::test]
+    async fn a_failure_rejects_once_with_its_reason() {
+        let store = MemoryStore::default();
+        let handler = ReplyHandler::new(store.clone());
+        let id = placed(&store).await;
+        let meta = EventMeta::new(id, None);
+        let failed = Reply::ConsumerValidationFailed {
+            reason: "consumer consumer-2 is suspended".into(),
+        };
+        assert_eq!(
+            handler.apply_reply(&meta, &failed).await.unwrap(),
+            Applied::Moved(OrderStatus::Rejected)
+        );
+        assert_eq!(
+            handler
+                .apply_reply(&meta, &Reply::ConsumerValidated)
+                .await
+                .unwrap(),
+            Applied::NoChange
+        );
+        let order = store.get(id).await.unwrap().unwrap();
+        assert_eq!(
+            order.rejection_reasons,
+            ["consumer consumer-2 is suspended"]
+        );
+        assert_eq!(terminal_rows(&store, id), ["OrderRejected"]);
+    }
+
+    #[tokio::test]
+    async fn a_reply_for_an_unknown_order_is_an_error_not_a_silent_drop() {
+        let handler = ReplyHandler::new(MemoryStore::default());
+        let error = handler
+            .apply_reply(
+                &EventMeta::new(Uuid::now_v7(), None),
+                &Reply::ConsumerValidated,
+            )
+            .await;
+        assert!(matches!(error, Err(ReplyError::UnknownOrder(_))));
+    }
+}

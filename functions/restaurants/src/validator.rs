@@ -1,0 +1,69 @@
+//! The restaurant validator: reads the restaurant and its menu from this context's own table,
+//! prices the order and answers.
+
+use shared::bus::Entry;
+use shared::events::{
+    Event, EventMeta, OrderCreated, OrderDetailsValidated, OrderDetailsValidationFailed,
+};
+use shared::table::{Table, TableError};
+use shared::validation::Validator;
+use tracing::info;
+
+use crate::domain::{self, Restaurant};
+
+pub struct RestaurantValidator {
+    restaurants: Table,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Table(#[from] TableError),
+    #[error("answer does not serialize: {0}")]
+    Serialize(#[from] serde_json::Error),
+}
+
+impl RestaurantValidator {
+    pub fn new(restaurants: Table) -> Self {
+        Self { restaurants }
+    }
+
+    /// Reads the table name the template sets (`RESTAURANTS_TABLE`).
+    pub fn from_env(config: &shared::aws::SdkConfig) -> Result<Self, shared::aws::MissingEnv> {
+        let client = aws_sdk_dynamodb::Client::new(config);
+        Ok(Self::new(Table::new(
+            client,
+            shared::aws::required_env("RESTAURANTS_TABLE")?,
+            "restaurantId",
+        )))
+    }
+}
+
+impl Validator for RestaurantValidator {
+    type Error = Error;
+
+    async fn answer(&self, order: &OrderCreated) -> Result<Entry, Error> {
+        let restaurant: Option<Restaurant> = self.restaurants.get(&order.restaurant_id).await?;
+        Ok(
+            match domain::price(&order.restaurant_id, restaurant.as_ref(), &order.line_items) {
+                Ok(total) => {
+                    info!(totalMinor = total.amount_minor, currency = %total.currency, "order details valid");
+                    Entry::of(&OrderDetailsValidated {
+                        meta: EventMeta::answering(&order.meta, OrderDetailsValidated::DETAIL_TYPE),
+                        total,
+                    })?
+                }
+                Err(reasons) => {
+                    info!(?reasons, "order details invalid");
+                    Entry::of(&OrderDetailsValidationFailed {
+                        meta: EventMeta::answering(
+                            &order.meta,
+                            OrderDetailsValidationFailed::DETAIL_TYPE,
+                        ),
+                        reasons,
+                    })?
+                }
+            },
+        )
+    }
+}

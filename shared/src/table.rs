@@ -1,0 +1,54 @@
+//! Reading one item by its key, decoded with `serde_dynamo`: how each context reads its own table.
+
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::types::AttributeValue;
+use serde::de::DeserializeOwned;
+
+#[derive(Debug, thiserror::Error)]
+pub enum TableError {
+    #[error("DynamoDB call failed: {0}")]
+    Call(String),
+    #[error("item in {table} does not decode: {error}")]
+    Corrupt {
+        table: String,
+        error: serde_dynamo::Error,
+    },
+}
+
+/// A table whose items are read by a single string key.
+#[derive(Clone, Debug)]
+pub struct Table {
+    client: Client,
+    name: String,
+    key: &'static str,
+}
+
+impl Table {
+    pub fn new(client: Client, name: String, key: &'static str) -> Self {
+        Self { client, name, key }
+    }
+
+    /// A strongly consistent read of the item with this key.
+    pub async fn get<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>, TableError> {
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.name)
+            .key(self.key, AttributeValue::S(key.to_owned()))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| {
+                TableError::Call(aws_sdk_dynamodb::error::DisplayErrorContext(e).to_string())
+            })?;
+        output
+            .item
+            .map(|item| {
+                serde_dynamo::from_item(item).map_err(|error| TableError::Corrupt {
+                    table: self.name.clone(),
+                    error,
+                })
+            })
+            .transpose()
+    }
+}

@@ -1,0 +1,113 @@
+//! What both validators do with a batch of `OrderCreated` messages: decide each one, publish
+//! the answers in one `PutEvents` call, and report every message whose answer was not
+//! published, so that SQS delivers it again (and, after enough tries, to its dead-letter queue).
+
+use std::fmt::Display;
+use std::future::Future;
+
+use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
+use tracing::{Instrument, error, info, info_span};
+
+use crate::bus::{Entry, EntryOutcome, EventBus};
+use crate::envelope::{Envelope, EnvelopeError, batch_response};
+use crate::events::{Event, OrderCreated};
+
+/// A context's decision about a new order, as the event that answers it.
+pub trait Validator: Send + Sync {
+    type Error: Display;
+    fn answer(
+        &self,
+        order: &OrderCreated,
+    ) -> impl Future<Output = Result<Entry, Self::Error>> + Send;
+}
+
+#[derive(Debug, thiserror::Error)]
+enum MessageError<E: Display> {
+    #[error(transparent)]
+    Envelope(#[from] EnvelopeError),
+    #[error("expected OrderCreated, got {0}")]
+    UnexpectedEvent(String),
+    #[error("{0}")]
+    Validator(E),
+}
+
+pub async fn answer_batch<V: Validator>(
+    validator: &V,
+    bus: &EventBus,
+    event: SqsEvent,
+) -> SqsBatchResponse {
+    let mut failed = Vec::new();
+    let mut answers: Vec<(String, Entry)> = Vec::new();
+    for message in &event.records {
+        let id = message.message_id.clone().unwrap_or_default();
+        match decide(validator, message).await {
+            Ok(answer) => answers.push((id, answer)),
+            Err(e) => {
+                error!(messageId = %id, error = %e, "message not answered; SQS will deliver it again");
+                failed.push(id);
+            }
+        }
+    }
+    let entries: Vec<Entry> = answers.iter().map(|(_, entry)| entry.clone()).collect();
+    match bus.put(&entries).await {
+        Ok(outcomes) => {
+            for ((id, entry), outcome) in answers.into_iter().zip(outcomes) {
+                match outcome {
+                    EntryOutcome::Published => {
+                        info!(messageId = %id, answer = %entry.detail_type, "answer published")
+                    }
+                    EntryOutcome::Failed { code, message } => {
+                        error!(messageId = %id, code, message, "answer refused by the bus");
+                        failed.push(id);
+                    }
+                }
+            }
+        }
+        Err(e) => {
+            error!(error = %e, "answers not published");
+            failed.extend(answers.into_iter().map(|(id, _)| id));
+        }
+    }
+    batch_response(failed)
+}
+
+async fn decide<V: Validator>(
+    validator: &V,
+    message: &aws_lambda_events::event::sqs::SqsMessage,
+) -> Result<Entry, MessageError<V::Error>> {
+    let envelope = Envelope::from_message(message)?;
+    if envelope.detail_type != OrderCreated::DETAIL_TYPE {
+        return Err(MessageError::UnexpectedEvent(envelope.detail_type));
+    }
+    let order: OrderCreated = envelope.detail()?;
+    let span = info_span!(
+        "validate",
+        orderId = %order.meta.order_id,
+        eventId = %order.meta.event_id,
+        correlationId = order.meta.correlation_id.as_deref().unwrap_or_default(),
+    );
+    validator
+        .answer(&order)
+        .instrument(span)
+        .await
+        .map_err(MessageError::Validator)
+}
+
+/// The whole life of a validator function: logs, clients built once, then one batch per
+/// invocation. `make` builds the validator from the SDK configuration.
+pub async fn run<V: Validator>(
+    make: impl FnOnce(&crate::aws::SdkConfig) -> Result<V, crate::aws::MissingEnv>,
+) -> Result<(), lambda_runtime::Error> {
+    crate::telemetry::init();
+    let config = crate::aws::sdk_config().await;
+    let (validator, bus) = (make(&config)?, EventBus::from_env(&config)?);
+    let (validator, bus) = (&validator, &bus);
+    lambda_runtime::run(lambda_runtime::service_fn(
+        move |event: lambda_runtime::LambdaEvent<SqsEvent>| async move {
+            // Boxed: the nested future types otherwise exceed the compiler's layout depth limit.
+            let answered = Box::pin(answer_batch(validator, bus, event.payload)).await;
+            Ok::<_, lambda_runtime::Error>(answered)
+        },
+    ))
+    .await
+}

@@ -1,0 +1,175 @@
+"""The whole flow on the local stack: validators answer, the order context applies the answers,
+and every accepted order ends VALIDATED or REJECTED, even when a validator was down meanwhile."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+import uuid
+
+import pytest
+import requests
+
+from test_order_api import place
+
+EUR = "EUR"
+
+
+def order(consumer="consumer-1", restaurant="restaurant-1", lines=(("item-1", 2), ("item-2", 1))):
+    return {"consumerId": consumer, "restaurantId": restaurant,
+            "lineItems": [{"menuItemId": m, "quantity": q} for m, q in lines]}
+
+
+def wait_for(stack, order_id: str, statuses: set[str], timeout: float = 30) -> dict:
+    deadline = time.time() + timeout
+    while True:
+        shown = stack.request("GET", f"/orders/{order_id}").json()
+        if shown["status"] in statuses or time.time() > deadline:
+            return shown
+        time.sleep(0.1)
+
+
+def terminal_rows(stack, order_id: str) -> list[str]:
+    return sorted(row["detailType"]["S"] for row in stack.scan("OutboxTable")
+                  if row["orderId"]["S"] == order_id and row["detailType"]["S"] != "OrderCreated")
+
+
+def test_a_valid_order_is_validated_with_its_priced_total(stack):
+    order_id = place(stack, body=order()).json()["orderId"]
+    shown = wait_for(stack, order_id, {"VALIDATED", "REJECTED"})
+    assert shown["status"] == "VALIDATED", shown
+    assert shown["total"] == {"currency": EUR, "amountMinor": 2 * 1250 + 450}
+    statuses = [change["status"] for change in shown["history"]]
+    assert statuses[0] == "PENDING" and statuses[2] == "VALIDATED" and len(statuses) == 3
+    assert statuses[1] in {"CONSUMER_VALIDATED", "ORDER_DETAILS_VALIDATED"}
+    times = [change["at"] for change in shown["history"]]
+    assert times == sorted(times)
+    assert terminal_rows(stack, order_id) == ["OrderValidated"]
+
+
+@pytest.mark.parametrize("body, reason", [
+    (order(consumer="consumer-9"), "consumer consumer-9 is unknown"),
+    (order(consumer="consumer-2"), "consumer consumer-2 is suspended"),
+    (order(restaurant="restaurant-9"), "restaurant restaurant-9 is unknown"),
+    (order(restaurant="restaurant-2", lines=[("item-1", 1)]), "restaurant restaurant-2 is not accepting orders"),
+    (order(lines=[("item-9", 1)]), "menu item item-9 is not on the menu of restaurant restaurant-1"),
+    (order(lines=[("item-1", 1), ("item-3", 1)]), "menu item item-3 is not available"),
+], ids=["unknown consumer", "suspended consumer", "unknown restaurant", "closed restaurant",
+        "unknown item", "unavailable item"])
+def test_an_order_that_fails_validation_is_rejected_with_the_reason(stack, body, reason):
+    order_id = place(stack, body=body).json()["orderId"]
+    shown = wait_for(stack, order_id, {"VALIDATED", "REJECTED"})
+    assert shown["status"] == "REJECTED", shown
+    assert reason in shown["rejectionReasons"]
+    assert terminal_rows(stack, order_id) == ["OrderRejected"]
+
+
+def pending_order(stack) -> str:
+    """An order stored as PENDING without an OrderCreated, so no validator answers it: the
+    test alone decides which replies arrive, and when."""
+    order_id = str(uuid.uuid4())
+    now = "2026-11-26T12:00:00Z"
+    stack.client("dynamodb").put_item(TableName=stack.name("OrdersTable"), Item={
+        "pk": {"S": f"ORDER#{order_id}"}, "orderId": {"S": order_id},
+        "consumerId": {"S": "consumer-1"}, "restaurantId": {"S": "restaurant-1"},
+        "lineItems": {"L": [{"M": {"menuItemId": {"S": "item-1"}, "quantity": {"N": "2"}}}]},
+        "status": {"S": "PENDING"}, "version": {"N": "1"},
+        "history": {"L": [{"M": {"status": {"S": "PENDING"}, "at": {"S": now}}}]}})
+    return order_id
+
+
+def reply(order_id: str, detail_type: str, **fields) -> dict:
+    """An SQS event carrying one validator reply in its EventBridge envelope."""
+    source = "consumers" if detail_type.startswith("Consumer") else "restaurants"
+    detail = {"eventId": str(uuid.uuid4()), "orderId": order_id, "occurredAt": "2026-11-26T12:00:01Z",
+              "schemaVersion": 1, **fields}
+    envelope = {"version": "0", "id": str(uuid.uuid4()), "detail-type": detail_type, "source": source,
+                "time": "2026-11-26T12:00:01Z", "region": "us-east-1", "resources": [], "detail": detail}
+    return {"Records": [{"messageId": str(uuid.uuid4()), "receiptHandle": "r", "body": json.dumps(envelope),
+                         "attributes": {}, "messageAttributes": {}, "md5OfBody": "", "eventSource": "aws:sqs",
+                         "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:OrderRepliesQueue",
+                         "awsRegion": "us-east-1"}]}
+
+
+def invoke_replies(stack, event: dict) -> dict:
+    answer = requests.post(f"{stack.state['control']}/functions/OrderRepliesFunction/invoke",
+                           json=event, timeout=30).json()
+    assert "result" in answer, answer
+    return answer["result"]
+
+
+TOTAL = {"currency": EUR, "amountMinor": 2500}
+
+
+@pytest.mark.parametrize("sequence", [
+    ["ConsumerValidated", "ConsumerValidated", "OrderDetailsValidated", "OrderDetailsValidated"],
+    ["OrderDetailsValidated", "ConsumerValidated", "OrderDetailsValidated", "ConsumerValidated"],
+], ids=["consumer first", "restaurant first"])
+def test_replies_in_either_order_and_twice_each_validate_once(stack, sequence):
+    order_id = pending_order(stack)
+    for detail_type in sequence:
+        fields = {"total": TOTAL} if detail_type == "OrderDetailsValidated" else {}
+        assert invoke_replies(stack, reply(order_id, detail_type, **fields))["batchItemFailures"] == []
+    shown = stack.request("GET", f"/orders/{order_id}").json()
+    assert shown["status"] == "VALIDATED"
+    assert shown["total"] == TOTAL
+    assert terminal_rows(stack, order_id) == ["OrderValidated"]
+
+
+def test_replies_at_the_same_instant_validate_once(stack):
+    # Two instances of the function apply the two replies at once, ten orders over.
+    for _ in range(10):
+        order_id = pending_order(stack)
+        events = [reply(order_id, "ConsumerValidated"), reply(order_id, "OrderDetailsValidated", total=TOTAL)]
+        start, results = threading.Barrier(2), []
+
+        def deliver(event):
+            start.wait()
+            results.append(invoke_replies(stack, event))
+
+        threads = [threading.Thread(target=deliver, args=(e,)) for e in events]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert [r["batchItemFailures"] for r in results] == [[], []]
+        shown = stack.request("GET", f"/orders/{order_id}").json()
+        assert shown["status"] == "VALIDATED"
+        assert [c["status"] for c in shown["history"]][-1] == "VALIDATED"
+        assert len(shown["history"]) == 3
+        assert terminal_rows(stack, order_id) == ["OrderValidated"]
+
+
+def queue_depth(stack, queue: str) -> int:
+    attributes = stack.client("sqs").get_queue_attributes(
+        QueueUrl=stack.name(queue), AttributeNames=["ApproximateNumberOfMessages",
+                                                    "ApproximateNumberOfMessagesNotVisible"])["Attributes"]
+    return sum(int(v) for v in attributes.values())
+
+
+@pytest.mark.parametrize("down, queue, halfway", [
+    ("ConsumerValidatorFunction", "ConsumerValidationQueue", "ORDER_DETAILS_VALIDATED"),
+    ("RestaurantValidatorFunction", "RestaurantValidationQueue", "CONSUMER_VALIDATED"),
+], ids=["consumer validator down", "restaurant validator down"])
+def test_orders_are_accepted_while_a_validator_is_down_and_validated_when_it_returns(stack, down, queue, halfway):
+    stack.function(down, "stop")
+    try:
+        answers = [place(stack, body=order()) for _ in range(50)]
+        assert [a.status_code for a in answers] == [202] * 50
+        ids = [a.json()["orderId"] for a in answers]
+        # The other validator answers; the stopped one's messages wait in its queue.
+        shown = [wait_for(stack, i, {halfway}, timeout=60) for i in ids]
+        assert [s["status"] for s in shown] == [halfway] * 50
+        assert queue_depth(stack, queue) >= 50
+    finally:
+        stack.function(down, "start")
+    finished = [wait_for(stack, i, {"VALIDATED", "REJECTED"}, timeout=90) for i in ids]
+    assert [s["status"] for s in finished] == ["VALIDATED"] * 50
+    for i in ids:
+        assert terminal_rows(stack, i) == ["OrderValidated"]
+
+
+def test_no_message_ended_on_a_dead_letter_queue(stack):
+    for dlq in ("ConsumerValidationDLQ", "RestaurantValidationDLQ", "OrderRepliesDLQ", "EventDeliveryFailures"):
+        assert queue_depth(stack, dlq) == 0, dlq
