@@ -1,4 +1,9 @@
-"""devstack command line: `up` runs the stack in the foreground; `invoke` runs one function once."""
+"""devstack: the project's SAM template on one machine, without Docker or an AWS account.
+
+  up      runs the whole stack until interrupted (what `make run` runs)
+  invoke  runs one function once on an event file and prints its response, like
+          `sam local invoke -e`: a fresh data plane with the template's tables and the seed data,
+          the function's real binary behind the Runtime API; no event source mappings run."""
 
 from __future__ import annotations
 
@@ -9,6 +14,7 @@ import sys
 import threading
 from pathlib import Path
 
+from .runtime import InvocationError
 from .stack import Stack, serve_control, write_state
 from .template import Template, TemplateError
 
@@ -30,8 +36,15 @@ def main() -> int:
                     help="JSON file of items per table logical id, loaded once the tables exist")
     up.add_argument("--state", type=Path, default=Path(".local/devstack.json"),
                     help="written once the stack is ready: endpoints and resource names")
+    invoke = commands.add_parser("invoke", help="run one function once on an event")
+    invoke.add_argument("function", help="logical id (OrderApiFunction) or binary (order-api)")
+    invoke.add_argument("--event", type=Path, required=True, help="the event, as AWS would send it")
+    invoke.add_argument("--seed", type=Path, action="append", default=[],
+                        help="JSON file of items per table logical id (infra/demo-data.json is always loaded)")
     args = parser.parse_args()
     args.log_dir.mkdir(parents=True, exist_ok=True)
+    if args.command == "invoke":
+        return run_invoke(args)
 
     try:
         stack = Stack(Template(args.template), args.bin_dir, args.log_dir, args.moto_port,
@@ -64,6 +77,33 @@ def main() -> int:
     args.state.unlink(missing_ok=True)
     print(json.dumps({"devstack": "stopped"}))
     return 0
+
+
+def run_invoke(args: argparse.Namespace) -> int:
+    try:
+        stack = Stack(Template(args.template), args.bin_dir, args.log_dir, 0, instances=1)
+        stack.start_data_plane()
+        stack.create()
+        for seed in [Path(__file__).parents[1] / "demo-data.json", *args.seed]:
+            stack.seed(json.loads(seed.read_text()))
+        function = stack.function(args.function)
+        event = json.loads(args.event.read_text())
+    except (TemplateError, FileNotFoundError, KeyError, ValueError) as e:
+        print(f"devstack: {e}", file=sys.stderr)
+        return 2
+    log_start = function.log_path.stat().st_size if function.log_path.exists() else 0
+    function.start()
+    try:
+        result, failed = function.invoke(event, wait=function.timeout + 5), False
+    except InvocationError as e:
+        result, failed = e.payload or {"errorType": e.kind, "errorMessage": str(e)}, True
+    finally:
+        function.stop()
+    with open(function.log_path, "rb") as logs:
+        logs.seek(log_start)
+        sys.stderr.write(logs.read().decode(errors="replace"))
+    print(json.dumps(result, indent=2))
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import threading
 import time
 import uuid
@@ -324,3 +325,31 @@ class StreamMapping(Mapping):
             "dynamodb": change,
             "eventSourceARN": self.stream_arn,
         }
+
+
+class ScheduleMapping(Mapping):
+    """An EventBridge schedule: `rate(N unit)` invokes the function with a Scheduled Event."""
+
+    UNITS = {"minute": 60, "minutes": 60, "hour": 3600, "hours": 3600, "day": 86400, "days": 86400}
+
+    def __init__(self, function: Function, where: str, expression: str):
+        super().__init__(function, where)
+        found = re.fullmatch(r"rate\((\d+) (\w+)\)", expression.strip())
+        if not found or found.group(2) not in self.UNITS:
+            raise TemplateError(f"{where}: only rate() schedules are emulated, not {expression!r}")
+        self.period = int(found.group(1)) * self.UNITS[found.group(2)]
+        self.next_run = time.time() + self.period
+        self.idle_wait = 1.0
+
+    def poll(self) -> bool:
+        if time.time() < self.next_run:
+            return False
+        self.next_run += self.period
+        event = {"version": "0", "id": str(uuid.uuid4()), "detail-type": "Scheduled Event",
+                 "source": "aws.events", "account": "123456789012",
+                 "time": _iso(time.time()), "region": REGION, "resources": [], "detail": {}}
+        try:
+            self.function.invoke(event, wait=self.function.timeout + 5)
+        except (InvocationError, TimeoutError) as e:
+            log.warning("%s: scheduled invocation failed: %s", self.where, e)
+        return True

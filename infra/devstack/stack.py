@@ -15,14 +15,14 @@ from moto.moto_server.threaded_moto_server import ThreadedMotoServer
 
 from . import moto_fixes
 from .http_api import HttpApi, Route
-from .mappings import Mapping, SqsMapping, StreamMapping
+from .mappings import Mapping, ScheduleMapping, SqsMapping, StreamMapping
 from .runtime import Function, InvocationError
 from .template import ACCOUNT, REGION, Resource, Template, TemplateError
 
 # Types that shape only the deployed stack: permissions, logs and alarms have no local effect.
 # They are listed at start-up, so that nothing is skipped silently.
 DEPLOY_ONLY = {"AWS::Logs::LogGroup", "AWS::CloudWatch::Alarm", "AWS::SQS::QueuePolicy",
-               "AWS::SNS::Topic", "AWS::IAM::Role", "AWS::IAM::Policy"}
+               "AWS::SNS::Topic", "AWS::SNS::Subscription", "AWS::IAM::Role", "AWS::IAM::Policy"}
 
 TABLE_PROPERTIES = {"TableName", "KeySchema", "AttributeDefinitions", "BillingMode",
                     "ProvisionedThroughput", "StreamSpecification", "TimeToLiveSpecification",
@@ -32,7 +32,9 @@ FUNCTION_PROPERTIES = {"Environment", "Events", "MemorySize", "Timeout", "Functi
                        # deploy-only: code location, permissions, tracing and log shipping
                        "CodeUri", "Handler", "Runtime", "Architectures", "Policies", "Tracing",
                        "LoggingConfig", "Description", "Tags", "Role"}
-HTTP_API_PROPERTIES = {"Description", "FailOnWarnings", "Tags", "StageName"}
+HTTP_API_PROPERTIES = {"Description", "FailOnWarnings", "Tags", "StageName",
+                       # deploy-only: access logs and throttling
+                       "AccessLogSettings", "DefaultRouteSettings"}
 QUEUE_PROPERTIES = {"QueueName", "VisibilityTimeout", "MessageRetentionPeriod", "RedrivePolicy",
                     "ReceiveMessageWaitTimeSeconds", "DelaySeconds", "MaximumMessageSize",
                     # deploy-only: encryption at rest and tags
@@ -103,9 +105,13 @@ class Stack:
                             aws_access_key_id="testing", aws_secret_access_key="testing")
 
     def start_data_plane(self) -> None:
+        """Starts moto; with port 0 it takes a free port."""
         logging.getLogger("werkzeug").setLevel(logging.WARNING)
         moto_fixes.apply()
-        ThreadedMotoServer(ip_address="127.0.0.1", port=self.moto_port, verbose=False).start()
+        server = ThreadedMotoServer(ip_address="127.0.0.1", port=self.moto_port, verbose=False)
+        server.start()
+        self.moto_port = server.get_host_and_port()[1]
+        self.endpoint = f"http://127.0.0.1:{self.moto_port}"
 
     def create(self) -> None:
         for table in self.template.of_type("AWS::DynamoDB::Table"):
@@ -239,6 +245,12 @@ class Stack:
             method = props["Method"].upper()
             self.routes.append(Route("ANY" if method in ("ANY", "X-AMAZON-APIGATEWAY-ANY-METHOD")
                                      else method, props["Path"], function))
+        elif kind == "Schedule":
+            unknown = set(props) - {"Schedule", "Enabled", "Description", "Name"}
+            if unknown:
+                raise TemplateError(f"{where}: devstack does not support {', '.join(sorted(unknown))}")
+            if props.get("Enabled", True):
+                self.mappings.append(ScheduleMapping(function, where, props["Schedule"]))
         elif kind in ("SQS", "DynamoDB"):
             allowed = SQS_EVENT_PROPERTIES if kind == "SQS" else STREAM_EVENT_PROPERTIES
             unknown = set(props) - allowed
@@ -271,7 +283,7 @@ class Stack:
 
     def function(self, name: str) -> Function:
         for logical_id, function in self.functions.items():
-            if name in (logical_id, function.name):
+            if name in (logical_id, function.name, function.binary.name):
                 return function
         raise KeyError(f"no function {name}; the template has {', '.join(self.functions)}")
 

@@ -5,6 +5,7 @@ pub mod aws;
 pub mod bus;
 pub mod envelope;
 pub mod events;
+pub mod metrics;
 pub mod problem;
 pub mod table;
 pub mod telemetry;

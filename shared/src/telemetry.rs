@@ -19,3 +19,10 @@ pub fn init() {
         .with_target(false)
         .init();
 }
+
+static COLD: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(true);
+
+/// True for the first invocation this process serves (a Lambda cold start), false after.
+pub fn cold_start() -> bool {
+    COLD.swap(false, std::sync::atomic::Ordering::Relaxed)
+}

@@ -36,6 +36,11 @@ pub async fn answer_batch<V: Validator>(
     bus: &EventBus,
     event: SqsEvent,
 ) -> SqsBatchResponse {
+    info!(
+        coldStart = crate::telemetry::cold_start(),
+        messages = event.records.len(),
+        "orders received"
+    );
     let mut failed = Vec::new();
     let mut answers: Vec<(String, Entry)> = Vec::new();
     for message in &event.records {

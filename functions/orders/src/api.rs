@@ -9,6 +9,7 @@ use axum::routing::{get, post};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use shared::events::{EventMeta, LineItem, Money, OrderCreated};
+use shared::metrics::{self, Unit};
 use shared::problem::{FieldError, Problem};
 use tracing::{Instrument, error, info, info_span};
 use uuid::Uuid;
@@ -87,7 +88,7 @@ async fn place_order<S: OrderStore>(
         match accept(&store, &headers, &body, &correlation_id).await {
             Ok(response) => response,
             Err(problem) => {
-                info!(status = problem.status, detail = %problem.detail, "order refused");
+                info!(coldStart = shared::telemetry::cold_start(), status = problem.status, detail = %problem.detail, "order refused");
                 problem.into_response()
             }
         }
@@ -133,7 +134,11 @@ async fn accept<S: OrderStore>(
     })?;
     match store.place(&order, &outbox, claim.as_ref()).await {
         Ok(Placement::Placed) => {
-            info!(eventId = %event.meta.event_id, "order accepted");
+            info!(coldStart = shared::telemetry::cold_start(), eventId = %event.meta.event_id, "order accepted");
+            metrics::emit(
+                &[("OrdersAccepted", Unit::Count, 1.0)],
+                &[("orderId", &order.order_id.to_string())],
+            );
             Ok(accepted(order.order_id, false))
         }
         Ok(Placement::Replayed { order_id }) => {
@@ -194,10 +199,14 @@ async fn get_order<S: OrderStore>(
 ) -> Response {
     let correlation_id = correlation_id(&headers);
     let unknown = || Problem::not_found(format!("there is no order with id {order_id}"));
+    let cold_start = shared::telemetry::cold_start();
     let response = match Uuid::parse_str(&order_id) {
         Err(_) => unknown().into_response(),
         Ok(id) => match store.get(id).await {
-            Ok(Some(order)) => axum::Json(OrderView::from(order)).into_response(),
+            Ok(Some(order)) => {
+                info!(coldStart = cold_start, orderId = %id, correlationId = %correlation_id, status = ?order.status, "order shown");
+                axum::Json(OrderView::from(order)).into_response()
+            }
             Ok(None) => unknown().into_response(),
             Err(e) => {
                 error!(orderId = %id, correlationId = %correlation_id, error = %e, "order could not be read");

@@ -1,7 +1,9 @@
 //! The DynamoDB adapter of the storage port.
 //!
 //! Orders table: key `pk`. An order is `ORDER#<id>`; an idempotency claim is
-//! `IDEMPOTENCY#<key>` (it expires through the table's TTL attribute `expiresAt`).
+//! `IDEMPOTENCY#<key>` (it expires through the table's TTL attribute `expiresAt`). An order not
+//! yet VALIDATED or REJECTED also carries `awaiting` and `placedAtMillis`, the keys of the sparse
+//! index `awaiting-index`, so the oldest undecided order is one query away.
 //! Outbox table: key `eventId`, one row per event, streamed to the relay.
 
 use std::collections::HashMap;
@@ -16,6 +18,8 @@ use uuid::Uuid;
 
 use crate::domain::Order;
 use crate::outbox::OutboxRecord;
+use shared::table::{Table, TableError};
+
 use crate::store::{IdempotencyClaim, OrderStore, Placement, Saved, StoreError};
 
 type Item = HashMap<String, AttributeValue>;
@@ -23,9 +27,14 @@ type Item = HashMap<String, AttributeValue>;
 /// How long a client may retry with the same `Idempotency-Key`.
 pub const IDEMPOTENCY_WINDOW: Duration = Duration::hours(24);
 
+/// The sparse index of orders still awaiting a decision.
+pub const AWAITING_INDEX: &str = "awaiting-index";
+const AWAITING: &str = "AWAITING";
+
 #[derive(Clone, Debug)]
 pub struct DynamoStore {
     client: Client,
+    orders: Table,
     orders_table: String,
     outbox_table: String,
 }
@@ -55,6 +64,15 @@ fn corrupt(error: serde_dynamo::Error) -> StoreError {
     StoreError::Corrupt(error.to_string())
 }
 
+impl From<TableError> for StoreError {
+    fn from(error: TableError) -> Self {
+        match error {
+            TableError::Call(message) => StoreError::Backend(message),
+            corrupt @ TableError::Corrupt { .. } => StoreError::Corrupt(corrupt.to_string()),
+        }
+    }
+}
+
 /// A put that only creates: it fails if an item with the same key exists.
 fn create(table: &str, key_attribute: &str, item: Item) -> Result<TransactWriteItem, StoreError> {
     let put = Put::builder()
@@ -69,8 +87,10 @@ fn create(table: &str, key_attribute: &str, item: Item) -> Result<TransactWriteI
 
 impl DynamoStore {
     pub fn new(client: Client, orders_table: String, outbox_table: String) -> Self {
+        let orders = Table::new(client.clone(), orders_table.clone(), "pk");
         Self {
             client,
+            orders,
             orders_table,
             outbox_table,
         }
@@ -88,23 +108,67 @@ impl DynamoStore {
     fn order_item(order: &Order) -> Result<Item, StoreError> {
         let mut item: Item = serde_dynamo::to_item(order).map_err(corrupt)?;
         item.insert("pk".into(), AttributeValue::S(order_key(order.order_id)));
+        if !order.status.is_terminal() {
+            let placed_at = order
+                .history
+                .first()
+                .map(|c| c.at.timestamp_millis())
+                .unwrap_or_default();
+            item.insert("awaiting".into(), AttributeValue::S(AWAITING.into()));
+            item.insert(
+                "placedAtMillis".into(),
+                AttributeValue::N(placed_at.to_string()),
+            );
+        }
         Ok(item)
     }
 
-    async fn existing_claim(&self, claim: &IdempotencyClaim) -> Result<Placement, StoreError> {
+    /// When the oldest order still awaiting VALIDATED or REJECTED was placed, and its id.
+    pub async fn oldest_awaiting(&self) -> Result<Option<(Uuid, i64)>, StoreError> {
         let found = self
             .client
-            .get_item()
+            .query()
             .table_name(&self.orders_table)
-            .key("pk", AttributeValue::S(claim_key(&claim.key)))
-            .consistent_read(true)
+            .index_name(AWAITING_INDEX)
+            .key_condition_expression("awaiting = :awaiting")
+            .expression_attribute_values(":awaiting", AttributeValue::S(AWAITING.into()))
+            .scan_index_forward(true)
+            .limit(1)
             .send()
             .await
             .map_err(backend)?;
-        let item = found.item.ok_or_else(|| {
-            StoreError::Backend("idempotency claim conflicted but cannot be read".into())
-        })?;
-        let stored: ClaimItem = serde_dynamo::from_item(item).map_err(corrupt)?;
+        // The index projects keys only: the order id is read back out of `pk`.
+        #[derive(Deserialize)]
+        #[serde(rename_all = "camelCase")]
+        struct Awaiting {
+            pk: String,
+            placed_at_millis: i64,
+        }
+        let Some(item) = found.items().first() else {
+            return Ok(None);
+        };
+        let awaiting: Awaiting = serde_dynamo::from_item(item.clone()).map_err(corrupt)?;
+        let order_id = awaiting
+            .pk
+            .strip_prefix("ORDER#")
+            .and_then(|id| Uuid::parse_str(id).ok())
+            .ok_or_else(|| {
+                StoreError::Corrupt(format!(
+                    "{} in {AWAITING_INDEX} is no order key",
+                    awaiting.pk
+                ))
+            })?;
+        Ok(Some((order_id, awaiting.placed_at_millis)))
+    }
+
+    async fn existing_claim(&self, claim: &IdempotencyClaim) -> Result<Placement, StoreError> {
+        let stored: ClaimItem =
+            self.orders
+                .get(&claim_key(&claim.key))
+                .await?
+                .ok_or_else(|| {
+                    StoreError::Backend("idempotency claim conflicted but cannot be read".into())
+                })?;
         Ok(if stored.fingerprint == claim.fingerprint {
             Placement::Replayed {
                 order_id: stored.order_id,

@@ -23,6 +23,9 @@ pub struct OutboxRecord {
     /// The event's `detail`, already serialized, published byte for byte.
     pub detail: String,
     pub created_at: DateTime<Utc>,
+    /// The flow this event belongs to, for the relay's logs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub correlation_id: Option<String>,
     /// Epoch seconds; the table's TTL attribute.
     pub expires_at: i64,
 }
@@ -37,6 +40,7 @@ impl OutboxRecord {
             detail_type: E::DETAIL_TYPE.to_owned(),
             detail: serde_json::to_string(event)?,
             created_at: meta.occurred_at,
+            correlation_id: meta.correlation_id.clone(),
             expires_at: (meta.occurred_at + RETENTION).timestamp(),
         })
     }

@@ -12,7 +12,9 @@ use std::time::Duration;
 
 use aws_lambda_events::event::dynamodb::{Event, EventRecord};
 use aws_lambda_events::event::streams::{DynamoDbBatchItemFailure, DynamoDbEventResponse};
+use chrono::Utc;
 use shared::bus::{EntryOutcome, EventBus, MAX_ENTRIES_PER_CALL, PublishError};
+use shared::metrics::{self, Unit};
 use tracing::{error, info, warn};
 use uuid::Uuid;
 
@@ -69,7 +71,7 @@ impl<P: Publisher> Relay<P> {
     pub async fn handle(&self, event: Event) -> DynamoDbEventResponse {
         let pending: Vec<Pending> = event.records.into_iter().filter_map(decode).collect();
         let mut response = DynamoDbEventResponse::default();
-        let (mut published, mut calls) = (0, 0);
+        let (mut published, mut calls, mut max_lag_ms) = (0, 0, 0);
         for chunk in chunks(&pending) {
             if let Err(sequence_number) = self.publish_chunk(chunk, &mut calls).await {
                 let mut failure = DynamoDbBatchItemFailure::default();
@@ -78,14 +80,37 @@ impl<P: Publisher> Relay<P> {
                 break;
             }
             published += chunk.len();
+            for record in chunk.iter().filter_map(|p| p.record.as_ref().ok()) {
+                let lag_ms = (Utc::now() - record.created_at).num_milliseconds().max(0);
+                max_lag_ms = max_lag_ms.max(lag_ms);
+                info!(
+                    orderId = %record.order_id,
+                    eventId = %record.event_id,
+                    correlationId = record.correlation_id.as_deref().unwrap_or_default(),
+                    detailType = %record.detail_type,
+                    lagMs = lag_ms,
+                    "event published"
+                );
+            }
         }
         info!(
+            coldStart = shared::telemetry::cold_start(),
             records = pending.len(),
             published,
             calls,
             failed = !response.batch_item_failures.is_empty(),
             "relay batch done"
         );
+        if published > 0 {
+            metrics::emit(
+                &[
+                    ("RelayedEvents", Unit::Count, published as f64),
+                    ("PutEventsCalls", Unit::Count, calls as f64),
+                    ("RelayLag", Unit::Milliseconds, max_lag_ms as f64),
+                ],
+                &[],
+            );
+        }
         response
     }
 
@@ -189,7 +214,6 @@ fn chunks(pending: &[Pending]) -> Vec<&[Pending]> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use chrono::Utc;
     use proptest::prelude::*;
     use serde_json::{Value, json};
     use std::collections::HashMap;
@@ -252,6 +276,7 @@ mod tests {
             detail_type: "OrderCreated".into(),
             detail: "{}".into(),
             created_at: Utc::now(),
+            correlation_id: None,
             expires_at: 0,
         }
     }

@@ -9,6 +9,7 @@ use shared::events::{
     ConsumerValidated, ConsumerValidationFailed, Event, EventMeta, OrderDetailsValidated,
     OrderDetailsValidationFailed, OrderRejected, OrderValidated,
 };
+use shared::metrics::{self, Unit};
 use tracing::{Instrument, error, info, info_span};
 
 use crate::domain::{Order, OrderStatus, Reply, Transition, apply};
@@ -101,6 +102,27 @@ fn terminal_event(order: &Order, cause: &EventMeta) -> Result<Option<OutboxRecor
     Ok(Some(record))
 }
 
+/// Counts decided orders and how long the decision took from the moment the order was placed.
+fn record_decision(order: &Order) {
+    let name = match order.status {
+        OrderStatus::Validated => "OrdersValidated",
+        OrderStatus::Rejected => "OrdersRejected",
+        _ => return,
+    };
+    let placed = order
+        .history
+        .first()
+        .map_or_else(Utc::now, |change| change.at);
+    let elapsed = (Utc::now() - placed).num_milliseconds().max(0) as f64;
+    metrics::emit(
+        &[
+            (name, Unit::Count, 1.0),
+            ("TimeToDecision", Unit::Milliseconds, elapsed),
+        ],
+        &[("orderId", &order.order_id.to_string())],
+    );
+}
+
 pub struct ReplyHandler<S> {
     store: S,
 }
@@ -111,6 +133,11 @@ impl<S: OrderStore> ReplyHandler<S> {
     }
 
     pub async fn handle(&self, event: SqsEvent) -> SqsBatchResponse {
+        info!(
+            coldStart = shared::telemetry::cold_start(),
+            messages = event.records.len(),
+            "replies received"
+        );
         let mut failed = Vec::new();
         for message in &event.records {
             let id = message.message_id.clone().unwrap_or_default();
@@ -159,6 +186,7 @@ impl<S: OrderStore> ReplyHandler<S> {
             {
                 Saved::Saved => {
                     info!(from = ?order.status, to = ?next.status, "order moved");
+                    record_decision(&next);
                     return Ok(Applied::Moved(next.status));
                 }
                 Saved::Conflict => {
