@@ -73,6 +73,9 @@ def main() -> int:
     signal.signal(signal.SIGTERM, lambda *_: stopped.set())
     signal.signal(signal.SIGINT, lambda *_: stopped.set())
     stopped.wait()
+    for function in stack.functions.values():
+        print(f"devstack: {function.name} peak memory {function.peak_memory_mb():.1f} MiB "
+              f"of {function.memory} MB", flush=True)
     stack.stop()
     args.state.unlink(missing_ok=True)
     print(json.dumps({"devstack": "stopped"}))

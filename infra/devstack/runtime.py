@@ -92,6 +92,19 @@ class Function:
                     [str(self.binary)], env={**env, "AWS_LAMBDA_LOG_STREAM_NAME": stream},
                     stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL))
 
+    def peak_memory_mb(self) -> float:
+        """The largest peak resident set (VmHWM) among the running instances, in MiB."""
+        peak = 0
+        for process in self.processes:
+            try:
+                with open(f"/proc/{process.pid}/status") as status:
+                    for line in status:
+                        if line.startswith("VmHWM:"):
+                            peak = max(peak, int(line.split()[1]))
+            except OSError:
+                continue
+        return peak / 1024
+
     def stop(self) -> None:
         """Stops the instances. Invocations already queued wait until the function starts."""
         with self.lock:
