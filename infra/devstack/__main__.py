@@ -75,7 +75,8 @@ def main() -> int:
     stopped.wait()
     for function in stack.functions.values():
         print(f"devstack: {function.name} peak memory {function.peak_memory_mb():.1f} MiB "
-              f"of {function.memory} MB", flush=True)
+              f"of {function.memory} MB; longest invocation {function.longest_invocation * 1000:.0f} ms "
+              f"of {function.timeout} s", flush=True)
     stack.stop()
     args.state.unlink(missing_ok=True)
     print(json.dumps({"devstack": "stopped"}))

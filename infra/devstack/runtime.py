@@ -55,6 +55,7 @@ class Function:
         self.lock = threading.Lock()
         self.processes: list[subprocess.Popen] = []
         self.running = False
+        self.longest_invocation = 0.0
         # Bumped by every stop: a poll from an instance of an older generation gets no work.
         self.generation = 0
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
@@ -220,6 +221,8 @@ class Function:
                 self._reply(202)
                 if invocation is None or invocation.result.done():
                     return
+                took = time.time() - (invocation.deadline - function.timeout)
+                function.longest_invocation = max(function.longest_invocation, took)
                 if parts[2] == "response":
                     invocation.result.set_result(json.loads(body) if body else None)
                 else:
