@@ -217,8 +217,8 @@ class StreamMapping(Mapping):
         if props.get("StartingPosition", "TRIM_HORIZON") == "LATEST":
             latest = self._records(after=None, limit=10_000)
             self.checkpoint = latest[-1]["dynamodb"]["SequenceNumber"] if latest else None
-        self.idle_wait = max(0.05, self.window)
-        self.retries_used = 0
+        self.idle_wait = 0.05
+        self._first_seen: dict[str, float] = {}
 
     def _records(self, after: str | None, limit: int) -> list[dict[str, Any]]:
         if after is None:
@@ -235,6 +235,12 @@ class StreamMapping(Mapping):
         if not records:
             return False
         kept = [r for r in records if not self.filters or any(matches(p, r) for p in self.filters)]
+        if kept and len(kept) < self.batch_size and self.window > 0:
+            # The batching window: wait for a full batch, but no longer than the window.
+            waited = time.time() - self._first_seen.setdefault(kept[0]["dynamodb"]["SequenceNumber"], time.time())
+            if waited < self.window:
+                return False
+        self._first_seen.clear()
         if not kept:
             self.checkpoint = records[-1]["dynamodb"]["SequenceNumber"]
             return True

@@ -100,9 +100,15 @@ impl EventBus {
                 },
             })
             .collect();
-        if outcomes.len() != entries.len() {
+        let refused = outcomes
+            .iter()
+            .filter(|o| matches!(o, EntryOutcome::Failed { .. }))
+            .count();
+        let reported = usize::try_from(output.failed_entry_count()).unwrap_or(usize::MAX);
+        if outcomes.len() != entries.len() || refused != reported {
+            // An answer that does not add up is no answer: every entry counts as refused.
             return Err(PublishError(format!(
-                "{} entries sent, {} answered",
+                "{} entries sent, {} answered, FailedEntryCount {reported} but {refused} entries with an error",
                 entries.len(),
                 outcomes.len()
             )));

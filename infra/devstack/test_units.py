@@ -1,0 +1,59 @@
+"""devstack's own pieces, without a running stack: filters, routes, the template reader."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from infra.devstack.http_api import Route
+from infra.devstack.mappings import check_pattern, matches
+from infra.devstack.template import Template, TemplateError
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_filters_match_as_lambda_event_filtering_does():
+    insert = {"eventName": "INSERT", "dynamodb": {"NewImage": {"status": {"S": "PENDING"}}}}
+    assert matches({"eventName": ["INSERT"]}, insert)
+    assert not matches({"eventName": ["REMOVE", "MODIFY"]}, insert)
+    assert matches({"dynamodb": {"NewImage": {"status": {"S": [{"prefix": "PEN"}]}}}}, insert)
+    assert matches({"eventName": [{"anything-but": ["REMOVE"]}]}, insert)
+    assert matches({"userIdentity": [{"exists": False}]}, insert)
+    assert not matches({"userIdentity": [{"exists": True}]}, insert)
+
+
+def test_unsupported_filter_syntax_is_refused_at_start():
+    with pytest.raises(TemplateError):
+        check_pattern({"size": [{"numeric": [">", 10]}]}, "Fn.Events.X")
+    with pytest.raises(TemplateError):
+        check_pattern({"eventName": "INSERT"}, "Fn.Events.X")
+
+
+def test_routes_prefer_literal_segments_and_bind_parameters():
+    routes = sorted([Route("ANY", "/{proxy+}", None), Route("GET", "/orders/{orderId}", None),
+                     Route("POST", "/orders", None)], key=Route.specificity, reverse=True)
+    def route_for(method, path):
+        return next((r.key, r.match(method, path)) for r in routes if r.match(method, path) is not None)
+    assert route_for("POST", "/orders") == ("POST /orders", {})
+    assert route_for("GET", "/orders/42") == ("GET /orders/{orderId}", {"orderId": "42"})
+    assert route_for("GET", "/orders") == ("ANY /{proxy+}", {"proxy": "orders"})
+    assert route_for("DELETE", "/a/b/c") == ("ANY /{proxy+}", {"proxy": "a/b/c"})
+
+
+def test_the_template_resolves_what_it_uses(tmp_path):
+    template = Template(ROOT / "template.yaml")
+    assert template.parameters["Architecture"] == "arm64"
+    assert template.resolve({"Fn::Sub": "${AWS::StackName}-orders"}, "x") == "local-orders"
+    assert "AlarmEmailSubscription" not in template.resources  # its condition is false by default
+    with pytest.raises(TemplateError, match="names nothing"):
+        template.resolve({"Ref": "NoSuchThing"}, "Somewhere")
+
+
+def test_an_unsupported_resource_type_is_an_error(tmp_path):
+    from infra.devstack.stack import Stack
+
+    path = tmp_path / "template.yaml"
+    path.write_text("Resources:\n  Cache:\n    Type: AWS::ElastiCache::CacheCluster\n    Properties: {}\n")
+    with pytest.raises(TemplateError, match="AWS::ElastiCache::CacheCluster"):
+        Stack(Template(path), tmp_path, tmp_path, 0)
