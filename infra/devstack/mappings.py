@@ -132,6 +132,9 @@ class SqsMapping(Mapping):
         if not messages:
             return False
         records = [self._record(m) for m in messages]
+        if not self.function.running:
+            self._release(records)  # stopped while this poll waited
+            return True
         kept = [r for r in records if not self.filters or any(matches(p, self._filterable(r)) for p in self.filters)]
         dropped = [r for r in records if r not in kept]
         self._delete(dropped)  # filtered-out messages are deleted, as Lambda does
@@ -148,8 +151,14 @@ class SqsMapping(Mapping):
     def _deliver(self, records: list[dict[str, Any]]) -> None:
         try:
             response = self.function.invoke({"Records": records}, wait=self.function.timeout + 5)
-        except (InvocationError, TimeoutError) as e:
+        except InvocationError as e:
+            if e.kind == "TooManyRequestsException":
+                self._release(records)  # refused, not failed: no receive is spent
+                return
             log.warning("%s: invocation failed (%s); %d messages return to the queue", self.where, e, len(records))
+            return
+        except TimeoutError as e:
+            log.warning("%s: invocation timed out (%s); %d messages return to the queue", self.where, e, len(records))
             return
         failed = self._failed(response, records)
         self._delete([r for r in records if r["messageId"] not in failed])
@@ -164,6 +173,13 @@ class SqsMapping(Mapping):
         reported = {f.get("itemIdentifier") for f in failures}
         # An empty or unknown identifier fails the whole batch, as on Lambda.
         return ids if reported - ids else reported
+
+    def _release(self, records: list[dict[str, Any]]) -> None:
+        """Makes messages visible again at once, for a function that could not take them."""
+        for start in range(0, len(records), 10):
+            self.sqs.change_message_visibility_batch(QueueUrl=self.queue_url, Entries=[
+                {"Id": str(i), "ReceiptHandle": r["receiptHandle"], "VisibilityTimeout": 0}
+                for i, r in enumerate(records[start:start + 10])])
 
     def _delete(self, records: list[dict[str, Any]]) -> None:
         for start in range(0, len(records), 10):
@@ -273,6 +289,8 @@ class StreamMapping(Mapping):
 
     def _invoke(self, batch: list[dict[str, Any]]) -> int | None:
         """None on success, else the index of the first record to deliver again."""
+        while not self.function.running and not self.stopped.is_set():
+            time.sleep(0.1)  # a stopped (throttled) function costs the batch no retry
         try:
             response = self.function.invoke({"Records": batch}, wait=self.function.timeout + 5)
         except (InvocationError, TimeoutError) as e:

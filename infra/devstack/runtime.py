@@ -124,6 +124,13 @@ class Function:
             stranded, self.in_flight = list(self.in_flight.values()), {}
         for invocation in stranded:
             invocation.result.set_exception(InvocationError("Runtime.Exited", "instance stopped"))
+        # Invocations not yet taken are refused, as a function throttled to zero refuses them.
+        while True:
+            try:
+                waiting = self.pending.get_nowait()
+            except queue.Empty:
+                break
+            waiting.result.set_exception(InvocationError("TooManyRequestsException", "function is stopped"))
 
     def invoke_async(self, payload: Any) -> Future:
         invocation = _Invocation(str(uuid.uuid4()), json.dumps(payload).encode(), 0.0, Future())

@@ -28,6 +28,19 @@ impl Table {
         Self { client, name, key }
     }
 
+    /// The table whose name the template sets in the environment variable `name_variable`.
+    pub fn from_env(
+        config: &crate::aws::SdkConfig,
+        name_variable: &str,
+        key: &'static str,
+    ) -> Result<Self, crate::aws::MissingEnv> {
+        Ok(Self::new(
+            Client::new(config),
+            crate::aws::required_env(name_variable)?,
+            key,
+        ))
+    }
+
     /// A strongly consistent read of the item with this key.
     pub async fn get<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>, TableError> {
         let output = self

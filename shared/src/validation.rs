@@ -2,7 +2,6 @@
 //! the answers in one `PutEvents` call, and report every message whose answer was not
 //! published, so that SQS delivers it again (and, after enough tries, to its dead-letter queue).
 
-use std::fmt::Display;
 use std::future::Future;
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
@@ -14,21 +13,29 @@ use crate::events::{Event, OrderCreated};
 
 /// A context's decision about a new order, as the event that answers it.
 pub trait Validator: Send + Sync {
-    type Error: Display;
     fn answer(
         &self,
         order: &OrderCreated,
-    ) -> impl Future<Output = Result<Entry, Self::Error>> + Send;
+    ) -> impl Future<Output = Result<Entry, AnswerError>> + Send;
+}
+
+/// Why no answer could be made; the message is then delivered again.
+#[derive(Debug, thiserror::Error)]
+pub enum AnswerError {
+    #[error(transparent)]
+    Table(#[from] crate::table::TableError),
+    #[error("answer does not serialize: {0}")]
+    Serialize(#[from] serde_json::Error),
 }
 
 #[derive(Debug, thiserror::Error)]
-enum MessageError<E: Display> {
+enum MessageError {
     #[error(transparent)]
     Envelope(#[from] EnvelopeError),
     #[error("expected OrderCreated, got {0}")]
     UnexpectedEvent(String),
-    #[error("{0}")]
-    Validator(E),
+    #[error(transparent)]
+    Answer(#[from] AnswerError),
 }
 
 pub async fn answer_batch<V: Validator>(
@@ -79,7 +86,7 @@ pub async fn answer_batch<V: Validator>(
 async fn decide<V: Validator>(
     validator: &V,
     message: &aws_lambda_events::event::sqs::SqsMessage,
-) -> Result<Entry, MessageError<V::Error>> {
+) -> Result<Entry, MessageError> {
     let envelope = Envelope::from_message(message)?;
     if envelope.detail_type != OrderCreated::DETAIL_TYPE {
         return Err(MessageError::UnexpectedEvent(envelope.detail_type));
@@ -91,11 +98,7 @@ async fn decide<V: Validator>(
         eventId = %order.meta.event_id,
         correlationId = order.meta.correlation_id.as_deref().unwrap_or_default(),
     );
-    validator
-        .answer(&order)
-        .instrument(span)
-        .await
-        .map_err(MessageError::Validator)
+    Ok(validator.answer(&order).instrument(span).await?)
 }
 
 /// The whole life of a validator function: logs, clients built once, then one batch per

@@ -2,8 +2,8 @@
 
 use shared::bus::Entry;
 use shared::events::{ConsumerValidated, ConsumerValidationFailed, Event, EventMeta, OrderCreated};
-use shared::table::{Table, TableError};
-use shared::validation::Validator;
+use shared::table::Table;
+use shared::validation::{AnswerError, Validator};
 use tracing::info;
 
 use crate::domain::{self, Consumer};
@@ -12,34 +12,17 @@ pub struct ConsumerValidator {
     consumers: Table,
 }
 
-#[derive(Debug, thiserror::Error)]
-pub enum Error {
-    #[error(transparent)]
-    Table(#[from] TableError),
-    #[error("answer does not serialize: {0}")]
-    Serialize(#[from] serde_json::Error),
-}
-
 impl ConsumerValidator {
-    pub fn new(consumers: Table) -> Self {
-        Self { consumers }
-    }
-
     /// Reads the table name the template sets (`CONSUMERS_TABLE`).
     pub fn from_env(config: &shared::aws::SdkConfig) -> Result<Self, shared::aws::MissingEnv> {
-        let client = aws_sdk_dynamodb::Client::new(config);
-        Ok(Self::new(Table::new(
-            client,
-            shared::aws::required_env("CONSUMERS_TABLE")?,
-            "consumerId",
-        )))
+        Ok(Self {
+            consumers: Table::from_env(config, "CONSUMERS_TABLE", "consumerId")?,
+        })
     }
 }
 
 impl Validator for ConsumerValidator {
-    type Error = Error;
-
-    async fn answer(&self, order: &OrderCreated) -> Result<Entry, Error> {
+    async fn answer(&self, order: &OrderCreated) -> Result<Entry, AnswerError> {
         let consumer: Option<Consumer> = self.consumers.get(&order.consumer_id).await?;
         Ok(
             match domain::check(&order.consumer_id, consumer.as_ref(), None) {

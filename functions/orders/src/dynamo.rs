@@ -39,6 +39,12 @@ pub struct DynamoStore {
     outbox_table: String,
 }
 
+enum Transaction {
+    Committed,
+    /// Cancelled because the conditions of these writes (by position) failed.
+    ConditionFailed(Vec<usize>),
+}
+
 #[derive(Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct ClaimItem {
@@ -121,6 +127,40 @@ impl DynamoStore {
             );
         }
         Ok(item)
+    }
+
+    /// Runs the writes as one transaction; a cancellation by conditions names the writes whose
+    /// condition failed.
+    async fn transact(&self, writes: Vec<TransactWriteItem>) -> Result<Transaction, StoreError> {
+        let result = self
+            .client
+            .transact_write_items()
+            .set_transact_items(Some(writes))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(Transaction::Committed),
+            Err(SdkError::ServiceError(failure)) => match failure.into_err() {
+                TransactWriteItemsError::TransactionCanceledException(cancelled) => {
+                    let failed: Vec<usize> = cancelled
+                        .cancellation_reasons()
+                        .iter()
+                        .enumerate()
+                        .filter(|(_, reason)| reason.code() == Some("ConditionalCheckFailed"))
+                        .map(|(i, _)| i)
+                        .collect();
+                    if failed.is_empty() {
+                        Err(backend(
+                            TransactWriteItemsError::TransactionCanceledException(cancelled),
+                        ))
+                    } else {
+                        Ok(Transaction::ConditionFailed(failed))
+                    }
+                }
+                error => Err(backend(error)),
+            },
+            Err(error) => Err(backend(error)),
+        }
     }
 
     /// When the oldest order still awaiting VALIDATED or REJECTED was placed, and its id.
@@ -207,28 +247,15 @@ impl OrderStore for DynamoStore {
                 serde_dynamo::to_item(item).map_err(corrupt)?,
             )?);
         }
-        let result = self
-            .client
-            .transact_write_items()
-            .set_transact_items(Some(writes))
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(Placement::Placed),
-            Err(SdkError::ServiceError(failure)) => match (failure.into_err(), claim) {
-                // The claim is the third write; its condition failing means the key is taken.
-                (TransactWriteItemsError::TransactionCanceledException(cancelled), Some(claim))
-                    if cancelled
-                        .cancellation_reasons()
-                        .get(2)
-                        .and_then(|reason| reason.code())
-                        == Some("ConditionalCheckFailed") =>
-                {
-                    self.existing_claim(claim).await
-                }
-                (error, _) => Err(backend(error)),
-            },
-            Err(error) => Err(backend(error)),
+        match (self.transact(writes).await?, claim) {
+            (Transaction::Committed, _) => Ok(Placement::Placed),
+            // The claim is the third write; its condition failing means the key is taken.
+            (Transaction::ConditionFailed(failed), Some(claim)) if failed.contains(&2) => {
+                self.existing_claim(claim).await
+            }
+            (Transaction::ConditionFailed(failed), _) => Err(StoreError::Backend(format!(
+                "a new order's id or event id already exists (writes {failed:?})"
+            ))),
         }
     }
 
@@ -250,27 +277,13 @@ impl OrderStore for DynamoStore {
             let item = serde_dynamo::to_item(outbox).map_err(corrupt)?;
             writes.push(create(&self.outbox_table, "eventId", item)?);
         }
-        let result = self
-            .client
-            .transact_write_items()
-            .set_transact_items(Some(writes))
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(Saved::Saved),
-            Err(SdkError::ServiceError(failure)) => match failure.into_err() {
-                TransactWriteItemsError::TransactionCanceledException(cancelled)
-                    if cancelled
-                        .cancellation_reasons()
-                        .first()
-                        .and_then(|r| r.code())
-                        == Some("ConditionalCheckFailed") =>
-                {
-                    Ok(Saved::Conflict)
-                }
-                error => Err(backend(error)),
-            },
-            Err(error) => Err(backend(error)),
+        match self.transact(writes).await? {
+            Transaction::Committed => Ok(Saved::Saved),
+            // The order is the first write: its version moved on since it was read.
+            Transaction::ConditionFailed(failed) if failed.contains(&0) => Ok(Saved::Conflict),
+            Transaction::ConditionFailed(failed) => Err(StoreError::Backend(format!(
+                "an outbox event id already exists (writes {failed:?})"
+            ))),
         }
     }
 

@@ -5,8 +5,8 @@ use shared::bus::Entry;
 use shared::events::{
     Event, EventMeta, OrderCreated, OrderDetailsValidated, OrderDetailsValidationFailed,
 };
-use shared::table::{Table, TableError};
-use shared::validation::Validator;
+use shared::table::Table;
+use shared::validation::{AnswerError, Validator};
 use tracing::info;
 
 use crate::domain::{self, Restaurant};
@@ -15,34 +15,17 @@ pub struct RestaurantValidator {
     restaurants: Table,
 }
 
-#[derive(Debug, thiserror::Error)]
-pub enum Error {
-    #[error(transparent)]
-    Table(#[from] TableError),
-    #[error("answer does not serialize: {0}")]
-    Serialize(#[from] serde_json::Error),
-}
-
 impl RestaurantValidator {
-    pub fn new(restaurants: Table) -> Self {
-        Self { restaurants }
-    }
-
     /// Reads the table name the template sets (`RESTAURANTS_TABLE`).
     pub fn from_env(config: &shared::aws::SdkConfig) -> Result<Self, shared::aws::MissingEnv> {
-        let client = aws_sdk_dynamodb::Client::new(config);
-        Ok(Self::new(Table::new(
-            client,
-            shared::aws::required_env("RESTAURANTS_TABLE")?,
-            "restaurantId",
-        )))
+        Ok(Self {
+            restaurants: Table::from_env(config, "RESTAURANTS_TABLE", "restaurantId")?,
+        })
     }
 }
 
 impl Validator for RestaurantValidator {
-    type Error = Error;
-
-    async fn answer(&self, order: &OrderCreated) -> Result<Entry, Error> {
+    async fn answer(&self, order: &OrderCreated) -> Result<Entry, AnswerError> {
         let restaurant: Option<Restaurant> = self.restaurants.get(&order.restaurant_id).await?;
         Ok(
             match domain::price(&order.restaurant_id, restaurant.as_ref(), &order.line_items) {
