@@ -81,13 +81,16 @@ class Stack:
         supported = {"AWS::DynamoDB::Table", "AWS::Serverless::Function",
                      "AWS::Serverless::HttpApi", "AWS::SQS::Queue", "AWS::Events::EventBus",
                      "AWS::Events::Rule"} | DEPLOY_ONLY
+        deploy_only: dict[str, int] = {}
         for resource in self.template.resources.values():
             if resource.type not in supported:
                 raise TemplateError(f"{resource.logical_id}: devstack does not emulate "
                                     f"{resource.type}")
             if resource.type in DEPLOY_ONLY:
-                self.notes.append(f"{resource.logical_id} ({resource.type}): deploy-only, "
-                                  "no local effect")
+                deploy_only[resource.type] = deploy_only.get(resource.type, 0) + 1
+        if deploy_only:
+            counted = ", ".join(f"{n} {kind}" for kind, n in sorted(deploy_only.items()))
+            self.notes.append(f"deploy-only, no local effect: {counted}")
 
     def seed(self, data: dict[str, list[dict[str, Any]]]) -> None:
         """Puts items into tables named by logical id (plain JSON, as infra/demo-data.json)."""
