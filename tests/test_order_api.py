@@ -44,9 +44,10 @@ def test_a_valid_order_is_accepted_stored_and_announced_once(stack):
     shown = stack.request("GET", f"/orders/{order_id}")
     assert shown.status_code == 200
     order = shown.json()
-    assert order["status"] == "PENDING"
+    # The validators may already have answered: the order starts PENDING, whatever it is now.
+    assert order["history"][0]["status"] == "PENDING"
+    assert order["status"] != "REJECTED"
     assert order["lineItems"] == ORDER["lineItems"]
-    assert [change["status"] for change in order["history"]] == ["PENDING"]
 
     # The emulator itself, not the handler's word: one order row, one OrderCreated row.
     rows = outbox_records(stack, order_id)
@@ -59,7 +60,8 @@ def test_a_valid_order_is_accepted_stored_and_announced_once(stack):
     assert detail["correlationId"] == "e2e-accept"
     item = stack.client("dynamodb").get_item(
         TableName=stack.name("OrdersTable"), Key={"pk": {"S": f"ORDER#{order_id}"}})["Item"]
-    assert item["status"]["S"] == "PENDING"
+    assert item["history"]["L"][0]["M"]["status"]["S"] == "PENDING"
+    assert item["consumerId"]["S"] == "consumer-1"
 
 
 def lines(n):
