@@ -9,17 +9,7 @@ import uuid
 
 import pytest
 
-ORDER = {
-    "consumerId": "consumer-1",
-    "restaurantId": "restaurant-1",
-    "lineItems": [{"menuItemId": "item-1", "quantity": 2}, {"menuItemId": "item-2", "quantity": 1}],
-}
-JSON = {"Content-Type": "application/json"}
-
-
-def place(stack, body=ORDER, headers=None):
-    return stack.request("POST", "/orders", data=json.dumps(body), headers={**JSON, **(headers or {})})
-
+from flows import JSON, ORDER, place
 
 def outbox_records(stack, order_id: str) -> list[dict]:
     return [row for row in stack.scan("OutboxTable") if row["orderId"]["S"] == order_id]

@@ -8,8 +8,9 @@ import time
 import uuid
 
 import pytest
+import requests
 
-from test_order_api import ORDER, place
+from flows import ORDER, place, queue_depth
 
 VALIDATION_QUEUES = ("ConsumerValidationQueue", "RestaurantValidationQueue")
 VALIDATORS = ("ConsumerValidatorFunction", "RestaurantValidatorFunction")
@@ -120,3 +121,25 @@ def test_a_row_that_can_never_be_published_goes_to_the_failure_queue_and_the_res
                                           SequenceNumber=info["startSequenceNumber"])["ShardIterator"]
     record = streams.get_records(ShardIterator=iterator, Limit=1)["Records"][0]
     assert record["dynamodb"]["NewImage"]["eventId"] == poison["eventId"]
+
+
+@pytest.fixture
+def put_events_refusing_a_third(stack):
+    control = stack.state["control"]
+    requests.post(f"{control}/faults/put-events", json={"failureRate": 0.3, "source": "orders"}, timeout=10)
+    yield
+    requests.post(f"{control}/faults/put-events", json={"failureRate": 0}, timeout=10)
+
+
+def test_with_a_third_of_put_events_entries_refused_every_order_is_still_delivered(
+        stack, put_events_refusing_a_third):
+    before = requests.get(f"{stack.state['control']}/faults", timeout=10).json()["putEvents"]["injected"]
+    given_up = queue_depth(stack, "OutboxRelayFailures")
+    ids = {place(stack).json()["orderId"] for _ in range(30)}
+    for queue in VALIDATION_QUEUES:
+        delivered = read_all(stack, queue, lambda es: ids <= {e["detail"]["orderId"] for e in es}, timeout=60)
+        assert ids <= {e["detail"]["orderId"] for e in delivered}, f"{queue} is missing orders"
+    injected = requests.get(f"{stack.state['control']}/faults", timeout=10).json()["putEvents"]["injected"] - before
+    assert injected > 0, "no fault was injected: the test proved nothing"
+    # Nothing was given up on: retries within and across invocations carried every record.
+    assert queue_depth(stack, "OutboxRelayFailures") == given_up

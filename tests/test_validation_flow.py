@@ -11,7 +11,7 @@ import uuid
 import pytest
 import requests
 
-from test_order_api import place
+from flows import place, queue_depth, wait_for
 
 EUR = "EUR"
 
@@ -19,15 +19,6 @@ EUR = "EUR"
 def order(consumer="consumer-1", restaurant="restaurant-1", lines=(("item-1", 2), ("item-2", 1))):
     return {"consumerId": consumer, "restaurantId": restaurant,
             "lineItems": [{"menuItemId": m, "quantity": q} for m, q in lines]}
-
-
-def wait_for(stack, order_id: str, statuses: set[str], timeout: float = 30) -> dict:
-    deadline = time.time() + timeout
-    while True:
-        shown = stack.request("GET", f"/orders/{order_id}").json()
-        if shown["status"] in statuses or time.time() > deadline:
-            return shown
-        time.sleep(0.1)
 
 
 def terminal_rows(stack, order_id: str) -> list[str]:
@@ -139,13 +130,6 @@ def test_replies_at_the_same_instant_validate_once(stack):
         assert [c["status"] for c in shown["history"]][-1] == "VALIDATED"
         assert len(shown["history"]) == 3
         assert terminal_rows(stack, order_id) == ["OrderValidated"]
-
-
-def queue_depth(stack, queue: str) -> int:
-    attributes = stack.client("sqs").get_queue_attributes(
-        QueueUrl=stack.name(queue), AttributeNames=["ApproximateNumberOfMessages",
-                                                    "ApproximateNumberOfMessagesNotVisible"])["Attributes"]
-    return sum(int(v) for v in attributes.values())
 
 
 @pytest.mark.parametrize("down, queue, halfway", [

@@ -13,7 +13,7 @@ from typing import Any
 import boto3
 from moto.moto_server.threaded_moto_server import ThreadedMotoServer
 
-from . import moto_fixes
+from . import faults, moto_fixes
 from .http_api import HttpApi, Route
 from .mappings import Mapping, ScheduleMapping, SqsMapping, StreamMapping
 from .runtime import Function, InvocationError
@@ -111,6 +111,7 @@ class Stack:
         """Starts moto; with port 0 it takes a free port."""
         logging.getLogger("werkzeug").setLevel(logging.WARNING)
         moto_fixes.apply()
+        faults.apply()
         server = ThreadedMotoServer(ip_address="127.0.0.1", port=self.moto_port, verbose=False)
         server.start()
         self.moto_port = server.get_host_and_port()[1]
@@ -308,16 +309,26 @@ class Stack:
 
 
 def serve_control(stack: Stack, port: int) -> None:
-    """A small HTTP interface for tests and operators: stop and start a function."""
+    """A small HTTP interface for tests and operators: stop, start and invoke a function; inject
+    PutEvents faults (`POST /faults/put-events {"failureRate": 0.3, "source": "orders"}`)."""
     from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
     class Handler(BaseHTTPRequestHandler):
         def log_message(self, *args: Any) -> None:
             pass
 
+        def do_GET(self) -> None:
+            if self.path.strip("/") == "faults":
+                return self._send(200, {"putEvents": faults.PUT_EVENTS.describe()})
+            self._send(404, {"message": "GET /faults"})
+
         def do_POST(self) -> None:
             parts = self.path.strip("/").split("/")
             body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            if parts == ["faults", "put-events"]:
+                wanted = json.loads(body or b"{}")
+                faults.PUT_EVENTS.set(float(wanted.get("failureRate", 0)), wanted.get("source"))
+                return self._send(200, {"putEvents": faults.PUT_EVENTS.describe()})
             if len(parts) != 3 or parts[0] != "functions" or parts[2] not in ("start", "stop", "invoke"):
                 return self._send(404, {"message": "POST /functions/{name}/start, /stop or /invoke"})
             try:

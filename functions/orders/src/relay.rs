@@ -71,42 +71,29 @@ impl<P: Publisher> Relay<P> {
     pub async fn handle(&self, event: Event) -> DynamoDbEventResponse {
         let pending: Vec<Pending> = event.records.into_iter().filter_map(decode).collect();
         let mut response = DynamoDbEventResponse::default();
-        let (mut published, mut calls, mut max_lag_ms) = (0, 0, 0);
+        let mut tally = Tally::default();
         for chunk in chunks(&pending) {
-            if let Err(sequence_number) = self.publish_chunk(chunk, &mut calls).await {
+            if let Err(sequence_number) = self.publish_chunk(chunk, &mut tally).await {
                 let mut failure = DynamoDbBatchItemFailure::default();
                 failure.item_identifier = Some(sequence_number);
                 response.batch_item_failures.push(failure);
                 break;
             }
-            published += chunk.len();
-            for record in chunk.iter().filter_map(|p| p.record.as_ref().ok()) {
-                let lag_ms = (Utc::now() - record.created_at).num_milliseconds().max(0);
-                max_lag_ms = max_lag_ms.max(lag_ms);
-                info!(
-                    orderId = %record.order_id,
-                    eventId = %record.event_id,
-                    correlationId = record.correlation_id.as_deref().unwrap_or_default(),
-                    detailType = %record.detail_type,
-                    lagMs = lag_ms,
-                    "event published"
-                );
-            }
         }
         info!(
             coldStart = shared::telemetry::cold_start(),
             records = pending.len(),
-            published,
-            calls,
+            published = tally.published,
+            calls = tally.calls,
             failed = !response.batch_item_failures.is_empty(),
             "relay batch done"
         );
-        if published > 0 {
+        if tally.published > 0 {
             metrics::emit(
                 &[
-                    ("RelayedEvents", Unit::Count, published as f64),
-                    ("PutEventsCalls", Unit::Count, calls as f64),
-                    ("RelayLag", Unit::Milliseconds, max_lag_ms as f64),
+                    ("RelayedEvents", Unit::Count, tally.published as f64),
+                    ("PutEventsCalls", Unit::Count, tally.calls as f64),
+                    ("RelayLag", Unit::Milliseconds, tally.max_lag_ms as f64),
                 ],
                 &[],
             );
@@ -116,7 +103,7 @@ impl<P: Publisher> Relay<P> {
 
     /// Publishes one chunk, retrying refused entries; on giving up, answers the sequence number
     /// of the earliest record not published.
-    async fn publish_chunk(&self, chunk: &[Pending], calls: &mut usize) -> Result<(), String> {
+    async fn publish_chunk(&self, chunk: &[Pending], tally: &mut Tally) -> Result<(), String> {
         if let Some(unreadable) = chunk.iter().find(|p| p.record.is_err()) {
             // `chunks` puts an unreadable record alone in its chunk.
             return Err(unreadable.sequence_number.clone());
@@ -132,14 +119,19 @@ impl<P: Publisher> Relay<P> {
                 .iter()
                 .filter_map(|p| p.record.as_ref().ok().cloned())
                 .collect();
-            *calls += 1;
+            tally.calls += 1;
             match self.publisher.publish(&records).await {
                 Ok(outcomes) if outcomes.len() == records.len() => {
                     let mut still = Vec::new();
-                    for (pending, outcome) in waiting.into_iter().zip(outcomes) {
-                        if let EntryOutcome::Failed { code, message } = outcome {
-                            warn!(sequenceNumber = %pending.sequence_number, code, message, attempt, "entry refused");
-                            still.push(pending);
+                    for ((pending, record), outcome) in
+                        waiting.into_iter().zip(&records).zip(outcomes)
+                    {
+                        match outcome {
+                            EntryOutcome::Published => tally.published_one(record),
+                            EntryOutcome::Failed { code, message } => {
+                                warn!(sequenceNumber = %pending.sequence_number, code, message, attempt, "entry refused");
+                                still.push(pending);
+                            }
                         }
                     }
                     waiting = still;
@@ -159,6 +151,30 @@ impl<P: Publisher> Relay<P> {
             }
         }
         Err(waiting[0].sequence_number.clone())
+    }
+}
+
+/// What one invocation did, for its summary line and metrics.
+#[derive(Default)]
+struct Tally {
+    calls: usize,
+    published: usize,
+    max_lag_ms: i64,
+}
+
+impl Tally {
+    fn published_one(&mut self, record: &OutboxRecord) {
+        let lag_ms = (Utc::now() - record.created_at).num_milliseconds().max(0);
+        self.published += 1;
+        self.max_lag_ms = self.max_lag_ms.max(lag_ms);
+        info!(
+            orderId = %record.order_id,
+            eventId = %record.event_id,
+            correlationId = record.correlation_id.as_deref().unwrap_or_default(),
+            detailType = %record.detail_type,
+            lagMs = lag_ms,
+            "event published"
+        );
     }
 }
 
