@@ -46,6 +46,7 @@ def main() -> int:
     if args.command == "invoke":
         return run_invoke(args)
 
+    stack = None
     try:
         stack = Stack(Template(args.template), args.bin_dir, args.log_dir, args.moto_port,
                       args.instances)
@@ -56,6 +57,8 @@ def main() -> int:
         stack.start_functions()
     except (TemplateError, FileNotFoundError) as e:
         print(f"devstack: {e}", file=sys.stderr)
+        if stack is not None:
+            stack.stop()
         return 2
     for note in stack.notes:
         print(f"devstack: {note}")
@@ -86,6 +89,17 @@ def main() -> int:
 def run_invoke(args: argparse.Namespace) -> int:
     try:
         stack = Stack(Template(args.template), args.bin_dir, args.log_dir, 0, instances=1)
+    except TemplateError as e:
+        print(f"devstack: {e}", file=sys.stderr)
+        return 2
+    try:
+        return invoke_once(stack, args)
+    finally:
+        stack.stop()
+
+
+def invoke_once(stack: Stack, args: argparse.Namespace) -> int:
+    try:
         stack.start_data_plane()
         stack.create()
         for seed in [Path(__file__).parents[1] / "demo-data.json", *args.seed]:

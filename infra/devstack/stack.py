@@ -4,16 +4,17 @@ as child processes behind a Runtime API, the HTTP API, and the event source mapp
 from __future__ import annotations
 
 import json
-import logging
 import os
+import subprocess
+import sys
 import threading
+import urllib.request
 from pathlib import Path
 from typing import Any
 
 import boto3
-from moto.moto_server.threaded_moto_server import ThreadedMotoServer
 
-from . import faults, moto_fixes
+from .moto_server import FAULTS_PATH
 from .http_api import HttpApi, Route
 from .mappings import Mapping, ScheduleMapping, SqsMapping, StreamMapping
 from .runtime import Function, InvocationError
@@ -74,6 +75,7 @@ class Stack:
         self.functions: dict[str, Function] = {}
         self.routes: list[Route] = []
         self.mappings: list[Mapping] = []
+        self.moto: subprocess.Popen | None = None
         self.notes: list[str] = []
         self._check_types()
 
@@ -108,13 +110,15 @@ class Stack:
                             aws_access_key_id="testing", aws_secret_access_key="testing")
 
     def start_data_plane(self) -> None:
-        """Starts moto; with port 0 it takes a free port."""
-        logging.getLogger("werkzeug").setLevel(logging.WARNING)
-        moto_fixes.apply()
-        faults.apply()
-        server = ThreadedMotoServer(ip_address="127.0.0.1", port=self.moto_port, verbose=False)
-        server.start()
-        self.moto_port = server.get_host_and_port()[1]
+        """Starts moto in a process of its own; with port 0 it takes a free port."""
+        self.moto = subprocess.Popen(
+            [sys.executable, "-m", "infra.devstack.moto_server", "--port", str(self.moto_port)],
+            cwd=Path(__file__).resolve().parents[2], stdout=subprocess.PIPE,
+            stderr=open(self.log_dir / "moto.log", "ab"), text=True)
+        ready = self.moto.stdout.readline()  # "moto listening on 127.0.0.1:<port>"
+        if not ready.startswith("moto listening"):
+            raise TemplateError(f"moto did not start; see {self.log_dir / 'moto.log'}")
+        self.moto_port = int(ready.rsplit(":", 1)[1])
         self.endpoint = f"http://127.0.0.1:{self.moto_port}"
 
     def create(self) -> None:
@@ -306,6 +310,9 @@ class Stack:
             mapping.stopped.set()
         for function in self.functions.values():
             function.stop()
+        if self.moto is not None:
+            self.moto.terminate()
+            self.moto.wait(timeout=10)
 
 
 def serve_control(stack: Stack, port: int) -> None:
@@ -317,18 +324,23 @@ def serve_control(stack: Stack, port: int) -> None:
         def log_message(self, *args: Any) -> None:
             pass
 
+        def _faults(self, body: bytes | None) -> None:
+            """Passed on to the emulator's process, where the faults are injected."""
+            url = f"{stack.endpoint}{FAULTS_PATH}" + ("/put-events" if body is not None else "")
+            request = urllib.request.Request(url, data=body, method="POST" if body is not None else "GET")
+            with urllib.request.urlopen(request, timeout=10) as answer:
+                self._send(200, json.loads(answer.read()))
+
         def do_GET(self) -> None:
             if self.path.strip("/") == "faults":
-                return self._send(200, {"putEvents": faults.PUT_EVENTS.describe()})
+                return self._faults(None)
             self._send(404, {"message": "GET /faults"})
 
         def do_POST(self) -> None:
             parts = self.path.strip("/").split("/")
             body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
             if parts == ["faults", "put-events"]:
-                wanted = json.loads(body or b"{}")
-                faults.PUT_EVENTS.set(float(wanted.get("failureRate", 0)), wanted.get("source"))
-                return self._send(200, {"putEvents": faults.PUT_EVENTS.describe()})
+                return self._faults(body or b"{}")
             if len(parts) != 3 or parts[0] != "functions" or parts[2] not in ("start", "stop", "invoke"):
                 return self._send(404, {"message": "POST /functions/{name}/start, /stop or /invoke"})
             try:
