@@ -320,6 +320,95 @@ mod tests {
         assert_eq!(terminal_rows(&store, id), ["OrderRejected"]);
     }
 
+    /// A store where another writer gets in first: before each of the first `races` saves, the
+    /// other validator's reply lands on the stored order, and the save reports the conflict.
+    #[derive(Clone)]
+    struct Raced {
+        inner: MemoryStore,
+        races: std::sync::Arc<std::sync::atomic::AtomicU32>,
+        other: Reply,
+    }
+
+    impl OrderStore for Raced {
+        async fn place(
+            &self,
+            order: &Order,
+            outbox: &OutboxRecord,
+            claim: Option<&crate::store::IdempotencyClaim>,
+        ) -> Result<crate::store::Placement, StoreError> {
+            self.inner.place(order, outbox, claim).await
+        }
+
+        async fn get(&self, order_id: Uuid) -> Result<Option<Order>, StoreError> {
+            self.inner.get(order_id).await
+        }
+
+        async fn save(
+            &self,
+            order: &Order,
+            read_version: u64,
+            outbox: Option<&OutboxRecord>,
+        ) -> Result<Saved, StoreError> {
+            use std::sync::atomic::Ordering;
+            if self.races.load(Ordering::SeqCst) > 0 {
+                self.races.fetch_sub(1, Ordering::SeqCst);
+                let current = self.inner.get(order.order_id).await?.unwrap();
+                let bumped = match apply(&current, &self.other, Utc::now()) {
+                    Transition::Changed { order } => order,
+                    Transition::Unchanged => Order {
+                        version: current.version + 1,
+                        ..current.clone()
+                    },
+                };
+                self.inner.save(&bumped, current.version, None).await?;
+                return Ok(Saved::Conflict);
+            }
+            self.inner.save(order, read_version, outbox).await
+        }
+    }
+
+    #[tokio::test]
+    async fn a_lost_race_is_decided_again_on_the_fresh_order() {
+        let inner = MemoryStore::default();
+        let id = placed(&inner).await;
+        let races = std::sync::Arc::new(std::sync::atomic::AtomicU32::new(1));
+        let store = Raced {
+            inner: inner.clone(),
+            races,
+            other: Reply::OrderDetailsValidated { total: eur(700) },
+        };
+        let handler = ReplyHandler::new(store);
+        let applied = handler
+            .apply_reply(&EventMeta::new(id, None), &Reply::ConsumerValidated)
+            .await
+            .unwrap();
+        // Decided on the order as the other writer left it: both validations are in.
+        assert_eq!(applied, Applied::Moved(OrderStatus::Validated));
+        let order = inner.get(id).await.unwrap().unwrap();
+        assert_eq!(order.total, Some(eur(700)));
+        assert_eq!(terminal_rows(&inner, id), ["OrderValidated"]);
+    }
+
+    #[tokio::test]
+    async fn endless_conflicts_hand_the_message_back() {
+        let inner = MemoryStore::default();
+        let id = placed(&inner).await;
+        let races = std::sync::Arc::new(std::sync::atomic::AtomicU32::new(MAX_ATTEMPTS));
+        let store = Raced {
+            inner: inner.clone(),
+            races,
+            other: Reply::ConsumerValidated,
+        };
+        let handler = ReplyHandler::new(store);
+        let error = handler
+            .apply_reply(
+                &EventMeta::new(id, None),
+                &Reply::OrderDetailsValidated { total: eur(1) },
+            )
+            .await;
+        assert!(matches!(error, Err(ReplyError::Contended)), "{error:?}");
+    }
+
     #[tokio::test]
     async fn a_reply_for_an_unknown_order_is_an_error_not_a_silent_drop() {
         let handler = ReplyHandler::new(MemoryStore::default());
