@@ -63,8 +63,7 @@ def main() -> int:
     for note in stack.notes:
         print(f"devstack: {note}")
 
-    api = stack.http_api(args.api_port)
-    threading.Thread(target=api.serve_forever, daemon=True).start()
+    stack.http_api(args.api_port)
     serve_control(stack, args.control_port)
     state = {**stack.describe(), "api": f"http://127.0.0.1:{args.api_port}",
              "control": f"http://127.0.0.1:{args.control_port}"}

@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import base64
-import json
 import re
 import time
 import uuid
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
+from . import httpd
 from .runtime import Function, InvocationError
 from .template import ACCOUNT
 
@@ -109,40 +109,14 @@ def payload(route: Route, handler: BaseHTTPRequestHandler, body: bytes, params: 
 class HttpApi:
     def __init__(self, routes: list[Route], host: str, port: int):
         self.routes = sorted(routes, key=Route.specificity, reverse=True)
-        self.server = ThreadingHTTPServer((host, port), self._handler())
-        self.server.daemon_threads = True
-
-    def serve_forever(self) -> None:
-        self.server.serve_forever()
+        self.server = httpd.serve(self._handler(), host, port)
 
     def _handler(self):
         api = self
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-            # One segment per answer, sent at once: without these, Nagle's algorithm and delayed
-            # ACKs add about 40 ms to every small request on loopback.
-            wbufsize = -1
-            disable_nagle_algorithm = True
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-            def _send(self, status: int, headers: dict[str, str], body: bytes,
-                      cookies: list[str] = ()) -> None:
-                self.send_response(status)
-                for name, value in headers.items():
-                    if name.lower() not in ("content-length", "connection", "transfer-encoding"):
-                        self.send_header(name, value)
-                for cookie in cookies:
-                    self.send_header("Set-Cookie", cookie)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
+        class Handler(httpd.Handler):
             def _message(self, status: int, message: str) -> None:
-                self._send(status, {"Content-Type": "application/json"},
-                           json.dumps({"message": message}).encode())
+                self.answer_json(status, {"message": message})
 
             def _serve(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
@@ -168,14 +142,13 @@ class HttpApi:
             def _respond(self, result: Any) -> None:
                 # Payload 2.0: a result without statusCode is the JSON body of a 200.
                 if not isinstance(result, dict) or "statusCode" not in result:
-                    return self._send(200, {"Content-Type": "application/json"},
-                                      json.dumps(result).encode())
+                    return self.answer_json(200, result)
                 body = result.get("body") or ""
                 raw = base64.b64decode(body) if result.get("isBase64Encoded") else body.encode()
                 headers = dict(result.get("headers") or {})
                 for name, values in (result.get("multiValueHeaders") or {}).items():
                     headers[name] = ",".join(values)
-                self._send(int(result["statusCode"]), headers, raw, result.get("cookies") or [])
+                self.answer(int(result["statusCode"]), raw, headers, result.get("cookies") or [])
 
             do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = _serve
 

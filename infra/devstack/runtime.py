@@ -12,10 +12,10 @@ import time
 import uuid
 from concurrent.futures import Future
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+from . import httpd
 from .template import ACCOUNT, REGION
 
 API = "/2018-06-01/runtime"
@@ -58,9 +58,7 @@ class Function:
         self.longest_invocation = 0.0
         # Bumped by every stop: a poll from an instance of an older generation gets no work.
         self.generation = 0
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self.server.daemon_threads = True
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.server = httpd.serve(self._handler(), "127.0.0.1", 0)
         threading.Thread(target=self._watch_deadlines, daemon=True).start()
 
     @property
@@ -171,43 +169,26 @@ class Function:
     def _handler(self):
         function = self
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-            # One segment per answer, sent at once: without these, Nagle's algorithm and delayed
-            # ACKs add about 40 ms to every small request on loopback.
-            wbufsize = -1
-            disable_nagle_algorithm = True
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-            def _reply(self, status: int, body: bytes = b"", headers: dict[str, str] | None = None):
-                self.send_response(status)
-                for key, value in (headers or {}).items():
-                    self.send_header(key, value)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
+        class Handler(httpd.Handler):
             def do_GET(self) -> None:
                 if self.path != f"{API}/invocation/next":
-                    return self._reply(404)
+                    return self.answer(404)
                 generation = function.generation
                 invocation = None
                 while invocation is None:
                     if function.generation != generation:
-                        return self._reply(410)
+                        return self.answer(410)
                     try:
                         invocation = function.pending.get(timeout=0.2)
                     except queue.Empty:
                         continue
                     if function.generation != generation:
                         function.pending.put(invocation)
-                        return self._reply(410)
+                        return self.answer(410)
                 invocation.deadline = time.time() + function.timeout
                 with function.lock:
                     function.in_flight[invocation.request_id] = invocation
-                self._reply(200, invocation.payload, {
+                self.answer(200, invocation.payload, {
                     "Content-Type": "application/json",
                     "Lambda-Runtime-Aws-Request-Id": invocation.request_id,
                     "Lambda-Runtime-Deadline-Ms": str(int(invocation.deadline * 1000)),
@@ -219,13 +200,13 @@ class Function:
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 parts = self.path.removeprefix(API).strip("/").split("/")
                 if parts == ["init", "error"]:
-                    self._reply(202)
+                    self.answer(202)
                     return
                 if len(parts) != 3 or parts[0] != "invocation":
-                    return self._reply(404)
+                    return self.answer(404)
                 with function.lock:
                     invocation = function.in_flight.pop(parts[1], None)
-                self._reply(202)
+                self.answer(202)
                 if invocation is None or invocation.result.done():
                     return
                 took = time.time() - (invocation.deadline - function.timeout)

@@ -7,7 +7,6 @@ import json
 import os
 import subprocess
 import sys
-import threading
 import urllib.request
 from pathlib import Path
 from typing import Any
@@ -15,6 +14,7 @@ from typing import Any
 import boto3
 
 from .moto_server import FAULTS_PATH
+from . import httpd
 from .http_api import HttpApi, Route
 from .mappings import Mapping, ScheduleMapping, SqsMapping, StreamMapping
 from .runtime import Function, InvocationError
@@ -318,23 +318,18 @@ class Stack:
 def serve_control(stack: Stack, port: int) -> None:
     """A small HTTP interface for tests and operators: stop, start and invoke a function; inject
     PutEvents faults (`POST /faults/put-events {"failureRate": 0.3, "source": "orders"}`)."""
-    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-
-    class Handler(BaseHTTPRequestHandler):
-        def log_message(self, *args: Any) -> None:
-            pass
-
+    class Handler(httpd.Handler):
         def _faults(self, body: bytes | None) -> None:
             """Passed on to the emulator's process, where the faults are injected."""
             url = f"{stack.endpoint}{FAULTS_PATH}" + ("/put-events" if body is not None else "")
             request = urllib.request.Request(url, data=body, method="POST" if body is not None else "GET")
             with urllib.request.urlopen(request, timeout=10) as answer:
-                self._send(200, json.loads(answer.read()))
+                self.answer_json(200, json.loads(answer.read()))
 
         def do_GET(self) -> None:
             if self.path.strip("/") == "faults":
                 return self._faults(None)
-            self._send(404, {"message": "GET /faults"})
+            self.answer_json(404, {"message": "GET /faults"})
 
         def do_POST(self) -> None:
             parts = self.path.strip("/").split("/")
@@ -342,30 +337,20 @@ def serve_control(stack: Stack, port: int) -> None:
             if parts == ["faults", "put-events"]:
                 return self._faults(body or b"{}")
             if len(parts) != 3 or parts[0] != "functions" or parts[2] not in ("start", "stop", "invoke"):
-                return self._send(404, {"message": "POST /functions/{name}/start, /stop or /invoke"})
+                return self.answer_json(404, {"message": "POST /functions/{name}/start, /stop or /invoke"})
             try:
                 function = stack.function(parts[1])
             except KeyError as e:
-                return self._send(404, {"message": str(e)})
+                return self.answer_json(404, {"message": str(e)})
             if parts[2] == "invoke":
                 try:
-                    return self._send(200, {"result": function.invoke(json.loads(body), wait=function.timeout + 5)})
+                    return self.answer_json(200, {"result": function.invoke(json.loads(body), wait=function.timeout + 5)})
                 except InvocationError as e:
-                    return self._send(200, {"error": e.payload or {"errorType": e.kind, "errorMessage": str(e)}})
+                    return self.answer_json(200, {"error": e.payload or {"errorType": e.kind, "errorMessage": str(e)}})
             function.start() if parts[2] == "start" else function.stop()
-            return self._send(200, {"function": function.name, "running": function.running})
+            return self.answer_json(200, {"function": function.name, "running": function.running})
 
-        def _send(self, status: int, body: dict) -> None:
-            data = json.dumps(body).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-
-    server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
-    server.daemon_threads = True
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    httpd.serve(Handler, "127.0.0.1", port)
 
 
 def write_state(path: Path, state: dict[str, Any]) -> None:

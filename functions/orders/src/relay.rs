@@ -327,6 +327,18 @@ mod tests {
         }
     }
 
+    /// How many entries each `PutEvents` call carried, in order.
+    fn call_sizes<F>(relay: &Relay<Scripted<F>>) -> Vec<usize> {
+        relay
+            .publisher
+            .calls
+            .lock()
+            .unwrap()
+            .iter()
+            .map(Vec::len)
+            .collect()
+    }
+
     fn failures(response: &DynamoDbEventResponse) -> Vec<String> {
         response
             .batch_item_failures
@@ -341,15 +353,7 @@ mod tests {
         let relay = Relay::new(Scripted::new(|_, _| false), quick());
         let response = relay.handle(batch(&records, 0)).await;
         assert!(failures(&response).is_empty());
-        let sizes: Vec<_> = relay
-            .publisher
-            .calls
-            .lock()
-            .unwrap()
-            .iter()
-            .map(Vec::len)
-            .collect();
-        assert_eq!(sizes, [10, 10, 5]);
+        assert_eq!(call_sizes(&relay), [10, 10, 5]);
         let ids: Vec<_> = records.iter().map(|r| r.event_id).collect();
         assert_eq!(*relay.publisher.published.lock().unwrap(), ids);
     }
@@ -420,15 +424,7 @@ mod tests {
         let records = vec![record(order), record(Uuid::now_v7()), record(order)];
         let relay = Relay::new(Scripted::new(|_, _| false), quick());
         relay.handle(batch(&records, 0)).await;
-        let sizes: Vec<_> = relay
-            .publisher
-            .calls
-            .lock()
-            .unwrap()
-            .iter()
-            .map(Vec::len)
-            .collect();
-        assert_eq!(sizes, [2, 1]);
+        assert_eq!(call_sizes(&relay), [2, 1]);
     }
 
     proptest! {
