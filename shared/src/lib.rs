@@ -3,6 +3,7 @@
 
 pub mod aws;
 pub mod bus;
+pub mod dead_letter;
 pub mod envelope;
 pub mod events;
 pub mod metrics;

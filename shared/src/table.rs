@@ -15,6 +15,13 @@ pub enum TableError {
     },
 }
 
+impl TableError {
+    /// A failed call may succeed later; an item that does not decode never will.
+    pub fn is_permanent(&self) -> bool {
+        matches!(self, TableError::Corrupt { .. })
+    }
+}
+
 /// A table whose items are read by a single string key.
 #[derive(Clone, Debug)]
 pub struct Table {

@@ -1,6 +1,8 @@
 //! What both validators do with a batch of `OrderCreated` messages: decide each one, publish
 //! the answers in one `PutEvents` call, and report every message whose answer was not
 //! published, so that SQS delivers it again (and, after enough tries, to its dead-letter queue).
+//! A message that can never be answered (it does not decode, or the context's own record is
+//! corrupt) goes to the dead-letter queue at once, with the reason.
 
 use std::future::Future;
 
@@ -8,7 +10,8 @@ use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use tracing::{Instrument, error, info, info_span};
 
 use crate::bus::{Entry, EntryOutcome, EventBus};
-use crate::envelope::{Envelope, EnvelopeError, batch_response};
+use crate::dead_letter::{DeadLetters, SqsDeadLetters, Verdicts};
+use crate::envelope::{Envelope, EnvelopeError};
 use crate::events::{Event, OrderCreated};
 
 /// A context's decision about a new order, as the event that answers it.
@@ -19,13 +22,23 @@ pub trait Validator: Send + Sync {
     ) -> impl Future<Output = Result<Entry, AnswerError>> + Send;
 }
 
-/// Why no answer could be made; the message is then delivered again.
+/// Why no answer could be made.
 #[derive(Debug, thiserror::Error)]
 pub enum AnswerError {
     #[error(transparent)]
     Table(#[from] crate::table::TableError),
     #[error("answer does not serialize: {0}")]
     Serialize(#[from] serde_json::Error),
+}
+
+impl AnswerError {
+    /// True when trying again cannot help: the data itself is wrong.
+    pub fn is_permanent(&self) -> bool {
+        match self {
+            AnswerError::Table(table) => table.is_permanent(),
+            AnswerError::Serialize(_) => true,
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -38,9 +51,19 @@ enum MessageError {
     Answer(#[from] AnswerError),
 }
 
-pub async fn answer_batch<V: Validator>(
+impl MessageError {
+    fn is_permanent(&self) -> bool {
+        match self {
+            MessageError::Envelope(_) | MessageError::UnexpectedEvent(_) => true,
+            MessageError::Answer(answer) => answer.is_permanent(),
+        }
+    }
+}
+
+pub async fn answer_batch<V: Validator, D: DeadLetters>(
     validator: &V,
     bus: &EventBus,
+    dead_letters: &D,
     event: SqsEvent,
 ) -> SqsBatchResponse {
     info!(
@@ -48,15 +71,16 @@ pub async fn answer_batch<V: Validator>(
         messages = event.records.len(),
         "orders received"
     );
-    let mut failed = Vec::new();
+    let mut verdicts = Verdicts::default();
     let mut answers: Vec<(String, Entry)> = Vec::new();
     for message in &event.records {
         let id = message.message_id.clone().unwrap_or_default();
         match decide(validator, message).await {
             Ok(answer) => answers.push((id, answer)),
+            Err(e) if e.is_permanent() => verdicts.reject(id, e.to_string()),
             Err(e) => {
                 error!(messageId = %id, error = %e, "message not answered; SQS will deliver it again");
-                failed.push(id);
+                verdicts.retry(id);
             }
         }
     }
@@ -70,17 +94,19 @@ pub async fn answer_batch<V: Validator>(
                     }
                     EntryOutcome::Failed { code, message } => {
                         error!(messageId = %id, code, message, "answer refused by the bus");
-                        failed.push(id);
+                        verdicts.retry(id);
                     }
                 }
             }
         }
         Err(e) => {
             error!(error = %e, "answers not published");
-            failed.extend(answers.into_iter().map(|(id, _)| id));
+            for (id, _) in answers {
+                verdicts.retry(id);
+            }
         }
     }
-    batch_response(failed)
+    verdicts.settle(&event.records, dead_letters).await
 }
 
 async fn decide<V: Validator>(
@@ -108,12 +134,15 @@ pub async fn run<V: Validator>(
 ) -> Result<(), lambda_runtime::Error> {
     crate::telemetry::init();
     let config = crate::aws::sdk_config().await;
-    let (validator, bus) = (make(&config)?, EventBus::from_env(&config)?);
-    let (validator, bus) = (&validator, &bus);
+    let validator = make(&config)?;
+    let bus = EventBus::from_env(&config)?;
+    let dead_letters = SqsDeadLetters::from_env(&config)?;
+    let (validator, bus, dead_letters) = (&validator, &bus, &dead_letters);
     lambda_runtime::run(lambda_runtime::service_fn(
         move |event: lambda_runtime::LambdaEvent<SqsEvent>| async move {
             // Boxed: the nested future types otherwise exceed the compiler's layout depth limit.
-            let answered = Box::pin(answer_batch(validator, bus, event.payload)).await;
+            let answered =
+                Box::pin(answer_batch(validator, bus, dead_letters, event.payload)).await;
             Ok::<_, lambda_runtime::Error>(answered)
         },
     ))

@@ -10,15 +10,17 @@ use std::collections::HashMap;
 
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::SdkError;
+use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
-use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};
+use aws_sdk_dynamodb::types::{
+    AttributeValue, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem,
+};
 use chrono::{Duration, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::domain::Order;
 use crate::outbox::OutboxRecord;
-use shared::table::{Table, TableError};
 
 use crate::store::{IdempotencyClaim, OrderStore, Placement, Saved, StoreError};
 
@@ -34,16 +36,22 @@ const AWAITING: &str = "AWAITING";
 #[derive(Clone, Debug)]
 pub struct DynamoStore {
     client: Client,
-    orders: Table,
     orders_table: String,
     outbox_table: String,
 }
 
 enum Transaction {
     Committed,
-    /// Cancelled because the conditions of these writes (by position) failed.
-    ConditionFailed(Vec<usize>),
+    /// Cancelled because the conditions of these writes (by position) failed; each comes with
+    /// the item as it was, for the writes that asked for it.
+    ConditionFailed(Vec<(usize, Option<Item>)>),
+    /// Cancelled because another transaction or write was working on one of the items.
+    Conflicted,
 }
+
+/// How often a new order's transaction is tried when it collides with another writer (the
+/// same `Idempotency-Key` sent twice at once) before the client is asked to retry.
+const PLACE_ATTEMPTS: u32 = 4;
 
 #[derive(Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -70,15 +78,6 @@ fn corrupt(error: serde_dynamo::Error) -> StoreError {
     StoreError::Corrupt(error.to_string())
 }
 
-impl From<TableError> for StoreError {
-    fn from(error: TableError) -> Self {
-        match error {
-            TableError::Call(message) => StoreError::Backend(message),
-            corrupt @ TableError::Corrupt { .. } => StoreError::Corrupt(corrupt.to_string()),
-        }
-    }
-}
-
 /// A put that only creates: it fails if an item with the same key exists.
 fn create(table: &str, key_attribute: &str, item: Item) -> Result<TransactWriteItem, StoreError> {
     let put = Put::builder()
@@ -93,10 +92,8 @@ fn create(table: &str, key_attribute: &str, item: Item) -> Result<TransactWriteI
 
 impl DynamoStore {
     pub fn new(client: Client, orders_table: String, outbox_table: String) -> Self {
-        let orders = Table::new(client.clone(), orders_table.clone(), "pk");
         Self {
             client,
-            orders,
             orders_table,
             outbox_table,
         }
@@ -129,8 +126,8 @@ impl DynamoStore {
         Ok(item)
     }
 
-    /// Runs the writes as one transaction; a cancellation by conditions names the writes whose
-    /// condition failed.
+    /// Runs the writes as one transaction; a cancellation says whether conditions failed
+    /// (naming the writes) or another writer held an item at that moment.
     async fn transact(&self, writes: Vec<TransactWriteItem>) -> Result<Transaction, StoreError> {
         let result = self
             .client
@@ -138,25 +135,56 @@ impl DynamoStore {
             .set_transact_items(Some(writes))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(Transaction::Committed),
+        let cancelled = match result {
+            Ok(_) => return Ok(Transaction::Committed),
             Err(SdkError::ServiceError(failure)) => match failure.into_err() {
-                TransactWriteItemsError::TransactionCanceledException(cancelled) => {
-                    let failed: Vec<usize> = cancelled
-                        .cancellation_reasons()
-                        .iter()
-                        .enumerate()
-                        .filter(|(_, reason)| reason.code() == Some("ConditionalCheckFailed"))
-                        .map(|(i, _)| i)
-                        .collect();
-                    if failed.is_empty() {
-                        Err(backend(
-                            TransactWriteItemsError::TransactionCanceledException(cancelled),
-                        ))
-                    } else {
-                        Ok(Transaction::ConditionFailed(failed))
-                    }
-                }
+                TransactWriteItemsError::TransactionCanceledException(cancelled) => cancelled,
+                error => return Err(backend(error)),
+            },
+            Err(error) => return Err(backend(error)),
+        };
+        let reasons = cancelled.cancellation_reasons();
+        let failed: Vec<(usize, Option<Item>)> = reasons
+            .iter()
+            .enumerate()
+            .filter(|(_, reason)| reason.code() == Some("ConditionalCheckFailed"))
+            .map(|(i, reason)| (i, reason.item().cloned()))
+            .collect();
+        if !failed.is_empty() {
+            Ok(Transaction::ConditionFailed(failed))
+        } else if reasons
+            .iter()
+            .any(|reason| reason.code() == Some("TransactionConflict"))
+        {
+            Ok(Transaction::Conflicted)
+        } else {
+            Err(backend(
+                TransactWriteItemsError::TransactionCanceledException(cancelled),
+            ))
+        }
+    }
+
+    /// Replaces one order if it is still at `read_version`: a conditional put, half the write
+    /// capacity of a transaction.
+    async fn put_if_unchanged(
+        &self,
+        order: &Order,
+        read_version: u64,
+    ) -> Result<Saved, StoreError> {
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.orders_table)
+            .set_item(Some(Self::order_item(order)?))
+            .condition_expression("version = :read")
+            .expression_attribute_values(":read", AttributeValue::N(read_version.to_string()))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(Saved::Saved),
+            Err(SdkError::ServiceError(failure)) => match failure.into_err() {
+                PutItemError::ConditionalCheckFailedException(_)
+                | PutItemError::TransactionConflictException(_) => Ok(Saved::Conflict),
                 error => Err(backend(error)),
             },
             Err(error) => Err(backend(error)),
@@ -201,14 +229,15 @@ impl DynamoStore {
         Ok(Some((order_id, awaiting.placed_at_millis)))
     }
 
-    async fn existing_claim(&self, claim: &IdempotencyClaim) -> Result<Placement, StoreError> {
-        let stored: ClaimItem =
-            self.orders
-                .get(&claim_key(&claim.key))
-                .await?
-                .ok_or_else(|| {
-                    StoreError::Backend("idempotency claim conflicted but cannot be read".into())
-                })?;
+    /// The answer for a key that is already claimed, from the claim as the failed write saw it.
+    fn existing_claim(
+        claim: &IdempotencyClaim,
+        stored: Option<Item>,
+    ) -> Result<Placement, StoreError> {
+        let stored: ClaimItem = serde_dynamo::from_item(stored.ok_or_else(|| {
+            StoreError::Backend("a refused idempotency claim came back without its item".into())
+        })?)
+        .map_err(corrupt)?;
         Ok(if stored.fingerprint == claim.fingerprint {
             Placement::Replayed {
                 order_id: stored.order_id,
@@ -216,6 +245,31 @@ impl DynamoStore {
         } else {
             Placement::KeyReused
         })
+    }
+
+    /// The claim of an `Idempotency-Key`: it takes the key if nobody holds it, or if the
+    /// holder's window has passed (TTL deletes expired items only eventually, up to days late).
+    fn claim_write(
+        &self,
+        order_id: Uuid,
+        claim: &IdempotencyClaim,
+    ) -> Result<TransactWriteItem, StoreError> {
+        let now = Utc::now();
+        let item = ClaimItem {
+            pk: claim_key(&claim.key),
+            order_id,
+            fingerprint: claim.fingerprint.clone(),
+            expires_at: (now + IDEMPOTENCY_WINDOW).timestamp(),
+        };
+        let put = Put::builder()
+            .table_name(&self.orders_table)
+            .set_item(Some(serde_dynamo::to_item(item).map_err(corrupt)?))
+            .condition_expression("attribute_not_exists(pk) OR expiresAt <= :now")
+            .expression_attribute_values(":now", AttributeValue::N(now.timestamp().to_string()))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .build()
+            .map_err(backend)?;
+        Ok(TransactWriteItem::builder().put(put).build())
     }
 }
 
@@ -235,28 +289,35 @@ impl OrderStore for DynamoStore {
             )?,
         ];
         if let Some(claim) = claim {
-            let item = ClaimItem {
-                pk: claim_key(&claim.key),
-                order_id: order.order_id,
-                fingerprint: claim.fingerprint.clone(),
-                expires_at: (Utc::now() + IDEMPOTENCY_WINDOW).timestamp(),
-            };
-            writes.push(create(
-                &self.orders_table,
-                "pk",
-                serde_dynamo::to_item(item).map_err(corrupt)?,
-            )?);
+            writes.push(self.claim_write(order.order_id, claim)?);
         }
-        match (self.transact(writes).await?, claim) {
-            (Transaction::Committed, _) => Ok(Placement::Placed),
-            // The claim is the third write; its condition failing means the key is taken.
-            (Transaction::ConditionFailed(failed), Some(claim)) if failed.contains(&2) => {
-                self.existing_claim(claim).await
+        for attempt in 1..=PLACE_ATTEMPTS {
+            match (self.transact(writes.clone()).await?, claim) {
+                (Transaction::Committed, _) => return Ok(Placement::Placed),
+                // The claim is the third write; its condition failing means the key is taken.
+                (Transaction::ConditionFailed(mut failed), Some(claim))
+                    if failed.iter().any(|(i, _)| *i == 2) =>
+                {
+                    let stored = failed
+                        .drain(..)
+                        .find(|(i, _)| *i == 2)
+                        .and_then(|(_, item)| item);
+                    return Self::existing_claim(claim, stored);
+                }
+                (Transaction::ConditionFailed(failed), _) => {
+                    let positions: Vec<usize> = failed.iter().map(|(i, _)| *i).collect();
+                    return Err(StoreError::Backend(format!(
+                        "a new order's id or event id already exists (writes {positions:?})"
+                    )));
+                }
+                // Another request with the same key is being written: once it commits, this
+                // one finds its claim and answers with its order.
+                (Transaction::Conflicted, _) => crate::backoff::wait(attempt).await,
             }
-            (Transaction::ConditionFailed(failed), _) => Err(StoreError::Backend(format!(
-                "a new order's id or event id already exists (writes {failed:?})"
-            ))),
         }
+        Err(StoreError::Backend(format!(
+            "the new order's transaction conflicted {PLACE_ATTEMPTS} times"
+        )))
     }
 
     async fn save(
@@ -265,6 +326,9 @@ impl OrderStore for DynamoStore {
         read_version: u64,
         outbox: Option<&OutboxRecord>,
     ) -> Result<Saved, StoreError> {
+        let Some(outbox) = outbox else {
+            return self.put_if_unchanged(order, read_version).await;
+        };
         let put = Put::builder()
             .table_name(&self.orders_table)
             .set_item(Some(Self::order_item(order)?))
@@ -272,18 +336,24 @@ impl OrderStore for DynamoStore {
             .expression_attribute_values(":read", AttributeValue::N(read_version.to_string()))
             .build()
             .map_err(backend)?;
-        let mut writes = vec![TransactWriteItem::builder().put(put).build()];
-        if let Some(outbox) = outbox {
-            let item = serde_dynamo::to_item(outbox).map_err(corrupt)?;
-            writes.push(create(&self.outbox_table, "eventId", item)?);
-        }
+        let writes = vec![
+            TransactWriteItem::builder().put(put).build(),
+            create(
+                &self.outbox_table,
+                "eventId",
+                serde_dynamo::to_item(outbox).map_err(corrupt)?,
+            )?,
+        ];
         match self.transact(writes).await? {
             Transaction::Committed => Ok(Saved::Saved),
             // The order is the first write: its version moved on since it was read.
-            Transaction::ConditionFailed(failed) if failed.contains(&0) => Ok(Saved::Conflict),
-            Transaction::ConditionFailed(failed) => Err(StoreError::Backend(format!(
-                "an outbox event id already exists (writes {failed:?})"
-            ))),
+            Transaction::ConditionFailed(failed) if failed.iter().any(|(i, _)| *i == 0) => {
+                Ok(Saved::Conflict)
+            }
+            Transaction::ConditionFailed(_) => Err(StoreError::Backend(
+                "an outbox event id already exists".into(),
+            )),
+            Transaction::Conflicted => Ok(Saved::Conflict),
         }
     }
 

@@ -2,6 +2,7 @@
 //! and its relay, and the handler of the validators' replies.
 
 pub mod api;
+pub mod backoff;
 pub mod domain;
 pub mod dynamo;
 pub mod outbox;

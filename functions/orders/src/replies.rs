@@ -4,7 +4,8 @@
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use chrono::Utc;
-use shared::envelope::{Envelope, EnvelopeError, batch_response};
+use shared::dead_letter::{DeadLetters, Verdicts};
+use shared::envelope::{Envelope, EnvelopeError};
 use shared::events::{
     ConsumerValidated, ConsumerValidationFailed, Event, EventMeta, OrderDetailsValidated,
     OrderDetailsValidationFailed, OrderRejected, OrderValidated,
@@ -16,8 +17,9 @@ use crate::domain::{Order, OrderStatus, Reply, Transition, apply};
 use crate::outbox::OutboxRecord;
 use crate::store::{OrderStore, Saved, StoreError};
 
-/// How often a reply is re-applied after losing a race before the message is handed back to SQS.
-pub const MAX_ATTEMPTS: u32 = 5;
+/// How often a reply is re-applied after losing a race (with a jittered wait between tries)
+/// before the message is handed back to SQS.
+pub const MAX_ATTEMPTS: u32 = 8;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ReplyError {
@@ -35,6 +37,22 @@ pub enum ReplyError {
     MissingTotal(uuid::Uuid),
     #[error("terminal event does not serialize: {0}")]
     Serialize(#[from] serde_json::Error),
+}
+
+impl ReplyError {
+    /// True when the message itself can never be applied: it goes to the dead-letter queue at
+    /// once. Everything else is handed back to SQS to be tried again.
+    pub fn is_permanent(&self) -> bool {
+        match self {
+            ReplyError::Envelope(_)
+            | ReplyError::UnexpectedEvent(_)
+            | ReplyError::UnknownOrder(_)
+            | ReplyError::MissingTotal(_)
+            | ReplyError::Serialize(_) => true,
+            ReplyError::Store(store) => store.is_permanent(),
+            ReplyError::Contended => false,
+        }
+    }
 }
 
 /// What a reply did to its order.
@@ -123,13 +141,17 @@ fn record_decision(order: &Order) {
     );
 }
 
-pub struct ReplyHandler<S> {
+pub struct ReplyHandler<S, D> {
     store: S,
+    dead_letters: D,
 }
 
-impl<S: OrderStore> ReplyHandler<S> {
-    pub fn new(store: S) -> Self {
-        Self { store }
+impl<S: OrderStore, D: DeadLetters> ReplyHandler<S, D> {
+    pub fn new(store: S, dead_letters: D) -> Self {
+        Self {
+            store,
+            dead_letters,
+        }
     }
 
     pub async fn handle(&self, event: SqsEvent) -> SqsBatchResponse {
@@ -138,15 +160,19 @@ impl<S: OrderStore> ReplyHandler<S> {
             messages = event.records.len(),
             "replies received"
         );
-        let mut failed = Vec::new();
+        let mut verdicts = Verdicts::default();
         for message in &event.records {
             let id = message.message_id.clone().unwrap_or_default();
-            if let Err(e) = self.handle_message(message).await {
-                error!(messageId = %id, error = %e, "reply not applied; SQS will deliver it again");
-                failed.push(id);
+            match self.handle_message(message).await {
+                Ok(_) => {}
+                Err(e) if e.is_permanent() => verdicts.reject(id, e.to_string()),
+                Err(e) => {
+                    error!(messageId = %id, error = %e, "reply not applied; SQS will deliver it again");
+                    verdicts.retry(id);
+                }
             }
         }
-        batch_response(failed)
+        verdicts.settle(&event.records, &self.dead_letters).await
     }
 
     async fn handle_message(&self, message: &SqsMessage) -> Result<Applied, ReplyError> {
@@ -190,7 +216,8 @@ impl<S: OrderStore> ReplyHandler<S> {
                     return Ok(Applied::Moved(next.status));
                 }
                 Saved::Conflict => {
-                    info!(attempt, "order changed since it was read; deciding again")
+                    info!(attempt, "order changed since it was read; deciding again");
+                    crate::backoff::wait(attempt).await;
                 }
             }
         }
@@ -202,6 +229,7 @@ impl<S: OrderStore> ReplyHandler<S> {
 mod tests {
     use super::*;
     use crate::store::memory::MemoryStore;
+    use shared::dead_letter::memory::MemoryDeadLetters;
     use shared::events::{LineItem, Money};
     use uuid::Uuid;
 
@@ -250,7 +278,7 @@ mod tests {
     async fn replies_twice_each_in_both_orders_give_one_validated_event() {
         for consumer_first in [true, false] {
             let store = MemoryStore::default();
-            let handler = ReplyHandler::new(store.clone());
+            let handler = ReplyHandler::new(store.clone(), MemoryDeadLetters::default());
             let id = placed(&store).await;
             let meta = EventMeta::new(id, Some("corr".into()));
             let consumer = Reply::ConsumerValidated;
@@ -273,7 +301,7 @@ mod tests {
     #[tokio::test]
     async fn replies_at_the_same_instant_give_one_validated_event() {
         let store = MemoryStore::default();
-        let handler = ReplyHandler::new(store.clone());
+        let handler = ReplyHandler::new(store.clone(), MemoryDeadLetters::default());
         let id = placed(&store).await;
         let meta = EventMeta::new(id, None);
         let (consumer, details) = (
@@ -295,7 +323,7 @@ mod tests {
     #[tokio::test]
     async fn a_failure_rejects_once_with_its_reason() {
         let store = MemoryStore::default();
-        let handler = ReplyHandler::new(store.clone());
+        let handler = ReplyHandler::new(store.clone(), MemoryDeadLetters::default());
         let id = placed(&store).await;
         let meta = EventMeta::new(id, None);
         let failed = Reply::ConsumerValidationFailed {
@@ -377,7 +405,7 @@ mod tests {
             races,
             other: Reply::OrderDetailsValidated { total: eur(700) },
         };
-        let handler = ReplyHandler::new(store);
+        let handler = ReplyHandler::new(store, MemoryDeadLetters::default());
         let applied = handler
             .apply_reply(&EventMeta::new(id, None), &Reply::ConsumerValidated)
             .await
@@ -399,7 +427,7 @@ mod tests {
             races,
             other: Reply::ConsumerValidated,
         };
-        let handler = ReplyHandler::new(store);
+        let handler = ReplyHandler::new(store, MemoryDeadLetters::default());
         let error = handler
             .apply_reply(
                 &EventMeta::new(id, None),
@@ -411,7 +439,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_reply_for_an_unknown_order_is_an_error_not_a_silent_drop() {
-        let handler = ReplyHandler::new(MemoryStore::default());
+        let handler = ReplyHandler::new(MemoryStore::default(), MemoryDeadLetters::default());
         let error = handler
             .apply_reply(
                 &EventMeta::new(Uuid::now_v7(), None),
@@ -419,5 +447,90 @@ mod tests {
             )
             .await;
         assert!(matches!(error, Err(ReplyError::UnknownOrder(_))));
+    }
+
+    fn sqs_event(bodies: &[String]) -> SqsEvent {
+        let records: Vec<_> = bodies
+            .iter()
+            .enumerate()
+            .map(|(i, body)| serde_json::json!({"messageId": format!("m-{i}"), "body": body}))
+            .collect();
+        serde_json::from_value(serde_json::json!({ "Records": records })).unwrap()
+    }
+
+    fn envelope(detail_type: &str, detail: serde_json::Value) -> String {
+        serde_json::json!({"version": "0", "id": "x", "detail-type": detail_type,
+            "source": "consumers", "time": "2026-11-26T12:00:00Z", "region": "us-east-1",
+            "resources": [], "detail": detail})
+        .to_string()
+    }
+
+    fn failed_ids(response: &SqsBatchResponse) -> Vec<String> {
+        response
+            .batch_item_failures
+            .iter()
+            .map(|f| f.item_identifier.clone())
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn messages_that_can_never_apply_are_dead_lettered_at_once_with_the_reason() {
+        let store = MemoryStore::default();
+        let id = placed(&store).await;
+        let dead_letters = MemoryDeadLetters::default();
+        let handler = ReplyHandler::new(store.clone(), dead_letters.clone());
+        let good = serde_json::to_value(ConsumerValidated {
+            meta: EventMeta::new(id, None),
+        })
+        .unwrap();
+        let unknown = serde_json::to_value(ConsumerValidated {
+            meta: EventMeta::new(Uuid::now_v7(), None),
+        })
+        .unwrap();
+        let response = handler
+            .handle(sqs_event(&[
+                "not json".into(),
+                envelope("ConsumerValidated", good),
+                envelope("ConsumerValidated", unknown),
+                envelope("Surprise", serde_json::json!({})),
+            ]))
+            .await;
+        assert!(failed_ids(&response).is_empty(), "{response:?}");
+        let sent = dead_letters.sent.lock().unwrap().clone();
+        let ids: Vec<&str> = sent.iter().map(|(id, _)| id.as_str()).collect();
+        assert_eq!(ids, ["m-0", "m-2", "m-3"]);
+        assert!(
+            sent[0].1.contains("not an EventBridge envelope"),
+            "{sent:?}"
+        );
+        assert!(sent[1].1.contains("does not exist"), "{sent:?}");
+        assert!(sent[2].1.contains("Surprise"), "{sent:?}");
+        assert_eq!(
+            store.get(id).await.unwrap().unwrap().status,
+            OrderStatus::ConsumerValidated
+        );
+    }
+
+    #[tokio::test]
+    async fn a_contended_reply_is_handed_back_to_sqs_not_dead_lettered() {
+        let inner = MemoryStore::default();
+        let id = placed(&inner).await;
+        let store = Raced {
+            inner: inner.clone(),
+            races: std::sync::Arc::new(std::sync::atomic::AtomicU32::new(MAX_ATTEMPTS)),
+            other: Reply::ConsumerValidated,
+        };
+        let dead_letters = MemoryDeadLetters::default();
+        let handler = ReplyHandler::new(store, dead_letters.clone());
+        let detail = serde_json::to_value(OrderDetailsValidated {
+            meta: EventMeta::new(id, None),
+            total: eur(1),
+        })
+        .unwrap();
+        let response = handler
+            .handle(sqs_event(&[envelope("OrderDetailsValidated", detail)]))
+            .await;
+        assert_eq!(failed_ids(&response), ["m-0"]);
+        assert!(dead_letters.sent.lock().unwrap().is_empty());
     }
 }

@@ -29,16 +29,25 @@ pub enum Placement {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Saved {
     Saved,
-    /// Someone else changed the order since it was read: reload and decide again.
+    /// Someone else changed the order since it was read, or was writing it at that moment:
+    /// reload and decide again.
     Conflict,
 }
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
+    /// The call failed or kept conflicting; the same request may succeed later.
     #[error("storage call failed: {0}")]
     Backend(String),
+    /// What is stored is not what this code writes: no retry will change that.
     #[error("stored item does not decode: {0}")]
     Corrupt(String),
+}
+
+impl StoreError {
+    pub fn is_permanent(&self) -> bool {
+        matches!(self, StoreError::Corrupt(_))
+    }
 }
 
 pub trait OrderStore: Clone + Send + Sync + 'static {

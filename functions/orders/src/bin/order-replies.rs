@@ -4,12 +4,16 @@ use aws_lambda_events::event::sqs::SqsEvent;
 use lambda_runtime::{LambdaEvent, service_fn};
 use orders::dynamo::DynamoStore;
 use orders::replies::ReplyHandler;
+use shared::dead_letter::SqsDeadLetters;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     shared::telemetry::init();
     let config = shared::aws::sdk_config().await;
-    let handler = ReplyHandler::new(DynamoStore::from_env(&config)?);
+    let handler = ReplyHandler::new(
+        DynamoStore::from_env(&config)?,
+        SqsDeadLetters::from_env(&config)?,
+    );
     let handler = &handler;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {
         Ok::<_, lambda_runtime::Error>(Box::pin(handler.handle(event.payload)).await)

@@ -1,0 +1,207 @@
+//! How an SQS-triggered function settles a batch: each message is done, handed back to SQS to be
+//! tried again (a retry can help), or dead-lettered at once with the reason (it never can).
+//!
+//! SQS's own redrive only counts receives: a message that can never succeed would be received
+//! five times, a visibility timeout apart, and reach the DLQ without saying why. A permanent
+//! failure is sent to the DLQ by the function itself, with the reason in a message attribute,
+//! and then reported as done so that SQS deletes the original. If the DLQ refuses it, the
+//! message is handed back instead: nothing is lost.
+
+use std::future::Future;
+
+use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsMessage};
+use aws_sdk_sqs::types::MessageAttributeValue;
+use tracing::{error, warn};
+
+use crate::envelope::batch_response;
+
+/// The attribute that says why a message was dead-lettered.
+pub const REASON_ATTRIBUTE: &str = "DeadLetterReason";
+/// The function that dead-lettered it.
+pub const FUNCTION_ATTRIBUTE: &str = "DeadLetterFunction";
+/// The queue it came from and its id there.
+pub const SOURCE_QUEUE_ATTRIBUTE: &str = "SourceQueueArn";
+pub const SOURCE_MESSAGE_ATTRIBUTE: &str = "SourceMessageId";
+
+#[derive(Debug, thiserror::Error)]
+#[error("dead-letter queue refused the message: {0}")]
+pub struct DeadLetterError(pub String);
+
+/// Where messages that can never succeed go.
+pub trait DeadLetters: Send + Sync {
+    fn send(
+        &self,
+        message: &SqsMessage,
+        reason: &str,
+    ) -> impl Future<Output = Result<(), DeadLetterError>> + Send;
+}
+
+/// The function's dead-letter queue, named by `DEAD_LETTER_QUEUE_URL` in the template.
+#[derive(Clone, Debug)]
+pub struct SqsDeadLetters {
+    client: aws_sdk_sqs::Client,
+    queue_url: String,
+    function: String,
+}
+
+impl SqsDeadLetters {
+    pub fn from_env(config: &crate::aws::SdkConfig) -> Result<Self, crate::aws::MissingEnv> {
+        Ok(Self {
+            client: aws_sdk_sqs::Client::new(config),
+            queue_url: crate::aws::required_env("DEAD_LETTER_QUEUE_URL")?,
+            function: std::env::var("AWS_LAMBDA_FUNCTION_NAME").unwrap_or_default(),
+        })
+    }
+}
+
+fn text(value: &str) -> Result<MessageAttributeValue, DeadLetterError> {
+    // SQS refuses empty attribute values.
+    let value = if value.is_empty() { "-" } else { value };
+    MessageAttributeValue::builder()
+        .data_type("String")
+        .string_value(value)
+        .build()
+        .map_err(|e| DeadLetterError(e.to_string()))
+}
+
+impl DeadLetters for SqsDeadLetters {
+    async fn send(&self, message: &SqsMessage, reason: &str) -> Result<(), DeadLetterError> {
+        self.client
+            .send_message()
+            .queue_url(&self.queue_url)
+            .message_body(message.body.clone().unwrap_or_default())
+            .message_attributes(REASON_ATTRIBUTE, text(reason)?)
+            .message_attributes(FUNCTION_ATTRIBUTE, text(&self.function)?)
+            .message_attributes(
+                SOURCE_QUEUE_ATTRIBUTE,
+                text(message.event_source_arn.as_deref().unwrap_or_default())?,
+            )
+            .message_attributes(
+                SOURCE_MESSAGE_ATTRIBUTE,
+                text(message.message_id.as_deref().unwrap_or_default())?,
+            )
+            .send()
+            .await
+            .map_err(|e| DeadLetterError(aws_sdk_sqs::error::DisplayErrorContext(e).to_string()))?;
+        Ok(())
+    }
+}
+
+/// The fate of each message of a batch, decided one by one and settled together.
+#[derive(Debug, Default)]
+pub struct Verdicts {
+    retry: Vec<String>,
+    permanent: Vec<(String, String)>,
+}
+
+impl Verdicts {
+    /// SQS delivers the message again after its visibility timeout.
+    pub fn retry(&mut self, message_id: String) {
+        self.retry.push(message_id);
+    }
+
+    /// The message can never succeed: it goes to the dead-letter queue with `reason`.
+    pub fn reject(&mut self, message_id: String, reason: String) {
+        self.permanent.push((message_id, reason));
+    }
+
+    /// Dead-letters the permanent failures and names every message SQS must deliver again.
+    pub async fn settle<D: DeadLetters>(
+        mut self,
+        messages: &[SqsMessage],
+        dead_letters: &D,
+    ) -> SqsBatchResponse {
+        for (id, reason) in std::mem::take(&mut self.permanent) {
+            let Some(message) = messages
+                .iter()
+                .find(|m| m.message_id.as_deref() == Some(&id))
+            else {
+                self.retry.push(id);
+                continue;
+            };
+            match dead_letters.send(message, &reason).await {
+                Ok(()) => {
+                    warn!(messageId = %id, reason, "message dead-lettered: it can never succeed")
+                }
+                Err(e) => {
+                    error!(messageId = %id, reason, error = %e, "message not dead-lettered; SQS will deliver it again");
+                    self.retry.push(id);
+                }
+            }
+        }
+        batch_response(self.retry)
+    }
+}
+
+pub mod memory {
+    //! A dead-letter queue in memory, for handler tests; it can be told to refuse.
+
+    use std::sync::{Arc, Mutex};
+
+    use super::*;
+
+    #[derive(Clone, Default)]
+    pub struct MemoryDeadLetters {
+        pub sent: Arc<Mutex<Vec<(String, String)>>>,
+        pub refuse: bool,
+    }
+
+    impl DeadLetters for MemoryDeadLetters {
+        async fn send(&self, message: &SqsMessage, reason: &str) -> Result<(), DeadLetterError> {
+            if self.refuse {
+                return Err(DeadLetterError("refused".into()));
+            }
+            self.sent.lock().unwrap().push((
+                message.message_id.clone().unwrap_or_default(),
+                reason.to_owned(),
+            ));
+            Ok(())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::memory::MemoryDeadLetters;
+    use super::*;
+
+    fn message(id: &str) -> SqsMessage {
+        serde_json::from_value(serde_json::json!({"messageId": id, "body": "{}"})).unwrap()
+    }
+
+    fn failed_ids(response: &SqsBatchResponse) -> Vec<&str> {
+        response
+            .batch_item_failures
+            .iter()
+            .map(|f| f.item_identifier.as_str())
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn permanent_failures_are_dead_lettered_with_their_reason_and_not_retried() {
+        let messages = [message("a"), message("b"), message("c")];
+        let mut verdicts = Verdicts::default();
+        verdicts.retry("a".into());
+        verdicts.reject("b".into(), "order x does not exist".into());
+        let dead_letters = MemoryDeadLetters::default();
+        let response = verdicts.settle(&messages, &dead_letters).await;
+        assert_eq!(failed_ids(&response), ["a"]);
+        assert_eq!(
+            *dead_letters.sent.lock().unwrap(),
+            [("b".to_owned(), "order x does not exist".to_owned())]
+        );
+    }
+
+    #[tokio::test]
+    async fn a_refused_dead_letter_hands_the_message_back_to_sqs() {
+        let messages = [message("b")];
+        let mut verdicts = Verdicts::default();
+        verdicts.reject("b".into(), "bad".into());
+        let dead_letters = MemoryDeadLetters {
+            refuse: true,
+            ..Default::default()
+        };
+        let response = verdicts.settle(&messages, &dead_letters).await;
+        assert_eq!(failed_ids(&response), ["b"]);
+    }
+}
