@@ -14,13 +14,15 @@ ROOT = Path(__file__).resolve().parent.parent
 EVENTS = ROOT / "events"
 
 
-def invoke(function: str, event: str, *seeds: str) -> dict:
+def invoke(function: str, event: str, *seeds: str, logs: list[str] | None = None) -> dict:
     command = [sys.executable, "-m", "infra.devstack", "--log-dir", str(ROOT / ".local" / "sample-logs"),
                "invoke", function, "--event", str(EVENTS / event)]
     for seed in seeds:
         command += ["--seed", str(EVENTS / seed)]
     done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stdout + done.stderr
+    if logs is not None:
+        logs.extend(done.stderr.splitlines())
     return json.loads(done.stdout)
 
 
@@ -61,10 +63,15 @@ def test_replies_apply_to_a_stored_order():
     assert invoke("order-replies", "order-replies/replies.json", "order-replies/seed.json") == {"batchItemFailures": []}
 
 
-def test_replies_for_an_order_that_does_not_exist_go_back_to_the_queue():
-    response = invoke("order-replies", "order-replies/replies.json")
-    failed = [f["itemIdentifier"] for f in response["batchItemFailures"]]
-    assert failed == message_ids("order-replies/replies.json")
+def test_replies_for_an_order_that_does_not_exist_go_to_the_dead_letter_queue_at_once():
+    # No retry can make the order exist: each reply is dead-lettered with the reason, and
+    # reported done so that SQS does not deliver it four more times first.
+    logs: list[str] = []
+    response = invoke("order-replies", "order-replies/replies.json", logs=logs)
+    assert response == {"batchItemFailures": []}
+    buried = [json.loads(line) for line in logs if "message dead-lettered" in line]
+    assert sorted(line["messageId"] for line in buried) == sorted(message_ids("order-replies/replies.json"))
+    assert all("does not exist" in line["reason"] for line in buried)
 
 
 def test_the_watch_finds_the_oldest_order_awaiting_a_decision():

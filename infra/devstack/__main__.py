@@ -28,6 +28,8 @@ def main() -> int:
     parser.add_argument("--log-dir", type=Path, default=Path(".local/logs"))
     parser.add_argument("--instances", type=int, default=2,
                         help="how many instances of each function run at once")
+    parser.add_argument("--parameter-overrides", nargs="*", default=[], metavar="NAME=VALUE",
+                        help="template parameters, as `sam deploy --parameter-overrides` takes them")
     commands = parser.add_subparsers(dest="command", required=True)
     up = commands.add_parser("up", help="run the whole stack until interrupted")
     up.add_argument("--api-port", type=int, default=3000)
@@ -36,6 +38,8 @@ def main() -> int:
                     help="JSON file of items per table logical id, loaded once the tables exist")
     up.add_argument("--state", type=Path, default=Path(".local/devstack.json"),
                     help="written once the stack is ready: endpoints and resource names")
+    up.add_argument("--faults", type=json.loads, default={},
+                    help='fault settings as JSON, e.g. \'{"crashes": 0.02}\' (see the README)')
     invoke = commands.add_parser("invoke", help="run one function once on an event")
     invoke.add_argument("function", help="logical id (OrderApiFunction) or binary (order-api)")
     invoke.add_argument("--event", type=Path, required=True, help="the event, as AWS would send it")
@@ -43,19 +47,23 @@ def main() -> int:
                         help="JSON file of items per table logical id (infra/demo-data.json is always loaded)")
     args = parser.parse_args()
     args.log_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        args.parameters = dict(override.split("=", 1) for override in args.parameter_overrides)
+    except ValueError:
+        parser.error("--parameter-overrides takes NAME=VALUE pairs")
     if args.command == "invoke":
         return run_invoke(args)
 
     stack = None
     try:
-        stack = Stack(Template(args.template), args.bin_dir, args.log_dir, args.moto_port,
-                      args.instances)
+        stack = Stack(Template(args.template, args.parameters), args.bin_dir, args.log_dir,
+                      args.moto_port, args.instances, args.faults)
         stack.start_data_plane()
         stack.create()
         for seed in args.seed:
             stack.seed(json.loads(seed.read_text()))
         stack.start_functions()
-    except (TemplateError, FileNotFoundError) as e:
+    except (TemplateError, FileNotFoundError, ValueError) as e:
         print(f"devstack: {e}", file=sys.stderr)
         if stack is not None:
             stack.stop()
@@ -87,7 +95,8 @@ def main() -> int:
 
 def run_invoke(args: argparse.Namespace) -> int:
     try:
-        stack = Stack(Template(args.template), args.bin_dir, args.log_dir, 0, instances=1)
+        stack = Stack(Template(args.template, args.parameters), args.bin_dir, args.log_dir, 0,
+                      instances=1)
     except TemplateError as e:
         print(f"devstack: {e}", file=sys.stderr)
         return 2

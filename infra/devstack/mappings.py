@@ -13,6 +13,7 @@ import uuid
 from datetime import datetime, timezone
 from typing import Any, Callable
 
+from .chaos import DeliveryFaults
 from .runtime import Function, InvocationError
 from .template import REGION, TemplateError
 
@@ -77,10 +78,29 @@ def _iso(timestamp: float) -> str:
 
 
 class Mapping:
-    def __init__(self, function: Function, where: str):
+    def __init__(self, function: Function, where: str, faults: DeliveryFaults | None = None):
         self.function = function
         self.where = where
+        self.faults = faults or DeliveryFaults()
         self.stopped = threading.Event()
+
+    def invoke(self, records: list[dict[str, Any]]) -> Any:
+        """Invokes the function with a batch, or, when a fault is due, lets its instance crash
+        after part of the batch or answer past its timeout: the side effects happen, the answer
+        never arrives, and the caller redelivers as Lambda would."""
+        wait = self.function.timeout + 5
+        fault = self.faults.invocation_fault()
+        if fault is None:
+            return self.function.invoke({"Records": records}, wait=wait)
+        done = self.faults.part(records) if fault == "crashes" else records
+        try:
+            self.function.invoke({"Records": done}, wait=wait)
+        finally:
+            self.function.crash()
+        if fault == "crashes":
+            raise InvocationError("Runtime.ExitError", f"injected: instance died after {len(done)} "
+                                  f"of {len(records)} records")
+        raise InvocationError("Sandbox.Timedout", "injected: answered after the timeout")
 
     def start(self) -> None:
         threading.Thread(target=self._run, name=self.where, daemon=True).start()
@@ -106,8 +126,9 @@ class Mapping:
 
 
 class SqsMapping(Mapping):
-    def __init__(self, function: Function, where: str, sqs, queue_arn: str, props: dict[str, Any]):
-        super().__init__(function, where)
+    def __init__(self, function: Function, where: str, sqs, queue_arn: str, props: dict[str, Any],
+                 faults: DeliveryFaults | None = None):
+        super().__init__(function, where, faults)
         self.sqs = sqs
         self.queue_arn = queue_arn
         self.queue_url = sqs.get_queue_url(QueueName=queue_arn.split(":")[-1])["QueueUrl"]
@@ -117,6 +138,13 @@ class SqsMapping(Mapping):
         self.filters = patterns(props.get("FilterCriteria"), where)
         if self.batch_size > 10 and self.window == 0:
             raise TemplateError(f"{where}: a BatchSize over 10 needs MaximumBatchingWindowInSeconds")
+        visibility = int(sqs.get_queue_attributes(QueueUrl=self.queue_url, AttributeNames=[
+            "VisibilityTimeout"])["Attributes"]["VisibilityTimeout"])
+        if visibility < function.timeout:
+            # Lambda refuses to create such a mapping: a message would be delivered again while
+            # its first invocation still runs.
+            raise TemplateError(f"{where}: the queue's VisibilityTimeout ({visibility} s) is shorter "
+                                f"than the function's Timeout ({function.timeout} s)")
 
     def poll(self) -> bool:
         messages: list[dict[str, Any]] = []
@@ -137,6 +165,8 @@ class SqsMapping(Mapping):
             return True
         kept = [r for r in records if not self.filters or any(matches(p, self._filterable(r)) for p in self.filters)]
         dropped = [r for r in records if r not in kept]
+        if len(kept) > 1 and self.faults.happens("sqsReorder"):
+            self.faults.shuffle(kept)
         self._delete(dropped)  # filtered-out messages are deleted, as Lambda does
         if kept:
             self._deliver(kept)
@@ -150,7 +180,7 @@ class SqsMapping(Mapping):
 
     def _deliver(self, records: list[dict[str, Any]]) -> None:
         try:
-            response = self.function.invoke({"Records": records}, wait=self.function.timeout + 5)
+            response = self.invoke(records)
         except InvocationError as e:
             if e.kind == "TooManyRequestsException":
                 self._release(records)  # refused, not failed: no receive is spent
@@ -161,7 +191,11 @@ class SqsMapping(Mapping):
             log.warning("%s: invocation timed out (%s); %d messages return to the queue", self.where, e, len(records))
             return
         failed = self._failed(response, records)
-        self._delete([r for r in records if r["messageId"] not in failed])
+        done = [r for r in records if r["messageId"] not in failed]
+        # At-least-once: a share of the handled messages is not deleted but delivered again.
+        again = [r for r in done if self.faults.happens("sqsDuplicates")]
+        self._release(again)
+        self._delete([r for r in done if r not in again])
 
     def _failed(self, response: Any, records: list[dict[str, Any]]) -> set[str]:
         if not self.partial:
@@ -210,8 +244,9 @@ class StreamMapping(Mapping):
     Every poll takes a fresh iterator after the checkpoint, so no iterator outlives a change."""
 
     def __init__(self, function: Function, where: str, streams, sqs, stream_arn: str,
-                 props: dict[str, Any], send_failure: Callable[[str, dict[str, Any]], None]):
-        super().__init__(function, where)
+                 props: dict[str, Any], send_failure: Callable[[str, dict[str, Any]], None],
+                 faults: DeliveryFaults | None = None):
+        super().__init__(function, where, faults)
         self.streams = streams
         self.sqs = sqs
         self.stream_arn = stream_arn
@@ -292,7 +327,7 @@ class StreamMapping(Mapping):
         while not self.function.running and not self.stopped.is_set():
             time.sleep(0.1)  # a stopped (throttled) function costs the batch no retry
         try:
-            response = self.function.invoke({"Records": batch}, wait=self.function.timeout + 5)
+            response = self.invoke(batch)
         except (InvocationError, TimeoutError) as e:
             log.warning("%s: invocation failed: %s", self.where, e)
             self.last_error = str(e)

@@ -8,12 +8,23 @@ iterators taken before a cancelled transaction keep reading the discarded copy.
 The replacement checks, then applies: every condition is evaluated against the current items
 first, and nothing is written unless all of them hold. Only the items the transaction names are
 copied, so its cost no longer grows with the table, and the table object is never replaced.
+
+moto is also kinder than DynamoDB, which this module undoes:
+- moto applies writes one at a time, so transactions never conflict. Here a transaction is in
+  flight for `faults.FAULTS.transaction_hold_ms` and holds its items meanwhile: an overlapping
+  transaction on one of them is cancelled with `TransactionConflict`, and a single write to one
+  gets `TransactionConflictException`, as DynamoDB answers.
+- moto ignores `ClientRequestToken`, so an SDK retry of a transaction that had committed (its
+  answer lost) fails its conditions. DynamoDB answers such a retry with success for 10 minutes
+  without writing again; so does this.
 """
 
 from __future__ import annotations
 
 import copy
+import json
 import threading
+import time
 from typing import Any
 
 from moto.dynamodb.exceptions import (
@@ -23,9 +34,14 @@ from moto.dynamodb.exceptions import (
     TransactionCanceledException,
     TransactWriteSingleOpException,
 )
+from moto.core.responses import ActionResult
 from moto.dynamodb.comparisons import get_filter_expression
+from moto.dynamodb.exceptions import DynamodbException
 from moto.dynamodb.models import DynamoDBBackend
 from moto.dynamodb.models.dynamo_type import DynamoType
+from moto.dynamodb.responses import DynamoHandler
+
+from . import faults
 
 # Serialises writes, so that a transaction's check and its apply see the same items even while
 # the threaded server handles other requests.
@@ -33,12 +49,40 @@ WRITE_LOCK = threading.RLock()
 
 _OPERATIONS = {"ConditionCheck", "Put", "Delete", "Update"}
 
+# moto's own single writes, which a transaction uses for its items (which it holds itself).
+ORIGINAL = {name: getattr(DynamoDBBackend, name) for name in ("put_item", "update_item", "delete_item")}
+
+# Items held by transactions in flight: (table, key) identities.
+HELD: set[tuple[str, str]] = set()
+# ClientRequestToken -> (the request's items, when it committed).
+TOKENS: dict[str, tuple[str, float]] = {}
+TOKEN_WINDOW_SECONDS = 600
+
+
+class TransactionConflictException(DynamodbException):
+    def __init__(self) -> None:
+        super().__init__("com.amazonaws.dynamodb.v20120810#TransactionConflictException",
+                         "Transaction is ongoing for the item")
+
+
+class IdempotentParameterMismatchException(DynamodbException):
+    def __init__(self) -> None:
+        super().__init__("com.amazonaws.dynamodb.v20120810#IdempotentParameterMismatchException",
+                         "ClientRequestToken was used with a different request")
+
+
+def _identity(table: str, key: dict[str, Any]) -> tuple[str, str]:
+    return (str(table), json.dumps(key, sort_keys=True))
+
 
 def _key_of(backend: DynamoDBBackend, op_type: str, op: dict[str, Any]) -> dict[str, Any]:
     if op_type != "Put":
         return op["Key"]
-    table = backend.get_table(op["TableName"])
-    attrs = op["Item"]
+    return _key_of_item(backend, op["TableName"], op["Item"])
+
+
+def _key_of_item(backend: DynamoDBBackend, table_name: str, attrs: dict[str, Any]) -> dict[str, Any]:
+    table = backend.get_table(table_name)
     key = {table.hash_key_attr: attrs[table.hash_key_attr]}
     if table.range_key_attr is not None:
         key[table.range_key_attr] = attrs[table.range_key_attr]
@@ -60,11 +104,9 @@ def _condition_holds(backend: DynamoDBBackend, op: dict[str, Any], key: dict[str
 def transact_write_items(self: DynamoDBBackend, transact_items: list[dict[str, Any]]) -> None:
     if len(transact_items) > 100:
         raise TooManyTransactionsException()
+    operations = []
     with WRITE_LOCK:
-        operations = []
         seen: set[tuple[str, str]] = set()
-        errors: list[tuple[Any, Any, Any]] = []
-        # Check: every condition against the items as they are now; nothing is written.
         for entry in transact_items:
             if len(entry) > 1:
                 raise TransactWriteSingleOpException
@@ -72,53 +114,75 @@ def transact_write_items(self: DynamoDBBackend, transact_items: list[dict[str, A
             if op_type not in _OPERATIONS:
                 raise MockValidationException("Unsupported transaction operation")
             key = _key_of(self, op_type, op)
-            identity = (str(op["TableName"]), str(dict(sorted(key.items()))))
+            identity = _identity(op["TableName"], key)
             if identity in seen:
                 raise MultipleTransactionsException()
             seen.add(identity)
-            holds, current = _condition_holds(self, op, key)
-            if holds:
-                errors.append((None, None, None))
-            else:
-                old = None
-                if op.get("ReturnValuesOnConditionCheckFailure") == "ALL_OLD" and current:
-                    old = current.to_json()["Attributes"]
-                errors.append(("ConditionalCheckFailed", "The conditional request failed", old))
-            operations.append((op_type, op, key))
-        if any(code is not None for code, _, _ in errors):
-            raise TransactionCanceledException(errors)
+            operations.append((op_type, op, key, identity))
+        # Another transaction in flight holds one of these items: cancelled, nothing written.
+        conflicts = [identity in HELD for _, _, _, identity in operations]
+        if any(conflicts):
+            faults.FAULTS.count("dynamodb:TransactionConflict")
+            raise TransactionCanceledException([
+                ("TransactionConflict", "Transaction is ongoing for the item", None) if held
+                else (None, None, None) for held in conflicts])
+        HELD.update(seen)
+    try:
+        # In flight: DynamoDB takes a few milliseconds, during which the items stay held.
+        time.sleep(faults.FAULTS.transaction_hold_ms / 1000)
+        with WRITE_LOCK:
+            _check_then_apply(self, operations)
+    finally:
+        with WRITE_LOCK:
+            HELD.difference_update(seen)
 
-        # Apply: conditions hold. Remember the named items and each stream's length, so that a
-        # write refused half-way (an invalid update expression) is undone without a trace.
-        saved = []
-        for _, op, key in operations:
-            table = self.get_table(op["TableName"])
-            hash_value, range_value = self.get_keys_value(table, key)
-            item = table.get_item(hash_value, range_value)
-            stream_length = len(table.stream_shard.items) if table.stream_shard else None
-            saved.append((table, hash_value, range_value, copy.deepcopy(item), stream_length))
-        try:
-            for op_type, op, key in operations:
-                _apply(self, op_type, op, key)
-        except Exception:
-            for table, hash_value, range_value, item, stream_length in reversed(saved):
-                _restore(table, hash_value, range_value, item)
-                if stream_length is not None:
-                    del table.stream_shard.items[stream_length:]
-            raise
+
+def _check_then_apply(self: DynamoDBBackend, operations: list[tuple[str, dict[str, Any], dict[str, Any], Any]]) -> None:
+    errors: list[tuple[Any, Any, Any]] = []
+    # Check: every condition against the items as they are now; nothing is written.
+    for _, op, key, _ in operations:
+        holds, current = _condition_holds(self, op, key)
+        if holds:
+            errors.append((None, None, None))
+        else:
+            old = None
+            if op.get("ReturnValuesOnConditionCheckFailure") == "ALL_OLD" and current:
+                old = current.to_json()["Attributes"]
+            errors.append(("ConditionalCheckFailed", "The conditional request failed", old))
+    if any(code is not None for code, _, _ in errors):
+        raise TransactionCanceledException(errors)
+
+    # Apply: conditions hold. Remember the named items and each stream's length, so that a
+    # write refused half-way (an invalid update expression) is undone without a trace.
+    saved = []
+    for _, op, key, _ in operations:
+        table = self.get_table(op["TableName"])
+        hash_value, range_value = self.get_keys_value(table, key)
+        item = table.get_item(hash_value, range_value)
+        stream_length = len(table.stream_shard.items) if table.stream_shard else None
+        saved.append((table, hash_value, range_value, copy.deepcopy(item), stream_length))
+    try:
+        for op_type, op, key, _ in operations:
+            _apply(self, op_type, op, key)
+    except Exception:
+        for table, hash_value, range_value, item, stream_length in reversed(saved):
+            _restore(table, hash_value, range_value, item)
+            if stream_length is not None:
+                del table.stream_shard.items[stream_length:]
+        raise
 
 
 def _apply(backend: DynamoDBBackend, op_type: str, op: dict[str, Any], key: dict[str, Any]) -> None:
     names = op.get("ExpressionAttributeNames")
     values = op.get("ExpressionAttributeValues")
     if op_type == "Put":
-        backend.put_item(op["TableName"], op["Item"], expression_attribute_names=names,
+        ORIGINAL["put_item"](backend, op["TableName"], op["Item"], expression_attribute_names=names,
                          expression_attribute_values=values)
     elif op_type == "Delete":
-        backend.delete_item(op["TableName"], key, expression_attribute_names=names,
+        ORIGINAL["delete_item"](backend, op["TableName"], key, expression_attribute_names=names,
                             expression_attribute_values=values)
     elif op_type == "Update":
-        backend.update_item(op["TableName"], key, update_expression=op["UpdateExpression"],
+        ORIGINAL["update_item"](backend, op["TableName"], key, update_expression=op["UpdateExpression"],
                             expression_attribute_names=names, expression_attribute_values=values)
 
 
@@ -134,17 +198,52 @@ def _restore(table: Any, hash_value: DynamoType, range_value: DynamoType | None,
         table.items[hash_value][range_value] = item
 
 
-def _locked(method):
-    def write(self, *args, **kwargs):
+def _single_write(method, key_of):
+    """A single write: refused while a transaction in flight holds its item, applied under the
+    write lock otherwise."""
+
+    def write(self, table_name, *args, **kwargs):
         with WRITE_LOCK:
-            return method(self, *args, **kwargs)
+            if _identity(table_name, key_of(self, table_name, args[0])) in HELD:
+                faults.FAULTS.count("dynamodb:TransactionConflictException")
+                raise TransactionConflictException()
+            return method(self, table_name, *args, **kwargs)
 
     write.__name__ = method.__name__
     return write
 
 
+def _with_client_request_token(handle):
+    """A transaction repeated with its ClientRequestToken succeeds without writing again."""
+
+    def transact(self: DynamoHandler) -> ActionResult:
+        token = self.body.get("ClientRequestToken")
+        if not token:
+            return handle(self)
+        request = json.dumps(self.body["TransactItems"], sort_keys=True)
+        now = time.time()
+        with WRITE_LOCK:
+            for old in [t for t, (_, at) in TOKENS.items() if now - at > TOKEN_WINDOW_SECONDS]:
+                del TOKENS[old]
+            seen = TOKENS.get(token)
+        if seen is not None:
+            if seen[0] != request:
+                raise IdempotentParameterMismatchException()
+            faults.FAULTS.count("dynamodb:ClientRequestTokenReplayed")
+            return ActionResult({"ConsumedCapacity": [], "ItemCollectionMetrics": {}})
+        result = handle(self)
+        with WRITE_LOCK:
+            TOKENS[token] = (request, now)
+        return result
+
+    transact.__name__ = handle.__name__
+    return transact
+
+
 def apply() -> None:
     """Patches the in-process moto backend. Call before the server starts."""
     DynamoDBBackend.transact_write_items = transact_write_items
-    for name in ("put_item", "update_item", "delete_item"):
-        setattr(DynamoDBBackend, name, _locked(getattr(DynamoDBBackend, name)))
+    DynamoHandler.transact_write_items = _with_client_request_token(DynamoHandler.transact_write_items)
+    DynamoDBBackend.put_item = _single_write(ORIGINAL["put_item"], _key_of_item)
+    for name in ("update_item", "delete_item"):
+        setattr(DynamoDBBackend, name, _single_write(ORIGINAL[name], lambda _backend, _table, key: key))

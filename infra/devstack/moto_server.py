@@ -2,7 +2,8 @@
 so that the data plane and devstack's HTTP API, Runtime API and pollers use both cores.
 
 `python -m infra.devstack.moto_server --port 4566`. Besides moto's API it serves
-`GET /_devstack/faults` and `POST /_devstack/faults/put-events` (see `faults.py`)."""
+`GET /_devstack/faults` (settings and counts) and `POST /_devstack/faults` (settings, see
+`faults.py`); `POST /_devstack/faults/put-events` takes the `putEvents` setting alone."""
 
 from __future__ import annotations
 
@@ -26,18 +27,26 @@ FAULTS_PATH = "/_devstack/faults"
 
 
 def application():
-    moto = DomainDispatcherApplication(create_backend_app)
+    moto = faults.middleware(DomainDispatcherApplication(create_backend_app))
 
     def app(environ, start_response):
         path = environ.get("PATH_INFO", "")
         if not path.startswith(FAULTS_PATH):
             return moto(environ, start_response)
-        if environ["REQUEST_METHOD"] == "POST" and path == f"{FAULTS_PATH}/put-events":
+        status = "200 OK"
+        if environ["REQUEST_METHOD"] == "POST":
             length = int(environ.get("CONTENT_LENGTH") or 0)
             wanted = json.loads(environ["wsgi.input"].read(length) or b"{}")
-            faults.PUT_EVENTS.set(float(wanted.get("failureRate", 0)), wanted.get("source"))
-        body = json.dumps({"putEvents": faults.PUT_EVENTS.describe()}).encode()
-        start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
+            if path == f"{FAULTS_PATH}/put-events":
+                wanted = {"putEvents": wanted}
+            try:
+                faults.FAULTS.configure(wanted)
+            except (ValueError, TypeError, AttributeError) as e:
+                status, answer = "400 Bad Request", {"message": str(e)}
+        if status.startswith("200"):
+            answer = faults.FAULTS.describe()
+        body = json.dumps(answer).encode()
+        start_response(status, [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
         return [body]
 
     return app
@@ -46,7 +55,9 @@ def application():
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--faults", default="{}", help="fault settings as JSON (see faults.py)")
     args = parser.parse_args()
+    faults.FAULTS.configure(json.loads(args.faults))
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
     moto_fixes.apply()
     faults.apply()

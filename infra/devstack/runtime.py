@@ -130,6 +130,15 @@ class Function:
                 break
             waiting.result.set_exception(InvocationError("TooManyRequestsException", "function is stopped"))
 
+    def crash(self) -> None:
+        """Kills one instance without a word, as a crash or a timeout ends a Lambda sandbox;
+        the watcher replaces it."""
+        with self.lock:
+            victims = [p for p in self.processes if p.poll() is None][:1]
+        for process in victims:
+            process.kill()
+            process.wait()
+
     def invoke_async(self, payload: Any) -> Future:
         invocation = _Invocation(str(uuid.uuid4()), json.dumps(payload).encode(), 0.0, Future())
         self.pending.put(invocation)

@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+import urllib.error
 import urllib.request
 from pathlib import Path
 from typing import Any
@@ -14,7 +15,7 @@ from typing import Any
 import boto3
 
 from .moto_server import FAULTS_PATH
-from . import httpd
+from . import chaos, httpd
 from .http_api import HttpApi, Route
 from .mappings import Mapping, ScheduleMapping, SqsMapping, StreamMapping
 from .runtime import Function, InvocationError
@@ -52,8 +53,9 @@ STREAM_EVENT_PROPERTIES = {"Stream", "StartingPosition", "BatchSize", "MaximumBa
                            "FunctionResponseTypes", "FilterCriteria", "Enabled",
                            "ParallelizationFactor", "MaximumRecordAgeInSeconds"}
 
-CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-               "AWS_REGION": REGION, "AWS_DEFAULT_REGION": REGION}
+# The functions' credentials; each signs with an access key of its own (`local-<function>`), so
+# the emulator can tell their calls from devstack's (key "testing"), which are never faulted.
+CREDENTIALS = {"AWS_SECRET_ACCESS_KEY": "testing", "AWS_REGION": REGION, "AWS_DEFAULT_REGION": REGION}
 
 
 def _check_properties(resource: Resource, allowed: set[str]) -> None:
@@ -65,7 +67,7 @@ def _check_properties(resource: Resource, allowed: set[str]) -> None:
 
 class Stack:
     def __init__(self, template: Template, bin_dir: Path, log_dir: Path, moto_port: int,
-                 instances: int = 2):
+                 instances: int = 2, faults: dict[str, Any] | None = None):
         self.template = template
         self.bin_dir = bin_dir
         self.log_dir = log_dir
@@ -77,6 +79,10 @@ class Stack:
         self.mappings: list[Mapping] = []
         self.moto: subprocess.Popen | None = None
         self.notes: list[str] = []
+        # Fault settings: delivery faults stay here, the rest go to the emulator's process.
+        self.delivery_faults = chaos.DeliveryFaults()
+        self.faults = dict(faults or {})
+        self.delivery_faults.configure(self.faults)
         self._check_types()
 
     def _check_types(self) -> None:
@@ -112,7 +118,8 @@ class Stack:
     def start_data_plane(self) -> None:
         """Starts moto in a process of its own; with port 0 it takes a free port."""
         self.moto = subprocess.Popen(
-            [sys.executable, "-m", "infra.devstack.moto_server", "--port", str(self.moto_port)],
+            [sys.executable, "-m", "infra.devstack.moto_server", "--port", str(self.moto_port),
+             "--faults", json.dumps({k: v for k, v in self.faults.items() if k not in chaos.KEYS})],
             cwd=Path(__file__).resolve().parents[2], stdout=subprocess.PIPE,
             stderr=open(self.log_dir / "moto.log", "ab"), text=True)
         ready = self.moto.stdout.readline()  # "moto listening on 127.0.0.1:<port>"
@@ -229,6 +236,7 @@ class Stack:
         variables = self.template.resolve(props.get("Environment", {}).get("Variables", {}), where)
         environment = {k: str(v) for k, v in variables.items()}
         environment.update(CREDENTIALS)
+        environment["AWS_ACCESS_KEY_ID"] = f"local-{name}"
         environment["AWS_ENDPOINT_URL"] = self.endpoint
         function = Function(name, self.bin_dir / binary, environment,
                             int(props.get("Timeout", 3)), int(props.get("MemorySize", 128)),
@@ -269,13 +277,15 @@ class Stack:
                 self.notes.append(f"{where}: disabled in the template")
                 return
             if kind == "SQS":
-                mapping = SqsMapping(function, where, self.client("sqs"), props["Queue"], props)
+                mapping = SqsMapping(function, where, self.client("sqs"), props["Queue"], props,
+                                     self.delivery_faults)
             else:
                 destination = (props.get("DestinationConfig") or {}).get("OnFailure", {})
                 if destination and ":sqs:" not in destination.get("Destination", ""):
                     raise TemplateError(f"{where}: only an SQS on-failure destination is emulated")
                 mapping = StreamMapping(function, where, self.client("dynamodbstreams"),
-                                        self.client("sqs"), props["Stream"], props, self._send_failure)
+                                        self.client("sqs"), props["Stream"], props, self._send_failure,
+                                        self.delivery_faults)
             self.mappings.append(mapping)
         else:
             raise TemplateError(f"{where}: event source type {kind} is not emulated by devstack")
@@ -316,15 +326,27 @@ class Stack:
 
 
 def serve_control(stack: Stack, port: int) -> None:
-    """A small HTTP interface for tests and operators: stop, start and invoke a function; inject
-    PutEvents faults (`POST /faults/put-events {"failureRate": 0.3, "source": "orders"}`)."""
+    """A small HTTP interface for tests and operators: stop, start and invoke a function; set
+    faults (`POST /faults` with settings of `faults.py` and `chaos.py`; `POST /faults/put-events
+    {"failureRate": 0.3, "source": "orders"}`) and read them with their counts (`GET /faults`)."""
     class Handler(httpd.Handler):
-        def _faults(self, body: bytes | None) -> None:
-            """Passed on to the emulator's process, where the faults are injected."""
-            url = f"{stack.endpoint}{FAULTS_PATH}" + ("/put-events" if body is not None else "")
-            request = urllib.request.Request(url, data=body, method="POST" if body is not None else "GET")
-            with urllib.request.urlopen(request, timeout=10) as answer:
-                self.answer_json(200, json.loads(answer.read()))
+        def _faults(self, settings: dict[str, Any] | None) -> None:
+            """Delivery faults are devstack's; the rest are the emulator's, passed on to it."""
+            body = None
+            if settings is not None:
+                try:
+                    stack.delivery_faults.configure(settings)
+                except (ValueError, TypeError) as e:
+                    return self.answer_json(400, {"message": str(e)})
+                body = json.dumps({k: v for k, v in settings.items() if k not in chaos.KEYS}).encode()
+            request = urllib.request.Request(f"{stack.endpoint}{FAULTS_PATH}", data=body,
+                                             method="POST" if body is not None else "GET")
+            try:
+                with urllib.request.urlopen(request, timeout=10) as answer:
+                    emulator = json.loads(answer.read())
+            except urllib.error.HTTPError as e:
+                return self.answer_json(e.code, json.loads(e.read()))
+            self.answer_json(200, {**emulator, "delivery": stack.delivery_faults.describe()})
 
         def do_GET(self) -> None:
             if self.path.strip("/") == "faults":
@@ -334,8 +356,14 @@ def serve_control(stack: Stack, port: int) -> None:
         def do_POST(self) -> None:
             parts = self.path.strip("/").split("/")
             body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-            if parts == ["faults", "put-events"]:
-                return self._faults(body or b"{}")
+            if parts[0] == "faults" and len(parts) <= 2:
+                try:
+                    settings = json.loads(body or b"{}")
+                except ValueError:
+                    return self.answer_json(400, {"message": "the body is no JSON"})
+                if parts[1:] == ["put-events"]:
+                    settings = {"putEvents": settings}
+                return self._faults(settings if isinstance(settings, dict) else {"": settings})
             if len(parts) != 3 or parts[0] != "functions" or parts[2] not in ("start", "stop", "invoke"):
                 return self.answer_json(404, {"message": "POST /functions/{name}/start, /stop or /invoke"})
             try:

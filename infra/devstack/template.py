@@ -64,6 +64,9 @@ class Template:
     def __init__(self, path: Path, parameters: dict[str, str] | None = None):
         self.path = path
         doc = load(path)
+        unknown = set(parameters or {}) - set(doc.get("Parameters", {}))
+        if unknown:
+            raise TemplateError(f"the template has no parameter {', '.join(sorted(unknown))}")
         self.parameters = {
             name: str((parameters or {}).get(name, spec.get("Default", "")))
             for name, spec in doc.get("Parameters", {}).items()

@@ -99,3 +99,66 @@ def test_stream_iterators_survive_a_cancelled_transaction(dynamodb):
     later = streams.get_records(ShardIterator=first["NextShardIterator"])
     # No phantom record of the cancelled "2", and "3" is not skipped.
     assert [r["dynamodb"]["Keys"]["pk"]["S"] for r in later["Records"]] == ["3"]
+
+
+@pytest.fixture
+def slow_transactions():
+    from infra.devstack import faults
+    before = faults.FAULTS.transaction_hold_ms
+    faults.FAULTS.configure({"transactionHoldMs": 300})
+    yield
+    faults.FAULTS.configure({"transactionHoldMs": before})
+
+
+def in_background(call):
+    import threading
+    outcome = {}
+
+    def run():
+        try:
+            outcome["result"] = call()
+        except ClientError as e:
+            outcome["error"] = e
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    return thread, outcome
+
+
+def test_overlapping_transactions_on_one_item_conflict_and_the_loser_writes_nothing(dynamodb, slow_transactions):
+    import time
+    thread, first = in_background(lambda: dynamodb.transact_write_items(TransactItems=[put("a", "x")]))
+    time.sleep(0.1)  # the first is in flight and holds a/x
+    with pytest.raises(ClientError) as cancelled:
+        dynamodb.transact_write_items(TransactItems=[put("b", "y"), put("a", "x")])
+    thread.join()
+    assert "error" not in first
+    assert cancelled.value.response["Error"]["Code"] == "TransactionCanceledException"
+    reasons = [r["Code"] for r in cancelled.value.response["CancellationReasons"]]
+    assert reasons == ["None", "TransactionConflict"]
+    assert keys(dynamodb, "a") == ["x"] and keys(dynamodb, "b") == []
+
+
+def test_a_single_write_to_an_item_held_by_a_transaction_is_refused(dynamodb, slow_transactions):
+    import time
+    thread, _ = in_background(lambda: dynamodb.transact_write_items(TransactItems=[put("a", "x")]))
+    time.sleep(0.1)
+    with pytest.raises(ClientError) as refused:
+        dynamodb.put_item(TableName="a", Item={"pk": {"S": "x"}, "v": {"N": "2"}})
+    # An item the transaction does not hold is written at once.
+    dynamodb.put_item(TableName="a", Item={"pk": {"S": "other"}})
+    thread.join()
+    assert refused.value.response["Error"]["Code"] == "TransactionConflictException"
+    assert keys(dynamodb, "a") == ["other", "x"]
+
+
+def test_a_transaction_repeated_with_its_token_succeeds_without_writing_again(dynamodb):
+    items = [put("a", "once")]
+    dynamodb.transact_write_items(TransactItems=items, ClientRequestToken="token-1")
+    # Its condition would fail now: the repeat is answered from the token instead.
+    dynamodb.transact_write_items(TransactItems=items, ClientRequestToken="token-1")
+    assert keys(dynamodb, "a") == ["once"]
+    with pytest.raises(ClientError) as mismatch:
+        dynamodb.transact_write_items(TransactItems=[put("a", "other")], ClientRequestToken="token-1")
+    assert mismatch.value.response["Error"]["Code"] == "IdempotentParameterMismatchException"
+    assert keys(dynamodb, "a") == ["once"]
