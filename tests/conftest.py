@@ -50,6 +50,14 @@ class LocalStack:
             TableName=self.name(logical_id), ConsistentRead=True)
         return [item for page in pages for item in page["Items"]]
 
+    def faults(self, settings: dict | None = None) -> dict:
+        """Sets faults (only the keys given) and answers every setting with its counts."""
+        url = f"{self.state['control']}/faults"
+        answer = requests.post(url, json=settings, timeout=10) if settings is not None \
+            else requests.get(url, timeout=10)
+        answer.raise_for_status()
+        return answer.json()
+
     def function(self, name: str, action: str) -> None:
         requests.post(f"{self.state['control']}/functions/{name}/{action}", timeout=10) \
             .raise_for_status()

@@ -1,9 +1,13 @@
-"""What several end-to-end tests do: place an order, wait for its status, read a queue's depth."""
+"""What several end-to-end tests do: place an order, wait for its status, read a queue's depth,
+store an order that only the test answers, and deliver replies to it."""
 
 from __future__ import annotations
 
 import json
 import time
+import uuid
+
+import requests
 
 ORDER = {
     "consumerId": "consumer-1",
@@ -31,3 +35,42 @@ def queue_depth(stack, queue: str) -> int:
         QueueUrl=stack.name(queue), AttributeNames=["ApproximateNumberOfMessages",
                                                     "ApproximateNumberOfMessagesNotVisible"])["Attributes"]
     return sum(int(v) for v in attributes.values())
+
+
+def terminal_rows(stack, order_id: str) -> list[str]:
+    return sorted(row["detailType"]["S"] for row in stack.scan("OutboxTable")
+                  if row["orderId"]["S"] == order_id and row["detailType"]["S"] != "OrderCreated")
+
+
+def pending_order(stack) -> str:
+    """An order stored as PENDING without an OrderCreated, so no validator answers it: the
+    test alone decides which replies arrive, and when."""
+    order_id = str(uuid.uuid4())
+    now = "2026-11-26T12:00:00Z"
+    stack.client("dynamodb").put_item(TableName=stack.name("OrdersTable"), Item={
+        "pk": {"S": f"ORDER#{order_id}"}, "orderId": {"S": order_id},
+        "consumerId": {"S": "consumer-1"}, "restaurantId": {"S": "restaurant-1"},
+        "lineItems": {"L": [{"M": {"menuItemId": {"S": "item-1"}, "quantity": {"N": "2"}}}]},
+        "status": {"S": "PENDING"}, "version": {"N": "1"},
+        "history": {"L": [{"M": {"status": {"S": "PENDING"}, "at": {"S": now}}}]}})
+    return order_id
+
+
+def reply(order_id: str, detail_type: str, **fields) -> dict:
+    """An SQS event carrying one validator reply in its EventBridge envelope."""
+    source = "consumers" if detail_type.startswith("Consumer") else "restaurants"
+    detail = {"eventId": str(uuid.uuid4()), "orderId": order_id, "occurredAt": "2026-11-26T12:00:01Z",
+              "schemaVersion": 1, **fields}
+    envelope = {"version": "0", "id": str(uuid.uuid4()), "detail-type": detail_type, "source": source,
+                "time": "2026-11-26T12:00:01Z", "region": "us-east-1", "resources": [], "detail": detail}
+    return {"Records": [{"messageId": str(uuid.uuid4()), "receiptHandle": "r", "body": json.dumps(envelope),
+                         "attributes": {}, "messageAttributes": {}, "md5OfBody": "", "eventSource": "aws:sqs",
+                         "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:OrderRepliesQueue",
+                         "awsRegion": "us-east-1"}]}
+
+
+def invoke_replies(stack, event: dict) -> dict:
+    answer = requests.post(f"{stack.state['control']}/functions/OrderRepliesFunction/invoke",
+                           json=event, timeout=30).json()
+    assert "result" in answer, answer
+    return answer["result"]

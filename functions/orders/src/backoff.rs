@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-const BASE: Duration = Duration::from_millis(5);
+const BASE: Duration = Duration::from_millis(10);
 const CAP: Duration = Duration::from_millis(250);
 
 /// A random wait in `[0, min(CAP, BASE * 2^attempt))`, for the `attempt`-th retry (from 1).
@@ -28,6 +28,6 @@ mod tests {
                 assert!(delay(attempt) < ceiling.max(Duration::from_nanos(1)));
             }
         }
-        assert!(delay(1) < Duration::from_millis(10));
+        assert!(delay(1) < Duration::from_millis(20));
     }
 }

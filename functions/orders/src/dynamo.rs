@@ -51,7 +51,7 @@ enum Transaction {
 
 /// How often a new order's transaction is tried when it collides with another writer (the
 /// same `Idempotency-Key` sent twice at once) before the client is asked to retry.
-const PLACE_ATTEMPTS: u32 = 4;
+const PLACE_ATTEMPTS: u32 = 6;
 
 #[derive(Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
