@@ -10,7 +10,14 @@ SAM := PATH="$(CURDIR)/$(SAM_VENV)/bin:$$PATH" SAM_CLI_TELEMETRY=0 $(SAM_VENV)/b
 # `sam build` here targets this machine's architecture; deployments default to arm64.
 HOST_ARCH := $(if $(filter aarch64 arm64,$(shell uname -m)),arm64,x86_64)
 
-.PHONY: run test build check template-check sam-build e2e bench clean
+.PHONY: run test build check template-check sam-build e2e soak soak-short bench clean
+
+# `make run PARAMS='QueueVisibilityTimeout=30'` overrides template parameters, as
+# `sam deploy --parameter-overrides` does; `make run FAULTS='{"crashes": 0.05}'` starts with faults.
+PARAMS ?=
+FAULTS ?= {}
+# `make soak ORDERS=N`: the size of the long soak, in requests.
+ORDERS ?= 5000
 
 $(VENV)/.installed: infra/requirements.txt
 	python3 -m venv $(VENV)
@@ -27,11 +34,12 @@ build:
 
 ## The whole system on the local stack: API on 127.0.0.1:3000, AWS endpoint on 127.0.0.1:4566.
 run: $(VENV)/.installed build
-	$(PYTHON) -m infra.devstack up --seed infra/demo-data.json
+	$(PYTHON) -m infra.devstack --parameter-overrides "$(PARAMS)" up --seed infra/demo-data.json \
+		--faults '$(FAULTS)'
 
 ## Every test: formatting, lints, unit and property tests, the template checks, a `sam build`
-## of every function, then end-to-end on the local stack (sample events included).
-test: check template-check sam-build e2e
+## of every function, end-to-end on the local stack (sample events included), a short soak.
+test: check template-check sam-build e2e soak-short
 
 check:
 	$(CARGO) fmt --all -- --check
@@ -51,6 +59,13 @@ sam-build: $(SAM_VENV)/.installed
 
 e2e: $(VENV)/.installed build
 	$(PYTHON) -m pytest
+
+## The chaos soak: every fault on, validators stopped at random, then the invariant check.
+soak: $(VENV)/.installed build
+	$(PYTHON) -m infra.soak --orders $(ORDERS)
+
+soak-short: $(VENV)/.installed build
+	$(PYTHON) -m infra.soak --orders 300 --drain-seconds 150
 
 ## Benchmarks print figures; they are not pass/fail tests.
 bench: $(VENV)/.installed build

@@ -23,22 +23,25 @@ def client(service: str, port: int = MOTO_PORT):
 
 
 @contextmanager
-def devstack():
+def devstack(ports: tuple[int, int, int] = (API_PORT, MOTO_PORT, CONTROL_PORT), logs: Path = LOGS,
+             parameters: list[str] = (), faults: dict | None = None):
     """Yields the stack's state (endpoints, resource names) and stops it afterwards."""
-    LOGS.mkdir(parents=True, exist_ok=True)
-    for old in LOGS.glob("*.log"):
+    api_port, moto_port, control_port = ports
+    logs.mkdir(parents=True, exist_ok=True)
+    for old in logs.glob("*.log"):
         old.unlink()
     state = Path(tempfile.mkdtemp()) / "state.json"
     process = subprocess.Popen(
-        [sys.executable, "-m", "infra.devstack", "--moto-port", str(MOTO_PORT), "--log-dir", str(LOGS),
-         "up", "--api-port", str(API_PORT), "--control-port", str(CONTROL_PORT), "--state", str(state),
-         "--seed", str(ROOT / "infra" / "demo-data.json")],
-        cwd=ROOT, stdout=open(LOGS / "devstack.log", "w"), stderr=subprocess.STDOUT)
+        [sys.executable, "-m", "infra.devstack", "--moto-port", str(moto_port), "--log-dir", str(logs),
+         "--parameter-overrides", " ".join(parameters),
+         "up", "--api-port", str(api_port), "--control-port", str(control_port), "--state", str(state),
+         "--faults", json.dumps(faults or {}), "--seed", str(ROOT / "infra" / "demo-data.json")],
+        cwd=ROOT, stdout=open(logs / "devstack.log", "w"), stderr=subprocess.STDOUT)
     try:
         deadline = time.time() + 60
         while not state.exists():
             if process.poll() is not None or time.time() > deadline:
-                sys.exit(f"devstack did not start; see {LOGS}/devstack.log")
+                sys.exit(f"devstack did not start; see {logs}/devstack.log")
             time.sleep(0.1)
         yield json.loads(state.read_text())
     finally:

@@ -28,7 +28,7 @@ def main() -> int:
     parser.add_argument("--log-dir", type=Path, default=Path(".local/logs"))
     parser.add_argument("--instances", type=int, default=2,
                         help="how many instances of each function run at once")
-    parser.add_argument("--parameter-overrides", nargs="*", default=[], metavar="NAME=VALUE",
+    parser.add_argument("--parameter-overrides", default="", metavar="'NAME=VALUE ...'",
                         help="template parameters, as `sam deploy --parameter-overrides` takes them")
     commands = parser.add_subparsers(dest="command", required=True)
     up = commands.add_parser("up", help="run the whole stack until interrupted")
@@ -48,7 +48,7 @@ def main() -> int:
     args = parser.parse_args()
     args.log_dir.mkdir(parents=True, exist_ok=True)
     try:
-        args.parameters = dict(override.split("=", 1) for override in args.parameter_overrides)
+        args.parameters = dict(override.split("=", 1) for override in args.parameter_overrides.split())
     except ValueError:
         parser.error("--parameter-overrides takes NAME=VALUE pairs")
     if args.command == "invoke":
