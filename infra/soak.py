@@ -389,7 +389,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--orders", type=int, default=5000)
     parser.add_argument("--minutes", type=float, default=20, help="placing stops after this long")
-    parser.add_argument("--drain-seconds", type=float, default=240)
+    parser.add_argument("--drain-seconds", type=float, default=900)
     parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args()
     demo = json.loads((ROOT / "infra" / "demo-data.json").read_text())

@@ -6,6 +6,8 @@ pub mod bus;
 pub mod dead_letter;
 pub mod envelope;
 pub mod events;
+#[cfg(any(test, feature = "hostile"))]
+pub mod hostile;
 pub mod metrics;
 pub mod problem;
 pub mod table;

@@ -148,3 +148,58 @@ pub async fn run<V: Validator>(
     ))
     .await
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::events::{ConsumerValidated, EventMeta};
+    use aws_lambda_events::event::sqs::SqsMessage;
+
+    struct AlwaysYes;
+
+    impl Validator for AlwaysYes {
+        async fn answer(&self, order: &OrderCreated) -> Result<Entry, AnswerError> {
+            Ok(Entry::of(&ConsumerValidated {
+                meta: EventMeta::answering(&order.meta, ConsumerValidated::DETAIL_TYPE),
+            })?)
+        }
+    }
+
+    fn valid_envelope() -> serde_json::Value {
+        serde_json::json!({"version": "0", "id": "x", "detail-type": "OrderCreated",
+            "source": "orders", "time": "2026-11-26T12:00:00Z", "region": "us-east-1",
+            "resources": [],
+            "detail": serde_json::from_str::<serde_json::Value>(include_str!("../samples/OrderCreated.json")).unwrap()})
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(300))]
+
+        /// Whatever a message holds, a validator answers it or names a permanent reason (so it
+        /// is dead-lettered at once): a bad message is never retried, and never panics.
+        #[test]
+        fn a_hostile_message_is_answered_or_permanently_refused(
+            body in crate::hostile::bodies(valid_envelope()),
+        ) {
+            let message: SqsMessage = serde_json::from_value(serde_json::json!({
+                "messageId": "m", "body": String::from_utf8_lossy(&body)})).unwrap();
+            let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
+            if let Err(error) = runtime.block_on(decide(&AlwaysYes, &message)) {
+                proptest::prop_assert!(error.is_permanent(), "{}", error);
+            }
+        }
+    }
+
+    #[test]
+    fn a_valid_order_created_is_answered() {
+        let message: SqsMessage = serde_json::from_value(
+            serde_json::json!({"messageId": "m", "body": valid_envelope().to_string()}),
+        )
+        .unwrap();
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let answer = runtime.block_on(decide(&AlwaysYes, &message)).unwrap();
+        assert_eq!(answer.detail_type, "ConsumerValidated");
+    }
+}

@@ -443,4 +443,30 @@ mod tests {
         let (_, headers, _) = send(&store, post(ORDER, None)).await;
         assert!(!headers[CORRELATION_ID].is_empty());
     }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(300))]
+
+        /// Whatever the body, the answer is 202 (and the order is stored) or a 4xx in
+        /// problem+json (and nothing is stored): never a 5xx, never a panic.
+        #[test]
+        fn a_hostile_body_gets_a_clear_answer_and_writes_nothing_unless_accepted(
+            body in shared::hostile::bodies(serde_json::from_str(ORDER).unwrap()),
+        ) {
+            let store = MemoryStore::default();
+            let request = Request::post("/orders")
+                .header("content-type", "application/json")
+                .body(Body::from(body))
+                .unwrap();
+            let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
+            let (status, headers, _) = runtime.block_on(send(&store, request));
+            if status == StatusCode::ACCEPTED {
+                proptest::prop_assert_eq!(written(&store), (1, 1));
+            } else {
+                proptest::prop_assert!(status.is_client_error(), "{}", status);
+                proptest::prop_assert_eq!(&headers[header::CONTENT_TYPE], "application/problem+json");
+                proptest::prop_assert_eq!(written(&store), (0, 0));
+            }
+        }
+    }
 }

@@ -483,4 +483,34 @@ mod tests {
             }
         }
     }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(200))]
+
+        /// A stream record whose image is anything at all: published if it reads as an outbox
+        /// record, otherwise reported as the batch's failure, never skipped and never a panic.
+        #[test]
+        fn a_hostile_image_is_published_or_reported_never_skipped(
+            image in shared::hostile::mutated(serde_json::to_value(record(Uuid::now_v7())).unwrap()),
+        ) {
+            let Ok(item) = serde_dynamo::to_item::<_, serde_dynamo::Item>(&image) else {
+                return Ok(()); // not an object: no DynamoDB item has that shape
+            };
+            let readable = serde_dynamo::from_item::<_, OutboxRecord>(item.clone()).is_ok();
+            let event: Event = serde_json::from_value(json!({
+                "Records": [stream_record(7, "INSERT", serde_json::to_value(item).unwrap())]
+            })).unwrap();
+            let relay = Relay::new(Scripted::new(|_, _| false), quick());
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap();
+            let response = runtime.block_on(relay.handle(event));
+            let published = relay.publisher.published.lock().unwrap().len();
+            if readable {
+                prop_assert_eq!(published, 1);
+                prop_assert!(failures(&response).is_empty());
+            } else {
+                prop_assert_eq!(published, 0);
+                prop_assert_eq!(failures(&response), ["7"]);
+            }
+        }
+    }
 }

@@ -533,4 +533,43 @@ mod tests {
         assert_eq!(failed_ids(&response), ["m-0"]);
         assert!(dead_letters.sent.lock().unwrap().is_empty());
     }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(200))]
+
+        /// Whatever a message holds, it is applied or dead-lettered with a reason: never handed
+        /// back to be retried forever, never a panic, and the order moves only forward.
+        #[test]
+        fn a_hostile_message_is_applied_or_dead_lettered(
+            body in shared::hostile::bodies(serde_json::from_str(&envelope(
+                "OrderDetailsValidated",
+                serde_json::json!({"eventId": Uuid::nil(), "orderId": Uuid::nil(),
+                    "occurredAt": "2026-11-26T12:00:00Z", "schemaVersion": 1,
+                    "total": {"currency": "EUR", "amountMinor": 100}}),
+            )).unwrap()),
+        ) {
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap();
+            let store = MemoryStore::default();
+            let dead_letters = MemoryDeadLetters::default();
+            let response = runtime.block_on(async {
+                let order = Order::place(Uuid::nil(), "c".into(), "r".into(), vec![], Utc::now());
+                let outbox = OutboxRecord::of(&shared::events::OrderCreated {
+                    meta: EventMeta::new(Uuid::nil(), None),
+                    consumer_id: "c".into(),
+                    restaurant_id: "r".into(),
+                    line_items: vec![],
+                }).unwrap();
+                store.place(&order, &outbox, None).await.unwrap();
+                let handler = ReplyHandler::new(store.clone(), dead_letters.clone());
+                handler.handle(sqs_event(&[String::from_utf8_lossy(&body).into_owned()])).await
+            });
+            proptest::prop_assert!(failed_ids(&response).is_empty());
+            let buried = dead_letters.sent.lock().unwrap().len();
+            let status = runtime.block_on(store.get(Uuid::nil())).unwrap().unwrap().status;
+            proptest::prop_assert!(
+                (buried == 1 && status == OrderStatus::Pending) || (buried == 0 && status != OrderStatus::Pending),
+                "dead-lettered {} times, order {:?}", buried, status
+            );
+        }
+    }
 }
