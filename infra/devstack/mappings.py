@@ -20,6 +20,7 @@ from .template import REGION, TemplateError
 log = logging.getLogger("devstack.mappings")
 
 OPERATORS = {"prefix", "anything-but", "exists"}
+LONG_POLL_SECONDS = 20
 
 
 def check_pattern(pattern: Any, where: str) -> None:
@@ -119,7 +120,7 @@ class Mapping:
                 log.exception("%s: poll failed", self.where)
                 time.sleep(1)
 
-    idle_wait = 0.05
+    idle_wait = 0.0
 
     def poll(self) -> bool:
         raise NotImplementedError
@@ -152,7 +153,8 @@ class SqsMapping(Mapping):
         while len(messages) < self.batch_size:
             received = self.sqs.receive_message(
                 QueueUrl=self.queue_url, MaxNumberOfMessages=min(10, self.batch_size - len(messages)),
-                WaitTimeSeconds=0 if messages else 1, AttributeNames=["All"],
+                # Long polling, as Lambda's pollers do: an idle queue costs one call per 20 s.
+                WaitTimeSeconds=0 if messages else LONG_POLL_SECONDS, AttributeNames=["All"],
                 MessageAttributeNames=["All"]).get("Messages", [])
             messages += received
             if not received or time.time() >= deadline:
@@ -268,7 +270,8 @@ class StreamMapping(Mapping):
         if props.get("StartingPosition", "TRIM_HORIZON") == "LATEST":
             latest = self._records(after=None, limit=10_000)
             self.checkpoint = latest[-1]["dynamodb"]["SequenceNumber"] if latest else None
-        self.idle_wait = 0.05
+        # Lambda reads each shard four times a second.
+        self.idle_wait = 0.25
         self._first_seen: dict[str, float] = {}
 
     def _records(self, after: str | None, limit: int) -> list[dict[str, Any]]:
