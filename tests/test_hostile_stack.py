@@ -75,5 +75,5 @@ def test_one_idempotency_key_sent_three_times_at_once_makes_one_order(stack, slo
     assert conflicts(stack) > before, "no conflict happened: the test proved nothing"
     order_id = answers[0].json()["orderId"]
     rows = [r for r in stack.scan("OutboxTable") if r["orderId"]["S"] == order_id]
-    assert [r["detailType"]["S"] for r in rows] == ["OrderCreated"]
+    assert [r["detailType"]["S"] for r in rows].count("OrderCreated") == 1
     assert stack.request("GET", f"/orders/{order_id}").json()["consumerId"] == ORDER["consumerId"]

@@ -103,8 +103,12 @@ class Mapping:
                                   f"of {len(records)} records")
         raise InvocationError("Sandbox.Timedout", "injected: answered after the timeout")
 
+    # How many batches are in flight at once.
+    concurrency = 1
+
     def start(self) -> None:
-        threading.Thread(target=self._run, name=self.where, daemon=True).start()
+        for poller in range(self.concurrency):
+            threading.Thread(target=self._run, name=f"{self.where}#{poller}", daemon=True).start()
 
     def _run(self) -> None:
         while not self.stopped.is_set():
@@ -137,6 +141,10 @@ class SqsMapping(Mapping):
         self.window = float(props.get("MaximumBatchingWindowInSeconds", 0))
         self.partial = "ReportBatchItemFailures" in props.get("FunctionResponseTypes", [])
         self.filters = patterns(props.get("FilterCriteria"), where)
+        # Lambda polls a queue with several pollers and invokes for each batch at once, up to the
+        # function's concurrency (here its instances) and ScalingConfig.MaximumConcurrency.
+        maximum = int((props.get("ScalingConfig") or {}).get("MaximumConcurrency", function.instances))
+        self.concurrency = max(1, min(function.instances, maximum))
         if self.batch_size > 10 and self.window == 0:
             raise TemplateError(f"{where}: a BatchSize over 10 needs MaximumBatchingWindowInSeconds")
         visibility = int(sqs.get_queue_attributes(QueueUrl=self.queue_url, AttributeNames=[

@@ -14,11 +14,6 @@ moto is also kinder than DynamoDB, which this module undoes:
   flight for `faults.FAULTS.transaction_hold_ms` and holds its items meanwhile: an overlapping
   transaction on one of them is cancelled with `TransactionConflict`, and a single write to one
   gets `TransactionConflictException`, as DynamoDB answers.
-- moto computes every attribute of an SQS queue, approximate message counts included (a walk over
-  all its messages), to read any one of them, and does so for every message it receives or
-  sends: quadratic in a queue's depth, so a backlog of a few thousand messages saturated the
-  emulator (the chaos soak's first long run: 50% of its CPU in `Queue.attributes`). Here the
-  attributes are a mapping that computes each value when it is read.
 - moto ignores `ClientRequestToken`, so an SDK retry of a transaction that had committed (its
   answer lost) fails its conditions. DynamoDB answers such a retry with success for 10 minutes
   without writing again; so does this.
@@ -30,7 +25,6 @@ import copy
 import json
 import threading
 import time
-from collections.abc import Mapping
 from typing import Any
 
 from moto.dynamodb.exceptions import (
@@ -46,8 +40,6 @@ from moto.dynamodb.exceptions import DynamodbException
 from moto.dynamodb.models import DynamoDBBackend
 from moto.dynamodb.models.dynamo_type import DynamoType
 from moto.dynamodb.responses import DynamoHandler
-from moto.sqs.models import Queue, SQSBackend
-from moto.core.utils import camelcase_to_underscores
 
 from . import faults
 
@@ -248,49 +240,8 @@ def _with_client_request_token(handle):
     return transact
 
 
-# moto's own property, for the test that compares the two.
-ORIGINAL_QUEUE_ATTRIBUTES = Queue.attributes.fget
-
-
-class QueueAttributes(Mapping):
-    """A queue's attributes, each computed when read, with the values moto's own property has."""
-
-    def __init__(self, queue: Queue) -> None:
-        self.queue = queue
-        self.names = list(Queue.BASE_ATTRIBUTES)
-        if queue.fifo_queue:
-            self.names += Queue.FIFO_ATTRIBUTES
-        if queue.kms_master_key_id:
-            self.names += Queue.KMS_ATTRIBUTES
-
-    def __getitem__(self, name: str) -> Any:
-        if name not in self.names:
-            raise KeyError(name)
-        queue = self.queue
-        if name == "RedrivePolicy" and queue.redrive_policy:
-            return json.dumps(queue.redrive_policy)
-        value = getattr(queue, camelcase_to_underscores(name))
-        return str(value).lower() if isinstance(value, bool) else value
-
-    def __iter__(self):
-        return iter(self.names)
-
-    def __len__(self) -> int:
-        return len(self.names)
-
-
-def _get_queue_attributes(original):
-    def get_queue_attributes(self: SQSBackend, queue_name: str, attribute_names: list[str]) -> dict[str, Any]:
-        # The answer is serialized as a plain dict; "All" computes every value once.
-        return dict(original(self, queue_name, attribute_names))
-
-    return get_queue_attributes
-
-
 def apply() -> None:
     """Patches the in-process moto backend. Call before the server starts."""
-    Queue.attributes = property(QueueAttributes)
-    SQSBackend.get_queue_attributes = _get_queue_attributes(SQSBackend.get_queue_attributes)
     DynamoDBBackend.transact_write_items = transact_write_items
     DynamoHandler.transact_write_items = _with_client_request_token(DynamoHandler.transact_write_items)
     DynamoDBBackend.put_item = _single_write(ORIGINAL["put_item"], _key_of_item)

@@ -21,7 +21,7 @@ from moto.moto_server.werkzeug_app import (
 )
 from werkzeug.serving import make_server
 
-from . import faults, moto_fixes
+from . import faults, moto_fixes, moto_speedups
 
 FAULTS_PATH = "/_devstack/faults"
 
@@ -56,10 +56,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--faults", default="{}", help="fault settings as JSON (see faults.py)")
+    parser.add_argument("--no-speedups", action="store_true",
+                        help="run without moto_speedups, to measure what they save")
     args = parser.parse_args()
     faults.FAULTS.configure(json.loads(args.faults))
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
     moto_fixes.apply()
+    if not args.no_speedups:
+        moto_speedups.apply()
     faults.apply()
     server = make_server("127.0.0.1", args.port, application(), threaded=True,
                          request_handler=MotoRequestHandler)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-
 import boto3
 import pytest
 from botocore.exceptions import ClientError
@@ -164,33 +162,3 @@ def test_a_transaction_repeated_with_its_token_succeeds_without_writing_again(dy
         dynamodb.transact_write_items(TransactItems=[put("a", "other")], ClientRequestToken="token-1")
     assert mismatch.value.response["Error"]["Code"] == "IdempotentParameterMismatchException"
     assert keys(dynamodb, "a") == ["once"]
-
-
-def test_queue_attributes_read_one_by_one_equal_motos_own(endpoint):
-    from moto.sqs import sqs_backends
-
-    sqs = client(endpoint, "sqs")
-    dlq = sqs.create_queue(QueueName="dead")["QueueUrl"]
-    dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    url = sqs.create_queue(QueueName="busy", Attributes={
-        "VisibilityTimeout": "30", "MessageRetentionPeriod": "600", "SqsManagedSseEnabled": "true",
-        "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": 5})})["QueueUrl"]
-    fifo = sqs.create_queue(QueueName="ordered.fifo", Attributes={
-        "FifoQueue": "true", "ContentBasedDeduplication": "true"})["QueueUrl"]
-    for i in range(5):
-        sqs.send_message(QueueUrl=url, MessageBody=f"m{i}", DelaySeconds=i % 2 * 60)
-        sqs.send_message(QueueUrl=fifo, MessageBody=f"m{i}", MessageGroupId="g")
-    sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=2)
-    queues = sqs_backends["123456789012"]["us-east-1"].queues
-    for name in ("dead", "busy", "ordered.fifo"):
-        queue = queues[name]
-        assert dict(queue.attributes) == moto_fixes.ORIGINAL_QUEUE_ATTRIBUTES(queue), name
-    counts = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=[
-        "ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible",
-        "ApproximateNumberOfMessagesDelayed"])["Attributes"]
-    assert counts == {"ApproximateNumberOfMessages": "1", "ApproximateNumberOfMessagesNotVisible": "2",
-                      "ApproximateNumberOfMessagesDelayed": "2"}
-    # A FIFO queue still de-duplicates by content (it reads ContentBasedDeduplication).
-    sqs.send_message(QueueUrl=fifo, MessageBody="m0", MessageGroupId="g")
-    assert sqs.get_queue_attributes(QueueUrl=fifo, AttributeNames=["ApproximateNumberOfMessages"])[
-        "Attributes"]["ApproximateNumberOfMessages"] == "5"

@@ -1,0 +1,126 @@
+"""Speed fixes to the pinned moto server, applied where devstack launches it. Each is named, leaves
+moto's answers as they were (a test in `test_moto_speedups.py` shows it), and can be switched off
+(`moto_server --no-speedups`) so that the benchmark can show what it saves.
+
+- `queue-attributes`: moto computed every attribute of an SQS queue, approximate message counts
+  included (a walk over all its messages), to read any one of them, and did so for every message
+  it received or sent: quadratic in a queue's depth. A backlog of a few thousand messages
+  saturated the emulator (the chaos soak's first long run: half of its CPU in
+  `Queue.attributes`). Here the attributes are a mapping that computes each value when read.
+- `event-delivery`: for every event a rule routes to a target, moto built JSONPath parsers (a
+  yacc grammar, each time) to apply the default input template, although without an
+  `InputTransformer` the result is the event's own fields. Here those fields are copied
+  directly; a target with a transformer still goes through moto's parser.
+- `dispatch`: moto matched every request against every service's URL patterns to find its
+  backend. Here the backend of a SigV4-signed DynamoDB, SQS or EventBridge call is remembered by
+  what decided it (the signed service and region, and the `X-Amz-Target` prefix).
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from moto.core.utils import camelcase_to_underscores
+from moto.events.utils import EventTemplateParser
+from moto.moto_server.werkzeug_app import DomainDispatcherApplication
+from moto.sqs.models import Queue, SQSBackend
+
+# moto's own code, for the tests that compare and for switching the fixes off.
+ORIGINAL_QUEUE_ATTRIBUTES = Queue.attributes.fget
+ORIGINAL_TEMPLATE_PARSE = EventTemplateParser.parse
+
+
+class QueueAttributes(Mapping):
+    """A queue's attributes, each computed when read, with the values moto's own property has."""
+
+    def __init__(self, queue: Queue) -> None:
+        self.queue = queue
+        self.names = list(Queue.BASE_ATTRIBUTES)
+        if queue.fifo_queue:
+            self.names += Queue.FIFO_ATTRIBUTES
+        if queue.kms_master_key_id:
+            self.names += Queue.KMS_ATTRIBUTES
+
+    def __getitem__(self, name: str) -> Any:
+        if name not in self.names:
+            raise KeyError(name)
+        queue = self.queue
+        if name == "RedrivePolicy" and queue.redrive_policy:
+            return json.dumps(queue.redrive_policy)
+        value = getattr(queue, camelcase_to_underscores(name))
+        return str(value).lower() if isinstance(value, bool) else value
+
+    def __iter__(self):
+        return iter(self.names)
+
+    def __len__(self) -> int:
+        return len(self.names)
+
+
+def _queue_attributes() -> None:
+    original = SQSBackend.get_queue_attributes
+
+    def get_queue_attributes(self: SQSBackend, queue_name: str, attribute_names: list[str]) -> dict[str, Any]:
+        # The answer is serialized as a plain dict; "All" computes every value once.
+        return dict(original(self, queue_name, attribute_names))
+
+    Queue.attributes = property(QueueAttributes)
+    SQSBackend.get_queue_attributes = get_queue_attributes
+
+
+# What moto's default input template keeps of an event.
+_DEFAULT_FIELDS = ("id", "time", "version", "detail-type", "source", "region", "resources", "detail")
+
+
+def _event_delivery() -> None:
+    def parse(input_template: str, input_paths_map: dict[str, Any], event: dict[str, Any]) -> dict[str, Any]:
+        if input_template or input_paths_map:
+            return ORIGINAL_TEMPLATE_PARSE(input_template, input_paths_map, event)
+        return {field: ("0" if field == "version" else copy.deepcopy(event[field])) for field in _DEFAULT_FIELDS}
+
+    EventTemplateParser.parse = staticmethod(parse)
+
+
+_DISPATCHED_SERVICES = {"dynamodb", "sqs", "events"}
+
+
+def _dispatch() -> None:
+    original = DomainDispatcherApplication.get_application
+
+    def get_application(self: DomainDispatcherApplication, environ: dict[str, Any]):
+        key = _dispatch_key(environ)
+        if key is None:
+            return original(self, environ)
+        cache = self.__dict__.setdefault("_devstack_apps", {})
+        app = cache.get(key)
+        if app is None:
+            app = cache[key] = original(self, environ)
+        return app
+
+    DomainDispatcherApplication.get_application = get_application
+
+
+def _dispatch_key(environ: dict[str, Any]) -> tuple[str, str, str] | None:
+    """(service, region, target prefix) of a SigV4-signed call to a cached service."""
+    authorization = environ.get("HTTP_AUTHORIZATION", "")
+    if not authorization.startswith("AWS4-HMAC-SHA256 ") or environ.get("PATH_INFO", "/") != "/":
+        return None
+    try:
+        _, _, region, service, _ = authorization.split(",")[0].split()[1].split("/")
+    except ValueError:
+        return None
+    if service not in _DISPATCHED_SERVICES:
+        return None
+    return service, region, environ.get("HTTP_X_AMZ_TARGET", "").split(".", 1)[0]
+
+
+SPEEDUPS = {"queue-attributes": _queue_attributes, "event-delivery": _event_delivery, "dispatch": _dispatch}
+
+
+def apply() -> None:
+    """Installs every speed fix. Call before the server starts."""
+    for install in SPEEDUPS.values():
+        install()

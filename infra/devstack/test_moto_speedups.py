@@ -1,0 +1,91 @@
+"""The speed fixes devstack installs into moto answer exactly as moto's own code does."""
+
+from __future__ import annotations
+
+import json
+
+import boto3
+import pytest
+from moto.moto_server.threaded_moto_server import ThreadedMotoServer
+
+from infra.devstack import moto_speedups
+
+moto_speedups.apply()
+
+
+@pytest.fixture(scope="module")
+def endpoint():
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    yield f"http://{host}:{port}"
+    server.stop()
+
+
+def client(endpoint, service):
+    return boto3.client(service, endpoint_url=endpoint, region_name="us-east-1",
+                        aws_access_key_id="testing", aws_secret_access_key="testing")
+
+
+@pytest.mark.parametrize("event", [
+    {"id": "1", "time": 1795696236.397, "detail-type": "OrderCreated", "source": "orders",
+     "region": "us-east-1", "resources": [], "account": "123456789012", "ingestion-time": 1.0,
+     "detail": {"orderId": "o", "lineItems": [{"menuItemId": "é", "quantity": 2}], "n": 1.5,
+                "nested": {"empty": [], "none": None, "yes": True}}},
+    {"id": "2", "time": 1, "detail-type": "x", "source": "s", "region": "eu-west-1",
+     "resources": ["arn:a", "arn:b"], "ingestion-time": 2, "detail": {}},
+])
+def test_an_event_without_a_transformer_is_delivered_as_moto_delivers_it(event):
+    assert moto_speedups.EventTemplateParser.parse(None, {}, event) == \
+        moto_speedups.ORIGINAL_TEMPLATE_PARSE(None, {}, event)
+
+
+def test_a_transformer_still_goes_through_motos_parser():
+    event = {"id": "1", "time": 1, "detail-type": "x", "source": "s", "region": "r", "resources": [],
+             "ingestion-time": 1, "detail": {"orderId": "o"}}
+    parsed = moto_speedups.EventTemplateParser.parse('{"id": "<order>"}', {"order": "$.detail.orderId"}, event)
+    assert parsed == {"id": "o"}
+
+
+def test_every_service_the_stack_uses_is_dispatched_to_its_own_backend(endpoint):
+    dynamodb = client(endpoint, "dynamodb")
+    dynamodb.create_table(TableName="t", BillingMode="PAY_PER_REQUEST",
+                          KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+                          AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+                          StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_IMAGE"})
+    for _ in range(2):  # the second time from the cache
+        assert dynamodb.list_tables()["TableNames"] == ["t"]
+        assert len(client(endpoint, "dynamodbstreams").list_streams()["Streams"]) == 1
+        assert client(endpoint, "sqs").list_queues().get("QueueUrls", []) == []
+        assert [b["Name"] for b in client(endpoint, "events").list_event_buses()["EventBuses"]] == ["default"]
+    dynamodb.delete_table(TableName="t")
+
+
+def test_queue_attributes_read_one_by_one_equal_motos_own(endpoint):
+    from moto.sqs import sqs_backends
+
+    sqs = client(endpoint, "sqs")
+    dlq = sqs.create_queue(QueueName="dead")["QueueUrl"]
+    dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    url = sqs.create_queue(QueueName="busy", Attributes={
+        "VisibilityTimeout": "30", "MessageRetentionPeriod": "600", "SqsManagedSseEnabled": "true",
+        "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": 5})})["QueueUrl"]
+    fifo = sqs.create_queue(QueueName="ordered.fifo", Attributes={
+        "FifoQueue": "true", "ContentBasedDeduplication": "true"})["QueueUrl"]
+    for i in range(5):
+        sqs.send_message(QueueUrl=url, MessageBody=f"m{i}", DelaySeconds=i % 2 * 60)
+        sqs.send_message(QueueUrl=fifo, MessageBody=f"m{i}", MessageGroupId="g")
+    sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=2)
+    queues = sqs_backends["123456789012"]["us-east-1"].queues
+    for name in ("dead", "busy", "ordered.fifo"):
+        queue = queues[name]
+        assert dict(queue.attributes) == moto_speedups.ORIGINAL_QUEUE_ATTRIBUTES(queue), name
+    counts = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=[
+        "ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible",
+        "ApproximateNumberOfMessagesDelayed"])["Attributes"]
+    assert counts == {"ApproximateNumberOfMessages": "1", "ApproximateNumberOfMessagesNotVisible": "2",
+                      "ApproximateNumberOfMessagesDelayed": "2"}
+    # A FIFO queue still de-duplicates by content (it reads ContentBasedDeduplication).
+    sqs.send_message(QueueUrl=fifo, MessageBody="m0", MessageGroupId="g")
+    assert sqs.get_queue_attributes(QueueUrl=fifo, AttributeNames=["ApproximateNumberOfMessages"])[
+        "Attributes"]["ApproximateNumberOfMessages"] == "5"
