@@ -71,6 +71,7 @@ soak-short: $(VENV)/.installed build
 bench: $(VENV)/.installed build
 	$(PYTHON) -m infra.bench.place_order
 	$(PYTHON) -m infra.bench.relay
+	$(PYTHON) -m infra.bench.flow
 
 clean:
 	rm -rf $(VENV) $(SAM_VENV) .local .aws-sam target

@@ -257,25 +257,8 @@ class Emulator:
         return order_ids
 
 
-def drain(emulator: Emulator, accepted: set[str], timeout: float) -> float:
-    """Waits until every accepted order is decided and no queue holds a message; answers how
-    long that took."""
-    began = time.time()
-    queues = ("ConsumerValidationQueue", "RestaurantValidationQueue", "OrderRepliesQueue")
-    while time.time() - began < timeout:
-        orders = {o["orderId"]: o for o in emulator.scan("OrdersTable") if "orderId" in o}
-        undecided = [i for i in accepted if orders.get(i, {}).get("status") not in TERMINAL]
-        if not undecided and all(emulator.queue_depth(q) == 0 for q in queues):
-            break
-        time.sleep(2)
-    return time.time() - began
-
-
-def check(emulator: Emulator, placed: list[Placed], demo: dict[str, Any]) -> dict[str, Any]:
-    """The invariants, from the tables and queues alone."""
-    orders = {o["orderId"]: o for o in emulator.scan("OrdersTable") if str(o["pk"]).startswith("ORDER#")}
-    terminal_events = Counter(row["orderId"] for row in emulator.scan("OutboxTable")
-                              if row["detailType"] in ("OrderValidated", "OrderRejected"))
+def dead_letters(emulator: Emulator) -> dict[str, list[str]]:
+    """What waits in a dead-letter queue or the relay's failure queue, by order id, with why."""
     dead: dict[str, list[str]] = {}
     for dlq in DLQS:
         for message in emulator.peek(dlq):
@@ -288,10 +271,36 @@ def check(emulator: Emulator, placed: list[Placed], demo: dict[str, Any]) -> dic
             dead.setdefault(order_id, []).append(f"{dlq}: {reason}")
     for order_id in emulator.relay_failures():
         dead.setdefault(order_id, []).append("OutboxRelayFailures")
+    return dead
 
+
+def drain(emulator: Emulator, accepted: set[str], timeout: float) -> float:
+    """Waits until every accepted order is decided or dead-lettered and no queue holds a
+    message; answers how long that took."""
+    began = time.time()
+    queues = ("ConsumerValidationQueue", "RestaurantValidationQueue", "OrderRepliesQueue")
+    while time.time() - began < timeout:
+        # Queue depths are cheap to read; a scan of every order is not, and would slow the
+        # stack it watches, so it waits until the queues are empty.
+        if all(emulator.queue_depth(q) == 0 for q in queues):
+            orders = {o["orderId"]: o for o in emulator.scan("OrdersTable") if "orderId" in o}
+            undecided = {i for i in accepted if orders.get(i, {}).get("status") not in TERMINAL}
+            if not undecided or undecided <= set(dead_letters(emulator)):
+                break
+        time.sleep(2)
+    return time.time() - began
+
+
+def check(emulator: Emulator, placed: list[Placed], demo: dict[str, Any]) -> dict[str, Any]:
+    """The invariants, from the tables and queues alone."""
+    orders = {o["orderId"]: o for o in emulator.scan("OrdersTable") if str(o["pk"]).startswith("ORDER#")}
+    terminal_events = Counter(row["orderId"] for row in emulator.scan("OutboxTable")
+                              if row["detailType"] in ("OrderValidated", "OrderRejected"))
+    dead = dead_letters(emulator)
     breaches: dict[str, list[str]] = {"lost": [], "double": [], "wrong": [], "history": [],
                                       "one key, several orders": [], "orders nobody placed": []}
     outcome = Counter()
+    dead_reasons: Counter = Counter()
     times: list[float] = []
     accepted: set[str] = set()
     for item in placed:
@@ -311,6 +320,8 @@ def check(emulator: Emulator, placed: list[Placed], demo: dict[str, Any]) -> dic
         if status not in TERMINAL:
             if order_id in dead:
                 outcome["dead-lettered"] += 1
+                for reason in dead[order_id]:
+                    dead_reasons[reason] += 1
             else:
                 breaches["lost"].append(f"{order_id}: {status} after the drain, in no DLQ")
             continue
@@ -332,7 +343,8 @@ def check(emulator: Emulator, placed: list[Placed], demo: dict[str, Any]) -> dic
         times.append(_seconds(stamps[-1]) - _seconds(stamps[0]))
     for order_id in set(orders) - accepted:
         breaches["orders nobody placed"].append(order_id)
-    return {"breaches": breaches, "outcome": outcome, "times": times, "accepted": accepted}
+    return {"breaches": breaches, "outcome": outcome, "times": times, "accepted": accepted,
+            "dead": dead_reasons}
 
 
 def _seconds(stamp: str) -> float:
@@ -380,6 +392,8 @@ def report(placed: list[Placed], refusals: Counter, result: dict[str, Any], faul
     print()
     for name, value in rows:
         print(f"{name:<{width}}  {value:>8}")
+    for reason, count in sorted(result["dead"].items()):
+        print(f"  dead-lettered: {count} x {reason}")
     for name, items in breaches.items():
         for line in items[:10]:
             print(f"  {name}: {line}")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 import uuid
 
 import pytest
@@ -115,11 +116,31 @@ def test_a_retry_with_the_same_key_creates_one_order(stack):
     assert first.status_code == again.status_code == 202
     assert again.json() == first.json()
     assert again.headers["Idempotent-Replayed"] == "true"
-    assert len(outbox_records(stack, first.json()["orderId"])) == 1
+    created = [r for r in outbox_records(stack, first.json()["orderId"]) if r["detailType"]["S"] == "OrderCreated"]
+    assert len(created) == 1
 
     changed = place(stack, body={**ORDER, "restaurantId": "restaurant-2"}, headers={"Idempotency-Key": key})
     assert changed.status_code == 422
     assert changed.json()["type"] == "/problems/idempotency-key-reused"
+
+
+def claim(stack, key: str, expires_at: int) -> None:
+    """A claim of `key` by another request, as the order API stores it."""
+    stack.client("dynamodb").put_item(TableName=stack.name("OrdersTable"), Item={
+        "pk": {"S": f"IDEMPOTENCY#{key}"}, "orderId": {"S": str(uuid.uuid4())},
+        "fingerprint": {"S": "another request"}, "expiresAt": {"N": str(expires_at)}})
+
+
+def test_a_key_is_free_again_once_its_window_has_passed_even_before_ttl_deletes_it(stack):
+    now = int(time.time())
+    live, expired = f"live-{uuid.uuid4()}", f"expired-{uuid.uuid4()}"
+    claim(stack, live, now + 3600)
+    claim(stack, expired, now - 1)  # TTL may leave it in the table for days
+    assert place(stack, headers={"Idempotency-Key": live}).status_code == 422
+    fresh = place(stack, headers={"Idempotency-Key": expired})
+    assert fresh.status_code == 202 and "Idempotent-Replayed" not in fresh.headers
+    again = place(stack, headers={"Idempotency-Key": expired})
+    assert again.headers["Idempotent-Replayed"] == "true" and again.json() == fresh.json()
 
 
 def test_concurrent_retries_with_the_same_key_create_one_order(stack):

@@ -24,8 +24,9 @@ def client(service: str, port: int = MOTO_PORT):
 
 @contextmanager
 def devstack(ports: tuple[int, int, int] = (API_PORT, MOTO_PORT, CONTROL_PORT), logs: Path = LOGS,
-             parameters: list[str] = (), faults: dict | None = None):
-    """Yields the stack's state (endpoints, resource names) and stops it afterwards."""
+             parameters: list[str] = (), faults: dict | None = None, speedups: bool = True):
+    """Yields the stack's state (endpoints, resource names, devstack's pid) and stops it
+    afterwards."""
     api_port, moto_port, control_port = ports
     logs.mkdir(parents=True, exist_ok=True)
     for old in logs.glob("*.log"):
@@ -33,6 +34,7 @@ def devstack(ports: tuple[int, int, int] = (API_PORT, MOTO_PORT, CONTROL_PORT), 
     state = Path(tempfile.mkdtemp()) / "state.json"
     process = subprocess.Popen(
         [sys.executable, "-m", "infra.devstack", "--moto-port", str(moto_port), "--log-dir", str(logs),
+         *([] if speedups else ["--no-speedups"]),
          "--parameter-overrides", " ".join(parameters),
          "up", "--api-port", str(api_port), "--control-port", str(control_port), "--state", str(state),
          "--faults", json.dumps(faults or {}), "--seed", str(ROOT / "infra" / "demo-data.json")],
@@ -43,7 +45,7 @@ def devstack(ports: tuple[int, int, int] = (API_PORT, MOTO_PORT, CONTROL_PORT), 
             if process.poll() is not None or time.time() > deadline:
                 sys.exit(f"devstack did not start; see {logs}/devstack.log")
             time.sleep(0.1)
-        yield json.loads(state.read_text())
+        yield {**json.loads(state.read_text()), "pid": process.pid}
     finally:
         process.terminate()
         process.wait(timeout=20)

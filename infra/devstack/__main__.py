@@ -28,6 +28,8 @@ def main() -> int:
     parser.add_argument("--log-dir", type=Path, default=Path(".local/logs"))
     parser.add_argument("--instances", type=int, default=2,
                         help="how many instances of each function run at once")
+    parser.add_argument("--no-speedups", action="store_true",
+                        help="run moto without devstack's speed fixes (to measure what they save)")
     parser.add_argument("--parameter-overrides", default="", metavar="'NAME=VALUE ...'",
                         help="template parameters, as `sam deploy --parameter-overrides` takes them")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -57,7 +59,7 @@ def main() -> int:
     stack = None
     try:
         stack = Stack(Template(args.template, args.parameters), args.bin_dir, args.log_dir,
-                      args.moto_port, args.instances, args.faults)
+                      args.moto_port, args.instances, args.faults, not args.no_speedups)
         stack.start_data_plane()
         stack.create()
         for seed in args.seed:

@@ -94,10 +94,7 @@ class Mapping:
         if fault is None:
             return self.function.invoke({"Records": records}, wait=wait)
         done = self.faults.part(records) if fault == "crashes" else records
-        try:
-            self.function.invoke({"Records": done}, wait=wait)
-        finally:
-            self.function.crash()
+        self.function.invoke_and_crash({"Records": done}, wait)
         if fault == "crashes":
             raise InvocationError("Runtime.ExitError", f"injected: instance died after {len(done)} "
                                   f"of {len(records)} records")

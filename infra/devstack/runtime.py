@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 import os
 import queue
+import select
+import socket
 import subprocess
 import threading
 import time
@@ -36,10 +38,24 @@ class _Invocation:
     payload: bytes
     deadline: float
     result: Future
+    slot: int = -1  # the instance that took it
+
+
+@dataclass
+class _Slot:
+    """One instance of a function, with a Runtime API endpoint of its own, so that devstack knows
+    which instance took which event: a crash or a timeout ends that instance alone, as it ends
+    one Lambda sandbox and not its neighbours."""
+
+    index: int
+    server: Any = None
+    process: subprocess.Popen | None = None
+    # Bumped whenever the instance ends: a poll from an ended instance gets no work.
+    generation: int = 0
 
 
 class Function:
-    """One function: its Runtime API endpoint and its running instances."""
+    """One function: its instances and their Runtime API endpoints."""
 
     def __init__(self, name: str, binary: Path, environment: dict[str, str], timeout: int,
                  memory: int, log_dir: Path, instances: int = 1):
@@ -53,17 +69,12 @@ class Function:
         self.pending: queue.Queue[_Invocation] = queue.Queue()
         self.in_flight: dict[str, _Invocation] = {}
         self.lock = threading.Lock()
-        self.processes: list[subprocess.Popen] = []
         self.running = False
         self.longest_invocation = 0.0
-        # Bumped by every stop: a poll from an instance of an older generation gets no work.
-        self.generation = 0
-        self.server = httpd.serve(self._handler(), "127.0.0.1", 0)
-        threading.Thread(target=self._watch_deadlines, daemon=True).start()
-
-    @property
-    def runtime_api(self) -> str:
-        return f"127.0.0.1:{self.server.server_address[1]}"
+        self.slots = [_Slot(i) for i in range(instances)]
+        for slot in self.slots:
+            slot.server = httpd.serve(self._handler(slot), "127.0.0.1", 0)
+        threading.Thread(target=self._watch, daemon=True).start()
 
     @property
     def arn(self) -> str:
@@ -74,55 +85,46 @@ class Function:
             raise FileNotFoundError(f"{self.name}: {self.binary} is missing; run `cargo build` first")
         with self.lock:
             self.running = True
-            log = open(self.log_path, "ab")
-            env = {
-                **{k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "TZ")},
-                **self.environment,
-                "AWS_LAMBDA_FUNCTION_NAME": self.name,
-                "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
-                "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(self.memory),
-                "AWS_LAMBDA_LOG_GROUP_NAME": f"/aws/lambda/{self.name}",
-                "AWS_LAMBDA_RUNTIME_API": self.runtime_api,
-                "_HANDLER": "bootstrap",
-            }
-            while len(self.processes) < self.instances:
-                stream = f"{time.strftime('%Y/%m/%d')}/[$LATEST]{uuid.uuid4().hex}"
-                self.processes.append(subprocess.Popen(
-                    [str(self.binary)], env={**env, "AWS_LAMBDA_LOG_STREAM_NAME": stream},
-                    stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL))
+            for slot in self.slots:
+                if slot.process is None:
+                    self._spawn(slot)
+
+    def _spawn(self, slot: _Slot) -> None:
+        environment = {
+            **{k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "TZ")},
+            **self.environment,
+            "AWS_LAMBDA_FUNCTION_NAME": self.name,
+            "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
+            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(self.memory),
+            "AWS_LAMBDA_LOG_GROUP_NAME": f"/aws/lambda/{self.name}",
+            "AWS_LAMBDA_LOG_STREAM_NAME": f"{time.strftime('%Y/%m/%d')}/[$LATEST]{uuid.uuid4().hex}",
+            "AWS_LAMBDA_RUNTIME_API": f"127.0.0.1:{slot.server.server_address[1]}",
+            "_HANDLER": "bootstrap",
+        }
+        with open(self.log_path, "ab") as log:
+            slot.process = subprocess.Popen([str(self.binary)], env=environment, stdout=log,
+                                            stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
 
     def peak_memory_mb(self) -> float:
         """The largest peak resident set (VmHWM) among the running instances, in MiB."""
         peak = 0
-        for process in self.processes:
+        for slot in self.slots:
             try:
-                with open(f"/proc/{process.pid}/status") as status:
+                with open(f"/proc/{slot.process.pid}/status") as status:
                     for line in status:
                         if line.startswith("VmHWM:"):
                             peak = max(peak, int(line.split()[1]))
-            except OSError:
+            except (OSError, AttributeError):
                 continue
         return peak / 1024
 
     def stop(self) -> None:
-        """Stops the instances. Invocations already queued wait until the function starts."""
+        """Stops the instances. Invocations already queued are refused, as a function
+        throttled to zero refuses them; one in flight fails, as its sandbox ends."""
         with self.lock:
             self.running = False
-            self.generation += 1
-            processes, self.processes = self.processes, []
-        for process in processes:
-            process.terminate()
-        for process in processes:
-            try:
-                process.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                process.kill()
-        # An instance stopped mid-invocation never answers: that invocation fails, as on Lambda.
-        with self.lock:
-            stranded, self.in_flight = list(self.in_flight.values()), {}
-        for invocation in stranded:
-            invocation.result.set_exception(InvocationError("Runtime.Exited", "instance stopped"))
-        # Invocations not yet taken are refused, as a function throttled to zero refuses them.
+        for slot in self.slots:
+            self._end(slot, "Runtime.Exited", "instance stopped", graceful=True)
         while True:
             try:
                 waiting = self.pending.get_nowait()
@@ -130,80 +132,115 @@ class Function:
                 break
             waiting.result.set_exception(InvocationError("TooManyRequestsException", "function is stopped"))
 
-    def crash(self) -> None:
-        """Kills one instance without a word, as a crash or a timeout ends a Lambda sandbox;
-        the watcher replaces it."""
+    def _end(self, slot: _Slot, kind: str, message: str, graceful: bool = False) -> None:
+        """Ends one instance: its invocation in flight fails with `kind`; a running function
+        gets a new instance in its place."""
         with self.lock:
-            victims = [p for p in self.processes if p.poll() is None][:1]
-        for process in victims:
-            process.kill()
-            process.wait()
+            slot.generation += 1
+            process, slot.process = slot.process, None
+            stranded = [i for i in self.in_flight.values() if i.slot == slot.index]
+            for invocation in stranded:
+                del self.in_flight[invocation.request_id]
+        if process is not None and process.poll() is None:
+            if graceful:
+                process.terminate()
+            else:
+                process.kill()
+            try:
+                process.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        for invocation in stranded:
+            if not invocation.result.done():
+                invocation.result.set_exception(InvocationError(kind, message))
+        with self.lock:
+            if self.running and slot.process is None:
+                self._spawn(slot)
 
-    def invoke_async(self, payload: Any) -> Future:
+    def invoke_and_crash(self, payload: Any, wait: float) -> None:
+        """Lets an instance handle the event, then kills it before its answer counts, as a
+        crash or a timeout ends a Lambda sandbox."""
+        invocation = self._submit(payload)
+        try:
+            invocation.result.result(timeout=wait)
+        except InvocationError:
+            pass
+        if invocation.slot >= 0:
+            self._end(self.slots[invocation.slot], "Runtime.ExitError", "crashed")
+
+    def _submit(self, payload: Any) -> _Invocation:
         invocation = _Invocation(str(uuid.uuid4()), json.dumps(payload).encode(), 0.0, Future())
         self.pending.put(invocation)
-        return invocation.result
+        return invocation
+
+    def invoke_async(self, payload: Any) -> Future:
+        return self._submit(payload).result
 
     def invoke(self, payload: Any, wait: float | None = None) -> Any:
         return self.invoke_async(payload).result(timeout=wait)
 
-    def _watch_deadlines(self) -> None:
+    def _watch(self) -> None:
+        """Ends an instance whose invocation ran past the timeout, as Lambda ends its sandbox,
+        and replaces an instance whose process exited."""
         while True:
             time.sleep(0.2)
             now = time.time()
             with self.lock:
-                late = [i for i in self.in_flight.values() if i.deadline and i.deadline < now]
-            if late:
-                # Lambda ends the sandbox of a timed-out invocation; so does devstack.
-                self.stop()
-                for invocation in late:
-                    if not invocation.result.done():
-                        invocation.result.set_exception(InvocationError(
-                            "Sandbox.Timedout", f"timed out after {self.timeout} seconds"))
-                self.start()
-            with self.lock:
-                crashed = [p for p in self.processes if p.poll() is not None]
-            if crashed and self.running:
-                with self.lock:
-                    self.processes = [p for p in self.processes if p.poll() is None]
-                    stranded = [i for i in self.in_flight.values()]
-                    self.in_flight = {}
-                for invocation in stranded:
-                    if not invocation.result.done():
-                        invocation.result.set_exception(InvocationError(
-                            "Runtime.ExitError", "the function's process exited"))
-                time.sleep(0.5)
-                self.start()
+                late = {i.slot for i in self.in_flight.values() if i.deadline and i.deadline < now}
+                exited = [s for s in self.slots if s.process is not None and s.process.poll() is not None]
+            for index in late:
+                self._end(self.slots[index], "Sandbox.Timedout", f"timed out after {self.timeout} seconds")
+            for slot in exited:
+                if slot.index not in late:
+                    self._end(slot, "Runtime.ExitError", "the function's process exited")
 
-    def _handler(self):
+    def _handler(self, slot: _Slot):
         function = self
 
         class Handler(httpd.Handler):
             def do_GET(self) -> None:
                 if self.path != f"{API}/invocation/next":
                     return self.answer(404)
-                generation = function.generation
+                generation = slot.generation
                 invocation = None
                 while invocation is None:
-                    if function.generation != generation:
+                    if slot.generation != generation:
                         return self.answer(410)
+                    if self._peer_gone():
+                        return  # the instance died while it waited: it takes nothing
                     try:
                         invocation = function.pending.get(timeout=0.2)
                     except queue.Empty:
                         continue
-                    if function.generation != generation:
+                    if slot.generation != generation:
                         function.pending.put(invocation)
                         return self.answer(410)
                 invocation.deadline = time.time() + function.timeout
+                invocation.slot = slot.index
                 with function.lock:
                     function.in_flight[invocation.request_id] = invocation
-                self.answer(200, invocation.payload, {
-                    "Content-Type": "application/json",
-                    "Lambda-Runtime-Aws-Request-Id": invocation.request_id,
-                    "Lambda-Runtime-Deadline-Ms": str(int(invocation.deadline * 1000)),
-                    "Lambda-Runtime-Invoked-Function-Arn": function.arn,
-                    "Lambda-Runtime-Trace-Id": f"Root=1-{int(time.time()):08x}-{uuid.uuid4().hex[:24]}",
-                })
+                try:
+                    self.answer(200, invocation.payload, {
+                        "Content-Type": "application/json",
+                        "Lambda-Runtime-Aws-Request-Id": invocation.request_id,
+                        "Lambda-Runtime-Deadline-Ms": str(int(invocation.deadline * 1000)),
+                        "Lambda-Runtime-Invoked-Function-Arn": function.arn,
+                        "Lambda-Runtime-Trace-Id": f"Root=1-{int(time.time()):08x}-{uuid.uuid4().hex[:24]}",
+                    })
+                except OSError:
+                    # The instance died as it was handed the event: another one takes it.
+                    with function.lock:
+                        function.in_flight.pop(invocation.request_id, None)
+                    invocation.deadline, invocation.slot = 0.0, -1
+                    function.pending.put(invocation)
+
+            def _peer_gone(self) -> bool:
+                readable, _, _ = select.select([self.connection], [], [], 0)
+                try:
+                    return bool(readable) and not self.connection.recv(1, socket.MSG_PEEK)
+                except OSError:
+                    return True
 
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))

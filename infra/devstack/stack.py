@@ -67,7 +67,7 @@ def _check_properties(resource: Resource, allowed: set[str]) -> None:
 
 class Stack:
     def __init__(self, template: Template, bin_dir: Path, log_dir: Path, moto_port: int,
-                 instances: int = 2, faults: dict[str, Any] | None = None):
+                 instances: int = 2, faults: dict[str, Any] | None = None, speedups: bool = True):
         self.template = template
         self.bin_dir = bin_dir
         self.log_dir = log_dir
@@ -79,6 +79,7 @@ class Stack:
         self.mappings: list[Mapping] = []
         self.moto: subprocess.Popen | None = None
         self.notes: list[str] = []
+        self.speedups = speedups
         # Fault settings: delivery faults stay here, the rest go to the emulator's process.
         self.delivery_faults = chaos.DeliveryFaults()
         self.faults = dict(faults or {})
@@ -119,7 +120,8 @@ class Stack:
         """Starts moto in a process of its own; with port 0 it takes a free port."""
         self.moto = subprocess.Popen(
             [sys.executable, "-m", "infra.devstack.moto_server", "--port", str(self.moto_port),
-             "--faults", json.dumps({k: v for k, v in self.faults.items() if k not in chaos.KEYS})],
+             "--faults", json.dumps({k: v for k, v in self.faults.items() if k not in chaos.KEYS}),
+             *([] if self.speedups else ["--no-speedups"])],
             cwd=Path(__file__).resolve().parents[2], stdout=subprocess.PIPE,
             stderr=open(self.log_dir / "moto.log", "ab"), text=True)
         ready = self.moto.stdout.readline()  # "moto listening on 127.0.0.1:<port>"

@@ -292,27 +292,21 @@ impl OrderStore for DynamoStore {
             writes.push(self.claim_write(order.order_id, claim)?);
         }
         for attempt in 1..=PLACE_ATTEMPTS {
-            match (self.transact(writes.clone()).await?, claim) {
-                (Transaction::Committed, _) => return Ok(Placement::Placed),
-                // The claim is the third write; its condition failing means the key is taken.
-                (Transaction::ConditionFailed(mut failed), Some(claim))
-                    if failed.iter().any(|(i, _)| *i == 2) =>
-                {
-                    let stored = failed
-                        .drain(..)
-                        .find(|(i, _)| *i == 2)
-                        .and_then(|(_, item)| item);
-                    return Self::existing_claim(claim, stored);
-                }
-                (Transaction::ConditionFailed(failed), _) => {
-                    let positions: Vec<usize> = failed.iter().map(|(i, _)| *i).collect();
-                    return Err(StoreError::Backend(format!(
-                        "a new order's id or event id already exists (writes {positions:?})"
-                    )));
+            match self.transact(writes.clone()).await? {
+                Transaction::Committed => return Ok(Placement::Placed),
+                Transaction::ConditionFailed(failed) => {
+                    // The claim is the third write; its condition failing means the key is
+                    // taken, and the claim as it stands came back with the failure.
+                    return match (failed.into_iter().find(|(i, _)| *i == 2), claim) {
+                        (Some((_, stored)), Some(claim)) => Self::existing_claim(claim, stored),
+                        _ => Err(StoreError::Backend(
+                            "a new order's id or event id already exists".into(),
+                        )),
+                    };
                 }
                 // Another request with the same key is being written: once it commits, this
                 // one finds its claim and answers with its order.
-                (Transaction::Conflicted, _) => crate::backoff::wait(attempt).await,
+                Transaction::Conflicted => crate::backoff::wait(attempt).await,
             }
         }
         Err(StoreError::Backend(format!(
