@@ -140,7 +140,8 @@ class Client:
         return answer, retries
 
 
-def place_all(client: Client, count: int, seed: int, deadline: float) -> tuple[list[Placed], Counter]:
+def place_all(client: Client, count: int, seed: int, deadline: float,
+              rate: float = 0) -> tuple[list[Placed], Counter]:
     rng = random.Random(seed)
     demo_kinds = [k for k, w, _ in ORDERS for _ in range(w)]
     refused_kinds = [k for k, w, *_ in REFUSED for _ in range(w)]
@@ -157,10 +158,14 @@ def place_all(client: Client, count: int, seed: int, deadline: float) -> tuple[l
     refusals: Counter = Counter()
     lock = threading.Lock()
 
-    def run(step: tuple[str, Any]) -> None:
+    began = time.time()
+
+    def run(numbered: tuple[int, tuple[str, Any]]) -> None:
+        number, (what, item) = numbered
+        if rate:
+            time.sleep(max(0.0, began + number / rate - time.time()))
         if time.time() > deadline:
             return
-        what, item = step
         if what == "refused":
             kind, _, status, make, content_type = next(r for r in REFUSED if r[0] == item)
             answer, _ = client.post(make(rng), content_type, str(uuid.uuid4()))
@@ -181,7 +186,7 @@ def place_all(client: Client, count: int, seed: int, deadline: float) -> tuple[l
             item.client_retries += retries
 
     with ThreadPoolExecutor(max_workers=8) as pool:
-        list(pool.map(run, plan))
+        list(pool.map(run, enumerate(plan)))
     return [item for what, item in plan if what == "order" and item.answers], refusals
 
 
@@ -380,6 +385,7 @@ def report(placed: list[Placed], refusals: Counter, result: dict[str, Any], faul
         ("time to outcome p50 (s)", f"{statistics.median(times):.2f}" if times else "-"),
         ("time to outcome p99 (s)", f"{percentile(times, 0.99):.2f}"),
         ("placing took (s)", f"{took:.0f}"),
+        ("  requests per second", f"{(sum(len(p.answers) for p in placed) + sum(v for k, v in refusals.items() if k.startswith('expected'))) / max(took, 1e-9):.1f}"),
         ("drain took (s)", f"{drained:.0f}"),
     ]
     for name, count in sorted(faults["counts"].items()):
@@ -405,6 +411,8 @@ def main() -> int:
     parser.add_argument("--minutes", type=float, default=20, help="placing stops after this long")
     parser.add_argument("--drain-seconds", type=float, default=900)
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--rate", type=float, default=0,
+                        help="requests per second at most (0: as fast as 8 clients are answered)")
     args = parser.parse_args()
     demo = json.loads((ROOT / "infra" / "demo-data.json").read_text())
     with devstack(PORTS, LOGS, PARAMETERS, FAULTS) as state:
@@ -414,7 +422,7 @@ def main() -> int:
         began = time.time()
         try:
             placed, refusals = place_all(Client(state["api"]), args.orders, args.seed,
-                                         began + args.minutes * 60)
+                                         began + args.minutes * 60, args.rate)
         finally:
             stop.set()
             monkey.join()

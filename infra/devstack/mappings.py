@@ -79,6 +79,10 @@ def _iso(timestamp: float) -> str:
 
 
 class Mapping:
+    # How many batches are in flight at once, and how long a poller rests after finding none.
+    concurrency = 1
+    idle_wait = 0.0
+
     def __init__(self, function: Function, where: str, faults: DeliveryFaults | None = None):
         self.function = function
         self.where = where
@@ -100,9 +104,6 @@ class Mapping:
                                   f"of {len(records)} records")
         raise InvocationError("Sandbox.Timedout", "injected: answered after the timeout")
 
-    # How many batches are in flight at once.
-    concurrency = 1
-
     def start(self) -> None:
         for poller in range(self.concurrency):
             threading.Thread(target=self._run, name=f"{self.where}#{poller}", daemon=True).start()
@@ -120,8 +121,6 @@ class Mapping:
             except Exception:  # noqa: BLE001 - the poller must outlive any one failure
                 log.exception("%s: poll failed", self.where)
                 time.sleep(1)
-
-    idle_wait = 0.0
 
     def poll(self) -> bool:
         raise NotImplementedError

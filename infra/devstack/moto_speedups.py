@@ -7,6 +7,10 @@ moto's answers as they were (a test in `test_moto_speedups.py` shows it), and ca
   it received or sent: quadratic in a queue's depth. A backlog of a few thousand messages
   saturated the emulator (the chaos soak's first long run: half of its CPU in
   `Queue.attributes`). Here the attributes are a mapping that computes each value when read.
+- `sqs-clock`: moto read the clock through `datetime` arithmetic (`unix_time`) twice for every
+  message of a queue on every receive, to decide which are visible; with a backlog this was a
+  third of the emulator's time. Here the current time comes from `time.time()`, and a queue's
+  visible messages are picked against one reading of the clock.
 - `event-delivery`: for every event a rule routes to a target, moto built JSONPath parsers (a
   yacc grammar, each time) to apply the default input template, although without an
   `InputTransformer` the result is the event's own fields. Here those fields are copied
@@ -20,17 +24,22 @@ from __future__ import annotations
 
 import copy
 import json
+import time
 from collections.abc import Mapping
 from typing import Any
 
 from moto.core.utils import camelcase_to_underscores
 from moto.events.utils import EventTemplateParser
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication
+from moto.sqs import models as sqs_models
 from moto.sqs.models import Queue, SQSBackend
 
 # moto's own code, for the tests that compare and for switching the fixes off.
 ORIGINAL_QUEUE_ATTRIBUTES = Queue.attributes.fget
 ORIGINAL_TEMPLATE_PARSE = EventTemplateParser.parse
+ORIGINAL_UNIX_TIME = sqs_models.unix_time
+ORIGINAL_UNIX_TIME_MILLIS = sqs_models.unix_time_millis
+ORIGINAL_QUEUE_MESSAGES = Queue.messages.fget
 
 
 class QueueAttributes(Mapping):
@@ -52,6 +61,10 @@ class QueueAttributes(Mapping):
             return json.dumps(queue.redrive_policy)
         value = getattr(queue, camelcase_to_underscores(name))
         return str(value).lower() if isinstance(value, bool) else value
+
+    def __contains__(self, name: object) -> bool:
+        # Mapping's own would compute the value just to say the name exists.
+        return name in self.names
 
     def __iter__(self):
         return iter(self.names)
@@ -117,7 +130,27 @@ def _dispatch_key(environ: dict[str, Any]) -> tuple[str, str, str] | None:
     return service, region, environ.get("HTTP_X_AMZ_TARGET", "").split(".", 1)[0]
 
 
-SPEEDUPS = {"queue-attributes": _queue_attributes, "event-delivery": _event_delivery, "dispatch": _dispatch}
+def _now_millis(dt: Any = None) -> float:
+    return time.time() * 1000.0 if dt is None else ORIGINAL_UNIX_TIME_MILLIS(dt)
+
+
+def _now(dt: Any = None) -> float:
+    return time.time() if dt is None else ORIGINAL_UNIX_TIME(dt)
+
+
+def _visible_messages(queue: Queue) -> list[Any]:
+    now = _now_millis()
+    return [m for m in queue._messages if now > m.visible_at and not now < m.delayed_until]
+
+
+def _sqs_clock() -> None:
+    sqs_models.unix_time = _now
+    sqs_models.unix_time_millis = _now_millis
+    Queue.messages = property(_visible_messages)
+
+
+SPEEDUPS = {"queue-attributes": _queue_attributes, "sqs-clock": _sqs_clock,
+            "event-delivery": _event_delivery, "dispatch": _dispatch}
 
 
 def apply() -> None:

@@ -89,3 +89,20 @@ def test_queue_attributes_read_one_by_one_equal_motos_own(endpoint):
     sqs.send_message(QueueUrl=fifo, MessageBody="m0", MessageGroupId="g")
     assert sqs.get_queue_attributes(QueueUrl=fifo, AttributeNames=["ApproximateNumberOfMessages"])[
         "Attributes"]["ApproximateNumberOfMessages"] == "5"
+
+
+def test_the_clock_and_the_visible_messages_agree_with_motos(endpoint):
+    from moto.sqs import sqs_backends
+
+    assert abs(moto_speedups._now() - moto_speedups.ORIGINAL_UNIX_TIME()) < 0.05
+    assert abs(moto_speedups._now_millis() - moto_speedups.ORIGINAL_UNIX_TIME_MILLIS()) < 50
+    sqs = client(endpoint, "sqs")
+    url = sqs.create_queue(QueueName="mixed")["QueueUrl"]
+    for i in range(6):
+        sqs.send_message(QueueUrl=url, MessageBody=f"m{i}", DelaySeconds=60 if i == 5 else 0)
+    sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=2, VisibilityTimeout=60)  # in flight
+    received = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=1, VisibilityTimeout=60)["Messages"]
+    sqs.change_message_visibility(QueueUrl=url, ReceiptHandle=received[0]["ReceiptHandle"], VisibilityTimeout=0)
+    queue = sqs_backends["123456789012"]["us-east-1"].queues["mixed"]
+    assert queue.messages == moto_speedups.ORIGINAL_QUEUE_MESSAGES(queue)
+    assert len(queue.messages) == 3  # 6 sent, 1 delayed, 2 in flight
