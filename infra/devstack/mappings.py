@@ -247,7 +247,7 @@ class SqsMapping(Mapping):
 
 class StreamMapping(Mapping):
     """One shard (moto has one per table), checkpointed after success or at the reported failure.
-    Every poll takes a fresh iterator after the checkpoint, so no iterator outlives a change."""
+    A poll that finds records takes a fresh iterator after the checkpoint next time."""
 
     def __init__(self, function: Function, where: str, streams, sqs, stream_arn: str,
                  props: dict[str, Any], send_failure: Callable[[str, dict[str, Any]], None],
@@ -268,6 +268,7 @@ class StreamMapping(Mapping):
             raise TemplateError(f"{where}: only ParallelizationFactor 1 is emulated")
         if int(props.get("MaximumRecordAgeInSeconds", -1)) != -1:
             raise TemplateError(f"{where}: MaximumRecordAgeInSeconds is not emulated")
+        self._idle_iterator: str | None = None
         shards = streams.describe_stream(StreamArn=stream_arn)["StreamDescription"]["Shards"]
         self.shard_id = shards[0]["ShardId"]
         self.checkpoint: str | None = None
@@ -279,14 +280,24 @@ class StreamMapping(Mapping):
         self._first_seen: dict[str, float] = {}
 
     def _records(self, after: str | None, limit: int) -> list[dict[str, Any]]:
-        if after is None:
-            iterator = self.streams.get_shard_iterator(
-                StreamArn=self.stream_arn, ShardId=self.shard_id, ShardIteratorType="TRIM_HORIZON")
-        else:
-            iterator = self.streams.get_shard_iterator(
-                StreamArn=self.stream_arn, ShardId=self.shard_id,
-                ShardIteratorType="AFTER_SEQUENCE_NUMBER", SequenceNumber=after)
-        return self.streams.get_records(ShardIterator=iterator["ShardIterator"], Limit=limit)["Records"]
+        """The records after `after` (from the shard's start when None). An idle poll leaves an
+        iterator at that very place, which the next poll reuses: one call instead of two."""
+        iterator, self._idle_iterator = self._idle_iterator, None
+        if iterator is None:
+            iterator = self._iterator(after)
+        try:
+            answer = self.streams.get_records(ShardIterator=iterator, Limit=limit)
+        except self.streams.exceptions.ExpiredIteratorException:
+            answer = self.streams.get_records(ShardIterator=self._iterator(after), Limit=limit)
+        if not answer["Records"]:
+            self._idle_iterator = answer.get("NextShardIterator")
+        return answer["Records"]
+
+    def _iterator(self, after: str | None) -> str:
+        position = ({"ShardIteratorType": "TRIM_HORIZON"} if after is None else
+                    {"ShardIteratorType": "AFTER_SEQUENCE_NUMBER", "SequenceNumber": after})
+        return self.streams.get_shard_iterator(StreamArn=self.stream_arn, ShardId=self.shard_id,
+                                               **position)["ShardIterator"]
 
     def poll(self) -> bool:
         records = self._records(self.checkpoint, self.batch_size * 4)

@@ -184,7 +184,7 @@ class Function:
         """Ends an instance whose invocation ran past the timeout, as Lambda ends its sandbox,
         and replaces an instance whose process exited."""
         while True:
-            time.sleep(0.2)
+            time.sleep(0.5)
             now = time.time()
             with self.lock:
                 late = {i.slot for i in self.in_flight.values() if i.deadline and i.deadline < now}
@@ -210,7 +210,7 @@ class Function:
                     if self._peer_gone():
                         return  # the instance died while it waited: it takes nothing
                     try:
-                        invocation = function.pending.get(timeout=0.2)
+                        invocation = function.pending.get(timeout=1)
                     except queue.Empty:
                         continue
                     if slot.generation != generation:
