@@ -15,6 +15,15 @@ moto's answers as they were (a test in `test_moto_speedups.py` shows it), and ca
   yacc grammar, each time) to apply the default input template, although without an
   `InputTransformer` the result is the event's own fields. Here those fields are copied
   directly; a target with a transformer still goes through moto's parser.
+- `tcp-nodelay`: moto's server (Werkzeug's) writes an answer's headers and its body in two
+  sends with Nagle's algorithm on, so the body waits for the client to acknowledge the headers:
+  up to 40 ms on loopback with delayed ACKs. Here the server's sockets set `TCP_NODELAY`.
+- `dynamodb-json`: moto turned the answer of every DynamoDB item operation into JSON by walking
+  botocore's output shape, member by member (a quarter of the emulator's time under load). The
+  answer is already the wire format (DynamoDB JSON), so here it is `json.dumps`'d; anything the
+  plain encoder cannot take goes through moto's serializer as before.
+- `response-setup`: moto listed every method of the response class (`inspect.getmembers`) on
+  every request; here the list is kept per class.
 - `dispatch`: moto matched every request against every service's URL patterns to find its
   backend. Here the backend of a SigV4-signed DynamoDB, SQS or EventBridge call is remembered by
   what decided it (the signed service and region, and the `X-Amz-Target` prefix).
@@ -23,14 +32,17 @@ moto's answers as they were (a test in `test_moto_speedups.py` shows it), and ca
 from __future__ import annotations
 
 import copy
+import functools
 import json
 import time
 from collections.abc import Mapping
 from typing import Any
 
+from moto.core import responses as moto_responses
+from moto.core.responses import ActionResult
 from moto.core.utils import camelcase_to_underscores
 from moto.events.utils import EventTemplateParser
-from moto.moto_server.werkzeug_app import DomainDispatcherApplication
+from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler
 from moto.sqs import models as sqs_models
 from moto.sqs.models import Queue, SQSBackend
 
@@ -149,8 +161,42 @@ def _sqs_clock() -> None:
     Queue.messages = property(_visible_messages)
 
 
+# Operations whose answers are DynamoDB JSON and plain numbers only.
+_ITEM_OPERATIONS = {"GetItem", "PutItem", "UpdateItem", "Query", "Scan", "BatchGetItem", "BatchWriteItem",
+                    "TransactWriteItems", "TransactGetItems"}
+ORIGINAL_EXECUTE_RESULT = ActionResult.execute_result
+
+
+def _fast_execute_result(self: ActionResult, context: Any):
+    if context.service_model.service_name == "dynamodb" and context.operation_model.name in _ITEM_OPERATIONS \
+            and isinstance(self.result, dict):
+        members = context.operation_model.output_shape.members
+        try:
+            # The serializer keeps the output shape's members only, and no empty one.
+            body = json.dumps({k: v for k, v in self.result.items() if v is not None and k in members})
+        except (TypeError, ValueError):
+            pass
+        else:
+            return 200, {"Content-Type": "application/x-amz-json-1.0"}, body
+    return ORIGINAL_EXECUTE_RESULT(self, context)
+
+
+def _dynamodb_json() -> None:
+    ActionResult.execute_result = _fast_execute_result
+
+
+def _response_setup() -> None:
+    moto_responses.method_names_from_class = functools.lru_cache(maxsize=None)(
+        moto_responses.method_names_from_class)
+
+
+def _tcp_nodelay() -> None:
+    MotoRequestHandler.disable_nagle_algorithm = True
+
+
 SPEEDUPS = {"queue-attributes": _queue_attributes, "sqs-clock": _sqs_clock,
-            "event-delivery": _event_delivery, "dispatch": _dispatch}
+            "event-delivery": _event_delivery, "dynamodb-json": _dynamodb_json,
+            "response-setup": _response_setup, "tcp-nodelay": _tcp_nodelay, "dispatch": _dispatch}
 
 
 def apply() -> None:

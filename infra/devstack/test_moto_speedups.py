@@ -106,3 +106,50 @@ def test_the_clock_and_the_visible_messages_agree_with_motos(endpoint):
     queue = sqs_backends["123456789012"]["us-east-1"].queues["mixed"]
     assert queue.messages == moto_speedups.ORIGINAL_QUEUE_MESSAGES(queue)
     assert len(queue.messages) == 3  # 6 sent, 1 delayed, 2 in flight
+
+
+def test_dynamodb_answers_are_the_json_motos_serializer_writes(endpoint, monkeypatch):
+    from moto.core.responses import ActionResult
+
+    compared, differences = [], []
+
+    def both(self, context):
+        fast = moto_speedups._fast_execute_result(self, context)
+        slow = moto_speedups.ORIGINAL_EXECUTE_RESULT(self, context)
+        compared.append(context.operation_model.name)
+        if (fast[0], fast[1], json.loads(fast[2] or "{}")) != (slow[0], slow[1], json.loads(slow[2] or "{}")):
+            differences.append((context.operation_model.name, fast, slow))
+        return slow
+
+    monkeypatch.setattr(ActionResult, "execute_result", both)
+    dynamodb = client(endpoint, "dynamodb")
+    dynamodb.create_table(TableName="j", BillingMode="PAY_PER_REQUEST",
+                          KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+                          AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}])
+    item = {"pk": {"S": "a"}, "n": {"N": "1.5"}, "b": {"B": b"\x00\xff"}, "ss": {"SS": ["x", "y"]},
+            "l": {"L": [{"M": {"x": {"BOOL": True}, "z": {"NULL": True}}}]}, "e": {"S": "é"}}
+    dynamodb.put_item(TableName="j", Item=item)
+    assert dynamodb.get_item(TableName="j", Key={"pk": {"S": "a"}}, ConsistentRead=True)["Item"] == item
+    dynamodb.get_item(TableName="j", Key={"pk": {"S": "missing"}})
+    dynamodb.put_item(TableName="j", Item={"pk": {"S": "a"}, "v": {"N": "2"}}, ReturnValues="ALL_OLD",
+                      ReturnConsumedCapacity="TOTAL")
+    dynamodb.update_item(TableName="j", Key={"pk": {"S": "a"}}, UpdateExpression="SET v = :v",
+                         ExpressionAttributeValues={":v": {"N": "3"}}, ReturnValues="ALL_NEW")
+    dynamodb.query(TableName="j", KeyConditionExpression="pk = :a", ExpressionAttributeValues={":a": {"S": "a"}})
+    dynamodb.scan(TableName="j", ReturnConsumedCapacity="TOTAL")
+    dynamodb.transact_write_items(TransactItems=[{"Put": {"TableName": "j", "Item": {"pk": {"S": "t"}}}}])
+    dynamodb.batch_get_item(RequestItems={"j": {"Keys": [{"pk": {"S": "a"}}, {"pk": {"S": "t"}}]}})
+    dynamodb.delete_item(TableName="j", Key={"pk": {"S": "t"}}, ReturnValues="ALL_OLD")
+    dynamodb.delete_table(TableName="j")
+    assert {"GetItem", "PutItem", "UpdateItem", "Query", "Scan", "TransactWriteItems", "BatchGetItem",
+            "DeleteItem"} <= set(compared)
+    assert differences == []
+
+
+def test_a_response_class_lists_its_methods_once():
+    from moto.core import responses
+    from moto.dynamodb.responses import DynamoHandler
+
+    assert responses.method_names_from_class(DynamoHandler) == responses.method_names_from_class(DynamoHandler)
+    assert "get_item" in responses.method_names_from_class(DynamoHandler)
+    assert responses.method_names_from_class.cache_info().hits >= 1
