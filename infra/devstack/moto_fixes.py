@@ -223,8 +223,9 @@ def _with_client_request_token(handle):
         request = json.dumps(self.body["TransactItems"], sort_keys=True)
         now = time.time()
         with WRITE_LOCK:
-            for old in [t for t, (_, at) in TOKENS.items() if now - at > TOKEN_WINDOW_SECONDS]:
-                del TOKENS[old]
+            # Tokens are kept in the order they were used: the expired ones are at the front.
+            while TOKENS and now - next(iter(TOKENS.values()))[1] > TOKEN_WINDOW_SECONDS:
+                del TOKENS[next(iter(TOKENS))]
             seen = TOKENS.get(token)
         if seen is not None:
             if seen[0] != request:
