@@ -2,33 +2,17 @@
 
 from __future__ import annotations
 
-import boto3
 import pytest
 from botocore.exceptions import ClientError
-from moto.moto_server.threaded_moto_server import ThreadedMotoServer
 
 from infra.devstack import moto_fixes
 
 moto_fixes.apply()
 
 
-@pytest.fixture(scope="module")
-def endpoint():
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    yield f"http://{host}:{port}"
-    server.stop()
-
-
-def client(endpoint, service):
-    return boto3.client(service, endpoint_url=endpoint, region_name="us-east-1",
-                        aws_access_key_id="testing", aws_secret_access_key="testing")
-
-
 @pytest.fixture
-def dynamodb(endpoint):
-    dynamodb = client(endpoint, "dynamodb")
+def dynamodb(aws):
+    dynamodb = aws("dynamodb")
     for name in ("a", "b"):
         dynamodb.create_table(
             TableName=name, BillingMode="PAY_PER_REQUEST",
@@ -49,8 +33,8 @@ def keys(client, table):
     return sorted(i["pk"]["S"] for i in client.scan(TableName=table)["Items"])
 
 
-def stream_records(dynamodb, table):
-    streams = client(dynamodb.meta.endpoint_url, "dynamodbstreams")
+def stream_records(aws, dynamodb, table):
+    streams = aws("dynamodbstreams")
     arn = dynamodb.describe_table(TableName=table)["Table"]["LatestStreamArn"]
     shard = streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"][0]["ShardId"]
     iterator = streams.get_shard_iterator(StreamArn=arn, ShardId=shard,
@@ -75,7 +59,7 @@ def test_a_successful_transaction_writes_every_item(dynamodb):
     assert keys(dynamodb, "b") == ["1", "2"]
 
 
-def test_a_write_refused_half_way_is_undone_without_a_stream_record(dynamodb):
+def test_a_write_refused_half_way_is_undone_without_a_stream_record(aws, dynamodb):
     # The update's expression is only found invalid while applying, after the put went in.
     bad_update = {"Update": {"TableName": "b", "Key": {"pk": {"S": "x"}},
                              "UpdateExpression": "SET #n = :missing",
@@ -84,13 +68,13 @@ def test_a_write_refused_half_way_is_undone_without_a_stream_record(dynamodb):
         dynamodb.transact_write_items(TransactItems=[put("a", "first"), bad_update])
     assert keys(dynamodb, "a") == []
     assert keys(dynamodb, "b") == []
-    streams, iterator = stream_records(dynamodb, "a")
+    streams, iterator = stream_records(aws, dynamodb, "a")
     assert streams.get_records(ShardIterator=iterator)["Records"] == []
 
 
-def test_stream_iterators_survive_a_cancelled_transaction(dynamodb):
+def test_stream_iterators_survive_a_cancelled_transaction(aws, dynamodb):
     dynamodb.transact_write_items(TransactItems=[put("a", "1")])
-    streams, iterator = stream_records(dynamodb, "a")
+    streams, iterator = stream_records(aws, dynamodb, "a")
     first = streams.get_records(ShardIterator=iterator)
     assert [r["dynamodb"]["Keys"]["pk"]["S"] for r in first["Records"]] == ["1"]
     with pytest.raises(ClientError):

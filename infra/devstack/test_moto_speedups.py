@@ -4,27 +4,11 @@ from __future__ import annotations
 
 import json
 
-import boto3
 import pytest
-from moto.moto_server.threaded_moto_server import ThreadedMotoServer
 
 from infra.devstack import moto_speedups
 
 moto_speedups.apply()
-
-
-@pytest.fixture(scope="module")
-def endpoint():
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    yield f"http://{host}:{port}"
-    server.stop()
-
-
-def client(endpoint, service):
-    return boto3.client(service, endpoint_url=endpoint, region_name="us-east-1",
-                        aws_access_key_id="testing", aws_secret_access_key="testing")
 
 
 @pytest.mark.parametrize("event", [
@@ -47,24 +31,24 @@ def test_a_transformer_still_goes_through_motos_parser():
     assert parsed == {"id": "o"}
 
 
-def test_every_service_the_stack_uses_is_dispatched_to_its_own_backend(endpoint):
-    dynamodb = client(endpoint, "dynamodb")
+def test_every_service_the_stack_uses_is_dispatched_to_its_own_backend(aws):
+    dynamodb = aws("dynamodb")
     dynamodb.create_table(TableName="t", BillingMode="PAY_PER_REQUEST",
                           KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
                           AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
                           StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_IMAGE"})
     for _ in range(2):  # the second time from the cache
         assert dynamodb.list_tables()["TableNames"] == ["t"]
-        assert len(client(endpoint, "dynamodbstreams").list_streams()["Streams"]) == 1
-        assert client(endpoint, "sqs").list_queues().get("QueueUrls", []) == []
-        assert [b["Name"] for b in client(endpoint, "events").list_event_buses()["EventBuses"]] == ["default"]
+        assert len(aws("dynamodbstreams").list_streams()["Streams"]) == 1
+        assert aws("sqs").list_queues().get("QueueUrls", []) == []
+        assert [b["Name"] for b in aws("events").list_event_buses()["EventBuses"]] == ["default"]
     dynamodb.delete_table(TableName="t")
 
 
-def test_queue_attributes_read_one_by_one_equal_motos_own(endpoint):
+def test_queue_attributes_read_one_by_one_equal_motos_own(aws):
     from moto.sqs import sqs_backends
 
-    sqs = client(endpoint, "sqs")
+    sqs = aws("sqs")
     dlq = sqs.create_queue(QueueName="dead")["QueueUrl"]
     dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
     url = sqs.create_queue(QueueName="busy", Attributes={
@@ -91,12 +75,12 @@ def test_queue_attributes_read_one_by_one_equal_motos_own(endpoint):
         "Attributes"]["ApproximateNumberOfMessages"] == "5"
 
 
-def test_the_clock_and_the_visible_messages_agree_with_motos(endpoint):
+def test_the_clock_and_the_visible_messages_agree_with_motos(aws):
     from moto.sqs import sqs_backends
 
     assert abs(moto_speedups._now() - moto_speedups.ORIGINAL_UNIX_TIME()) < 0.05
     assert abs(moto_speedups._now_millis() - moto_speedups.ORIGINAL_UNIX_TIME_MILLIS()) < 50
-    sqs = client(endpoint, "sqs")
+    sqs = aws("sqs")
     url = sqs.create_queue(QueueName="mixed")["QueueUrl"]
     for i in range(6):
         sqs.send_message(QueueUrl=url, MessageBody=f"m{i}", DelaySeconds=60 if i == 5 else 0)
@@ -108,7 +92,7 @@ def test_the_clock_and_the_visible_messages_agree_with_motos(endpoint):
     assert len(queue.messages) == 3  # 6 sent, 1 delayed, 2 in flight
 
 
-def test_dynamodb_answers_are_the_json_motos_serializer_writes(endpoint, monkeypatch):
+def test_dynamodb_answers_are_the_json_motos_serializer_writes(aws, monkeypatch):
     from moto.core.responses import ActionResult
 
     compared, differences = [], []
@@ -122,7 +106,7 @@ def test_dynamodb_answers_are_the_json_motos_serializer_writes(endpoint, monkeyp
         return slow
 
     monkeypatch.setattr(ActionResult, "execute_result", both)
-    dynamodb = client(endpoint, "dynamodb")
+    dynamodb = aws("dynamodb")
     dynamodb.create_table(TableName="j", BillingMode="PAY_PER_REQUEST",
                           KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
                           AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}])
