@@ -14,6 +14,11 @@ moto is also kinder than DynamoDB, which this module undoes:
   flight for `faults.FAULTS.transaction_hold_ms` and holds its items meanwhile: an overlapping
   transaction on one of them is cancelled with `TransactionConflict`, and a single write to one
   gets `TransactionConflictException`, as DynamoDB answers.
+- moto's SQS queue is not safe under concurrent requests: `delete_message` rebuilds the queue's
+  message list without the queue's lock while `send_message` appends under it, so a message sent
+  during a delete can vanish, and one deleted during a receive's scan can come back. The chaos
+  soak lost an accepted order's reply this way. Here deletes and receives hold the queue's lock
+  (a receive waiting for messages releases it while it waits).
 - moto ignores `ClientRequestToken`, so an SDK retry of a transaction that had committed (its
   answer lost) fails its conditions. DynamoDB answers such a retry with success for 10 minutes
   without writing again; so does this.
@@ -40,6 +45,7 @@ from moto.dynamodb.exceptions import DynamodbException
 from moto.dynamodb.models import DynamoDBBackend
 from moto.dynamodb.models.dynamo_type import DynamoType
 from moto.dynamodb.responses import DynamoHandler
+from moto.sqs.models import SQSBackend
 
 from . import faults
 
@@ -241,8 +247,19 @@ def _with_client_request_token(handle):
     return transact
 
 
+def _under_queue_lock(method):
+    def locked(self: SQSBackend, queue_name: str, *args, **kwargs):
+        with self.get_queue(queue_name)._messages_lock:
+            return method(self, queue_name, *args, **kwargs)
+
+    locked.__name__ = method.__name__
+    return locked
+
+
 def apply() -> None:
     """Patches the in-process moto backend. Call before the server starts."""
+    for name in ("delete_message", "receive_message"):
+        setattr(SQSBackend, name, _under_queue_lock(getattr(SQSBackend, name)))
     DynamoDBBackend.transact_write_items = transact_write_items
     DynamoHandler.transact_write_items = _with_client_request_token(DynamoHandler.transact_write_items)
     DynamoDBBackend.put_item = _single_write(ORIGINAL["put_item"], _key_of_item)

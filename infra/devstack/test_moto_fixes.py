@@ -146,3 +146,38 @@ def test_a_transaction_repeated_with_its_token_succeeds_without_writing_again(dy
         dynamodb.transact_write_items(TransactItems=[put("a", "other")], ClientRequestToken="token-1")
     assert mismatch.value.response["Error"]["Code"] == "IdempotentParameterMismatchException"
     assert keys(dynamodb, "a") == ["once"]
+
+
+def test_messages_sent_while_others_are_received_and_deleted_are_neither_lost_nor_revived():
+    import threading
+
+    from moto.sqs.models import sqs_backends
+
+    backend = sqs_backends["123456789012"]["eu-west-1"]
+    backend.create_queue("busy")
+    senders, per_sender = 4, 300
+    deleted: set[str] = set()
+    sending = threading.Event()
+    sending.set()
+
+    def send():
+        for _ in range(per_sender):
+            backend.send_message("busy", "m")
+
+    def consume():
+        while sending.is_set() or backend.get_queue("busy").messages:
+            for message in backend.receive_message("busy", 10, 0, 30, message_attribute_names=[]):
+                backend.delete_message("busy", message.receipt_handle)
+                deleted.add(message.id)
+
+    threads = [threading.Thread(target=send) for _ in range(senders)]
+    consumers = [threading.Thread(target=consume) for _ in range(2)]
+    for thread in threads + consumers:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    sending.clear()
+    for thread in consumers:
+        thread.join()
+    assert len(deleted) == senders * per_sender
+    assert backend.get_queue("busy")._messages == []
