@@ -142,7 +142,9 @@ def middleware(app):
                 pass
         status, error_type = ERRORS[call[0]][kind]
         body = json.dumps({"__type": error_type, "message": "injected by devstack"}).encode()
-        headers = [("Content-Type", "application/x-amz-json-1.0"), ("Content-Length", str(len(body))),
+        # EventBridge speaks JSON 1.1; DynamoDB, its streams and SQS speak 1.0.
+        version = "1.1" if call[0] == "events" else "1.0"
+        headers = [("Content-Type", f"application/x-amz-json-{version}"), ("Content-Length", str(len(body))),
                    ("x-amzn-query-error", f"{error_type.rsplit('#', 1)[-1]};Sender")]
         start_response(f"{status} {'Bad Request' if status == 400 else 'Internal Server Error'}", headers)
         return [body]
