@@ -52,7 +52,8 @@ def processes(root: int) -> dict[int, str]:
         if pid == root:
             found[pid] = "devstack"
         elif "moto_server" in text:
-            found[pid] = "emulator"
+            found[pid] = f"emulator ({command[command.index(b'--label') + 1].decode()})" \
+                if b"--label" in command else "emulator"
         else:
             found[pid] = Path(command[0].decode(errors="replace")).name
         todo += children.get(pid, [])

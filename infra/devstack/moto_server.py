@@ -3,11 +3,19 @@ so that the data plane and devstack's HTTP API, Runtime API and pollers use both
 
 `python -m infra.devstack.moto_server --port 4566`. Besides moto's API it serves
 `GET /_devstack/faults` (settings and counts) and `POST /_devstack/faults` (settings, see
-`faults.py`); `POST /_devstack/faults/put-events` takes the `putEvents` setting alone."""
+`faults.py`); `POST /_devstack/faults/put-events` takes the `putEvents` setting alone.
+
+devstack runs two of them: one for DynamoDB and its streams, one for everything else (SQS and
+EventBridge must share a process: moto delivers a rule's events to the queue in memory). One
+Python process is bound to one core by its lock, and the two halves cost about the same per
+order. The functions and devstack's pollers call each one directly (`AWS_ENDPOINT_URL_DYNAMODB`);
+for everyone else the main one passes DynamoDB calls on (`--forward-dynamodb`), so the stack
+still has one endpoint."""
 
 from __future__ import annotations
 
 import argparse
+import http.client
 import json
 import logging
 import os
@@ -26,11 +34,57 @@ from . import faults, moto_fixes, moto_speedups
 FAULTS_PATH = "/_devstack/faults"
 
 
-def application():
+# The JSON protocols' X-Amz-Target prefixes of the calls the DynamoDB process serves.
+DYNAMODB_TARGETS = ("DynamoDB_20120810.", "DynamoDBStreams_20120810.")
+# Hop-by-hop headers, which a proxy does not pass on (RFC 9110, section 7.6.1).
+HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "te", "trailer", "upgrade",
+              "proxy-authenticate", "proxy-authorization"}
+
+
+def forwarder(port: int):
+    """A WSGI app that passes each request on to 127.0.0.1:`port` as it came, over one kept-alive
+    connection per thread, and answers with what it got. Only devstack's and the tests' own
+    DynamoDB calls come this way: the functions call the DynamoDB process directly."""
+    local = threading.local()
+
+    def forward(environ, start_response):
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        body = environ["wsgi.input"].read(length) if length else b""
+        headers = {key[5:].replace("_", "-").title(): value for key, value in environ.items()
+                   if key.startswith("HTTP_") and key[5:].replace("_", "-").lower() not in HOP_BY_HOP}
+        if environ.get("CONTENT_TYPE"):
+            headers["Content-Type"] = environ["CONTENT_TYPE"]
+        headers["Content-Length"] = str(len(body))
+        path = environ.get("PATH_INFO", "/") + (f"?{environ['QUERY_STRING']}" if environ.get("QUERY_STRING") else "")
+        while True:
+            reused = getattr(local, "connection", None) is not None
+            if not reused:
+                local.connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+            try:
+                local.connection.request(environ["REQUEST_METHOD"], path, body=body, headers=headers)
+                answer = local.connection.getresponse()
+                content = answer.read()
+                break
+            except (http.client.HTTPException, OSError):
+                local.connection.close()
+                local.connection = None
+                if not reused:  # only a kept-alive connection closed meanwhile is tried again
+                    raise
+        start_response(f"{answer.status} {answer.reason}",
+                       [(k, v) for k, v in answer.getheaders() if k.lower() not in HOP_BY_HOP])
+        return [content]
+
+    return forward
+
+
+def application(forward_dynamodb: int | None = None):
     moto = faults.middleware(DomainDispatcherApplication(create_backend_app))
+    dynamodb = forwarder(forward_dynamodb) if forward_dynamodb else None
 
     def app(environ, start_response):
         path = environ.get("PATH_INFO", "")
+        if dynamodb is not None and environ.get("HTTP_X_AMZ_TARGET", "").startswith(DYNAMODB_TARGETS):
+            return dynamodb(environ, start_response)
         if not path.startswith(FAULTS_PATH):
             return moto(environ, start_response)
         status = "200 OK"
@@ -58,6 +112,10 @@ def main() -> None:
     parser.add_argument("--faults", default="{}", help="fault settings as JSON (see faults.py)")
     parser.add_argument("--no-speedups", action="store_true",
                         help="run without moto_speedups, to measure what they save")
+    parser.add_argument("--forward-dynamodb", type=int, metavar="PORT",
+                        help="pass DynamoDB and DynamoDB Streams calls on to the emulator on PORT")
+    parser.add_argument("--label", default="all services",
+                        help="what this process serves, for process listings and benchmarks")
     args = parser.parse_args()
     faults.FAULTS.configure(json.loads(args.faults))
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
@@ -65,7 +123,7 @@ def main() -> None:
     if not args.no_speedups:
         moto_speedups.apply()
     faults.apply()
-    server = make_server("127.0.0.1", args.port, application(), threaded=True,
+    server = make_server("127.0.0.1", args.port, application(args.forward_dynamodb), threaded=True,
                          request_handler=MotoRequestHandler)
     print(f"moto listening on 127.0.0.1:{server.server_port}", flush=True)
     threading.Thread(target=exit_with_parent, daemon=True).start()

@@ -74,10 +74,11 @@ class Stack:
         self.moto_port = moto_port
         self.instances = instances
         self.endpoint = f"http://127.0.0.1:{moto_port}"
+        self.dynamodb_endpoint = self.endpoint
+        self.emulators: list[subprocess.Popen] = []
         self.functions: dict[str, Function] = {}
         self.routes: list[Route] = []
         self.mappings: list[Mapping] = []
-        self.moto: subprocess.Popen | None = None
         self.notes: list[str] = []
         self.speedups = speedups
         # Fault settings: delivery faults stay here, the rest go to the emulator's process.
@@ -108,27 +109,42 @@ class Stack:
         unknown = set(data) - {t.logical_id for t in self.template.of_type("AWS::DynamoDB::Table")}
         if unknown:
             raise TemplateError(f"seed data names tables the template lacks: {', '.join(sorted(unknown))}")
-        resource = boto3.resource("dynamodb", endpoint_url=self.endpoint, region_name=REGION,
+        resource = boto3.resource("dynamodb", endpoint_url=self.dynamodb_endpoint, region_name=REGION,
                                   aws_access_key_id="testing", aws_secret_access_key="testing")
         load(resource, self.template.physical, data)
 
     def client(self, service: str):
-        return boto3.client(service, endpoint_url=self.endpoint, region_name=REGION,
+        endpoint = self.dynamodb_endpoint if service.startswith("dynamodb") else self.endpoint
+        return boto3.client(service, endpoint_url=endpoint, region_name=REGION,
                             aws_access_key_id="testing", aws_secret_access_key="testing")
 
     def start_data_plane(self) -> None:
-        """Starts moto in a process of its own; with port 0 it takes a free port."""
-        self.moto = subprocess.Popen(
-            [sys.executable, "-m", "infra.devstack.moto_server", "--port", str(self.moto_port),
+        """Starts the emulator: with the speed fixes, DynamoDB in a process of its own beside the
+        main one (see moto_server.py); with port 0 the main one takes a free port."""
+        forward = []
+        if self.speedups:
+            self.dynamodb_endpoint = self._start_emulator(0, "moto-dynamodb", "--label", "dynamodb")
+            forward = ["--forward-dynamodb", self.dynamodb_endpoint.rsplit(":", 1)[1],
+                       "--label", "sqs+events"]
+        self.endpoint = self._start_emulator(self.moto_port, "moto", *forward)
+        if not self.speedups:
+            self.dynamodb_endpoint = self.endpoint
+
+    def _start_emulator(self, port: int, name: str, *arguments: str) -> str:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "infra.devstack.moto_server", "--port", str(port),
              "--faults", json.dumps({k: v for k, v in self.faults.items() if k not in chaos.KEYS}),
-             *([] if self.speedups else ["--no-speedups"])],
+             *([] if self.speedups else ["--no-speedups"]), *arguments],
             cwd=Path(__file__).resolve().parents[2], stdout=subprocess.PIPE,
-            stderr=open(self.log_dir / "moto.log", "ab"), text=True)
-        ready = self.moto.stdout.readline()  # "moto listening on 127.0.0.1:<port>"
+            stderr=open(self.log_dir / f"{name}.log", "ab"), text=True)
+        self.emulators.append(process)
+        ready = process.stdout.readline()  # "moto listening on 127.0.0.1:<port>"
         if not ready.startswith("moto listening"):
-            raise TemplateError(f"moto did not start; see {self.log_dir / 'moto.log'}")
-        self.moto_port = int(ready.rsplit(":", 1)[1])
-        self.endpoint = f"http://127.0.0.1:{self.moto_port}"
+            raise TemplateError(f"moto did not start; see {self.log_dir / f'{name}.log'}")
+        return f"http://127.0.0.1:{int(ready.rsplit(':', 1)[1])}"
+
+    def emulator_endpoints(self) -> list[str]:
+        return [self.endpoint] + ([self.dynamodb_endpoint] if self.dynamodb_endpoint != self.endpoint else [])
 
     def create(self) -> None:
         for table in self.template.of_type("AWS::DynamoDB::Table"):
@@ -240,6 +256,7 @@ class Stack:
         environment.update(CREDENTIALS)
         environment["AWS_ACCESS_KEY_ID"] = f"local-{name}"
         environment["AWS_ENDPOINT_URL"] = self.endpoint
+        environment["AWS_ENDPOINT_URL_DYNAMODB"] = self.dynamodb_endpoint
         function = Function(name, self.bin_dir / binary, environment,
                             int(props.get("Timeout", 3)), int(props.get("MemorySize", 128)),
                             self.log_dir, self.instances)
@@ -322,9 +339,10 @@ class Stack:
             mapping.stopped.set()
         for function in self.functions.values():
             function.stop()
-        if self.moto is not None:
-            self.moto.terminate()
-            self.moto.wait(timeout=10)
+        for emulator in self.emulators:
+            emulator.terminate()
+        for emulator in self.emulators:
+            emulator.wait(timeout=10)
 
 
 def serve_control(stack: Stack, port: int) -> None:
@@ -341,13 +359,22 @@ def serve_control(stack: Stack, port: int) -> None:
                 except (ValueError, TypeError) as e:
                     return self.answer_json(400, {"message": str(e)})
                 body = json.dumps({k: v for k, v in settings.items() if k not in chaos.KEYS}).encode()
-            request = urllib.request.Request(f"{stack.endpoint}{FAULTS_PATH}", data=body,
-                                             method="POST" if body is not None else "GET")
-            try:
-                with urllib.request.urlopen(request, timeout=10) as answer:
-                    emulator = json.loads(answer.read())
-            except urllib.error.HTTPError as e:
-                return self.answer_json(e.code, json.loads(e.read()))
+            answers = []
+            for endpoint in stack.emulator_endpoints():
+                request = urllib.request.Request(f"{endpoint}{FAULTS_PATH}", data=body,
+                                                 method="POST" if body is not None else "GET")
+                try:
+                    with urllib.request.urlopen(request, timeout=10) as answer:
+                        answers.append(json.loads(answer.read()))
+                except urllib.error.HTTPError as e:
+                    return self.answer_json(e.code, json.loads(e.read()))
+            # Both processes hold the same settings; each counts the faults of its own services.
+            emulator = answers[0]
+            for other in answers[1:]:
+                emulator["putEvents"]["injected"] += other["putEvents"]["injected"]
+                for name, count in other["counts"].items():
+                    emulator["counts"][name] = emulator["counts"].get(name, 0) + count
+            emulator["counts"] = dict(sorted(emulator["counts"].items()))
             self.answer_json(200, {**emulator, "delivery": stack.delivery_faults.describe()})
 
         def do_GET(self) -> None:
