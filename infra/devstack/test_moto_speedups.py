@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import uuid
 
 import pytest
 
@@ -109,7 +110,8 @@ def test_dynamodb_answers_are_the_json_motos_serializer_writes(aws, monkeypatch)
     dynamodb = aws("dynamodb")
     dynamodb.create_table(TableName="j", BillingMode="PAY_PER_REQUEST",
                           KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
-                          AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}])
+                          AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+                          StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"})
     item = {"pk": {"S": "a"}, "n": {"N": "1.5"}, "b": {"B": b"\x00\xff"}, "ss": {"SS": ["x", "y"]},
             "l": {"L": [{"M": {"x": {"BOOL": True}, "z": {"NULL": True}}}]}, "e": {"S": "é"}}
     dynamodb.put_item(TableName="j", Item=item)
@@ -124,9 +126,17 @@ def test_dynamodb_answers_are_the_json_motos_serializer_writes(aws, monkeypatch)
     dynamodb.transact_write_items(TransactItems=[{"Put": {"TableName": "j", "Item": {"pk": {"S": "t"}}}}])
     dynamodb.batch_get_item(RequestItems={"j": {"Keys": [{"pk": {"S": "a"}}, {"pk": {"S": "t"}}]}})
     dynamodb.delete_item(TableName="j", Key={"pk": {"S": "t"}}, ReturnValues="ALL_OLD")
+    streams = aws("dynamodbstreams")
+    arn = dynamodb.describe_table(TableName="j")["Table"]["LatestStreamArn"]
+    shard = streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"][0]["ShardId"]
+    iterator = streams.get_shard_iterator(StreamArn=arn, ShardId=shard,
+                                          ShardIteratorType="TRIM_HORIZON")["ShardIterator"]
+    page = streams.get_records(ShardIterator=iterator)
+    assert [r["eventName"] for r in page["Records"]] == ["INSERT", "MODIFY", "MODIFY", "INSERT", "REMOVE"]
+    assert streams.get_records(ShardIterator=page["NextShardIterator"])["Records"] == []
     dynamodb.delete_table(TableName="j")
     assert {"GetItem", "PutItem", "UpdateItem", "Query", "Scan", "TransactWriteItems", "BatchGetItem",
-            "DeleteItem"} <= set(compared)
+            "DeleteItem", "GetRecords", "GetShardIterator"} <= set(compared)
     assert differences == []
 
 
@@ -137,3 +147,43 @@ def test_a_response_class_lists_its_methods_once():
     assert responses.method_names_from_class(DynamoHandler) == responses.method_names_from_class(DynamoHandler)
     assert "get_item" in responses.method_names_from_class(DynamoHandler)
     assert responses.method_names_from_class.cache_info().hits >= 1
+
+
+def test_dynamodb_requests_are_read_as_the_shape_parser_reads_them(aws, monkeypatch):
+    from moto.core.responses import BaseResponse
+
+    compared, differences = [], []
+
+    def both(self, request):
+        moto_speedups._fast_parse_parameters(self, request)
+        fast = getattr(self, "params", None)
+        moto_speedups.ORIGINAL_PARSE_PARAMETERS(self, request)
+        compared.append(self._get_action())
+        if fast != self.params:
+            differences.append((self._get_action(), fast, self.params))
+
+    monkeypatch.setattr(BaseResponse, "parse_parameters", both)
+    dynamodb = aws("dynamodb")
+    dynamodb.create_table(TableName="p", BillingMode="PAY_PER_REQUEST",
+                          KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+                          AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}])
+    item = {"pk": {"S": "a"}, "n": {"N": "1.5"}, "ss": {"SS": ["x", "y"]}, "e": {"S": "é"},
+            "l": {"L": [{"M": {"x": {"BOOL": True}, "z": {"NULL": True}}}]}}
+    dynamodb.put_item(TableName="p", Item=item, ConditionExpression="attribute_not_exists(pk)",
+                      ReturnValuesOnConditionCheckFailure="ALL_OLD")
+    dynamodb.put_item(TableName="p", Item={"pk": {"S": "b"}, "bin": {"B": b"\x00\xff"}})
+    dynamodb.put_item(TableName="p", Item={"pk": {"S": "c"}, "bs": {"BS": [b"\x01"]}})
+    assert dynamodb.get_item(TableName="p", Key={"pk": {"S": "b"}})["Item"]["bin"] == {"B": b"\x00\xff"}
+    dynamodb.get_item(TableName="p", Key={"pk": {"S": "a"}}, ConsistentRead=True, ProjectionExpression="#n",
+                      ExpressionAttributeNames={"#n": "n"})
+    dynamodb.update_item(TableName="p", Key={"pk": {"S": "a"}}, UpdateExpression="SET v = :v",
+                         ExpressionAttributeValues={":v": {"N": "3"}}, ReturnValues="ALL_NEW")
+    dynamodb.query(TableName="p", KeyConditionExpression="pk = :a", ExpressionAttributeValues={":a": {"S": "a"}},
+                   Limit=5)
+    dynamodb.transact_write_items(TransactItems=[
+        {"Put": {"TableName": "p", "Item": {"pk": {"S": "t"}}}},
+        {"ConditionCheck": {"TableName": "p", "Key": {"pk": {"S": "a"}}, "ConditionExpression": "v = :v",
+                            "ExpressionAttributeValues": {":v": {"N": "3"}}}}], ClientRequestToken=str(uuid.uuid4()))
+    dynamodb.delete_table(TableName="p")
+    assert {"PutItem", "GetItem", "UpdateItem", "Query", "TransactWriteItems"} <= set(compared)
+    assert differences == []
