@@ -167,7 +167,10 @@ class SqsMapping(Mapping):
             return False
         records = [self._record(m) for m in messages]
         if not self.function.running:
-            self._release(records)  # stopped while this poll waited
+            # Stopped while this poll waited: back to the queue at once. The receive counts
+            # towards maxReceiveCount, as a throttled mapping's does on AWS; each poller can
+            # spend one per stop, so pollers (instances) stay few.
+            self._release(records)
             return True
         kept = [r for r in records if not self.filters or any(matches(p, self._filterable(r)) for p in self.filters)]
         dropped = [r for r in records if r not in kept]
@@ -189,7 +192,7 @@ class SqsMapping(Mapping):
             response = self.invoke(records)
         except InvocationError as e:
             if e.kind == "TooManyRequestsException":
-                self._release(records)  # refused, not failed: no receive is spent
+                self._release(records)  # refused, not failed: back at once (the receive counted)
                 return
             log.warning("%s: invocation failed (%s); %d messages return to the queue", self.where, e, len(records))
             return
@@ -247,7 +250,7 @@ class SqsMapping(Mapping):
 
 class StreamMapping(Mapping):
     """One shard (moto has one per table), checkpointed after success or at the reported failure.
-    A poll that finds records takes a fresh iterator after the checkpoint next time."""
+    A poll that delivers only part of what it read takes a fresh iterator after the checkpoint."""
 
     def __init__(self, function: Function, where: str, streams, sqs, stream_arn: str,
                  props: dict[str, Any], send_failure: Callable[[str, dict[str, Any]], None],
@@ -268,7 +271,7 @@ class StreamMapping(Mapping):
             raise TemplateError(f"{where}: only ParallelizationFactor 1 is emulated")
         if int(props.get("MaximumRecordAgeInSeconds", -1)) != -1:
             raise TemplateError(f"{where}: MaximumRecordAgeInSeconds is not emulated")
-        self._idle_iterator: str | None = None
+        self._next_iterator: tuple[str | None, str | None] = (None, None)
         shards = streams.describe_stream(StreamArn=stream_arn)["StreamDescription"]["Shards"]
         self.shard_id = shards[0]["ShardId"]
         self.checkpoint: str | None = None
@@ -280,18 +283,22 @@ class StreamMapping(Mapping):
         self._first_seen: dict[str, float] = {}
 
     def _records(self, after: str | None, limit: int) -> list[dict[str, Any]]:
-        """The records after `after` (from the shard's start when None). An idle poll leaves an
-        iterator at that very place, which the next poll reuses: one call instead of two."""
-        iterator, self._idle_iterator = self._idle_iterator, None
-        if iterator is None:
+        """The records after `after` (from the shard's start when None). Each read leaves an
+        iterator just past what it returned, which the next read reuses when it starts there
+        (an idle poll, or a page delivered whole): one call instead of two."""
+        position, iterator = self._next_iterator
+        self._next_iterator = (None, None)
+        if iterator is None or position != after:
             iterator = self._iterator(after)
         try:
             answer = self.streams.get_records(ShardIterator=iterator, Limit=limit)
         except self.streams.exceptions.ExpiredIteratorException:
             answer = self.streams.get_records(ShardIterator=self._iterator(after), Limit=limit)
-        if not answer["Records"]:
-            self._idle_iterator = answer.get("NextShardIterator")
-        return answer["Records"]
+        records = answer["Records"]
+        if answer.get("NextShardIterator"):
+            self._next_iterator = (records[-1]["dynamodb"]["SequenceNumber"] if records else after,
+                                   answer["NextShardIterator"])
+        return records
 
     def _iterator(self, after: str | None) -> str:
         position = ({"ShardIteratorType": "TRIM_HORIZON"} if after is None else
