@@ -7,6 +7,7 @@
 use std::future::Future;
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
+use futures_util::future::join_all;
 use tracing::{Instrument, error, info, info_span};
 
 use crate::bus::{Entry, EntryOutcome, EventBus};
@@ -73,9 +74,17 @@ pub async fn answer_batch<V: Validator, D: DeadLetters>(
     );
     let mut verdicts = Verdicts::default();
     let mut answers: Vec<(String, Entry)> = Vec::new();
-    for message in &event.records {
+    // Each order is checked on its own (one read of this context's table): all at once.
+    let decided = join_all(
+        event
+            .records
+            .iter()
+            .map(|message| decide(validator, message)),
+    )
+    .await;
+    for (message, decision) in event.records.iter().zip(decided) {
         let id = message.message_id.clone().unwrap_or_default();
-        match decide(validator, message).await {
+        match decision {
             Ok(answer) => answers.push((id, answer)),
             Err(e) if e.is_permanent() => verdicts.reject(id, e.to_string()),
             Err(e) => {

@@ -4,6 +4,7 @@
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use chrono::Utc;
+use futures_util::future::join_all;
 use shared::dead_letter::{DeadLetters, Verdicts};
 use shared::envelope::{Envelope, EnvelopeError};
 use shared::events::{
@@ -61,6 +62,35 @@ pub enum Applied {
     Moved(OrderStatus),
     /// A duplicate, a late reply, or one after the order was decided.
     NoChange,
+}
+
+/// A reply read out of its message.
+struct Decoded {
+    detail_type: String,
+    meta: EventMeta,
+    reply: Reply,
+}
+
+impl Decoded {
+    fn from_message(message: &SqsMessage) -> Result<Self, ReplyError> {
+        let envelope = Envelope::from_message(message)?;
+        let (meta, reply) = decode(&envelope)?;
+        Ok(Self {
+            detail_type: envelope.detail_type,
+            meta,
+            reply,
+        })
+    }
+}
+
+/// A message that can never apply goes to the dead-letter queue; any other failure back to SQS.
+fn judge(verdicts: &mut Verdicts, id: String, error: ReplyError) {
+    if error.is_permanent() {
+        verdicts.reject(id, error.to_string());
+    } else {
+        error!(messageId = %id, error = %error, "reply not applied; SQS will deliver it again");
+        verdicts.retry(id);
+    }
 }
 
 /// Reads a reply out of its envelope.
@@ -154,6 +184,8 @@ impl<S: OrderStore, D: DeadLetters> ReplyHandler<S, D> {
         }
     }
 
+    /// Applies a batch. Replies to different orders are applied at once; those to one order in
+    /// turn, in the order SQS gave them, so that they do not race each other for its version.
     pub async fn handle(&self, event: SqsEvent) -> SqsBatchResponse {
         info!(
             coldStart = shared::telemetry::cold_start(),
@@ -161,31 +193,47 @@ impl<S: OrderStore, D: DeadLetters> ReplyHandler<S, D> {
             "replies received"
         );
         let mut verdicts = Verdicts::default();
+        let mut lanes: Vec<(uuid::Uuid, Vec<(String, Decoded)>)> = Vec::new();
         for message in &event.records {
             let id = message.message_id.clone().unwrap_or_default();
-            match self.handle_message(message).await {
-                Ok(_) => {}
-                Err(e) if e.is_permanent() => verdicts.reject(id, e.to_string()),
-                Err(e) => {
-                    error!(messageId = %id, error = %e, "reply not applied; SQS will deliver it again");
-                    verdicts.retry(id);
-                }
+            match Decoded::from_message(message) {
+                Ok(reply) => match lanes
+                    .iter_mut()
+                    .find(|(order, _)| *order == reply.meta.order_id)
+                {
+                    Some((_, lane)) => lane.push((id, reply)),
+                    None => lanes.push((reply.meta.order_id, vec![(id, reply)])),
+                },
+                Err(e) => judge(&mut verdicts, id, e),
+            }
+        }
+        let applied = join_all(lanes.into_iter().map(|(_, lane)| async move {
+            let mut results = Vec::with_capacity(lane.len());
+            for (id, reply) in lane {
+                results.push((id, self.apply_decoded(reply).await));
+            }
+            results
+        }))
+        .await;
+        for (id, result) in applied.into_iter().flatten() {
+            if let Err(e) = result {
+                judge(&mut verdicts, id, e);
             }
         }
         verdicts.settle(&event.records, &self.dead_letters).await
     }
 
-    async fn handle_message(&self, message: &SqsMessage) -> Result<Applied, ReplyError> {
-        let envelope = Envelope::from_message(message)?;
-        let (meta, reply) = decode(&envelope)?;
+    async fn apply_decoded(&self, decoded: Decoded) -> Result<Applied, ReplyError> {
         let span = info_span!(
             "apply_reply",
-            orderId = %meta.order_id,
-            eventId = %meta.event_id,
-            reply = %envelope.detail_type,
-            correlationId = meta.correlation_id.as_deref().unwrap_or_default(),
+            orderId = %decoded.meta.order_id,
+            eventId = %decoded.meta.event_id,
+            reply = %decoded.detail_type,
+            correlationId = decoded.meta.correlation_id.as_deref().unwrap_or_default(),
         );
-        self.apply_reply(&meta, &reply).instrument(span).await
+        self.apply_reply(&decoded.meta, &decoded.reply)
+            .instrument(span)
+            .await
     }
 
     /// Applies one reply: read, decide, save if unchanged since the read; on a lost race, again.
@@ -496,7 +544,8 @@ mod tests {
             ]))
             .await;
         assert!(failed_ids(&response).is_empty(), "{response:?}");
-        let sent = dead_letters.sent.lock().unwrap().clone();
+        let mut sent = dead_letters.sent.lock().unwrap().clone();
+        sent.sort();
         let ids: Vec<&str> = sent.iter().map(|(id, _)| id.as_str()).collect();
         assert_eq!(ids, ["m-0", "m-2", "m-3"]);
         assert!(
@@ -532,6 +581,96 @@ mod tests {
             .await;
         assert_eq!(failed_ids(&response), ["m-0"]);
         assert!(dead_letters.sent.lock().unwrap().is_empty());
+    }
+
+    /// A store that counts how many reads are in flight at once, and how many saves lost a race.
+    #[derive(Clone, Default)]
+    struct Watched {
+        inner: MemoryStore,
+        reading: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+        most_reading: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+        conflicts: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    }
+
+    impl OrderStore for Watched {
+        async fn place(
+            &self,
+            order: &Order,
+            outbox: &OutboxRecord,
+            claim: Option<&crate::store::IdempotencyClaim>,
+        ) -> Result<crate::store::Placement, StoreError> {
+            self.inner.place(order, outbox, claim).await
+        }
+
+        async fn get(&self, order_id: Uuid) -> Result<Option<Order>, StoreError> {
+            use std::sync::atomic::Ordering;
+            let now = self.reading.fetch_add(1, Ordering::SeqCst) + 1;
+            self.most_reading.fetch_max(now, Ordering::SeqCst);
+            // A read takes a while, as a call to DynamoDB does: time for others to start.
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            self.reading.fetch_sub(1, Ordering::SeqCst);
+            self.inner.get(order_id).await
+        }
+
+        async fn save(
+            &self,
+            order: &Order,
+            read_version: u64,
+            outbox: Option<&OutboxRecord>,
+        ) -> Result<Saved, StoreError> {
+            let saved = self.inner.save(order, read_version, outbox).await?;
+            if saved == Saved::Conflict {
+                self.conflicts
+                    .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            }
+            Ok(saved)
+        }
+    }
+
+    #[tokio::test]
+    async fn a_batch_applies_different_orders_at_once_and_one_orders_replies_in_turn() {
+        use std::sync::atomic::Ordering;
+        let store = Watched::default();
+        let (a, b) = (placed(&store.inner).await, placed(&store.inner).await);
+        let handler = ReplyHandler::new(store.clone(), MemoryDeadLetters::default());
+        let consumer = |id| {
+            envelope(
+                "ConsumerValidated",
+                serde_json::to_value(ConsumerValidated {
+                    meta: EventMeta::new(id, None),
+                })
+                .unwrap(),
+            )
+        };
+        let details = |id| {
+            envelope(
+                "OrderDetailsValidated",
+                serde_json::to_value(OrderDetailsValidated {
+                    meta: EventMeta::new(id, None),
+                    total: eur(5),
+                })
+                .unwrap(),
+            )
+        };
+        let response = handler
+            .handle(sqs_event(&[
+                consumer(a),
+                consumer(b),
+                details(a),
+                consumer(a),
+                details(b),
+            ]))
+            .await;
+        assert!(failed_ids(&response).is_empty(), "{response:?}");
+        for id in [a, b] {
+            assert_eq!(
+                store.inner.get(id).await.unwrap().unwrap().status,
+                OrderStatus::Validated
+            );
+            assert_eq!(terminal_rows(&store.inner, id), ["OrderValidated"]);
+        }
+        assert_eq!(store.most_reading.load(Ordering::SeqCst), 2);
+        assert_eq!(store.conflicts.load(Ordering::SeqCst), 0);
     }
 
     proptest::proptest! {
