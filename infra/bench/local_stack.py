@@ -24,7 +24,8 @@ def client(service: str, port: int = MOTO_PORT):
 
 @contextmanager
 def devstack(ports: tuple[int, int, int] = (API_PORT, MOTO_PORT, CONTROL_PORT), logs: Path = LOGS,
-             parameters: list[str] = (), faults: dict | None = None, speedups: bool = True):
+             parameters: list[str] = (), faults: dict | None = None, speedups: bool = True,
+             instances: int = 2):
     """Yields the stack's state (endpoints, resource names, devstack's pid) and stops it
     afterwards."""
     api_port, moto_port, control_port = ports
@@ -34,7 +35,7 @@ def devstack(ports: tuple[int, int, int] = (API_PORT, MOTO_PORT, CONTROL_PORT), 
     state = Path(tempfile.mkdtemp()) / "state.json"
     process = subprocess.Popen(
         [sys.executable, "-m", "infra.devstack", "--moto-port", str(moto_port), "--log-dir", str(logs),
-         *([] if speedups else ["--no-speedups"]),
+         *([] if speedups else ["--no-speedups"]), "--instances", str(instances),
          "--parameter-overrides", " ".join(parameters),
          "up", "--api-port", str(api_port), "--control-port", str(control_port), "--state", str(state),
          "--faults", json.dumps(faults or {}), "--seed", str(ROOT / "infra" / "demo-data.json")],
