@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import boto3
@@ -63,14 +64,16 @@ class LocalStack:
             .raise_for_status()
 
 
-@pytest.fixture(scope="session")
-def stack(tmp_path_factory):
-    state_file = tmp_path_factory.mktemp("devstack") / "state.json"
-    log_dir = ROOT / ".local" / "test-logs"
-    command = [sys.executable, "-m", "infra.devstack", "--moto-port", str(MOTO_PORT),
-               "--log-dir", str(log_dir), "up", "--api-port", str(API_PORT),
-               "--control-port", str(CONTROL_PORT), "--state", str(state_file),
-               "--seed", str(ROOT / "infra" / "demo-data.json")]
+@contextmanager
+def running_stack(directory: Path, ports: tuple[int, int, int], logs: str, parameters: str = ""):
+    """A devstack with the demo data on `ports` (API, emulator, control), stopped afterwards."""
+    api_port, moto_port, control_port = ports
+    state_file = directory / "state.json"
+    log_dir = ROOT / ".local" / logs
+    command = [sys.executable, "-m", "infra.devstack", "--moto-port", str(moto_port),
+               "--log-dir", str(log_dir), "--parameter-overrides", parameters,
+               "up", "--api-port", str(api_port), "--control-port", str(control_port),
+               "--state", str(state_file), "--seed", str(ROOT / "infra" / "demo-data.json")]
     log_dir.mkdir(parents=True, exist_ok=True)
     with open(log_dir / "devstack.log", "w") as output:
         process = subprocess.Popen(command, cwd=ROOT, stdout=output, stderr=subprocess.STDOUT)
@@ -86,3 +89,10 @@ def stack(tmp_path_factory):
     finally:
         process.terminate()
         process.wait(timeout=20)
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory):
+    with running_stack(tmp_path_factory.mktemp("devstack"), (API_PORT, MOTO_PORT, CONTROL_PORT),
+                       "test-logs") as running:
+        yield running

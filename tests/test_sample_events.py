@@ -74,10 +74,13 @@ def test_replies_for_an_order_that_does_not_exist_go_to_the_dead_letter_queue_at
     assert all("does not exist" in line["reason"] for line in buried)
 
 
-def test_the_watch_finds_the_oldest_order_awaiting_a_decision():
-    # The seed stores one PENDING order; it has no index keys, so the watch sees none awaiting
-    # until an order is placed through the API. Here: the empty case.
-    assert invoke("order-watch", "order-watch/scheduled.json") == {"oldestAwaitingOrderId": None, "ageSeconds": 0}
+def test_the_deadline_rejects_a_stored_order_still_undecided():
+    # The sample is OrderCreated as the deadline queue delivers it, once the deadline passed.
+    logs: list[str] = []
+    assert invoke("order-replies", "order-replies/deadline.json", "order-replies/seed.json",
+                  logs=logs) == {"batchItemFailures": []}
+    moved = [json.loads(line) for line in logs if "order moved" in line]
+    assert [(m["from"], m["to"]) for m in moved] == [("Pending", "Rejected")], logs
 
 
 def test_every_sample_is_covered():
@@ -85,5 +88,5 @@ def test_every_sample_is_covered():
     tested = {"order-api/place-order.json", "order-api/place-order-bad-quantity.json",
               "order-api/get-unknown-order.json", "outbox-relay/inserts-and-a-ttl-expiry.json",
               "consumer-validator/order-created.json", "restaurant-validator/order-created.json",
-              "order-replies/replies.json", "order-watch/scheduled.json"}
+              "order-replies/replies.json", "order-replies/deadline.json"}
     assert samples == tested

@@ -74,13 +74,25 @@ impl Order {
     }
 }
 
-/// A validator's answer about an order, as the order context understands it.
+/// The rejection reason of an order that was not decided by its deadline.
+pub const VALIDATION_TIMEOUT: &str = "VALIDATION_TIMEOUT";
+
+/// A validator's answer about an order, as the order context understands it, or the end of the
+/// time the validators had to answer.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Reply {
     ConsumerValidated,
     ConsumerValidationFailed { reason: String },
     OrderDetailsValidated { total: Money },
     OrderDetailsValidationFailed { reasons: Vec<String> },
+    DeadlinePassed,
+}
+
+impl Reply {
+    /// True for a validator's answer (not the deadline).
+    pub fn is_validator_answer(&self) -> bool {
+        !matches!(self, Reply::DeadlinePassed)
+    }
 }
 
 /// What applying a reply did.
@@ -108,6 +120,10 @@ pub fn apply(order: &Order, reply: &Reply, at: DateTime<Utc>) -> Transition {
         }
         (_, Reply::OrderDetailsValidationFailed { reasons }) => {
             next.rejection_reasons = reasons.clone();
+            next.status = Rejected;
+        }
+        (_, Reply::DeadlinePassed) => {
+            next.rejection_reasons = vec![VALIDATION_TIMEOUT.to_owned()];
             next.status = Rejected;
         }
         (Pending, Reply::ConsumerValidated) => next.status = ConsumerValidated,
@@ -228,6 +244,7 @@ mod tests {
             (1u64..100_000).prop_map(|amount| Reply::OrderDetailsValidated { total: eur(amount) }),
             prop::collection::vec("[a-z ]{1,12}", 1..3)
                 .prop_map(|reasons| Reply::OrderDetailsValidationFailed { reasons }),
+            Just(Reply::DeadlinePassed),
         ]
     }
 
@@ -250,7 +267,63 @@ mod tests {
         })
     }
 
+    #[test]
+    fn the_deadline_rejects_an_undecided_order_and_nothing_after_it_changes_it() {
+        for before in [
+            vec![],
+            vec![Reply::ConsumerValidated],
+            vec![Reply::OrderDetailsValidated { total: eur(5) }],
+        ] {
+            let mut replies = before.clone();
+            replies.push(Reply::DeadlinePassed);
+            let order = run(&replies);
+            assert_eq!(order.status, Rejected);
+            assert_eq!(order.rejection_reasons, [VALIDATION_TIMEOUT]);
+            assert_eq!(order.version as usize, before.len() + 2);
+            for late in [
+                Reply::ConsumerValidated,
+                Reply::OrderDetailsValidated { total: eur(5) },
+            ] {
+                assert_eq!(apply(&order, &late, at(99)), Transition::Unchanged);
+            }
+        }
+        // Decided before its deadline: the deadline changes nothing.
+        let decided = run(&[
+            Reply::ConsumerValidated,
+            Reply::OrderDetailsValidated { total: eur(5) },
+        ]);
+        assert_eq!(
+            apply(&decided, &Reply::DeadlinePassed, at(99)),
+            Transition::Unchanged
+        );
+    }
+
     proptest! {
+        /// The deadline, 1 to 3 times, anywhere among the replies: if it came before both
+        /// validations, the order is rejected for it; otherwise it changed nothing.
+        #[test]
+        fn the_deadline_anywhere_decides_by_what_came_first(
+            (canonical, shuffled) in deliveries(),
+            at_index in 0usize..8,
+            copies in 1usize..4,
+        ) {
+            let mut replies = shuffled.clone();
+            let at_index = at_index.min(replies.len());
+            for _ in 0..copies {
+                replies.insert(at_index, Reply::DeadlinePassed);
+            }
+            let before = run(&shuffled[..at_index]);
+            let actual = run(&replies);
+            prop_assert!(actual.status.is_terminal());
+            if before.status.is_terminal() {
+                prop_assert_eq!(actual.status, run(&canonical).status);
+            } else {
+                prop_assert_eq!(actual.status, Rejected);
+                prop_assert_eq!(&actual.rejection_reasons, &vec![VALIDATION_TIMEOUT.to_owned()]);
+            }
+            prop_assert_eq!(actual.version as usize, actual.history.len());
+        }
+
         #[test]
         fn any_interleaving_and_duplication_gives_the_same_outcome((canonical, shuffled) in deliveries()) {
             let expected = run(&canonical);

@@ -1,9 +1,8 @@
 //! The DynamoDB adapter of the storage port.
 //!
 //! Orders table: key `pk`. An order is `ORDER#<id>`; an idempotency claim is
-//! `IDEMPOTENCY#<key>` (it expires through the table's TTL attribute `expiresAt`). An order not
-//! yet VALIDATED or REJECTED also carries `awaiting` and `placedAtMillis`, the keys of the sparse
-//! index `awaiting-index`, so the oldest undecided order is one query away.
+//! `IDEMPOTENCY#<key>` (it expires through the table's TTL attribute `expiresAt`). No index:
+//! every key belongs to one order or one request.
 //! Outbox table: key `eventId`, one row per event, streamed to the relay.
 
 use std::collections::HashMap;
@@ -28,10 +27,6 @@ type Item = HashMap<String, AttributeValue>;
 
 /// How long a client may retry with the same `Idempotency-Key`.
 pub const IDEMPOTENCY_WINDOW: Duration = Duration::hours(24);
-
-/// The sparse index of orders still awaiting a decision.
-pub const AWAITING_INDEX: &str = "awaiting-index";
-const AWAITING: &str = "AWAITING";
 
 #[derive(Clone, Debug)]
 pub struct DynamoStore {
@@ -111,18 +106,6 @@ impl DynamoStore {
     fn order_item(order: &Order) -> Result<Item, StoreError> {
         let mut item: Item = serde_dynamo::to_item(order).map_err(corrupt)?;
         item.insert("pk".into(), AttributeValue::S(order_key(order.order_id)));
-        if !order.status.is_terminal() {
-            let placed_at = order
-                .history
-                .first()
-                .map(|c| c.at.timestamp_millis())
-                .unwrap_or_default();
-            item.insert("awaiting".into(), AttributeValue::S(AWAITING.into()));
-            item.insert(
-                "placedAtMillis".into(),
-                AttributeValue::N(placed_at.to_string()),
-            );
-        }
         Ok(item)
     }
 
@@ -189,44 +172,6 @@ impl DynamoStore {
             },
             Err(error) => Err(backend(error)),
         }
-    }
-
-    /// When the oldest order still awaiting VALIDATED or REJECTED was placed, and its id.
-    pub async fn oldest_awaiting(&self) -> Result<Option<(Uuid, i64)>, StoreError> {
-        let found = self
-            .client
-            .query()
-            .table_name(&self.orders_table)
-            .index_name(AWAITING_INDEX)
-            .key_condition_expression("awaiting = :awaiting")
-            .expression_attribute_values(":awaiting", AttributeValue::S(AWAITING.into()))
-            .scan_index_forward(true)
-            .limit(1)
-            .send()
-            .await
-            .map_err(backend)?;
-        // The index projects keys only: the order id is read back out of `pk`.
-        #[derive(Deserialize)]
-        #[serde(rename_all = "camelCase")]
-        struct Awaiting {
-            pk: String,
-            placed_at_millis: i64,
-        }
-        let Some(item) = found.items().first() else {
-            return Ok(None);
-        };
-        let awaiting: Awaiting = serde_dynamo::from_item(item.clone()).map_err(corrupt)?;
-        let order_id = awaiting
-            .pk
-            .strip_prefix("ORDER#")
-            .and_then(|id| Uuid::parse_str(id).ok())
-            .ok_or_else(|| {
-                StoreError::Corrupt(format!(
-                    "{} in {AWAITING_INDEX} is no order key",
-                    awaiting.pk
-                ))
-            })?;
-        Ok(Some((order_id, awaiting.placed_at_millis)))
     }
 
     /// The answer for a key that is already claimed, from the claim as the failed write saw it.

@@ -8,13 +8,13 @@ use futures_util::future::join_all;
 use shared::dead_letter::{DeadLetters, Verdicts};
 use shared::envelope::{Envelope, EnvelopeError};
 use shared::events::{
-    ConsumerValidated, ConsumerValidationFailed, Event, EventMeta, OrderDetailsValidated,
-    OrderDetailsValidationFailed, OrderRejected, OrderValidated,
+    ConsumerValidated, ConsumerValidationFailed, Event, EventMeta, OrderCreated,
+    OrderDetailsValidated, OrderDetailsValidationFailed, OrderRejected, OrderValidated,
 };
 use shared::metrics::{self, Unit};
 use tracing::{Instrument, error, info, info_span};
 
-use crate::domain::{Order, OrderStatus, Reply, Transition, apply};
+use crate::domain::{Order, OrderStatus, Reply, Transition, VALIDATION_TIMEOUT, apply};
 use crate::outbox::OutboxRecord;
 use crate::store::{OrderStore, Saved, StoreError};
 
@@ -125,6 +125,12 @@ pub fn decode(envelope: &Envelope) -> Result<(EventMeta, Reply), ReplyError> {
                 },
             )
         }
+        // `OrderCreated` reaches this function only through the deadline queue, whose delivery
+        // delay is the time the validators have to answer.
+        OrderCreated::DETAIL_TYPE => {
+            let event: OrderCreated = envelope.detail()?;
+            (event.meta, Reply::DeadlinePassed)
+        }
         other => return Err(ReplyError::UnexpectedEvent(other.to_owned())),
     })
 }
@@ -150,10 +156,15 @@ fn terminal_event(order: &Order, cause: &EventMeta) -> Result<Option<OutboxRecor
     Ok(Some(record))
 }
 
+fn timed_out(order: &Order) -> bool {
+    order.status == OrderStatus::Rejected && order.rejection_reasons == [VALIDATION_TIMEOUT]
+}
+
 /// Counts decided orders and how long the decision took from the moment the order was placed.
 fn record_decision(order: &Order) {
     let name = match order.status {
         OrderStatus::Validated => "OrdersValidated",
+        OrderStatus::Rejected if timed_out(order) => "OrdersTimedOut",
         OrderStatus::Rejected => "OrdersRejected",
         _ => return,
     };
@@ -249,7 +260,12 @@ impl<S: OrderStore, D: DeadLetters> ReplyHandler<S, D> {
                 .await?
                 .ok_or(ReplyError::UnknownOrder(meta.order_id))?;
             let Transition::Changed { order: next } = apply(&order, reply, Utc::now()) else {
-                info!(status = ?order.status, "reply changes nothing");
+                if reply.is_validator_answer() && timed_out(&order) {
+                    info!("reply arrived after the order's deadline; changes nothing");
+                    metrics::emit(&[("RepliesAfterDeadline", Unit::Count, 1.0)], &[]);
+                } else {
+                    info!(status = ?order.status, "reply changes nothing");
+                }
                 return Ok(Applied::NoChange);
             };
             let outbox = terminal_event(&next, meta)?;
@@ -580,6 +596,38 @@ mod tests {
             .handle(sqs_event(&[envelope("OrderDetailsValidated", detail)]))
             .await;
         assert_eq!(failed_ids(&response), ["m-0"]);
+        assert!(dead_letters.sent.lock().unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn the_deadline_message_rejects_an_undecided_order_and_a_late_reply_changes_nothing() {
+        let store = MemoryStore::default();
+        let id = placed(&store).await;
+        let dead_letters = MemoryDeadLetters::default();
+        let handler = ReplyHandler::new(store.clone(), dead_letters.clone());
+        let created = serde_json::to_value(shared::events::OrderCreated {
+            meta: EventMeta::new(id, None),
+            consumer_id: "c".into(),
+            restaurant_id: "r".into(),
+            line_items: vec![],
+        })
+        .unwrap();
+        let late = serde_json::to_value(ConsumerValidated {
+            meta: EventMeta::new(id, None),
+        })
+        .unwrap();
+        for body in [
+            envelope("OrderCreated", created),
+            envelope("ConsumerValidated", late),
+        ] {
+            let response = handler.handle(sqs_event(&[body])).await;
+            assert!(failed_ids(&response).is_empty(), "{response:?}");
+        }
+        let order = store.get(id).await.unwrap().unwrap();
+        assert_eq!(order.status, OrderStatus::Rejected);
+        assert_eq!(order.rejection_reasons, [VALIDATION_TIMEOUT]);
+        assert_eq!(order.version, 2);
+        assert_eq!(terminal_rows(&store, id), ["OrderRejected"]);
         assert!(dead_letters.sent.lock().unwrap().is_empty());
     }
 

@@ -1,0 +1,67 @@
+"""The decision deadline, on a stack of its own whose deadline is 3 seconds: an order a validator
+does not answer in time is REJECTED with VALIDATION_TIMEOUT, and nothing after that changes it."""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime
+
+import pytest
+
+from conftest import API_PORT, CONTROL_PORT, MOTO_PORT, ROOT, running_stack
+from flows import place, queue_depth, terminal_rows, wait_for
+
+DEADLINE = 3
+LOGS = "deadline-logs"
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory):
+    with running_stack(tmp_path_factory.mktemp("deadline"), (API_PORT + 50, MOTO_PORT + 50, CONTROL_PORT - 1),
+                       LOGS, f"DecisionDeadlineSeconds={DEADLINE}") as running:
+        yield running
+
+
+def wait_until_empty(stack, queue: str, timeout: float = 30) -> None:
+    deadline = time.time() + timeout
+    while queue_depth(stack, queue) and time.time() < deadline:
+        time.sleep(0.2)
+    assert queue_depth(stack, queue) == 0, queue
+
+
+def test_a_validator_stopped_past_the_deadline_rejects_the_order_and_its_late_reply_changes_nothing(stack):
+    stack.function("RestaurantValidatorFunction", "stop")
+    try:
+        order_id = place(stack).json()["orderId"]
+        shown = wait_for(stack, order_id, {"REJECTED", "VALIDATED"}, timeout=DEADLINE + 20)
+        assert shown["status"] == "REJECTED", shown
+        assert shown["rejectionReasons"] == ["VALIDATION_TIMEOUT"]
+        statuses = [change["status"] for change in shown["history"]]
+        assert statuses == ["PENDING", "CONSUMER_VALIDATED", "REJECTED"]
+        took = (datetime.fromisoformat(shown["history"][-1]["at"])
+                - datetime.fromisoformat(shown["history"][0]["at"])).total_seconds()
+        assert took >= DEADLINE - 0.5, took  # not before its deadline (SQS delays are whole seconds)
+        assert terminal_rows(stack, order_id) == ["OrderRejected"]
+    finally:
+        stack.function("RestaurantValidatorFunction", "start")
+    # The restaurant validator answers now: the reply is applied, changes nothing, is counted.
+    wait_until_empty(stack, "RestaurantValidationQueue")
+    wait_until_empty(stack, "OrderRepliesQueue")
+    after = stack.request("GET", f"/orders/{order_id}").json()
+    assert (after["status"], len(after["history"])) == ("REJECTED", 3)
+    assert terminal_rows(stack, order_id) == ["OrderRejected"]
+    logs = (ROOT / ".local" / LOGS / "OrderRepliesFunction.log").read_text()
+    assert any(order_id in line and "after the order's deadline" in line for line in logs.splitlines())
+    assert '"RepliesAfterDeadline"' in logs
+    wait_until_empty(stack, "OrderRepliesDLQ", timeout=0)
+
+
+def test_an_order_decided_in_time_is_left_alone_by_its_deadline(stack):
+    order_id = place(stack).json()["orderId"]
+    shown = wait_for(stack, order_id, {"REJECTED", "VALIDATED"}, timeout=DEADLINE)
+    assert shown["status"] == "VALIDATED", shown
+    time.sleep(DEADLINE + 1)
+    wait_until_empty(stack, "DecisionDeadlineQueue")
+    after = stack.request("GET", f"/orders/{order_id}").json()
+    assert after["status"] == "VALIDATED" and after["history"] == shown["history"]
+    assert terminal_rows(stack, order_id) == ["OrderValidated"]
