@@ -57,3 +57,16 @@ def test_an_unsupported_resource_type_is_an_error(tmp_path):
     path.write_text("Resources:\n  Cache:\n    Type: AWS::ElastiCache::CacheCluster\n    Properties: {}\n")
     with pytest.raises(TemplateError, match="AWS::ElastiCache::CacheCluster"):
         Stack(Template(path), tmp_path, tmp_path, 0)
+
+
+def test_no_table_has_an_index_or_a_key_shared_by_all_orders():
+    """Every table is keyed by one entity's own id and has no secondary index: a key every order
+    writes to (as `awaiting-index` was) would cap the system at one partition's throughput."""
+    template = Template(ROOT / "template.yaml")
+    keys = {}
+    for table in template.of_type("AWS::DynamoDB::Table"):
+        assert not {"GlobalSecondaryIndexes", "LocalSecondaryIndexes"} & set(table.properties), table.logical_id
+        [key] = table.properties["KeySchema"]
+        keys[table.logical_id] = (key["AttributeName"], key["KeyType"])
+    assert keys == {"OrdersTable": ("pk", "HASH"), "OutboxTable": ("eventId", "HASH"),
+                    "ConsumersTable": ("consumerId", "HASH"), "RestaurantsTable": ("restaurantId", "HASH")}
