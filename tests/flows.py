@@ -42,10 +42,10 @@ def terminal_rows(stack, order_id: str) -> list[str]:
                   if row["orderId"]["S"] == order_id and row["detailType"]["S"] != "OrderCreated")
 
 
-def pending_order(stack) -> str:
+def pending_order(stack, order_id: str | None = None) -> str:
     """An order stored as PENDING without an OrderCreated, so no validator answers it: the
     test alone decides which replies arrive, and when."""
-    order_id = str(uuid.uuid4())
+    order_id = order_id or str(uuid.uuid4())
     now = "2026-11-26T12:00:00Z"
     stack.client("dynamodb").put_item(TableName=stack.name("OrdersTable"), Item={
         "pk": {"S": f"ORDER#{order_id}"}, "orderId": {"S": order_id},
@@ -56,13 +56,18 @@ def pending_order(stack) -> str:
     return order_id
 
 
-def reply(order_id: str, detail_type: str, **fields) -> dict:
-    """An SQS event carrying one validator reply in its EventBridge envelope."""
+def reply_envelope(order_id: str, detail_type: str, **fields) -> dict:
+    """A validator reply in the EventBridge envelope the bus delivers it in."""
     source = "consumers" if detail_type.startswith("Consumer") else "restaurants"
     detail = {"eventId": str(uuid.uuid4()), "orderId": order_id, "occurredAt": "2026-11-26T12:00:01Z",
               "schemaVersion": 1, **fields}
-    envelope = {"version": "0", "id": str(uuid.uuid4()), "detail-type": detail_type, "source": source,
-                "time": "2026-11-26T12:00:01Z", "region": "us-east-1", "resources": [], "detail": detail}
+    return {"version": "0", "id": str(uuid.uuid4()), "detail-type": detail_type, "source": source,
+            "time": "2026-11-26T12:00:01Z", "region": "us-east-1", "resources": [], "detail": detail}
+
+
+def reply(order_id: str, detail_type: str, **fields) -> dict:
+    """An SQS event carrying one validator reply in its EventBridge envelope."""
+    envelope = reply_envelope(order_id, detail_type, **fields)
     return {"Records": [{"messageId": str(uuid.uuid4()), "receiptHandle": "r", "body": json.dumps(envelope),
                          "attributes": {}, "messageAttributes": {}, "md5OfBody": "", "eventSource": "aws:sqs",
                          "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:OrderRepliesQueue",

@@ -1,0 +1,73 @@
+"""orderctl against the running stack: a reply that cannot apply lands in a dead-letter queue,
+`dlq list` shows it with its order and reason, and once the cause is gone `dlq redrive` brings
+the order to its decision; `order` tells its story."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+import uuid
+
+from conftest import ROOT
+from flows import pending_order, queue_depth, reply_envelope, wait_for
+
+ORDERCTL = ROOT / "target" / "debug" / "orderctl"
+
+
+def orderctl(stack, tmp_path, *args: str, json_out: bool = True):
+    state = tmp_path / "devstack.json"
+    state.write_text(json.dumps(stack.state))
+    done = subprocess.run([str(ORDERCTL), "--state", str(state), *(["--json"] if json_out else []), *args],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout) if json_out else done.stdout
+
+
+def letters_for(listing: dict, order_id: str) -> list[tuple[str, dict]]:
+    return [(q["queue"], m) for q in listing["queues"] for m in q["messages"] if m["orderId"] == order_id]
+
+
+def test_a_dead_lettered_reply_is_listed_redriven_and_decides_its_order(stack, tmp_path):
+    order_id = str(uuid.uuid4())
+    sqs = stack.client("sqs")
+    # The replies arrive before their order exists: no retry can help, so each is dead-lettered
+    # at once with the reason.
+    for detail_type, fields in (("ConsumerValidated", {}),
+                                ("OrderDetailsValidated", {"total": {"currency": "EUR", "amountMinor": 2350}})):
+        sqs.send_message(QueueUrl=stack.name("OrderRepliesQueue"),
+                         MessageBody=json.dumps(reply_envelope(order_id, detail_type, **fields)))
+    deadline = time.time() + 30
+    while time.time() < deadline:
+        listing = orderctl(stack, tmp_path, "dlq", "list")
+        if len(letters_for(listing, order_id)) == 2:
+            break
+        time.sleep(0.5)
+    letters = letters_for(listing, order_id)
+    assert sorted(m["eventType"] for _, m in letters) == ["ConsumerValidated", "OrderDetailsValidated"]
+    for queue, message in letters:
+        assert queue == "OrderRepliesDLQ"
+        assert f"order {order_id} does not exist" in message["reason"]
+        assert message["function"] == "OrderRepliesFunction" and message["deadLetteredAt"]
+        assert message["sourceQueueArn"].endswith(":OrderRepliesQueue")
+    shown = orderctl(stack, tmp_path, "dlq", "list", json_out=False)
+    assert f"order {order_id}  ConsumerValidated" in shown and "does not exist" in shown
+
+    pending_order(stack, order_id)  # the cause removed: the order exists now
+    redriven = orderctl(stack, tmp_path, "dlq", "redrive", "OrderRepliesDLQ")
+    assert sum(redriven["moved"].values()) >= 2 and redriven["left"] == []
+    assert wait_for(stack, order_id, {"VALIDATED", "REJECTED"})["status"] == "VALIDATED"
+    assert queue_depth(stack, "OrderRepliesDLQ") == 0
+
+    story = orderctl(stack, tmp_path, "order", order_id)
+    assert story["order"]["status"] == "VALIDATED"
+    assert [c["status"] for c in story["order"]["history"]][-1] == "VALIDATED"
+    assert [e["detailType"] for e in story["outbox"]] == ["OrderValidated"]
+    assert story["deadLetters"] == []
+    told = orderctl(stack, tmp_path, "order", order_id, json_out=False)
+    assert f"order {order_id}: VALIDATED (version 3)" in told and "OrderValidated" in told
+
+
+def test_an_unknown_order_is_told_as_not_found(stack, tmp_path):
+    told = orderctl(stack, tmp_path, "order", "no-such-order", json_out=False)
+    assert "order no-such-order: not found" in told
