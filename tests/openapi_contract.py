@@ -55,9 +55,12 @@ class Contract:
         documented = self._resolve(documented)
         media_type = response.headers.get("content-type", "").split(";")[0].strip()
         content = documented.get("content", {})
-        assert media_type in content, \
-            f"{method} {path}: {media_type!r} is not documented for {response.status_code}"
-        self.validate(content[media_type]["schema"], response.json())
+        if not content:
+            assert not response.content, f"{method} {path}: {response.status_code} documents no body"
+        else:
+            assert media_type in content, \
+                f"{method} {path}: {media_type!r} is not documented for {response.status_code}"
+            self.validate(content[media_type]["schema"], response.json())
         for name, header in documented.get("headers", {}).items():
             header = self._resolve(header)
             if name in response.headers:

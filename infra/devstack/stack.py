@@ -53,6 +53,9 @@ STREAM_EVENT_PROPERTIES = {"Stream", "StartingPosition", "BatchSize", "MaximumBa
                            "FunctionResponseTypes", "FilterCriteria", "Enabled",
                            "ParallelizationFactor", "MaximumRecordAgeInSeconds"}
 
+# Instances of a function that serves the HTTP API (the others run `--instances`).
+API_INSTANCES = 6
+
 # The functions' credentials; each signs with an access key of its own (`local-<function>`), so
 # the emulator can tell their calls from devstack's (key "testing"), which are never faulted.
 CREDENTIALS = {"AWS_SECRET_ACCESS_KEY": "testing", "AWS_REGION": REGION, "AWS_DEFAULT_REGION": REGION}
@@ -257,9 +260,14 @@ class Stack:
         environment["AWS_ACCESS_KEY_ID"] = f"local-{name}"
         environment["AWS_ENDPOINT_URL"] = self.endpoint
         environment["AWS_ENDPOINT_URL_DYNAMODB"] = self.dynamodb_endpoint
+        # Lambda scales a function behind an API with its requests; here it gets a few more
+        # instances than the others, so that requests waiting on an order (Prefer: wait) leave
+        # room for the rest.
+        serves_api = any(e.get("Type") == "HttpApi" for e in props.get("Events", {}).values())
+        instances = max(self.instances, API_INSTANCES) if serves_api else self.instances
         function = Function(name, self.bin_dir / binary, environment,
                             int(props.get("Timeout", 3)), int(props.get("MemorySize", 128)),
-                            self.log_dir, self.instances)
+                            self.log_dir, instances)
         self.functions[resource.logical_id] = function
         self.template.physical[resource.logical_id] = name
         self.template.attributes[(resource.logical_id, "Arn")] = function.arn

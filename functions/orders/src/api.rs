@@ -192,6 +192,16 @@ fn accepted(order_id: Uuid, replayed: bool) -> Response {
     response
 }
 
+/// The longest `Prefer: wait=N` honoured, in seconds: API Gateway ends a request at 30 s.
+pub const MAX_WAIT_SECONDS: u64 = 20;
+/// The pauses between a waiting request's reads of the order: short at first, then a second
+/// (strongly consistent reads, at most one a second once settled; a change is seen within it).
+const WAIT_READS_MS: [u64; 5] = [50, 100, 200, 400, 800];
+const WAIT_READ_MAX_MS: u64 = 1000;
+
+/// `GET /orders/{id}`: the order with its `ETag` (its version). With `Prefer: wait=N` (RFC 7240)
+/// the answer waits, up to N seconds, until the order's ETag differs from `If-None-Match`, or
+/// without one until the order is decided; `304` when nothing changed.
 async fn get_order<S: OrderStore>(
     State(store): State<S>,
     headers: HeaderMap,
@@ -200,12 +210,15 @@ async fn get_order<S: OrderStore>(
     let correlation_id = correlation_id(&headers);
     let unknown = || Problem::not_found(format!("there is no order with id {order_id}"));
     let cold_start = shared::telemetry::cold_start();
+    let known = if_none_match(&headers);
+    let wait = preferred_wait(&headers);
     let response = match Uuid::parse_str(&order_id) {
         Err(_) => unknown().into_response(),
-        Ok(id) => match store.get(id).await {
+        Ok(id) => match read_until_changed(&store, id, known.as_deref(), wait).await {
             Ok(Some(order)) => {
-                info!(coldStart = cold_start, orderId = %id, correlationId = %correlation_id, status = ?order.status, "order shown");
-                axum::Json(OrderView::from(order)).into_response()
+                info!(coldStart = cold_start, orderId = %id, correlationId = %correlation_id, status = ?order.status, waited = wait.is_some(), "order shown");
+                let unchanged = known.as_deref() == Some(etag(&order).as_str());
+                order_response(order, unchanged, wait)
             }
             Ok(None) => unknown().into_response(),
             Err(e) => {
@@ -215,6 +228,95 @@ async fn get_order<S: OrderStore>(
         },
     };
     with_correlation_id(response, &correlation_id)
+}
+
+/// Reads the order, and with a wait reads it again (backing off to once a second) until it
+/// differs from `known`, or is decided when nothing is known, or the wait is over.
+async fn read_until_changed<S: OrderStore>(
+    store: &S,
+    id: Uuid,
+    known: Option<&str>,
+    wait: Option<u64>,
+) -> Result<Option<Order>, crate::store::StoreError> {
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(wait.unwrap_or(0));
+    let mut pauses = WAIT_READS_MS
+        .into_iter()
+        .chain(std::iter::repeat(WAIT_READ_MAX_MS));
+    loop {
+        let Some(order) = store.get(id).await? else {
+            return Ok(None);
+        };
+        let done = match known {
+            Some(known) => etag(&order) != known,
+            None => order.status.is_terminal(),
+        };
+        let now = tokio::time::Instant::now();
+        if done || now >= deadline {
+            return Ok(Some(order));
+        }
+        let pause = std::time::Duration::from_millis(pauses.next().unwrap_or(WAIT_READ_MAX_MS));
+        tokio::time::sleep(pause.min(deadline - now)).await;
+    }
+}
+
+fn etag(order: &Order) -> String {
+    format!("\"v{}\"", order.version)
+}
+
+fn order_response(order: Order, unchanged: bool, wait: Option<u64>) -> Response {
+    let tag = etag(&order);
+    let decided = order.status.is_terminal();
+    let mut response = if unchanged {
+        StatusCode::NOT_MODIFIED.into_response()
+    } else {
+        axum::Json(OrderView::from(order)).into_response()
+    };
+    let headers = response.headers_mut();
+    headers.insert(
+        header::ETAG,
+        HeaderValue::from_str(&tag).expect("an ETag of digits"),
+    );
+    if !decided {
+        // The order is still moving: a client polling without a wait should come back in a second.
+        headers.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+    }
+    if let Some(seconds) = wait {
+        headers.insert(
+            PREFERENCE_APPLIED,
+            HeaderValue::from_str(&format!("wait={seconds}")).expect("digits"),
+        );
+    }
+    response
+}
+
+pub const PREFERENCE_APPLIED: HeaderName = HeaderName::from_static("preference-applied");
+
+/// The `wait` preference of `Prefer` (RFC 7240: preferences separated by commas, parameters by
+/// semicolons), capped at `MAX_WAIT_SECONDS`. A value that is no number is ignored, as the RFC
+/// asks of preferences a server does not understand.
+fn preferred_wait(headers: &HeaderMap) -> Option<u64> {
+    headers
+        .get_all("prefer")
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(','))
+        .filter_map(|preference| {
+            let token = preference.split(';').next()?.trim();
+            let (name, value) = token.split_once('=')?;
+            name.trim()
+                .eq_ignore_ascii_case("wait")
+                .then(|| value.trim().trim_matches('"').parse::<u64>().ok())
+                .flatten()
+        })
+        .next()
+        .map(|seconds| seconds.min(MAX_WAIT_SECONDS))
+}
+
+/// The first entity tag of `If-None-Match` (this API's tags are strong; `W/` is accepted too).
+fn if_none_match(headers: &HeaderMap) -> Option<String> {
+    let value = headers.get(header::IF_NONE_MATCH)?.to_str().ok()?;
+    let first = value.split(',').next()?.trim();
+    Some(first.strip_prefix("W/").unwrap_or(first).to_owned())
 }
 
 async fn unknown_route(uri: axum::http::Uri) -> Problem {
@@ -341,6 +443,140 @@ mod tests {
 
     fn written(store: &MemoryStore) -> (usize, usize) {
         store.snapshot(|inner| (inner.orders.len(), inner.outbox.len()))
+    }
+
+    fn get_with(id: &str, headers: &[(&str, &str)]) -> Request<Body> {
+        let mut builder = Request::get(format!("/orders/{id}"));
+        for (name, value) in headers {
+            builder = builder.header(*name, *value);
+        }
+        builder.body(Body::empty()).unwrap()
+    }
+
+    /// Places an order and returns its id.
+    async fn placed(store: &MemoryStore) -> String {
+        let (_, _, body) = send(store, post(ORDER, None)).await;
+        body["orderId"].as_str().unwrap().to_owned()
+    }
+
+    /// Moves the stored order on by one reply, as order-replies would.
+    async fn reply(store: &MemoryStore, id: &str, reply: crate::domain::Reply) {
+        let order = store
+            .get(Uuid::parse_str(id).unwrap())
+            .await
+            .unwrap()
+            .unwrap();
+        let crate::domain::Transition::Changed { order: next } =
+            crate::domain::apply(&order, &reply, Utc::now())
+        else {
+            panic!("no change");
+        };
+        store.save(&next, order.version, None).await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn an_order_carries_its_version_as_etag_and_retry_after_until_decided() {
+        let store = MemoryStore::default();
+        let id = placed(&store).await;
+        let (status, headers, _) = send(&store, get_with(&id, &[])).await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(headers["etag"], "\"v1\"");
+        assert_eq!(headers["retry-after"], "1");
+        assert!(headers.get("preference-applied").is_none());
+        // The client's copy is current: 304, no body, the same tag.
+        let (status, headers, body) =
+            send(&store, get_with(&id, &[("if-none-match", "\"v1\"")])).await;
+        assert_eq!((status, body), (StatusCode::NOT_MODIFIED, Value::Null));
+        assert_eq!(headers["etag"], "\"v1\"");
+        reply(
+            &store,
+            &id,
+            crate::domain::Reply::ConsumerValidationFailed {
+                reason: "no".into(),
+            },
+        )
+        .await;
+        let (status, headers, body) =
+            send(&store, get_with(&id, &[("if-none-match", "\"v1\"")])).await;
+        assert_eq!(
+            (status, body["status"].as_str()),
+            (StatusCode::OK, Some("REJECTED"))
+        );
+        assert_eq!(headers["etag"], "\"v2\"");
+        assert!(headers.get("retry-after").is_none());
+    }
+
+    #[tokio::test]
+    async fn a_waiting_request_answers_soon_after_the_change() {
+        let store = MemoryStore::default();
+        let id = placed(&store).await;
+        let changer = {
+            let (store, id) = (store.clone(), id.clone());
+            tokio::spawn(async move {
+                tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+                reply(&store, &id, crate::domain::Reply::ConsumerValidated).await;
+                std::time::Instant::now()
+            })
+        };
+        let request = get_with(
+            &id,
+            &[
+                ("prefer", "respond-async, wait=5"),
+                ("if-none-match", "\"v1\""),
+            ],
+        );
+        let (status, headers, body) = send(&store, request).await;
+        let answered = std::time::Instant::now();
+        let changed = changer.await.unwrap();
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(body["status"], "CONSUMER_VALIDATED");
+        assert_eq!(headers["preference-applied"], "wait=5");
+        assert!(
+            answered - changed < std::time::Duration::from_secs(1),
+            "{:?}",
+            answered - changed
+        );
+    }
+
+    #[tokio::test]
+    async fn a_wait_without_a_change_ends_after_n_seconds_with_304() {
+        let store = MemoryStore::default();
+        let id = placed(&store).await;
+        let began = std::time::Instant::now();
+        let (status, headers, _) = send(
+            &store,
+            get_with(&id, &[("prefer", "wait=1"), ("if-none-match", "\"v1\"")]),
+        )
+        .await;
+        let took = began.elapsed();
+        assert_eq!(status, StatusCode::NOT_MODIFIED);
+        assert_eq!(headers["preference-applied"], "wait=1");
+        assert!(
+            took >= std::time::Duration::from_secs(1)
+                && took < std::time::Duration::from_millis(1500),
+            "{took:?}"
+        );
+        // Without an ETag the wait is for the decision: an undecided order after the wait is 200.
+        let (status, _, body) = send(&store, get_with(&id, &[("prefer", "wait=1")])).await;
+        assert_eq!(
+            (status, body["status"].as_str()),
+            (StatusCode::OK, Some("PENDING"))
+        );
+    }
+
+    #[test]
+    fn the_wait_preference_is_read_as_rfc_7240_writes_it_and_capped() {
+        let wait = |value: &str| {
+            let mut headers = HeaderMap::new();
+            headers.insert("prefer", HeaderValue::from_str(value).unwrap());
+            preferred_wait(&headers)
+        };
+        assert_eq!(wait("wait=5"), Some(5));
+        assert_eq!(wait("respond-async, WAIT = 7"), Some(7));
+        assert_eq!(wait("handling=lenient; x=1, wait=\"3\""), Some(3));
+        assert_eq!(wait("wait=600"), Some(MAX_WAIT_SECONDS));
+        assert_eq!(wait("wait=soon"), None);
+        assert_eq!(wait("return=minimal"), None);
     }
 
     #[tokio::test]
