@@ -71,3 +71,28 @@ def test_a_dead_lettered_reply_is_listed_redriven_and_decides_its_order(stack, t
 def test_an_unknown_order_is_told_as_not_found(stack, tmp_path):
     told = orderctl(stack, tmp_path, "order", "no-such-order", json_out=False)
     assert "order no-such-order: not found" in told
+
+
+def test_place_prints_the_order_then_each_status_to_the_decision(stack, tmp_path):
+    out = orderctl(stack, tmp_path, "place", "--consumer", "consumer-1", "--restaurant", "restaurant-1",
+                   "--item", "item-1:2", "--key", str(uuid.uuid4()), json_out=False)
+    lines = out.strip().splitlines()
+    assert lines[0].startswith("order ") and lines[0].endswith(" accepted"), out
+    order_id = lines[0].split()[1]
+    statuses = [line.split()[2] for line in lines[1:]]
+    assert statuses[0] in ("PENDING", "CONSUMER_VALIDATED", "ORDER_DETAILS_VALIDATED", "VALIDATED"), out
+    assert statuses[-1] == "VALIDATED" and "total" in lines[-1], out
+    assert len(statuses) == len(set(statuses)), out  # each status once: the long poll, not a loop
+    # get and watch on the same order, the one as the API shows it, the other its decision.
+    assert "VALIDATED" in orderctl(stack, tmp_path, "get", order_id, json_out=False)
+    watched = orderctl(stack, tmp_path, "--json", "watch", order_id, json_out=False).strip().splitlines()
+    assert [json.loads(line)["status"] for line in watched] == ["VALIDATED"]
+
+
+def test_place_refused_by_the_api_says_why(stack, tmp_path):
+    state = tmp_path / "devstack.json"
+    state.write_text(json.dumps(stack.state))
+    done = subprocess.run([str(ORDERCTL), "--state", str(state), "place", "--consumer", "consumer-1",
+                           "--restaurant", "restaurant-1", "--item", "item-1:0"],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 1 and "422" in done.stderr and "lineItems[0].quantity" in done.stderr, done.stderr

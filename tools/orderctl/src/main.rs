@@ -1,5 +1,6 @@
 //! orderctl: the operator's tool for what failed, on the local stack or a deployed one.
 
+mod client;
 mod commands;
 mod dead_letters;
 mod stack;
@@ -11,14 +12,21 @@ use serde_json::Value;
 
 const USAGE: &str = "usage: orderctl [--local | --state FILE | --stack NAME] [--json] COMMAND
 
+As an operator (AWS credentials):
   dlq list                      every dead-letter queue, its depth, and each message: order,
                                 event, why it failed, when, how often it was received
   dlq redrive QUEUE [--to Q]    moves QUEUE's messages back to the queues they came from
   order ORDER_ID                the order's row and history, its outbox events, and any of its
                                 messages in a dead-letter queue
+As a client of the API ([--api URL] [--token TOKEN]):
+  place --consumer C --restaurant R --item MENU_ITEM:QUANTITY... [--key IDEMPOTENCY_KEY]
+                                places an order, prints its id, then each status to the decision
+  watch ORDER_ID                prints each status of the order until it is decided
+  get ORDER_ID                  the order as the API shows it
 
 --local reads the local stack's .local/devstack.json (the default when it exists); --stack
-names a deployed stack (default order-taking), found with the usual AWS credentials.";
+names a deployed stack (default order-taking), found with the usual AWS credentials. --api is
+the API's URL (default: the local stack's); --token, or ORDERCTL_TOKEN, is sent as a bearer token.";
 
 enum Target {
     Local(PathBuf),
@@ -30,6 +38,12 @@ struct Options {
     json: bool,
     to: Option<String>,
     words: Vec<String>,
+    api: Option<String>,
+    token: Option<String>,
+    consumer: Option<String>,
+    restaurant: Option<String>,
+    items: Vec<String>,
+    key: Option<String>,
 }
 
 fn parse(args: impl Iterator<Item = String>) -> Result<Options, String> {
@@ -38,6 +52,9 @@ fn parse(args: impl Iterator<Item = String>) -> Result<Options, String> {
     let mut json = false;
     let mut to = None;
     let mut words = Vec::new();
+    let (mut api, mut token, mut consumer, mut restaurant, mut key) =
+        (None, None, None, None, None);
+    let mut items = Vec::new();
     let mut args = args.peekable();
     while let Some(arg) = args.next() {
         let mut value = |flag: &str| args.next().ok_or(format!("{flag} needs a value"));
@@ -46,6 +63,12 @@ fn parse(args: impl Iterator<Item = String>) -> Result<Options, String> {
             "--state" => target = Some(Target::Local(value("--state")?.into())),
             "--stack" => target = Some(Target::Deployed(value("--stack")?)),
             "--to" => to = Some(value("--to")?),
+            "--api" => api = Some(value("--api")?),
+            "--token" => token = Some(value("--token")?),
+            "--consumer" => consumer = Some(value("--consumer")?),
+            "--restaurant" => restaurant = Some(value("--restaurant")?),
+            "--item" => items.push(value("--item")?),
+            "--key" => key = Some(value("--key")?),
             "--json" => json = true,
             "-h" | "--help" => return Err(String::new()),
             flag if flag.starts_with("--") => return Err(format!("unknown option {flag}")),
@@ -62,6 +85,12 @@ fn parse(args: impl Iterator<Item = String>) -> Result<Options, String> {
         json,
         to,
         words,
+        api,
+        token: token.or_else(|| std::env::var("ORDERCTL_TOKEN").ok()),
+        consumer,
+        restaurant,
+        items,
+        key,
     })
 }
 
@@ -77,6 +106,16 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    let words: Vec<&str> = options.words.iter().map(String::as_str).collect();
+    if matches!(words.first(), Some(&("place" | "watch" | "get"))) {
+        return match as_client(&options, &words).await {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("orderctl: {e}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     let stack = match &options.target {
         Target::Local(state) => stack::Stack::local(state).await,
         Target::Deployed(name) => stack::Stack::deployed(name).await,
@@ -88,7 +127,6 @@ async fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let words: Vec<&str> = options.words.iter().map(String::as_str).collect();
     let result = match words.as_slice() {
         ["dlq", "list"] => commands::dlq_list(&stack).await,
         ["dlq", "redrive", queue] => {
@@ -114,6 +152,74 @@ async fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// The client commands: through the API, as any client of the system.
+async fn as_client(options: &Options, words: &[&str]) -> Result<(), String> {
+    let base = match (&options.api, &options.target) {
+        (Some(api), _) => api.clone(),
+        (None, Target::Local(state)) => {
+            let state: Value = std::fs::read_to_string(state)
+                .ok()
+                .and_then(|text| serde_json::from_str(&text).ok())
+                .ok_or(format!("no --api, and {} is not readable", state.display()))?;
+            text(&state["api"])
+        }
+        (None, Target::Deployed(_)) => return Err("name the API with --api URL".into()),
+    };
+    let api = client::Api::new(&base, options.token.clone()).map_err(|e| e.to_string())?;
+    let json = options.json;
+    let show = |order: &Value| {
+        if json {
+            println!("{order}");
+        } else {
+            println!("{}", client::progress_line(order));
+        }
+    };
+    let id = match words {
+        ["place"] => {
+            let order = order_body(options)?;
+            let id = api
+                .place(&order, options.key.clone())
+                .await
+                .map_err(|e| e.to_string())?;
+            if !json {
+                println!("order {id} accepted");
+            }
+            id
+        }
+        ["watch" | "get", id] => (*id).to_owned(),
+        _ => return Err(USAGE.into()),
+    };
+    if words[0] == "get" {
+        match api.read(&id, None, None).await.map_err(|e| e.to_string())? {
+            client::Read::Order { order, .. } if json => println!("{order}"),
+            client::Read::Order { order, .. } => {
+                println!("order {id}\n{}", client::progress_line(&order))
+            }
+            client::Read::Unchanged => unreachable!("no If-None-Match was sent"),
+        }
+        return Ok(());
+    }
+    api.follow(&id, show).await.map_err(|e| e.to_string())?;
+    Ok(())
+}
+
+/// The body of `POST /orders` from `--consumer`, `--restaurant` and `--item MENU_ITEM:QUANTITY`.
+fn order_body(options: &Options) -> Result<Value, String> {
+    let mut items = Vec::new();
+    for item in &options.items {
+        let (menu_item_id, quantity) = item
+            .rsplit_once(':')
+            .and_then(|(id, q)| Some((id, q.parse::<u32>().ok()?)))
+            .ok_or(format!("--item {item}: MENU_ITEM:QUANTITY"))?;
+        items.push(serde_json::json!({"menuItemId": menu_item_id, "quantity": quantity}));
+    }
+    Ok(serde_json::json!({
+        "consumerId": options.consumer.as_deref().ok_or("place needs --consumer")?,
+        "restaurantId": options.restaurant.as_deref().ok_or("place needs --restaurant")?,
+        "lineItems": items,
+    }))
 }
 
 fn text(value: &Value) -> String {
