@@ -93,6 +93,7 @@ def running_stack(directory: Path, ports: tuple[int, int, int], logs: str, param
 
 @pytest.fixture(scope="session")
 def stack(tmp_path_factory):
+    # As `make run` does: loopback callbacks allowed, so a test's receiver can take webhooks.
     with running_stack(tmp_path_factory.mktemp("devstack"), (API_PORT, MOTO_PORT, CONTROL_PORT),
-                       "test-logs") as running:
+                       "test-logs", "AllowLoopbackCallbacks=true") as running:
         yield running

@@ -83,10 +83,19 @@ def test_the_deadline_rejects_a_stored_order_still_undecided():
     assert [(m["from"], m["to"]) for m in moved] == [("Pending", "Rejected")], logs
 
 
+def test_the_notifier_takes_an_outcome_whose_order_has_no_callback():
+    # The stored sample order has no callback URL: nothing to deliver, and nothing to retry.
+    logs: list[str] = []
+    assert invoke("order-notifier", "order-notifier/order-validated.json", "order-replies/seed.json",
+                  logs=logs) == {"batchItemFailures": []}
+    assert not [line for line in logs if "outcome delivered" in line]
+
+
 def test_every_sample_is_covered():
     samples = {str(p.relative_to(EVENTS)) for p in EVENTS.rglob("*.json")} - {"order-replies/seed.json"}
     tested = {"order-api/place-order.json", "order-api/place-order-bad-quantity.json",
               "order-api/get-unknown-order.json", "outbox-relay/inserts-and-a-ttl-expiry.json",
               "consumer-validator/order-created.json", "restaurant-validator/order-created.json",
-              "order-replies/replies.json", "order-replies/deadline.json"}
+              "order-replies/replies.json", "order-replies/deadline.json",
+              "order-notifier/order-validated.json"}
     assert samples == tested

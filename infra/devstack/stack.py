@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
+import string
 import subprocess
 import sys
 import urllib.error
@@ -42,6 +44,7 @@ QUEUE_PROPERTIES = {"QueueName", "VisibilityTimeout", "MessageRetentionPeriod", 
                     # deploy-only: encryption at rest and tags
                     "SqsManagedSseEnabled", "KmsMasterKeyId", "Tags"}
 BUS_PROPERTIES = {"Name", "Description", "Tags"}
+SECRET_PROPERTIES = {"Name", "Description", "GenerateSecretString", "Tags"}
 RULE_PROPERTIES = {"Name", "Description", "EventBusName", "EventPattern", "State", "Targets"}
 TARGET_PROPERTIES = {"Arn", "Id", "RetryPolicy",
                      # deploy-only: moto delivers to SQS at once and never needs the DLQ
@@ -93,7 +96,7 @@ class Stack:
     def _check_types(self) -> None:
         supported = {"AWS::DynamoDB::Table", "AWS::Serverless::Function",
                      "AWS::Serverless::HttpApi", "AWS::SQS::Queue", "AWS::Events::EventBus",
-                     "AWS::Events::Rule"} | DEPLOY_ONLY
+                     "AWS::Events::Rule", "AWS::SecretsManager::Secret"} | DEPLOY_ONLY
         deploy_only: dict[str, int] = {}
         for resource in self.template.resources.values():
             if resource.type not in supported:
@@ -156,6 +159,8 @@ class Stack:
         queues = self.template.of_type("AWS::SQS::Queue")
         for queue in sorted(queues, key=lambda q: "RedrivePolicy" in q.properties):
             self._create_queue(queue)
+        for secret in self.template.of_type("AWS::SecretsManager::Secret"):
+            self._create_secret(secret)
         for bus in self.template.of_type("AWS::Events::EventBus"):
             self._create_bus(bus)
         for rule in self.template.of_type("AWS::Events::Rule"):
@@ -209,6 +214,21 @@ class Stack:
         self.template.attributes[(resource.logical_id, "Arn")] = arn
         self.template.attributes[(resource.logical_id, "QueueName")] = name
         self.template.attributes[(resource.logical_id, "QueueUrl")] = url
+
+    def _create_secret(self, resource: Resource) -> None:
+        """A secret with a generated value, as `GenerateSecretString` makes one; `Ref` is its ARN."""
+        _check_properties(resource, SECRET_PROPERTIES)
+        props = self.template.resolve(resource.properties, resource.logical_id)
+        generate = props.get("GenerateSecretString")
+        unknown = set(generate or {}) - {"PasswordLength", "ExcludePunctuation"}
+        if not generate or unknown:
+            raise TemplateError(f"{resource.logical_id}: devstack makes secrets with GenerateSecretString "
+                                f"(PasswordLength, ExcludePunctuation) only")
+        alphabet = string.ascii_letters + string.digits + ("" if generate.get("ExcludePunctuation") else string.punctuation)
+        value = "".join(secrets.choice(alphabet) for _ in range(int(generate.get("PasswordLength", 32))))
+        arn = self.client("secretsmanager").create_secret(Name=props.get("Name", resource.logical_id),
+                                                          SecretString=value)["ARN"]
+        self.template.physical[resource.logical_id] = arn
 
     def _create_bus(self, resource: Resource) -> None:
         _check_properties(resource, BUS_PROPERTIES)

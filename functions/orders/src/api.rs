@@ -14,6 +14,9 @@ use shared::problem::{FieldError, Problem};
 use tracing::{Instrument, error, info, info_span};
 use uuid::Uuid;
 
+use std::sync::Arc;
+
+use crate::callback::{self, Policy, Resolver, SystemResolver};
 use crate::domain::{Order, OrderStatus, StatusChange};
 use crate::outbox::OutboxRecord;
 use crate::request::{self, Invalid, MAX_BODY_BYTES, PlaceOrder};
@@ -24,15 +27,64 @@ pub const IDEMPOTENT_REPLAYED: HeaderName = HeaderName::from_static("idempotent-
 pub const CORRELATION_ID: HeaderName = HeaderName::from_static("x-correlation-id");
 const MAX_HEADER_TOKEN_CHARS: usize = 128;
 
+/// How callback URLs are checked: the policy, and the resolver their hosts are looked up with.
+pub struct Callbacks<R> {
+    pub policy: Policy,
+    pub resolver: Arc<R>,
+}
+
+// By hand: the resolver is shared, not cloned, so it need not be `Clone` itself.
+impl<R> Clone for Callbacks<R> {
+    fn clone(&self) -> Self {
+        Self {
+            policy: self.policy,
+            resolver: Arc::clone(&self.resolver),
+        }
+    }
+}
+
+impl Callbacks<SystemResolver> {
+    /// The deployed policy, unless `ALLOW_LOOPBACK_CALLBACKS=true` (the local stack's).
+    pub fn from_env() -> Self {
+        Self {
+            policy: Policy {
+                allow_loopback: std::env::var("ALLOW_LOOPBACK_CALLBACKS").as_deref() == Ok("true"),
+            },
+            resolver: Arc::new(SystemResolver),
+        }
+    }
+}
+
+struct App<S, R> {
+    store: S,
+    callbacks: Callbacks<R>,
+}
+
+impl<S: Clone, R> Clone for App<S, R> {
+    fn clone(&self) -> Self {
+        Self {
+            store: self.store.clone(),
+            callbacks: self.callbacks.clone(),
+        }
+    }
+}
+
 pub fn router<S: OrderStore>(store: S) -> Router {
+    router_with(store, Callbacks::from_env())
+}
+
+pub fn router_with<S: OrderStore, R: Resolver + 'static>(
+    store: S,
+    callbacks: Callbacks<R>,
+) -> Router {
     Router::new()
-        .route("/orders", post(place_order::<S>))
-        .route("/orders/{order_id}", get(get_order::<S>))
+        .route("/orders", post(place_order::<S, R>))
+        .route("/orders/{order_id}", get(get_order::<S, R>))
         .method_not_allowed_fallback(method_not_allowed)
         .fallback(unknown_route)
         // The body bound is ours (64 KiB, answered as problem+json), not axum's default.
         .layer(DefaultBodyLimit::disable())
-        .with_state(store)
+        .with_state(App { store, callbacks })
 }
 
 /// `202 Accepted` body: the order exists and is being validated.
@@ -56,6 +108,8 @@ struct OrderView {
     total: Option<Money>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     rejection_reasons: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    callback_url: Option<String>,
     created_at: DateTime<Utc>,
     history: Vec<StatusChange>,
 }
@@ -71,13 +125,14 @@ impl From<Order> for OrderView {
             status: order.status,
             total: order.total,
             rejection_reasons: order.rejection_reasons,
+            callback_url: order.callback_url,
             history: order.history,
         }
     }
 }
 
-async fn place_order<S: OrderStore>(
-    State(store): State<S>,
+async fn place_order<S: OrderStore, R: Resolver>(
+    State(app): State<App<S, R>>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
@@ -85,7 +140,7 @@ async fn place_order<S: OrderStore>(
     let span =
         info_span!("place_order", correlationId = %correlation_id, orderId = tracing::field::Empty);
     let response = async {
-        match accept(&store, &headers, &body, &correlation_id).await {
+        match accept(&app, &headers, &body, &correlation_id).await {
             Ok(response) => response,
             Err(problem) => {
                 info!(coldStart = shared::telemetry::cold_start(), status = problem.status, detail = %problem.detail, "order refused");
@@ -98,8 +153,8 @@ async fn place_order<S: OrderStore>(
     with_correlation_id(response, &correlation_id)
 }
 
-async fn accept<S: OrderStore>(
-    store: &S,
+async fn accept<S: OrderStore, R: Resolver>(
+    app: &App<S, R>,
     headers: &HeaderMap,
     body: &[u8],
     correlation_id: &str,
@@ -121,6 +176,12 @@ async fn accept<S: OrderStore>(
         Invalid::Malformed(error) => malformed(error),
         Invalid::OutOfBounds(errors) => Problem::invalid_fields(errors),
     })?;
+    if let Some(url) = &request.callback_url {
+        let checked = callback::check(url, app.callbacks.policy, app.callbacks.resolver.as_ref());
+        checked.await.map_err(|refused| {
+            Problem::invalid_fields(vec![FieldError::new("callbackUrl", refused.to_string())])
+        })?;
+    }
     let claim = idempotency_key.map(|key| IdempotencyClaim {
         key,
         fingerprint: request.fingerprint(),
@@ -132,7 +193,7 @@ async fn accept<S: OrderStore>(
         error!(error = %e, "event does not serialize");
         Problem::internal()
     })?;
-    match store.place(&order, &outbox, claim.as_ref()).await {
+    match app.store.place(&order, &outbox, claim.as_ref()).await {
         Ok(Placement::Placed) => {
             info!(coldStart = shared::telemetry::cold_start(), eventId = %event.meta.event_id, "order accepted");
             metrics::emit(
@@ -161,13 +222,14 @@ async fn accept<S: OrderStore>(
 
 fn new_order(request: PlaceOrder, correlation_id: &str) -> (Order, OrderCreated) {
     let meta = EventMeta::new(Uuid::now_v7(), Some(correlation_id.to_owned()));
-    let order = Order::place(
+    let mut order = Order::place(
         meta.order_id,
         request.consumer_id.clone(),
         request.restaurant_id.clone(),
         request.line_items.clone(),
         meta.occurred_at,
     );
+    order.callback_url = request.callback_url;
     let event = OrderCreated {
         meta,
         consumer_id: request.consumer_id,
@@ -202,8 +264,8 @@ const WAIT_READ_MAX_MS: u64 = 1000;
 /// `GET /orders/{id}`: the order with its `ETag` (its version). With `Prefer: wait=N` (RFC 7240)
 /// the answer waits, up to N seconds, until the order's ETag differs from `If-None-Match`, or
 /// without one until the order is decided; `304` when nothing changed.
-async fn get_order<S: OrderStore>(
-    State(store): State<S>,
+async fn get_order<S: OrderStore, R: Resolver>(
+    State(App { store, .. }): State<App<S, R>>,
     headers: HeaderMap,
     Path(order_id): Path<String>,
 ) -> Response {
@@ -577,6 +639,58 @@ mod tests {
         assert_eq!(wait("wait=600"), Some(MAX_WAIT_SECONDS));
         assert_eq!(wait("wait=soon"), None);
         assert_eq!(wait("return=minimal"), None);
+    }
+
+    /// Resolves every name to one address, so no test sends a packet.
+    struct OneAddress(std::net::IpAddr);
+
+    impl Resolver for OneAddress {
+        async fn resolve(&self, _host: &str, _port: u16) -> Vec<std::net::IpAddr> {
+            vec![self.0]
+        }
+    }
+
+    fn with_callback(url: &str) -> Request<Body> {
+        let mut body: Value = serde_json::from_str(ORDER).unwrap();
+        body["callbackUrl"] = Value::from(url);
+        post(&body.to_string(), None)
+    }
+
+    #[tokio::test]
+    async fn a_callback_url_inside_the_network_is_refused_and_nothing_is_written() {
+        let store = MemoryStore::default();
+        let resolving_to = |address: &str| Callbacks {
+            policy: Policy::default(),
+            resolver: Arc::new(OneAddress(address.parse().unwrap())),
+        };
+        for (url, address) in [
+            ("https://10.0.0.1/hook", "93.184.215.14"),
+            ("https://[fd00:ec2::254]/hook", "93.184.215.14"),
+            ("https://hooks.example.com/hook", "169.254.169.254"),
+            ("http://hooks.example.com/hook", "93.184.215.14"),
+        ] {
+            let router = router_with(store.clone(), resolving_to(address));
+            let response = router.oneshot(with_callback(url)).await.unwrap();
+            assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY, "{url}");
+            let body = to_bytes(response.into_body(), usize::MAX).await.unwrap();
+            let problem: Value = serde_json::from_slice(&body).unwrap();
+            assert_eq!(problem["errors"][0]["field"], "callbackUrl", "{problem}");
+        }
+        assert_eq!(written(&store), (0, 0));
+        // A public name is accepted, and the order shows where its outcome will go.
+        let router = router_with(store.clone(), resolving_to("93.184.215.14"));
+        let response = router
+            .oneshot(with_callback("https://hooks.example.com/hook"))
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::ACCEPTED);
+        let body = to_bytes(response.into_body(), usize::MAX).await.unwrap();
+        let id = serde_json::from_slice::<Value>(&body).unwrap()["orderId"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let (_, _, shown) = send(&store, get_with(&id, &[])).await;
+        assert_eq!(shown["callbackUrl"], "https://hooks.example.com/hook");
     }
 
     #[tokio::test]

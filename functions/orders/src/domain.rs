@@ -46,6 +46,9 @@ pub struct Order {
     pub total: Option<Money>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub rejection_reasons: Vec<String>,
+    /// Where the outcome is POSTed once the order is decided.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub callback_url: Option<String>,
 }
 
 impl Order {
@@ -70,6 +73,7 @@ impl Order {
             }],
             total: None,
             rejection_reasons: Vec::new(),
+            callback_url: None,
         }
     }
 }
@@ -101,7 +105,7 @@ pub enum Transition {
     /// The reply changes nothing: a duplicate, a late reply, or one after a terminal state.
     Unchanged,
     /// The order moved on; `order` is the new state with its version bumped.
-    Changed { order: Order },
+    Changed { order: Box<Order> },
 }
 
 /// The state machine of DESIGN.md. Total: every (status, reply) pair has an answer, and the
@@ -148,7 +152,9 @@ pub fn apply(order: &Order, reply: &Reply, at: DateTime<Utc>) -> Transition {
         status: next.status,
         at,
     });
-    Transition::Changed { order: next }
+    Transition::Changed {
+        order: Box::new(next),
+    }
 }
 
 #[cfg(test)]
@@ -188,7 +194,7 @@ mod tests {
             .enumerate()
             .fold(pending(), |order, (i, reply)| {
                 match apply(&order, reply, at(i as i64 + 1)) {
-                    Transition::Changed { order } => order,
+                    Transition::Changed { order } => *order,
                     Transition::Unchanged => order,
                 }
             })

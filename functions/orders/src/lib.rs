@@ -3,8 +3,10 @@
 
 pub mod api;
 pub mod backoff;
+pub mod callback;
 pub mod domain;
 pub mod dynamo;
+pub mod notify;
 pub mod outbox;
 pub mod relay;
 pub mod replies;

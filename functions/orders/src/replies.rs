@@ -446,7 +446,7 @@ mod tests {
                 self.races.fetch_sub(1, Ordering::SeqCst);
                 let current = self.inner.get(order.order_id).await?.unwrap();
                 let bumped = match apply(&current, &self.other, Utc::now()) {
-                    Transition::Changed { order } => order,
+                    Transition::Changed { order } => *order,
                     Transition::Unchanged => Order {
                         version: current.version + 1,
                         ..current.clone()

@@ -20,6 +20,8 @@ struct PlaceOrderBody {
     consumer_id: String,
     restaurant_id: String,
     line_items: Vec<LineItemBody>,
+    #[serde(default)]
+    callback_url: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -36,6 +38,9 @@ pub struct PlaceOrder {
     pub consumer_id: String,
     pub restaurant_id: String,
     pub line_items: Vec<LineItem>,
+    /// Where the outcome is POSTed; checked against SSRF by the API (`callback`), not here.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub callback_url: Option<String>,
 }
 
 impl PlaceOrder {
@@ -111,6 +116,7 @@ fn validate(body: PlaceOrderBody) -> Result<PlaceOrder, Vec<FieldError>> {
                 quantity: line.quantity as u32,
             })
             .collect(),
+        callback_url: body.callback_url,
     })
 }
 

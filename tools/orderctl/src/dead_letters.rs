@@ -11,10 +11,11 @@ use shared::dead_letter::{
 
 /// The stack's dead-letter queues, by logical id: the functions' DLQs, the relay's on-failure
 /// destination and EventBridge's dead-letter queue.
-pub const DEAD_LETTER_QUEUES: [&str; 5] = [
+pub const DEAD_LETTER_QUEUES: [&str; 6] = [
     "ConsumerValidationDLQ",
     "RestaurantValidationDLQ",
     "OrderRepliesDLQ",
+    "OutcomeNotificationsDLQ",
     "OutboxRelayFailures",
     "EventDeliveryFailures",
 ];

@@ -1,0 +1,375 @@
+//! Callback URLs: where an order's outcome will be POSTed. A URL that could reach inside the
+//! network (SSRF) is refused: every address its host resolves to must be a public unicast one.
+//! The check runs when the order is placed and again before each delivery, because what a name
+//! resolves to can change in between. The resolver is a port, so tests never touch the network.
+
+use std::future::Future;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+use axum::http::Uri;
+
+/// Longest callback URL accepted.
+pub const MAX_URL_CHARS: usize = 2048;
+
+/// What callbacks may reach. Deployed: `https` to public addresses only. The local stack also
+/// allows loopback (`http` too), where its tests and demos listen.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Policy {
+    pub allow_loopback: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Refused {
+    #[error("is over {MAX_URL_CHARS} characters")]
+    TooLong,
+    #[error("is not an absolute http(s) URL")]
+    NotAUrl,
+    #[error("must use https")]
+    NotHttps,
+    #[error("must not carry credentials")]
+    Credentials,
+    #[error("host {0} does not resolve")]
+    Unresolvable(String),
+    #[error("host {host} resolves to {address}, a {range} address")]
+    Address {
+        host: String,
+        address: IpAddr,
+        range: &'static str,
+    },
+}
+
+/// Finds the addresses of a host.
+pub trait Resolver: Send + Sync {
+    fn resolve(&self, host: &str, port: u16) -> impl Future<Output = Vec<IpAddr>> + Send;
+}
+
+/// The system's resolver (Lambda's VPC resolver, or the machine's).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SystemResolver;
+
+impl Resolver for SystemResolver {
+    async fn resolve(&self, host: &str, port: u16) -> Vec<IpAddr> {
+        match tokio::net::lookup_host((host, port)).await {
+            Ok(found) => found.map(|socket| socket.ip()).collect(),
+            Err(_) => Vec::new(),
+        }
+    }
+}
+
+/// A URL that passed the check, with the addresses it was checked at: a delivery connects to
+/// one of these, not to whatever the name resolves to a moment later.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Checked {
+    pub uri: Uri,
+    pub addresses: Vec<IpAddr>,
+}
+
+pub async fn check<R: Resolver>(
+    url: &str,
+    policy: Policy,
+    resolver: &R,
+) -> Result<Checked, Refused> {
+    if url.chars().count() > MAX_URL_CHARS {
+        return Err(Refused::TooLong);
+    }
+    let uri: Uri = url.parse().map_err(|_| Refused::NotAUrl)?;
+    let https = match uri.scheme_str() {
+        Some("https") => true,
+        Some("http") => false,
+        _ => return Err(Refused::NotAUrl),
+    };
+    let authority = uri.authority().ok_or(Refused::NotAUrl)?;
+    if authority.as_str().contains('@') {
+        return Err(Refused::Credentials);
+    }
+    let host = authority
+        .host()
+        .trim_start_matches('[')
+        .trim_end_matches(']');
+    if host.is_empty() {
+        return Err(Refused::NotAUrl);
+    }
+    let port = authority.port_u16().unwrap_or(if https { 443 } else { 80 });
+    let addresses = match host.parse::<IpAddr>() {
+        Ok(literal) => vec![literal],
+        Err(_) => resolver.resolve(host, port).await,
+    };
+    if addresses.is_empty() {
+        return Err(Refused::Unresolvable(host.to_owned()));
+    }
+    for &address in &addresses {
+        if let Some(range) = refused_range(address)
+            && !(policy.allow_loopback && range == "loopback")
+        {
+            return Err(Refused::Address {
+                host: host.to_owned(),
+                address,
+                range,
+            });
+        }
+    }
+    let all_loopback = addresses
+        .iter()
+        .all(|a| refused_range(*a) == Some("loopback"));
+    if !(https || (policy.allow_loopback && all_loopback)) {
+        return Err(Refused::NotHttps);
+    }
+    Ok(Checked { uri, addresses })
+}
+
+/// The name of the range an address must not be reached in, or `None` for a public unicast one.
+pub fn refused_range(address: IpAddr) -> Option<&'static str> {
+    match address {
+        IpAddr::V4(v4) => refused_v4(v4),
+        IpAddr::V6(v6) => refused_v6(v6),
+    }
+}
+
+fn refused_v4(ip: Ipv4Addr) -> Option<&'static str> {
+    let [a, b, c, _] = ip.octets();
+    Some(match (a, b, c) {
+        _ if ip == Ipv4Addr::new(169, 254, 169, 254) => "metadata",
+        _ if ip.is_unspecified() || a == 0 => "unspecified",
+        _ if ip.is_loopback() => "loopback",
+        _ if ip.is_private() => "private",
+        (100, 64..=127, _) => "private", // shared address space (carrier-grade NAT)
+        _ if ip.is_link_local() => "link-local",
+        _ if ip.is_multicast() => "multicast",
+        _ if ip.is_broadcast() || a >= 240 => "reserved",
+        (192, 0, 0) | (192, 0, 2) | (198, 51, 100) | (203, 0, 113) => "reserved",
+        (198, 18..=19, _) => "reserved", // benchmarking
+        _ => return None,
+    })
+}
+
+fn refused_v6(ip: Ipv6Addr) -> Option<&'static str> {
+    // An IPv4 address inside IPv6 (mapped, or NAT64's well-known prefix) is judged as IPv4.
+    if let Some(v4) = ip.to_ipv4_mapped() {
+        return refused_v4(v4);
+    }
+    let segments = ip.segments();
+    if segments[..6] == [0x64, 0xff9b, 0, 0, 0, 0] {
+        let [a, b, c, d] = [
+            segments[6] >> 8,
+            segments[6] & 0xff,
+            segments[7] >> 8,
+            segments[7] & 0xff,
+        ];
+        return refused_v4(Ipv4Addr::new(a as u8, b as u8, c as u8, d as u8));
+    }
+    Some(match segments[0] {
+        _ if ip == Ipv6Addr::new(0xfd00, 0xec2, 0, 0, 0, 0, 0, 0x254) => "metadata",
+        _ if ip.is_unspecified() => "unspecified",
+        _ if ip.is_loopback() => "loopback",
+        0xfe80..=0xfebf => "link-local",
+        0xfc00..=0xfdff => "private", // unique local
+        0xff00..=0xffff => "multicast",
+        0x2001 if segments[1] == 0x0db8 => "reserved", // documentation
+        0x0000 => "reserved", // the rest of ::/8: IPv4-compatible and other deprecated forms
+        _ => return None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    /// A resolver that answers from a table, so no test ever sends a packet.
+    #[derive(Default)]
+    struct Stub(HashMap<&'static str, Vec<IpAddr>>);
+
+    impl Resolver for Stub {
+        async fn resolve(&self, host: &str, _port: u16) -> Vec<IpAddr> {
+            self.0.get(host).cloned().unwrap_or_default()
+        }
+    }
+
+    fn ip(text: &str) -> IpAddr {
+        text.parse().unwrap()
+    }
+
+    const DEPLOYED: Policy = Policy {
+        allow_loopback: false,
+    };
+    const LOCAL: Policy = Policy {
+        allow_loopback: true,
+    };
+
+    #[test]
+    fn every_refused_range_is_named_and_public_addresses_pass() {
+        for (address, range) in [
+            ("0.0.0.0", "unspecified"),
+            ("0.1.2.3", "unspecified"),
+            ("127.0.0.1", "loopback"),
+            ("127.255.0.9", "loopback"),
+            ("10.1.2.3", "private"),
+            ("172.16.0.1", "private"),
+            ("172.31.255.255", "private"),
+            ("192.168.1.1", "private"),
+            ("100.64.0.1", "private"),
+            ("169.254.169.254", "metadata"),
+            ("169.254.1.1", "link-local"),
+            ("224.0.0.1", "multicast"),
+            ("239.255.255.250", "multicast"),
+            ("255.255.255.255", "reserved"),
+            ("240.0.0.1", "reserved"),
+            ("192.0.2.1", "reserved"),
+            ("198.18.0.1", "reserved"),
+            ("::", "unspecified"),
+            ("::1", "loopback"),
+            ("fe80::1", "link-local"),
+            ("fc00::1", "private"),
+            ("fd12:3456::1", "private"),
+            ("fd00:ec2::254", "metadata"),
+            ("ff02::1", "multicast"),
+            ("::ffff:10.0.0.1", "private"),
+            ("::ffff:127.0.0.1", "loopback"),
+            ("::ffff:169.254.169.254", "metadata"),
+            ("64:ff9b::a00:1", "private"),
+            ("2001:db8::1", "reserved"),
+            ("::10.0.0.1", "reserved"),
+        ] {
+            assert_eq!(refused_range(ip(address)), Some(range), "{address}");
+        }
+        for public in [
+            "93.184.215.14",
+            "8.8.8.8",
+            "172.32.0.1",
+            "100.128.0.1",
+            "2606:4700::1111",
+            "::ffff:8.8.8.8",
+            "64:ff9b::808:808",
+        ] {
+            assert_eq!(refused_range(ip(public)), None, "{public}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_public_https_url_passes_with_the_addresses_it_was_checked_at() {
+        let resolver = Stub(HashMap::from([(
+            "hooks.example.com",
+            vec![ip("93.184.215.14"), ip("2606:4700::1111")],
+        )]));
+        let checked = check("https://hooks.example.com/orders?x=1", DEPLOYED, &resolver)
+            .await
+            .unwrap();
+        assert_eq!(checked.addresses.len(), 2);
+        assert_eq!(checked.uri.path(), "/orders");
+    }
+
+    #[tokio::test]
+    async fn a_name_with_any_refused_address_is_refused() {
+        let resolver = Stub(HashMap::from([
+            (
+                "inside.example.com",
+                vec![ip("93.184.215.14"), ip("10.0.0.7")],
+            ),
+            ("metadata.example.com", vec![ip("169.254.169.254")]),
+            ("v6.example.com", vec![ip("fd00:ec2::254")]),
+        ]));
+        for (url, range) in [
+            ("https://inside.example.com/", "private"),
+            ("https://metadata.example.com/", "metadata"),
+            ("https://v6.example.com/", "metadata"),
+            ("https://10.1.1.1/", "private"),
+            ("https://[::1]:8443/", "loopback"),
+            ("https://[fe80::1]/", "link-local"),
+        ] {
+            match check(url, DEPLOYED, &resolver).await {
+                Err(Refused::Address { range: found, .. }) => assert_eq!(found, range, "{url}"),
+                other => panic!("{url}: {other:?}"),
+            }
+        }
+        assert_eq!(
+            check("https://nowhere.example.com/", DEPLOYED, &resolver).await,
+            Err(Refused::Unresolvable("nowhere.example.com".into()))
+        );
+    }
+
+    #[tokio::test]
+    async fn malformed_plain_http_and_credentials_are_refused() {
+        let resolver = Stub(HashMap::from([(
+            "hooks.example.com",
+            vec![ip("93.184.215.14")],
+        )]));
+        for (url, refused) in [
+            ("hooks.example.com/x", Refused::NotAUrl),
+            ("ftp://hooks.example.com/", Refused::NotAUrl),
+            ("not a url", Refused::NotAUrl),
+            ("http://hooks.example.com/", Refused::NotHttps),
+            (
+                "https://user:secret@hooks.example.com/",
+                Refused::Credentials,
+            ),
+        ] {
+            assert_eq!(check(url, DEPLOYED, &resolver).await, Err(refused), "{url}");
+        }
+        let long = format!("https://hooks.example.com/{}", "a".repeat(MAX_URL_CHARS));
+        assert_eq!(
+            check(&long, DEPLOYED, &resolver).await,
+            Err(Refused::TooLong)
+        );
+    }
+
+    #[tokio::test]
+    async fn the_local_stack_allows_loopback_over_http_and_nothing_else_more() {
+        let resolver = Stub(HashMap::from([
+            ("localhost", vec![ip("127.0.0.1"), ip("::1")]),
+            (
+                "mixed.example.com",
+                vec![ip("127.0.0.1"), ip("93.184.215.14")],
+            ),
+        ]));
+        assert!(
+            check("http://127.0.0.1:9000/hook", LOCAL, &resolver)
+                .await
+                .is_ok()
+        );
+        assert!(
+            check("http://localhost:9000/hook", LOCAL, &resolver)
+                .await
+                .is_ok()
+        );
+        assert!(matches!(
+            check("http://127.0.0.1:9000/hook", DEPLOYED, &resolver).await,
+            Err(Refused::Address {
+                range: "loopback",
+                ..
+            })
+        ));
+        // Loopback does not open plain http to public addresses, nor any other range.
+        assert_eq!(
+            check("http://mixed.example.com/", LOCAL, &resolver).await,
+            Err(Refused::NotHttps)
+        );
+        assert!(matches!(
+            check("http://10.0.0.1/", LOCAL, &resolver).await,
+            Err(Refused::Address {
+                range: "private",
+                ..
+            })
+        ));
+    }
+
+    #[tokio::test]
+    async fn a_name_whose_address_changed_after_submission_is_refused_at_delivery() {
+        let before = Stub(HashMap::from([(
+            "hooks.example.com",
+            vec![ip("93.184.215.14")],
+        )]));
+        let after = Stub(HashMap::from([(
+            "hooks.example.com",
+            vec![ip("192.168.0.10")],
+        )]));
+        let url = "https://hooks.example.com/orders";
+        assert!(check(url, DEPLOYED, &before).await.is_ok());
+        assert!(matches!(
+            check(url, DEPLOYED, &after).await,
+            Err(Refused::Address {
+                range: "private",
+                ..
+            })
+        ));
+    }
+}

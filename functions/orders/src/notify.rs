@@ -1,0 +1,487 @@
+//! Outcome delivery: when an order is decided, its outcome is POSTed to the order's callback URL,
+//! signed the Standard Webhooks way (`webhook-id`, `webhook-timestamp`, `webhook-signature`:
+//! `v1,` + base64 HMAC-SHA256 of `id.timestamp.body` under the deployment's secret). The URL is
+//! checked again before each delivery and the connection goes to the addresses just checked.
+//! A failed delivery is handed back to SQS (tried again after the visibility timeout, then the
+//! DLQ); a redirect is a failure.
+
+use std::future::Future;
+use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
+
+use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
+use base64::Engine;
+use chrono::Utc;
+use futures_util::future::join_all;
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+use shared::dead_letter::{DeadLetters, Verdicts};
+use shared::envelope::{Envelope, EnvelopeError};
+use shared::events::{Event, EventMeta, OrderRejected, OrderValidated};
+use shared::metrics::{self, Unit};
+use tracing::{Instrument, error, info, info_span};
+
+use crate::api::Callbacks;
+use crate::callback::{self, Checked, Refused, Resolver};
+use crate::store::{OrderStore, StoreError};
+
+/// How long one delivery may take before it counts as failed.
+pub const DELIVERY_TIMEOUT: Duration = Duration::from_secs(10);
+
+#[derive(Debug, thiserror::Error)]
+pub enum NotifyError {
+    #[error(transparent)]
+    Envelope(#[from] EnvelopeError),
+    #[error("{0} is not an outcome this function delivers")]
+    UnexpectedEvent(String),
+    #[error("order {0} does not exist")]
+    UnknownOrder(uuid::Uuid),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("callback URL refused at delivery: it {0}")]
+    Refused(#[from] Refused),
+    #[error("delivery failed: {0}")]
+    Delivery(String),
+}
+
+impl NotifyError {
+    /// A message that can never be delivered goes to the DLQ at once; a failed delivery is
+    /// tried again.
+    pub fn is_permanent(&self) -> bool {
+        match self {
+            NotifyError::Envelope(_)
+            | NotifyError::UnexpectedEvent(_)
+            | NotifyError::UnknownOrder(_)
+            | NotifyError::Refused(_) => true,
+            NotifyError::Store(store) => store.is_permanent(),
+            NotifyError::Delivery(_) => false,
+        }
+    }
+}
+
+/// HMAC-SHA256 (RFC 2104), over SHA-256's 64-byte blocks.
+pub fn hmac_sha256(key: &[u8], message: &[u8]) -> [u8; 32] {
+    let mut block = [0u8; 64];
+    if key.len() > 64 {
+        block[..32].copy_from_slice(&Sha256::digest(key));
+    } else {
+        block[..key.len()].copy_from_slice(key);
+    }
+    let pad = |byte: u8| block.map(|b| b ^ byte);
+    let inner = Sha256::new()
+        .chain_update(pad(0x36))
+        .chain_update(message)
+        .finalize();
+    Sha256::new()
+        .chain_update(pad(0x5c))
+        .chain_update(inner)
+        .finalize()
+        .into()
+}
+
+/// The `webhook-signature` header's value for one delivery.
+pub fn signature(secret: &[u8], id: &str, timestamp: i64, body: &[u8]) -> String {
+    let mut signed = format!("{id}.{timestamp}.").into_bytes();
+    signed.extend_from_slice(body);
+    let mac = hmac_sha256(secret, &signed);
+    format!(
+        "v1,{}",
+        base64::engine::general_purpose::STANDARD.encode(mac)
+    )
+}
+
+/// Sends one signed POST to an address already checked.
+pub trait Deliverer: Send + Sync {
+    /// The HTTP status the receiver answered.
+    fn post(
+        &self,
+        target: &Checked,
+        headers: Vec<(&'static str, String)>,
+        body: Vec<u8>,
+    ) -> impl Future<Output = Result<u16, String>> + Send;
+}
+
+pub struct Notifier<S, R, D, L> {
+    pub store: S,
+    pub callbacks: Callbacks<R>,
+    pub deliverer: D,
+    pub secret: Vec<u8>,
+    pub dead_letters: L,
+}
+
+/// What the order's callback receives.
+fn payload(detail_type: &str, meta: &EventMeta, order: &crate::domain::Order) -> Value {
+    let kind = match detail_type {
+        OrderValidated::DETAIL_TYPE => "order.validated",
+        _ => "order.rejected",
+    };
+    let mut data = json!({"orderId": order.order_id, "status": order.status,
+                          "decidedAt": order.history.last().map(|c| c.at)});
+    if let Some(total) = &order.total {
+        data["total"] = json!(total);
+    }
+    if !order.rejection_reasons.is_empty() {
+        data["rejectionReasons"] = json!(order.rejection_reasons);
+    }
+    json!({"type": kind, "timestamp": meta.occurred_at, "data": data})
+}
+
+impl<S: OrderStore, R: Resolver, D: Deliverer, L: DeadLetters> Notifier<S, R, D, L> {
+    pub async fn handle(&self, event: SqsEvent) -> SqsBatchResponse {
+        let results = join_all(event.records.iter().map(|m| self.deliver(m))).await;
+        let mut verdicts = Verdicts::default();
+        for (message, result) in event.records.iter().zip(results) {
+            let id = message.message_id.clone().unwrap_or_default();
+            match result {
+                Ok(()) => {}
+                Err(e) if e.is_permanent() => verdicts.reject(id, e.to_string()),
+                Err(e) => {
+                    error!(messageId = %id, error = %e, "outcome not delivered; SQS will deliver it again");
+                    verdicts.retry(id);
+                }
+            }
+        }
+        verdicts.settle(&event.records, &self.dead_letters).await
+    }
+
+    async fn deliver(&self, message: &SqsMessage) -> Result<(), NotifyError> {
+        let envelope = Envelope::from_message(message)?;
+        let meta = match envelope.detail_type.as_str() {
+            OrderValidated::DETAIL_TYPE => envelope.detail::<OrderValidated>()?.meta,
+            OrderRejected::DETAIL_TYPE => envelope.detail::<OrderRejected>()?.meta,
+            other => return Err(NotifyError::UnexpectedEvent(other.to_owned())),
+        };
+        let span =
+            info_span!("deliver_outcome", orderId = %meta.order_id, eventId = %meta.event_id);
+        async {
+            let order = self
+                .store
+                .get(meta.order_id)
+                .await?
+                .ok_or(NotifyError::UnknownOrder(meta.order_id))?;
+            let Some(url) = &order.callback_url else {
+                return Ok(());
+            };
+            let target =
+                callback::check(url, self.callbacks.policy, self.callbacks.resolver.as_ref())
+                    .await?;
+            let body = payload(&envelope.detail_type, &meta, &order)
+                .to_string()
+                .into_bytes();
+            // The event's id: the same on every retry, so the receiver can drop duplicates.
+            let id = meta.event_id.to_string();
+            let timestamp = Utc::now().timestamp();
+            let headers = vec![
+                ("content-type", "application/json".to_owned()),
+                ("webhook-id", id.clone()),
+                ("webhook-timestamp", timestamp.to_string()),
+                (
+                    "webhook-signature",
+                    signature(&self.secret, &id, timestamp, &body),
+                ),
+            ];
+            let status = self
+                .deliverer
+                .post(&target, headers, body)
+                .await
+                .map_err(NotifyError::Delivery)?;
+            if !(200..300).contains(&status) {
+                // Redirects included: following one would go where nobody checked.
+                return Err(NotifyError::Delivery(format!(
+                    "the receiver answered {status}"
+                )));
+            }
+            info!(status, "outcome delivered");
+            metrics::emit(&[("OutcomesDelivered", Unit::Count, 1.0)], &[]);
+            Ok(())
+        }
+        .instrument(span)
+        .await
+    }
+}
+
+/// Delivers over HTTP(S) with hyper, connecting only to the addresses the check returned (the
+/// name is not resolved again), with TLS verified for the URL's host.
+#[derive(Clone)]
+pub struct HttpDeliverer;
+
+#[derive(Clone)]
+struct Pinned(Vec<SocketAddr>);
+
+impl tower_service::Service<hyper_util::client::legacy::connect::dns::Name> for Pinned {
+    type Response = std::vec::IntoIter<SocketAddr>;
+    type Error = std::io::Error;
+    type Future = std::future::Ready<Result<Self::Response, Self::Error>>;
+
+    fn poll_ready(
+        &mut self,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Self::Error>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, _: hyper_util::client::legacy::connect::dns::Name) -> Self::Future {
+        std::future::ready(Ok(self.0.clone().into_iter()))
+    }
+}
+
+impl Deliverer for HttpDeliverer {
+    async fn post(
+        &self,
+        target: &Checked,
+        headers: Vec<(&'static str, String)>,
+        body: Vec<u8>,
+    ) -> Result<u16, String> {
+        let https = target.uri.scheme_str() == Some("https");
+        let port = target
+            .uri
+            .port_u16()
+            .unwrap_or(if https { 443 } else { 80 });
+        let addresses = target
+            .addresses
+            .iter()
+            .map(|ip: &IpAddr| SocketAddr::new(*ip, port))
+            .collect();
+        let mut http = hyper_util::client::legacy::connect::HttpConnector::new_with_resolver(
+            Pinned(addresses),
+        );
+        http.enforce_http(false);
+        http.set_connect_timeout(Some(DELIVERY_TIMEOUT));
+        let connector = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_provider_and_native_roots(rustls::crypto::aws_lc_rs::default_provider())
+            .map_err(|e| e.to_string())?
+            .https_or_http()
+            .enable_http1()
+            .wrap_connector(http);
+        let client =
+            hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+                .build::<_, http_body_util::Full<hyper::body::Bytes>>(connector);
+        let mut request = hyper::Request::post(target.uri.clone());
+        for (name, value) in headers {
+            request = request.header(name, value);
+        }
+        let request = request
+            .body(http_body_util::Full::new(hyper::body::Bytes::from(body)))
+            .map_err(|e| e.to_string())?;
+        match tokio::time::timeout(DELIVERY_TIMEOUT, client.request(request)).await {
+            Ok(Ok(response)) => Ok(response.status().as_u16()),
+            Ok(Err(e)) => Err(e.to_string()),
+            Err(_) => Err(format!("no answer within {} s", DELIVERY_TIMEOUT.as_secs())),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::callback::Policy;
+    use crate::domain::{Order, Reply, Transition, apply};
+    use crate::outbox::OutboxRecord;
+    use crate::store::memory::MemoryStore;
+    use shared::dead_letter::memory::MemoryDeadLetters;
+    use std::sync::{Arc, Mutex};
+    use uuid::Uuid;
+
+    struct OneAddress(IpAddr);
+
+    impl Resolver for OneAddress {
+        async fn resolve(&self, _host: &str, _port: u16) -> Vec<IpAddr> {
+            vec![self.0]
+        }
+    }
+
+    /// Each delivery's headers and body.
+    type Deliveries = Arc<Mutex<Vec<(Vec<(&'static str, String)>, Vec<u8>)>>>;
+
+    /// Records each delivery and answers with a fixed status.
+    #[derive(Clone)]
+    struct Receiver {
+        status: u16,
+        got: Deliveries,
+    }
+
+    impl Deliverer for Receiver {
+        async fn post(
+            &self,
+            _: &Checked,
+            headers: Vec<(&'static str, String)>,
+            body: Vec<u8>,
+        ) -> Result<u16, String> {
+            self.got.lock().unwrap().push((headers, body));
+            Ok(self.status)
+        }
+    }
+
+    async fn decided(store: &MemoryStore, callback_url: Option<&str>) -> (Uuid, String) {
+        let id = Uuid::now_v7();
+        let mut order = Order::place(id, "c".into(), "r".into(), vec![], Utc::now());
+        order.callback_url = callback_url.map(str::to_owned);
+        let created = OutboxRecord::of(&shared::events::OrderCreated {
+            meta: EventMeta::new(id, None),
+            consumer_id: "c".into(),
+            restaurant_id: "r".into(),
+            line_items: vec![],
+        })
+        .unwrap();
+        store.place(&order, &created, None).await.unwrap();
+        let Transition::Changed { order: next } = apply(
+            &order,
+            &Reply::ConsumerValidationFailed {
+                reason: "suspended".into(),
+            },
+            Utc::now(),
+        ) else {
+            unreachable!()
+        };
+        store.save(&next, 1, None).await.unwrap();
+        let event = OrderRejected {
+            meta: EventMeta::new(id, None),
+            reasons: vec!["suspended".into()],
+        };
+        let body =
+            json!({"version": "0", "id": "x", "detail-type": "OrderRejected", "source": "orders",
+            "time": "2026-11-27T12:00:00Z", "region": "us-east-1", "resources": [],
+            "detail": serde_json::to_value(&event).unwrap()})
+            .to_string();
+        (id, body)
+    }
+
+    fn sqs_event(body: String) -> SqsEvent {
+        serde_json::from_value(json!({"Records": [{"messageId": "m-1", "body": body}]})).unwrap()
+    }
+
+    fn notifier(
+        store: MemoryStore,
+        address: &str,
+        status: u16,
+    ) -> (
+        Notifier<MemoryStore, OneAddress, Receiver, MemoryDeadLetters>,
+        Receiver,
+        MemoryDeadLetters,
+    ) {
+        let receiver = Receiver {
+            status,
+            got: Arc::default(),
+        };
+        let dead_letters = MemoryDeadLetters::default();
+        let notifier = Notifier {
+            store,
+            callbacks: Callbacks {
+                policy: Policy::default(),
+                resolver: Arc::new(OneAddress(address.parse().unwrap())),
+            },
+            deliverer: receiver.clone(),
+            secret: b"whsec-test".to_vec(),
+            dead_letters: dead_letters.clone(),
+        };
+        (notifier, receiver, dead_letters)
+    }
+
+    #[tokio::test]
+    async fn a_decided_order_is_posted_to_its_callback_signed() {
+        let store = MemoryStore::default();
+        let (id, body) = decided(&store, Some("https://hooks.example.com/orders")).await;
+        let (notifier, receiver, dead_letters) = notifier(store, "93.184.215.14", 204);
+        let response = notifier.handle(sqs_event(body)).await;
+        assert!(response.batch_item_failures.is_empty());
+        assert!(dead_letters.sent.lock().unwrap().is_empty());
+        let got = receiver.got.lock().unwrap().clone();
+        let [(headers, body)] = got.as_slice() else {
+            panic!("{got:?}")
+        };
+        let header = |name: &str| {
+            headers
+                .iter()
+                .find(|(n, _)| *n == name)
+                .map(|(_, v)| v.clone())
+                .unwrap()
+        };
+        let timestamp: i64 = header("webhook-timestamp").parse().unwrap();
+        assert_eq!(
+            header("webhook-signature"),
+            signature(b"whsec-test", &header("webhook-id"), timestamp, body)
+        );
+        let sent: Value = serde_json::from_slice(body).unwrap();
+        assert_eq!(sent["type"], "order.rejected");
+        assert_eq!(sent["data"]["orderId"], id.to_string());
+        assert_eq!(sent["data"]["rejectionReasons"], json!(["suspended"]));
+    }
+
+    #[tokio::test]
+    async fn no_callback_no_delivery() {
+        let store = MemoryStore::default();
+        let (_, body) = decided(&store, None).await;
+        let (notifier, receiver, _) = notifier(store, "93.184.215.14", 204);
+        assert!(
+            notifier
+                .handle(sqs_event(body))
+                .await
+                .batch_item_failures
+                .is_empty()
+        );
+        assert!(receiver.got.lock().unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_callback_now_resolving_inside_the_network_is_dead_lettered_unsent() {
+        let store = MemoryStore::default();
+        let (_, body) = decided(&store, Some("https://hooks.example.com/orders")).await;
+        let (notifier, receiver, dead_letters) = notifier(store, "10.0.0.8", 204);
+        assert!(
+            notifier
+                .handle(sqs_event(body))
+                .await
+                .batch_item_failures
+                .is_empty()
+        );
+        assert!(receiver.got.lock().unwrap().is_empty());
+        let sent = dead_letters.sent.lock().unwrap().clone();
+        assert!(
+            sent[0].1.contains("refused at delivery") && sent[0].1.contains("private"),
+            "{sent:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn an_error_or_a_redirect_is_tried_again() {
+        for status in [500, 302, 404] {
+            let store = MemoryStore::default();
+            let (_, body) = decided(&store, Some("https://hooks.example.com/orders")).await;
+            let (notifier, _, dead_letters) = notifier(store, "93.184.215.14", status);
+            let response = notifier.handle(sqs_event(body)).await;
+            assert_eq!(response.batch_item_failures.len(), 1, "{status}");
+            assert!(dead_letters.sent.lock().unwrap().is_empty());
+        }
+    }
+
+    #[test]
+    fn hmac_matches_rfc_4231() {
+        // Test case 2 of RFC 4231.
+        let mac = hmac_sha256(b"Jefe", b"what do ya want for nothing?");
+        let hex: String = mac.iter().map(|b| format!("{b:02x}")).collect();
+        assert_eq!(
+            hex,
+            "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
+        );
+        // A key longer than a block is hashed first (test case 6).
+        let mac = hmac_sha256(
+            &[0xaa; 131],
+            b"Test Using Larger Than Block-Size Key - Hash Key First",
+        );
+        let hex: String = mac.iter().map(|b| format!("{b:02x}")).collect();
+        assert_eq!(
+            hex,
+            "60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54"
+        );
+    }
+
+    #[test]
+    fn the_signature_covers_id_timestamp_and_body() {
+        let signed = signature(b"secret", "msg_1", 1_795_694_400, b"{}");
+        assert!(signed.starts_with("v1,"));
+        assert_ne!(signed, signature(b"secret", "msg_2", 1_795_694_400, b"{}"));
+        assert_ne!(signed, signature(b"secret", "msg_1", 1_795_694_401, b"{}"));
+        assert_ne!(signed, signature(b"secret", "msg_1", 1_795_694_400, b"{ }"));
+        assert_ne!(signed, signature(b"other", "msg_1", 1_795_694_400, b"{}"));
+    }
+}
