@@ -28,6 +28,43 @@ use crate::store::{OrderStore, StoreError};
 /// How long one delivery may take before it counts as failed.
 pub const DELIVERY_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// The wait before a failed delivery is tried again: 10 s after the first try, doubling, at most
+/// 5 minutes (with the queue's 5 receives: tries at about 0, 10, 30, 70 and 150 s).
+pub fn retry_delay(receive_count: u32) -> Duration {
+    let doublings = receive_count.saturating_sub(1).min(5);
+    Duration::from_secs((10u64 << doublings).min(300))
+}
+
+/// Puts a failed delivery off: SQS delivers it again after the given delay rather than after
+/// the queue's fixed visibility timeout.
+pub trait RetryLater: Send + Sync {
+    fn retry_after(&self, message: &SqsMessage, delay: Duration)
+    -> impl Future<Output = ()> + Send;
+}
+
+/// `ChangeMessageVisibility` on the notifications queue (`NOTIFICATIONS_QUEUE_URL`).
+pub struct SqsRetryLater {
+    pub client: aws_sdk_sqs::Client,
+    pub queue_url: String,
+}
+
+impl RetryLater for SqsRetryLater {
+    async fn retry_after(&self, message: &SqsMessage, delay: Duration) {
+        let result = self
+            .client
+            .change_message_visibility()
+            .queue_url(&self.queue_url)
+            .receipt_handle(message.receipt_handle.clone().unwrap_or_default())
+            .visibility_timeout(delay.as_secs() as i32)
+            .send()
+            .await;
+        if let Err(e) = result {
+            // Not lost: the message comes back after the queue's own visibility timeout.
+            error!(error = %e, "could not put the retry off; the queue's timeout applies");
+        }
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum NotifyError {
     #[error(transparent)]
@@ -101,12 +138,13 @@ pub trait Deliverer: Send + Sync {
     ) -> impl Future<Output = Result<u16, String>> + Send;
 }
 
-pub struct Notifier<S, R, D, L> {
+pub struct Notifier<S, R, D, L, T> {
     pub store: S,
     pub callbacks: Callbacks<R>,
     pub deliverer: D,
     pub secret: Vec<u8>,
     pub dead_letters: L,
+    pub retry_later: T,
 }
 
 /// What the order's callback receives.
@@ -126,7 +164,9 @@ fn payload(detail_type: &str, meta: &EventMeta, order: &crate::domain::Order) ->
     json!({"type": kind, "timestamp": meta.occurred_at, "data": data})
 }
 
-impl<S: OrderStore, R: Resolver, D: Deliverer, L: DeadLetters> Notifier<S, R, D, L> {
+impl<S: OrderStore, R: Resolver, D: Deliverer, L: DeadLetters, T: RetryLater>
+    Notifier<S, R, D, L, T>
+{
     pub async fn handle(&self, event: SqsEvent) -> SqsBatchResponse {
         let results = join_all(event.records.iter().map(|m| self.deliver(m))).await;
         let mut verdicts = Verdicts::default();
@@ -136,7 +176,14 @@ impl<S: OrderStore, R: Resolver, D: Deliverer, L: DeadLetters> Notifier<S, R, D,
                 Ok(()) => {}
                 Err(e) if e.is_permanent() => verdicts.reject(id, e.to_string()),
                 Err(e) => {
-                    error!(messageId = %id, error = %e, "outcome not delivered; SQS will deliver it again");
+                    let receives = message
+                        .attributes
+                        .get("ApproximateReceiveCount")
+                        .and_then(|count| count.parse().ok())
+                        .unwrap_or(1);
+                    let delay = retry_delay(receives);
+                    error!(messageId = %id, error = %e, retryInSeconds = delay.as_secs(), "outcome not delivered; tried again later");
+                    self.retry_later.retry_after(message, delay).await;
                     verdicts.retry(id);
                 }
             }
@@ -350,15 +397,24 @@ mod tests {
         serde_json::from_value(json!({"Records": [{"messageId": "m-1", "body": body}]})).unwrap()
     }
 
+    /// Records each retry put off, with its delay.
+    #[derive(Clone, Default)]
+    struct PutOff(Arc<Mutex<Vec<(String, Duration)>>>);
+
+    impl RetryLater for PutOff {
+        async fn retry_after(&self, message: &SqsMessage, delay: Duration) {
+            let id = message.message_id.clone().unwrap_or_default();
+            self.0.lock().unwrap().push((id, delay));
+        }
+    }
+
+    type TestNotifier = Notifier<MemoryStore, OneAddress, Receiver, MemoryDeadLetters, PutOff>;
+
     fn notifier(
         store: MemoryStore,
         address: &str,
         status: u16,
-    ) -> (
-        Notifier<MemoryStore, OneAddress, Receiver, MemoryDeadLetters>,
-        Receiver,
-        MemoryDeadLetters,
-    ) {
+    ) -> (TestNotifier, Receiver, MemoryDeadLetters) {
         let receiver = Receiver {
             status,
             got: Arc::default(),
@@ -373,6 +429,7 @@ mod tests {
             deliverer: receiver.clone(),
             secret: b"whsec-test".to_vec(),
             dead_letters: dead_letters.clone(),
+            retry_later: PutOff::default(),
         };
         (notifier, receiver, dead_letters)
     }
@@ -443,15 +500,27 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn an_error_or_a_redirect_is_tried_again() {
-        for status in [500, 302, 404] {
+    async fn an_error_or_a_redirect_is_tried_again_later_and_later() {
+        for (status, receives, delay) in [(500, "1", 10), (302, "2", 20), (404, "4", 80)] {
             let store = MemoryStore::default();
             let (_, body) = decided(&store, Some("https://hooks.example.com/orders")).await;
             let (notifier, _, dead_letters) = notifier(store, "93.184.215.14", status);
-            let response = notifier.handle(sqs_event(body)).await;
+            let mut event = sqs_event(body);
+            event.records[0]
+                .attributes
+                .insert("ApproximateReceiveCount".into(), receives.into());
+            let response = notifier.handle(event).await;
             assert_eq!(response.batch_item_failures.len(), 1, "{status}");
             assert!(dead_letters.sent.lock().unwrap().is_empty());
+            let put_off = notifier.retry_later.0.lock().unwrap().clone();
+            assert_eq!(
+                put_off,
+                [("m-1".to_owned(), Duration::from_secs(delay))],
+                "{status}"
+            );
         }
+        assert_eq!(retry_delay(0), Duration::from_secs(10));
+        assert_eq!(retry_delay(9), Duration::from_secs(300));
     }
 
     #[test]

@@ -4,7 +4,7 @@ use aws_lambda_events::event::sqs::SqsEvent;
 use lambda_runtime::{LambdaEvent, service_fn};
 use orders::api::Callbacks;
 use orders::dynamo::DynamoStore;
-use orders::notify::{HttpDeliverer, Notifier};
+use orders::notify::{HttpDeliverer, Notifier, SqsRetryLater};
 use shared::dead_letter::SqsDeadLetters;
 
 #[tokio::main]
@@ -26,6 +26,10 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         deliverer: HttpDeliverer,
         secret: secret.into_bytes(),
         dead_letters: SqsDeadLetters::from_env(&config)?,
+        retry_later: SqsRetryLater {
+            client: aws_sdk_sqs::Client::new(&config),
+            queue_url: shared::aws::required_env("NOTIFICATIONS_QUEUE_URL")?,
+        },
     };
     let notifier = &notifier;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {
