@@ -250,7 +250,24 @@ impl<S: OrderStore, R: Resolver, D: Deliverer, L: DeadLetters, T: RetryLater>
 /// Delivers over HTTP(S) with hyper, connecting only to the addresses the check returned (the
 /// name is not resolved again), with TLS verified for the URL's host.
 #[derive(Clone)]
-pub struct HttpDeliverer;
+pub struct HttpDeliverer {
+    /// Built once per instance: loading the system's root certificates reads and parses them.
+    tls: rustls::ClientConfig,
+}
+
+impl HttpDeliverer {
+    pub fn new() -> Result<Self, String> {
+        use hyper_rustls::ConfigBuilderExt;
+        let provider = std::sync::Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+        let tls = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .map_err(|e| e.to_string())?
+            .with_native_roots()
+            .map_err(|e| e.to_string())?
+            .with_no_client_auth();
+        Ok(Self { tls })
+    }
+}
 
 #[derive(Clone)]
 struct Pinned(Vec<SocketAddr>);
@@ -295,8 +312,7 @@ impl Deliverer for HttpDeliverer {
         http.enforce_http(false);
         http.set_connect_timeout(Some(DELIVERY_TIMEOUT));
         let connector = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_provider_and_native_roots(rustls::crypto::aws_lc_rs::default_provider())
-            .map_err(|e| e.to_string())?
+            .with_tls_config(self.tls.clone())
             .https_or_http()
             .enable_http1()
             .wrap_connector(http);

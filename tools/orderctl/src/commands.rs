@@ -125,6 +125,8 @@ pub async fn dlq_redrive(
         None => None,
     };
     let mut moved: HashMap<String, u64> = HashMap::new();
+    // Destination queue URLs by ARN, looked up once each.
+    let mut urls: HashMap<String, String> = HashMap::new();
     let mut left = Vec::new();
     let mut handled = std::collections::HashSet::new();
     loop {
@@ -140,7 +142,10 @@ pub async fn dlq_redrive(
             let letter = summarize(&message);
             match destination(&letter, &source_arns, forced.as_deref()) {
                 Ok(arn) => {
-                    send_back(stack, &arn, &message).await?;
+                    if !urls.contains_key(&arn) {
+                        urls.insert(arn.clone(), queue_url(stack, &arn).await?);
+                    }
+                    send_back(stack, &urls[&arn], &message).await?;
                     stack
                         .sqs
                         .delete_message()
@@ -161,9 +166,10 @@ pub async fn dlq_redrive(
     Ok(json!({"stack": stack.described_as, "queue": queue, "moved": moved, "left": left}))
 }
 
-async fn send_back(stack: &Stack, arn: &str, message: &Message) -> Result<(), StackError> {
+/// The URL of the queue with this ARN.
+async fn queue_url(stack: &Stack, arn: &str) -> Result<String, StackError> {
     let name = arn.rsplit(':').next().unwrap_or_default();
-    let url = stack
+    Ok(stack
         .sqs
         .get_queue_url()
         .queue_name(name)
@@ -171,7 +177,10 @@ async fn send_back(stack: &Stack, arn: &str, message: &Message) -> Result<(), St
         .await
         .map_err(aws)?
         .queue_url
-        .unwrap_or_default();
+        .unwrap_or_default())
+}
+
+async fn send_back(stack: &Stack, url: &str, message: &Message) -> Result<(), StackError> {
     stack
         .sqs
         .send_message()

@@ -106,7 +106,12 @@ impl Stack {
     pub fn resource(&self, logical_id: &str) -> Result<&str, StackError> {
         self.resources
             .get(logical_id)
-            .or_else(|| self.resources.values().find(|v| v.ends_with(logical_id)))
+            .or_else(|| {
+                // A queue's name (the last part of its URL) or a table's name.
+                self.resources
+                    .values()
+                    .find(|v| v.rsplit('/').next() == Some(logical_id))
+            })
             .map(String::as_str)
             .ok_or_else(|| StackError::Missing(logical_id.to_owned()))
     }

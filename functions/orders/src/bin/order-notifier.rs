@@ -23,7 +23,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let notifier = Notifier {
         store: DynamoStore::from_env(&config)?,
         callbacks: Callbacks::from_env(),
-        deliverer: HttpDeliverer,
+        deliverer: HttpDeliverer::new()?,
         secret: secret.into_bytes(),
         dead_letters: SqsDeadLetters::from_env(&config)?,
         retry_later: SqsRetryLater {
