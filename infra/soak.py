@@ -29,6 +29,7 @@ from typing import Any
 import requests
 
 from infra.bench.local_stack import ROOT, devstack
+from infra.devstack.identity import token_for
 
 PORTS = (3300, 4800, 3399)
 LOGS = ROOT / ".local" / "soak-logs"
@@ -119,14 +120,16 @@ class Placed:
 class Client:
     """A well-behaved client: it retries a 5xx or a lost connection with the same key."""
 
-    def __init__(self, api: str):
+    def __init__(self, api: str, token: str):
         self.api = api
+        self.token = token
         self.local = threading.local()
 
     def post(self, body: str, content_type: str, key: str | None) -> tuple[requests.Response | None, int]:
         session = getattr(self.local, "session", None) or requests.Session()
         self.local.session = session
-        headers = {"Content-Type": content_type, **({"Idempotency-Key": key} if key else {})}
+        headers = {"Content-Type": content_type, "Authorization": f"Bearer {self.token}",
+                   **({"Idempotency-Key": key} if key else {})}
         retries = 0
         for attempt in range(8):
             try:
@@ -421,7 +424,7 @@ def main() -> int:
         monkey.start()
         began = time.time()
         try:
-            placed, refusals = place_all(Client(state["api"]), args.orders, args.seed,
+            placed, refusals = place_all(Client(state["api"], token_for(state, operator=True)), args.orders, args.seed,
                                          began + args.minutes * 60, args.rate)
         finally:
             stop.set()

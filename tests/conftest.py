@@ -15,6 +15,7 @@ import boto3
 import pytest
 import requests
 
+from infra.devstack.identity import token_for
 from openapi_contract import Contract
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -31,6 +32,12 @@ class LocalStack:
         self.api = state["api"]
         self.contract = contract
         self.http = requests.Session()
+        # Requests are consumer-1's (the demo orders' consumer) unless a test sends other headers.
+        self.http.headers["Authorization"] = self.bearer("consumer-1")
+
+    def bearer(self, subject: str | None = None, operator: bool = False) -> str:
+        """An Authorization header value for a token of the stack's issuer."""
+        return f"Bearer {token_for(self.state, subject, operator)}"
 
     def client(self, service: str):
         return boto3.client(service, endpoint_url=self.state["endpoint"],
@@ -95,5 +102,5 @@ def running_stack(directory: Path, ports: tuple[int, int, int], logs: str, param
 def stack(tmp_path_factory):
     # As `make run` does: loopback callbacks allowed, so a test's receiver can take webhooks.
     with running_stack(tmp_path_factory.mktemp("devstack"), (API_PORT, MOTO_PORT, CONTROL_PORT),
-                       "test-logs", "AllowLoopbackCallbacks=true") as running:
+                       "test-logs", "AllowLoopbackCallbacks=true CorsAllowedOrigins=http://localhost:5173") as running:
         yield running

@@ -18,13 +18,18 @@ JSON = {"Content-Type": "application/json"}
 
 
 def place(stack, body=ORDER, headers=None):
-    return stack.request("POST", "/orders", data=json.dumps(body), headers={**JSON, **(headers or {})})
+    """Places `body` with its own consumer's token (unless `headers` hold another)."""
+    token = {"Authorization": stack.bearer(body["consumerId"])}
+    return stack.request("POST", "/orders", data=json.dumps(body),
+                         headers={**JSON, **token, **(headers or {})})
 
 
 def wait_for(stack, order_id: str, statuses: set[str], timeout: float = 30) -> dict:
+    """The order once in one of `statuses` (read as an operator, whoever its consumer is)."""
     deadline = time.time() + timeout
+    operator = {"Authorization": stack.bearer(operator=True)}
     while True:
-        shown = stack.request("GET", f"/orders/{order_id}").json()
+        shown = stack.request("GET", f"/orders/{order_id}", headers=operator).json()
         if shown["status"] in statuses or time.time() > deadline:
             return shown
         time.sleep(0.1)

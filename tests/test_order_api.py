@@ -125,9 +125,10 @@ def test_a_retry_with_the_same_key_creates_one_order(stack):
 
 
 def claim(stack, key: str, expires_at: int) -> None:
-    """A claim of `key` by another request, as the order API stores it."""
+    """A claim of consumer-1's `key` by another request, as the order API stores it (keys are
+    each caller's own: the subject, after its length, is part of the claim's key)."""
     stack.client("dynamodb").put_item(TableName=stack.name("OrdersTable"), Item={
-        "pk": {"S": f"IDEMPOTENCY#{key}"}, "orderId": {"S": str(uuid.uuid4())},
+        "pk": {"S": f"IDEMPOTENCY#10:consumer-1#{key}"}, "orderId": {"S": str(uuid.uuid4())},
         "fingerprint": {"S": "another request"}, "expiresAt": {"N": str(expires_at)}})
 
 

@@ -5,11 +5,13 @@ the order to its decision; `order` tells its story."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import time
 import uuid
 
 from conftest import ROOT
+from infra.devstack.identity import token_for
 from flows import pending_order, queue_depth, reply_envelope, wait_for
 
 ORDERCTL = ROOT / "target" / "debug" / "orderctl"
@@ -18,8 +20,10 @@ ORDERCTL = ROOT / "target" / "debug" / "orderctl"
 def orderctl(stack, tmp_path, *args: str, json_out: bool = True):
     state = tmp_path / "devstack.json"
     state.write_text(json.dumps(stack.state))
+    # The API commands send consumer-1's token (ORDERCTL_TOKEN, as a user would set it).
+    environment = {**os.environ, "ORDERCTL_TOKEN": token_for(stack.state, "consumer-1")}
     done = subprocess.run([str(ORDERCTL), "--state", str(state), *(["--json"] if json_out else []), *args],
-                          capture_output=True, text=True, timeout=60)
+                          capture_output=True, text=True, timeout=60, env=environment)
     assert done.returncode == 0, done.stderr
     return json.loads(done.stdout) if json_out else done.stdout
 
@@ -93,6 +97,16 @@ def test_place_refused_by_the_api_says_why(stack, tmp_path):
     state = tmp_path / "devstack.json"
     state.write_text(json.dumps(stack.state))
     done = subprocess.run([str(ORDERCTL), "--state", str(state), "place", "--consumer", "consumer-1",
-                           "--restaurant", "restaurant-1", "--item", "item-1:0"],
+                           "--restaurant", "restaurant-1", "--item", "item-1:0",
+                           "--token", token_for(stack.state, "consumer-1")],
                           capture_output=True, text=True, timeout=60)
     assert done.returncode == 1 and "422" in done.stderr and "lineItems[0].quantity" in done.stderr, done.stderr
+
+
+def test_without_a_token_orderctl_says_how_to_send_one(stack, tmp_path):
+    state = tmp_path / "devstack.json"
+    state.write_text(json.dumps(stack.state))
+    environment = {k: v for k, v in os.environ.items() if k != "ORDERCTL_TOKEN"}
+    done = subprocess.run([str(ORDERCTL), "--state", str(state), "get", str(uuid.uuid4())],
+                          capture_output=True, text=True, timeout=60, env=environment)
+    assert done.returncode == 1 and "401" in done.stderr and "--token" in done.stderr, done.stderr

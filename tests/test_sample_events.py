@@ -44,6 +44,13 @@ def test_a_bad_quantity_is_refused():
     assert "lineItems[0].quantity" in json.loads(response["body"])["detail"]
 
 
+def test_an_order_for_another_consumer_is_forbidden():
+    # The sample's token is consumer-2's; its body names consumer-1.
+    response = invoke("order-api", "order-api/place-order-for-another-consumer.json")
+    assert response["statusCode"] == 403
+    assert json.loads(response["body"])["type"] == "/problems/forbidden"
+
+
 def test_an_unknown_order_is_not_found():
     response = invoke("order-api", "order-api/get-unknown-order.json")
     assert response["statusCode"] == 404
@@ -94,6 +101,7 @@ def test_the_notifier_takes_an_outcome_whose_order_has_no_callback():
 def test_every_sample_is_covered():
     samples = {str(p.relative_to(EVENTS)) for p in EVENTS.rglob("*.json")} - {"order-replies/seed.json"}
     tested = {"order-api/place-order.json", "order-api/place-order-bad-quantity.json",
+              "order-api/place-order-for-another-consumer.json",
               "order-api/get-unknown-order.json", "outbox-relay/inserts-and-a-ttl-expiry.json",
               "consumer-validator/order-created.json", "restaurant-validator/order-created.json",
               "order-replies/replies.json", "order-replies/deadline.json",

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import requests
 
-from .local_stack import API_PORT, client, devstack
+from .local_stack import API_PORT, client, consumer_session, devstack
 
 SATURATION_ORDERS = 400
 STEADY_RATE = 20  # orders per second
@@ -136,7 +136,7 @@ def measure(speedups: bool) -> dict:
         local = threading.local()
 
         def session() -> requests.Session:
-            local.session = getattr(local, "session", None) or requests.Session()
+            local.session = getattr(local, "session", None) or consumer_session(state)
             return local.session
 
         before = cpu_seconds(state["pid"])

@@ -11,6 +11,9 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import boto3
+import requests
+
+from infra.devstack.identity import token_for
 
 ROOT = Path(__file__).resolve().parents[2]
 API_PORT, MOTO_PORT, CONTROL_PORT = 3200, 4700, 3299
@@ -50,3 +53,10 @@ def devstack(ports: tuple[int, int, int] = (API_PORT, MOTO_PORT, CONTROL_PORT), 
     finally:
         process.terminate()
         process.wait(timeout=20)
+
+
+def consumer_session(state: dict) -> requests.Session:
+    """An HTTP session that sends consumer-1's token (the demo orders' consumer)."""
+    session = requests.Session()
+    session.headers["Authorization"] = f"Bearer {token_for(state, 'consumer-1')}"
+    return session

@@ -14,7 +14,7 @@ import uuid
 
 import requests
 
-from .local_stack import API_PORT, client, devstack
+from .local_stack import API_PORT, client, consumer_session, devstack
 
 PLAIN_MOTO_PORT = 4701
 STORED = 10_000
@@ -104,7 +104,7 @@ def main() -> None:
         names = state["resources"]
         orders, outbox = names["OrdersTable"], names["OutboxTable"]
         ours = client("dynamodb")
-        session = requests.Session()
+        session = consumer_session(state)
         post_latencies(session, 20)  # warm-up: connections, first allocations
         flowing = post_latencies(session, SAMPLES)
 

@@ -3,7 +3,9 @@
   up      runs the whole stack until interrupted (what `make run` runs)
   invoke  runs one function once on an event file and prints its response, like
           `sam local invoke -e`: a fresh data plane with the template's tables and the seed data,
-          the function's real binary behind the Runtime API; no event source mappings run."""
+          the function's real binary behind the Runtime API; no event source mappings run.
+  token   prints a token the running stack accepts: `token --sub consumer-1` a consumer's,
+          `token --operator` an operator's; the token is the last line of the output."""
 
 from __future__ import annotations
 
@@ -14,6 +16,7 @@ import sys
 import threading
 from pathlib import Path
 
+from .identity import DEFAULT_AUDIENCE, OPERATOR_SCOPE, LocalIssuer, token_for
 from .runtime import InvocationError
 from .stack import Stack, serve_control, write_state
 from .template import Template, TemplateError
@@ -47,19 +50,33 @@ def main() -> int:
     invoke.add_argument("--event", type=Path, required=True, help="the event, as AWS would send it")
     invoke.add_argument("--seed", type=Path, action="append", default=[],
                         help="JSON file of items per table logical id (infra/demo-data.json is always loaded)")
+    token = commands.add_parser("token", help="print a token for the running stack")
+    who = token.add_mutually_exclusive_group(required=True)
+    who.add_argument("--sub", help="the consumer the token is for (its consumerId)")
+    who.add_argument("--operator", action="store_true",
+                     help=f"an operator's token (scope {OPERATOR_SCOPE}): acts for any consumer")
+    token.add_argument("--state", type=Path, default=Path(".local/devstack.json"),
+                       help="the running stack's state file")
+    token.add_argument("--seconds", type=int, default=12 * 3600, help="how long the token is valid")
     args = parser.parse_args()
+    if args.command == "token":
+        return print_token(args)
     args.log_dir.mkdir(parents=True, exist_ok=True)
     try:
         args.parameters = dict(override.split("=", 1) for override in args.parameter_overrides.split())
     except ValueError:
         parser.error("--parameter-overrides takes NAME=VALUE pairs")
+    # The API's authorizer trusts devstack's own issuer, whose key set the control port serves.
+    issuer = LocalIssuer.create(f"http://127.0.0.1:{getattr(args, 'control_port', 3999)}")
+    args.parameters.setdefault("JwtIssuer", issuer.url)
+    args.parameters.setdefault("JwtAudience", DEFAULT_AUDIENCE)
     if args.command == "invoke":
-        return run_invoke(args)
+        return run_invoke(args, issuer)
 
     stack = None
     try:
         stack = Stack(Template(args.template, args.parameters), args.bin_dir, args.log_dir,
-                      args.moto_port, args.instances, args.faults, not args.no_speedups)
+                      args.moto_port, args.instances, args.faults, not args.no_speedups, issuer)
         stack.start_data_plane()
         stack.create()
         for seed in args.seed:
@@ -75,11 +92,21 @@ def main() -> int:
 
     stack.http_api(args.api_port)
     serve_control(stack, args.control_port)
+    key_file = args.state.with_name(args.state.stem + "-issuer.json")
+    issuer.save(key_file)
+    audience = args.parameters["JwtAudience"].split(",")[0]
     state = {**stack.describe(), "api": f"http://127.0.0.1:{args.api_port}",
-             "control": f"http://127.0.0.1:{args.control_port}"}
+             "control": f"http://127.0.0.1:{args.control_port}",
+             "identity": {"issuer": issuer.url, "audience": audience, "keyFile": str(key_file),
+                          "operatorScope": OPERATOR_SCOPE}}
     write_state(args.state, state)
     print(f"devstack: ready; API on {state['api']}, AWS endpoint {stack.endpoint}, "
           f"function logs in {args.log_dir}/", flush=True)
+    print("devstack: every request needs a token (Authorization: Bearer ...); valid 12 hours:\n"
+          f"  consumer-1: {issuer.token('consumer-1', audience)}\n"
+          f"  operator:   {issuer.token('operator', audience, [OPERATOR_SCOPE])}\n"
+          "devstack: more with `python -m infra.devstack token --sub CONSUMER_ID` "
+          "(or `--operator`)", flush=True)
 
     stopped = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stopped.set())
@@ -91,14 +118,29 @@ def main() -> int:
               f"of {function.timeout} s", flush=True)
     stack.stop()
     args.state.unlink(missing_ok=True)
+    key_file.unlink(missing_ok=True)
     print(json.dumps({"devstack": "stopped"}))
     return 0
 
 
-def run_invoke(args: argparse.Namespace) -> int:
+def print_token(args: argparse.Namespace) -> int:
+    try:
+        state = json.loads(args.state.read_text())
+        token = token_for(state, args.sub, args.operator, args.seconds)
+    except (OSError, KeyError, ValueError) as e:
+        print(f"devstack: no running stack's issuer in {args.state} ({e}); start one with "
+              "`make run`", file=sys.stderr)
+        return 2
+    who = f"consumer {args.sub}" if args.sub else f"an operator (scope {OPERATOR_SCOPE})"
+    print(f"devstack: a token for {who}, valid {args.seconds} s, for the API at {state['api']}:")
+    print(token)
+    return 0
+
+
+def run_invoke(args: argparse.Namespace, issuer: LocalIssuer) -> int:
     try:
         stack = Stack(Template(args.template, args.parameters), args.bin_dir, args.log_dir, 0,
-                      instances=1)
+                      instances=1, issuer=issuer)
     except TemplateError as e:
         print(f"devstack: {e}", file=sys.stderr)
         return 2

@@ -1,23 +1,27 @@
-"""API Gateway HTTP API for local use: the template's routes, payload format 2.0, Lambda proxy."""
+"""API Gateway HTTP API for local use: the template's routes, payload format 2.0, Lambda proxy,
+the JWT authorizer (identity.py) and CORS as API Gateway answers them."""
 
 from __future__ import annotations
 
 import base64
+import json
 import re
 import time
 import uuid
 from concurrent.futures import TimeoutError as FutureTimeout
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from . import httpd
+from .identity import JwtAuthorizer, Refused
 from .runtime import Function, InvocationError
 from .template import ACCOUNT
 
 MAX_BODY_BYTES = 10 * 1024 * 1024  # HTTP API's own limit
 INTEGRATION_TIMEOUT = 30.0  # HTTP API's maximum integration timeout, in seconds
+FORBIDDEN_IN_HEADERS = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
 
 
 @dataclass
@@ -25,6 +29,8 @@ class Route:
     method: str  # an HTTP method, or ANY
     path: str  # /orders/{orderId}, /{proxy+}
     function: Function
+    authorizer: JwtAuthorizer | None = None
+    scopes: list[str] = field(default_factory=list)  # the route's AuthorizationScopes
 
     @property
     def key(self) -> str:
@@ -54,12 +60,78 @@ class Route:
         return (-greedy, literal, self.method != "ANY")
 
 
-def payload(route: Route, handler: BaseHTTPRequestHandler, body: bytes, params: dict) -> dict:
-    url = urlsplit(handler.path)
+@dataclass
+class Cors:
+    """An HTTP API's CorsConfiguration: API Gateway answers preflight requests itself and adds
+    the headers to every answer to an allowed origin (the function's own CORS headers are
+    ignored)."""
+    allow_origins: list[str]
+    allow_methods: list[str] = field(default_factory=list)
+    allow_headers: list[str] = field(default_factory=list)
+    expose_headers: list[str] = field(default_factory=list)
+    max_age: int | None = None
+    allow_credentials: bool = False
+
+    @classmethod
+    def of(cls, config: dict[str, Any]) -> Cors:
+        known = {"AllowOrigins", "AllowMethods", "AllowHeaders", "ExposeHeaders", "MaxAge",
+                 "AllowCredentials"}
+        unknown = set(config) - known
+        if unknown:
+            raise ValueError(f"CorsConfiguration: devstack does not support {', '.join(sorted(unknown))}")
+        return cls([o for o in config.get("AllowOrigins", []) if o],
+                   config.get("AllowMethods", []), config.get("AllowHeaders", []),
+                   config.get("ExposeHeaders", []),
+                   int(config["MaxAge"]) if "MaxAge" in config else None,
+                   str(config.get("AllowCredentials", False)).lower() == "true")
+
+    def _origin(self, headers: dict[str, str]) -> str | None:
+        origin = headers.get("origin")
+        if origin and (origin in self.allow_origins or "*" in self.allow_origins):
+            return "*" if "*" in self.allow_origins and not self.allow_credentials else origin
+        return None
+
+    def headers(self, headers: dict[str, str]) -> dict[str, str]:
+        origin = self._origin(headers)
+        if origin is None:
+            return {}
+        answer = {"access-control-allow-origin": origin}
+        if self.expose_headers:
+            answer["access-control-expose-headers"] = ",".join(self.expose_headers)
+        if self.allow_credentials:
+            answer["access-control-allow-credentials"] = "true"
+        return answer
+
+    def preflight(self, headers: dict[str, str]) -> dict[str, str]:
+        answer = self.headers(headers)
+        if not answer:
+            return {}
+        method = headers.get("access-control-request-method", "").upper()
+        methods = [m.upper() for m in self.allow_methods]
+        if method not in methods and "*" not in methods:
+            return {}
+        answer["access-control-allow-methods"] = ",".join(self.allow_methods)
+        if self.allow_headers:
+            answer["access-control-allow-headers"] = ",".join(self.allow_headers)
+        if self.max_age is not None:
+            answer["access-control-max-age"] = str(self.max_age)
+        answer.pop("access-control-expose-headers", None)
+        return answer
+
+
+def request_headers(handler: BaseHTTPRequestHandler) -> dict[str, str]:
+    """Header names lower-cased, repeated headers joined with commas, as API Gateway passes them."""
     headers: dict[str, str] = {}
     for name, value in handler.headers.items():
         name = name.lower()
         headers[name] = f"{headers[name]},{value}" if name in headers else value
+    return headers
+
+
+def payload(route: Route, handler: BaseHTTPRequestHandler, body: bytes, params: dict,
+            authorizer: dict | None = None) -> dict:
+    url = urlsplit(handler.path)
+    headers = request_headers(handler)
     cookies = [c.strip() for c in headers.pop("cookie", "").split(";") if c.strip()]
     query: dict[str, str] = {}
     for name, value in parse_qsl(url.query, keep_blank_values=True):
@@ -95,6 +167,8 @@ def payload(route: Route, handler: BaseHTTPRequestHandler, body: bytes, params: 
         },
         "isBase64Encoded": encoded,
     }
+    if authorizer is not None:
+        event["requestContext"]["authorizer"] = authorizer
     if cookies:
         event["cookies"] = cookies
     if query:
@@ -107,18 +181,30 @@ def payload(route: Route, handler: BaseHTTPRequestHandler, body: bytes, params: 
 
 
 class HttpApi:
-    def __init__(self, routes: list[Route], host: str, port: int):
+    def __init__(self, routes: list[Route], host: str, port: int, cors: Cors | None = None):
         self.routes = sorted(routes, key=Route.specificity, reverse=True)
+        self.cors = cors
         self.server = httpd.serve(self._handler(), host, port)
 
     def _handler(self):
         api = self
 
         class Handler(httpd.Handler):
-            def _message(self, status: int, message: str) -> None:
-                self.answer_json(status, {"message": message})
+            def _message(self, status: int, message: str, headers: dict | None = None) -> None:
+                self.answer(status, json.dumps({"message": message}).encode(),
+                            {"Content-Type": "application/json", **(headers or {}), **self.cors_headers})
 
             def _serve(self) -> None:
+                headers = request_headers(self)
+                # RFC 9110 field values: no control characters but tab. Such a request never
+                # reaches a function behind API Gateway's HTTP front end.
+                if any(FORBIDDEN_IN_HEADERS.search(value) for value in headers.values()):
+                    self.cors_headers = {}
+                    return self._message(400, "Bad Request")
+                self.cors_headers = api.cors.headers(headers) if api.cors else {}
+                if (api.cors and self.command == "OPTIONS" and "origin" in headers
+                        and "access-control-request-method" in headers):
+                    return self.answer(204, b"", api.cors.preflight(headers))
                 length = int(self.headers.get("Content-Length") or 0)
                 if length > MAX_BODY_BYTES:
                     return self._message(413, "Request Entity Too Large")
@@ -130,7 +216,14 @@ class HttpApi:
                         break
                 else:
                     return self._message(404, "Not Found")
-                event = payload(route, self, body, params)
+                authorizer = None
+                if route.authorizer is not None:
+                    try:
+                        authorizer = route.authorizer.authorize(headers, route.scopes)
+                    except Refused as refused:
+                        return self._message(refused.status, refused.body()["message"],
+                                             refused.headers())
+                event = payload(route, self, body, params, authorizer)
                 try:
                     result = route.function.invoke(event, wait=INTEGRATION_TIMEOUT)
                 except FutureTimeout:
@@ -142,14 +235,21 @@ class HttpApi:
             def _respond(self, result: Any) -> None:
                 # Payload 2.0: a result without statusCode is the JSON body of a 200.
                 if not isinstance(result, dict) or "statusCode" not in result:
-                    return self.answer_json(200, result)
+                    return self.answer(200, json.dumps(result).encode(),
+                                       {"Content-Type": "application/json", **self.cors_headers})
                 body = result.get("body") or ""
                 raw = base64.b64decode(body) if result.get("isBase64Encoded") else body.encode()
                 headers = dict(result.get("headers") or {})
                 for name, values in (result.get("multiValueHeaders") or {}).items():
                     headers[name] = ",".join(values)
+                if api.cors:
+                    headers = {k: v for k, v in headers.items()
+                               if not k.lower().startswith("access-control-")}
+                headers.update(self.cors_headers)
                 self.answer(int(result["statusCode"]), raw, headers, result.get("cookies") or [])
 
+            # Every method reaches the routes (an ANY route takes TRACE too), as on API Gateway.
             do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = _serve
+            do_TRACE = do_CONNECT = _serve
 
         return Handler

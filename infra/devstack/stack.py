@@ -18,7 +18,8 @@ import boto3
 
 from .moto_server import FAULTS_PATH
 from . import chaos, httpd
-from .http_api import HttpApi, Route
+from .http_api import Cors, HttpApi, Route
+from .identity import JwtAuthorizer, LocalIssuer
 from .mappings import Mapping, ScheduleMapping, SqsMapping, StreamMapping
 from .runtime import Function, InvocationError
 from .template import ACCOUNT, REGION, Resource, Template, TemplateError
@@ -36,7 +37,8 @@ FUNCTION_PROPERTIES = {"Environment", "Events", "MemorySize", "Timeout", "Functi
                        # deploy-only: code location, permissions, tracing and log shipping
                        "CodeUri", "Handler", "Runtime", "Architectures", "Policies", "Tracing",
                        "LoggingConfig", "Description", "Tags", "Role"}
-HTTP_API_PROPERTIES = {"Description", "FailOnWarnings", "Tags", "StageName",
+HTTP_API_PROPERTIES = {"Description", "FailOnWarnings", "Tags", "StageName", "Auth",
+                       "CorsConfiguration",
                        # deploy-only: access logs and throttling
                        "AccessLogSettings", "DefaultRouteSettings"}
 QUEUE_PROPERTIES = {"QueueName", "VisibilityTimeout", "MessageRetentionPeriod", "RedrivePolicy",
@@ -73,8 +75,13 @@ def _check_properties(resource: Resource, allowed: set[str]) -> None:
 
 class Stack:
     def __init__(self, template: Template, bin_dir: Path, log_dir: Path, moto_port: int,
-                 instances: int = 2, faults: dict[str, Any] | None = None, speedups: bool = True):
+                 instances: int = 2, faults: dict[str, Any] | None = None, speedups: bool = True,
+                 issuer: LocalIssuer | None = None):
         self.template = template
+        self.issuer = issuer
+        # Per HTTP API: its default authorizer's name and its authorizers; its CORS settings.
+        self.authorizers: dict[str, tuple[str | None, dict[str, JwtAuthorizer]]] = {}
+        self.cors: Cors | None = None
         self.bin_dir = bin_dir
         self.log_dir = log_dir
         self.moto_port = moto_port
@@ -171,8 +178,60 @@ class Stack:
             if stage != "$default":
                 raise TemplateError(f"{api.logical_id}: only the $default stage is emulated")
             self.template.physical[api.logical_id] = api.logical_id
+            self._create_authorizers(api)
+            cors = self.template.resolve(api.properties.get("CorsConfiguration"), api.logical_id)
+            if cors:
+                try:
+                    self.cors = Cors.of(cors)
+                except ValueError as e:
+                    raise TemplateError(f"{api.logical_id}: {e}") from None
         for function in self.template.of_type("AWS::Serverless::Function"):
             self._create_function(function)
+
+    def _create_authorizers(self, api: Resource) -> None:
+        """The API's JWT authorizers, verifying tokens of devstack's own issuer: without an
+        AWS account or internet there is no other provider's key set to fetch."""
+        where = f"{api.logical_id}.Auth"
+        auth = self.template.resolve(api.properties.get("Auth", {}), where)
+        unknown = set(auth) - {"DefaultAuthorizer", "Authorizers", "EnableIamAuthorizer"}
+        if unknown or auth.get("EnableIamAuthorizer"):
+            raise TemplateError(f"{where}: devstack emulates JWT authorizers only")
+        authorizers = {}
+        for name, spec in auth.get("Authorizers", {}).items():
+            config = spec.get("JwtConfiguration")
+            if config is None or set(spec) - {"JwtConfiguration", "IdentitySource"}:
+                raise TemplateError(f"{where}.Authorizers.{name}: only JWT authorizers are emulated")
+            if self.issuer is None or config.get("issuer") != self.issuer.url:
+                raise TemplateError(
+                    f"{where}.Authorizers.{name}: issuer {config.get('issuer')!r} is not devstack's "
+                    f"({self.issuer.url if self.issuer else 'none'}); leave JwtIssuer unset locally")
+            audience = config.get("audience") or []
+            try:
+                authorizers[name] = JwtAuthorizer(
+                    self.issuer.url, audience if isinstance(audience, list) else [audience],
+                    self.issuer.jwks(), spec.get("IdentitySource", "$request.header.Authorization"))
+            except ValueError as e:
+                raise TemplateError(f"{where}.Authorizers.{name}: {e}") from None
+        default = auth.get("DefaultAuthorizer")
+        if default is not None and default not in authorizers:
+            raise TemplateError(f"{where}: DefaultAuthorizer {default} is not among its Authorizers")
+        self.authorizers[api.logical_id] = (default, authorizers)
+
+    def _route_auth(self, where: str, api_id: Any, auth: dict[str, Any]) -> tuple[JwtAuthorizer | None, list[str]]:
+        """A route's authorizer and scopes: its own Auth, else the API's default authorizer."""
+        api = api_id.get("Ref") if isinstance(api_id, dict) else None
+        if api not in self.authorizers:
+            raise TemplateError(f"{where}: ApiId must Ref an AWS::Serverless::HttpApi of the template")
+        default, authorizers = self.authorizers[api]
+        unknown = set(auth) - {"Authorizer", "AuthorizationScopes"}
+        if unknown:
+            raise TemplateError(f"{where}.Auth: devstack does not support {', '.join(sorted(unknown))}")
+        name = auth.get("Authorizer", default)
+        if name in (None, "NONE"):
+            return None, []
+        if name not in authorizers:
+            raise TemplateError(f"{where}.Auth: no authorizer {name}")
+        return authorizers[name], list(auth.get("AuthorizationScopes", []))
 
     def _create_table(self, resource: Resource) -> None:
         _check_properties(resource, TABLE_PROPERTIES)
@@ -300,14 +359,16 @@ class Stack:
         kind = event.get("Type")
         props = event.get("Properties", {})
         if kind == "HttpApi":
-            unknown = set(props) - {"ApiId", "Path", "Method", "PayloadFormatVersion"}
+            unknown = set(props) - {"ApiId", "Path", "Method", "PayloadFormatVersion", "Auth"}
             if unknown:
                 raise TemplateError(f"{where}: devstack does not support {', '.join(sorted(unknown))}")
             if str(props.get("PayloadFormatVersion", "2.0")) != "2.0":
                 raise TemplateError(f"{where}: only payload format 2.0 is emulated")
             method = props["Method"].upper()
+            authorizer, scopes = self._route_auth(where, props.get("ApiId"),
+                                                  self.template.resolve(props.get("Auth", {}), where))
             self.routes.append(Route("ANY" if method in ("ANY", "X-AMAZON-APIGATEWAY-ANY-METHOD")
-                                     else method, props["Path"], function))
+                                     else method, props["Path"], function, authorizer, scopes))
         elif kind == "Schedule":
             unknown = set(props) - {"Schedule", "Enabled", "Description", "Name"}
             if unknown:
@@ -344,7 +405,7 @@ class Stack:
             mapping.start()
 
     def http_api(self, port: int) -> HttpApi:
-        return HttpApi(self.routes, "127.0.0.1", port)
+        return HttpApi(self.routes, "127.0.0.1", port, self.cors)
 
     def function(self, name: str) -> Function:
         for logical_id, function in self.functions.items():
@@ -408,7 +469,12 @@ def serve_control(stack: Stack, port: int) -> None:
         def do_GET(self) -> None:
             if self.path.strip("/") == "faults":
                 return self._faults(None)
-            self.answer_json(404, {"message": "GET /faults"})
+            # The local issuer's OIDC discovery document and key set, where API Gateway looks.
+            if stack.issuer and self.path == "/.well-known/openid-configuration":
+                return self.answer_json(200, stack.issuer.discovery())
+            if stack.issuer and self.path == "/.well-known/jwks.json":
+                return self.answer_json(200, stack.issuer.jwks())
+            self.answer_json(404, {"message": "GET /faults, /.well-known/jwks.json"})
 
         def do_POST(self) -> None:
             parts = self.path.strip("/").split("/")

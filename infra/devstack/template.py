@@ -71,6 +71,8 @@ class Template:
             name: str((parameters or {}).get(name, spec.get("Default", "")))
             for name, spec in doc.get("Parameters", {}).items()
         }
+        self.lists = {name for name, spec in doc.get("Parameters", {}).items()
+                      if spec.get("Type") == "CommaDelimitedList"}
         self.conditions = doc.get("Conditions", {})
         globals_ = doc.get("Globals", {})
         self.resources: dict[str, Resource] = {}
@@ -114,6 +116,8 @@ class Template:
                 return str(left) == str(right)
             if name == "Fn::Not":
                 return not self.resolve(arg[0], where)
+            if name == "Fn::Split":
+                return str(self.resolve(arg[1], where)).split(arg[0])
             if name == "Fn::Select":
                 return self.resolve(arg[1], where)[int(arg[0])]
             if name.startswith("Fn::"):
@@ -127,7 +131,8 @@ class Template:
         if name in pseudo:
             return pseudo[name]
         if name in self.parameters:
-            return self.parameters[name]
+            value = self.parameters[name]
+            return value.split(",") if name in self.lists else value
         if name in self.physical:
             return self.physical[name]
         raise TemplateError(f"{where}: Ref {name} names nothing devstack has created")

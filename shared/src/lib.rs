@@ -8,6 +8,7 @@ pub mod envelope;
 pub mod events;
 #[cfg(any(test, feature = "hostile"))]
 pub mod hostile;
+pub mod identity;
 pub mod metrics;
 pub mod problem;
 pub mod table;

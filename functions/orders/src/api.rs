@@ -9,6 +9,7 @@ use axum::routing::{get, post};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use shared::events::{EventMeta, LineItem, Money, OrderCreated};
+use shared::identity::Caller;
 use shared::metrics::{self, Unit};
 use shared::problem::{FieldError, Problem};
 use tracing::{Instrument, error, info, info_span};
@@ -133,14 +134,19 @@ impl From<Order> for OrderView {
 
 async fn place_order<S: OrderStore, R: Resolver>(
     State(app): State<App<S, R>>,
+    caller: Caller,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let correlation_id = correlation_id(&headers);
+    let (correlation_id, bad_correlation_id) = correlation_id(&headers);
     let span =
         info_span!("place_order", correlationId = %correlation_id, orderId = tracing::field::Empty);
     let response = async {
-        match accept(&app, &headers, &body, &correlation_id).await {
+        let accepted = match bad_correlation_id {
+            Some(problem) => Err(problem),
+            None => accept(&app, &caller, &headers, &body, &correlation_id).await,
+        };
+        match accepted {
             Ok(response) => response,
             Err(problem) => {
                 info!(coldStart = shared::telemetry::cold_start(), status = problem.status, detail = %problem.detail, "order refused");
@@ -155,6 +161,7 @@ async fn place_order<S: OrderStore, R: Resolver>(
 
 async fn accept<S: OrderStore, R: Resolver>(
     app: &App<S, R>,
+    caller: &Caller,
     headers: &HeaderMap,
     body: &[u8],
     correlation_id: &str,
@@ -176,14 +183,22 @@ async fn accept<S: OrderStore, R: Resolver>(
         Invalid::Malformed(error) => malformed(error),
         Invalid::OutOfBounds(errors) => Problem::invalid_fields(errors),
     })?;
+    if !caller.may_act_for(&request.consumer_id) {
+        return Err(caller.forbidden(format!(
+            "this token is consumer {}'s; it may place orders for that consumer only, not for {}",
+            caller.subject, request.consumer_id
+        )));
+    }
     if let Some(url) = &request.callback_url {
         let checked = callback::check(url, app.callbacks.policy, app.callbacks.resolver.as_ref());
         checked.await.map_err(|refused| {
             Problem::invalid_fields(vec![FieldError::new("callbackUrl", refused.to_string())])
         })?;
     }
+    // Keys are the caller's own: another caller's use of the same key neither replays nor
+    // refuses this request (the subject's length first, so that no two pairs join alike).
     let claim = idempotency_key.map(|key| IdempotencyClaim {
-        key,
+        key: format!("{}:{}#{key}", caller.subject.len(), caller.subject),
         fingerprint: request.fingerprint(),
     });
 
@@ -263,20 +278,26 @@ const WAIT_READ_MAX_MS: u64 = 1000;
 
 /// `GET /orders/{id}`: the order with its `ETag` (its version). With `Prefer: wait=N` (RFC 7240)
 /// the answer waits, up to N seconds, until the order's ETag differs from `If-None-Match`, or
-/// without one until the order is decided; `304` when nothing changed.
+/// without one until the order is decided; `304` when nothing changed. Another consumer's order
+/// is `404`, as if it did not exist, so that ids reveal nothing.
 async fn get_order<S: OrderStore, R: Resolver>(
     State(App { store, .. }): State<App<S, R>>,
+    caller: Caller,
     headers: HeaderMap,
     Path(order_id): Path<String>,
 ) -> Response {
-    let correlation_id = correlation_id(&headers);
+    let (correlation_id, bad_correlation_id) = correlation_id(&headers);
+    if let Some(problem) = bad_correlation_id {
+        return with_correlation_id(problem.into_response(), &correlation_id);
+    }
     let unknown = || Problem::not_found(format!("there is no order with id {order_id}"));
     let cold_start = shared::telemetry::cold_start();
     let known = if_none_match(&headers);
     let wait = preferred_wait(&headers);
+    let visible = |order: &Order| caller.may_act_for(&order.consumer_id);
     let response = match Uuid::parse_str(&order_id) {
         Err(_) => unknown().into_response(),
-        Ok(id) => match read_until_changed(&store, id, known.as_deref(), wait).await {
+        Ok(id) => match read_until_changed(&store, id, &visible, known.as_deref(), wait).await {
             Ok(Some(order)) => {
                 info!(coldStart = cold_start, orderId = %id, correlationId = %correlation_id, status = ?order.status, waited = wait.is_some(), "order shown");
                 let unchanged = known.as_deref() == Some(etag(&order).as_str());
@@ -293,10 +314,12 @@ async fn get_order<S: OrderStore, R: Resolver>(
 }
 
 /// Reads the order, and with a wait reads it again (backing off to once a second) until it
-/// differs from `known`, or is decided when nothing is known, or the wait is over.
+/// differs from `known`, or is decided when nothing is known, or the wait is over. An order the
+/// caller may not see is `None` at once: it is not waited on.
 async fn read_until_changed<S: OrderStore>(
     store: &S,
     id: Uuid,
+    visible: &impl Fn(&Order) -> bool,
     known: Option<&str>,
     wait: Option<u64>,
 ) -> Result<Option<Order>, crate::store::StoreError> {
@@ -305,7 +328,7 @@ async fn read_until_changed<S: OrderStore>(
         .into_iter()
         .chain(std::iter::repeat(WAIT_READ_MAX_MS));
     loop {
-        let Some(order) = store.get(id).await? else {
+        let Some(order) = store.get(id).await?.filter(visible) else {
             return Ok(None);
         };
         let done = match known {
@@ -446,26 +469,30 @@ fn header_token(headers: &HeaderMap, name: &HeaderName) -> Result<Option<String>
 }
 
 fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, Problem> {
-    header_token(headers, &IDEMPOTENCY_KEY).map_err(|()| {
-        let message = format!("must be 1 to {MAX_HEADER_TOKEN_CHARS} visible ASCII characters");
-        Problem {
-            errors: vec![FieldError::new("Idempotency-Key", message.clone())],
-            ..Problem::new(
-                StatusCode::BAD_REQUEST,
-                "invalid-header",
-                "Invalid header",
-                format!("Idempotency-Key: {message}"),
-            )
-        }
-    })
+    header_token(headers, &IDEMPOTENCY_KEY).map_err(|()| invalid_header("Idempotency-Key"))
 }
 
-/// The caller's `X-Correlation-Id` when it is usable, else a new one; echoed in the response.
-fn correlation_id(headers: &HeaderMap) -> String {
-    header_token(headers, &CORRELATION_ID)
-        .ok()
-        .flatten()
-        .unwrap_or_else(|| Uuid::now_v7().to_string())
+fn invalid_header(name: &str) -> Problem {
+    let message = format!("must be 1 to {MAX_HEADER_TOKEN_CHARS} visible ASCII characters");
+    Problem {
+        errors: vec![FieldError::new(name, message.clone())],
+        ..Problem::new(
+            StatusCode::BAD_REQUEST,
+            "invalid-header",
+            "Invalid header",
+            format!("{name}: {message}"),
+        )
+    }
+}
+
+/// The caller's `X-Correlation-Id`, or a new one when it sent none; echoed in the response. One
+/// that breaks the documented form is refused (`400`, answered with a new id).
+fn correlation_id(headers: &HeaderMap) -> (String, Option<Problem>) {
+    let new = || Uuid::now_v7().to_string();
+    match header_token(headers, &CORRELATION_ID) {
+        Ok(id) => (id.unwrap_or_else(new), None),
+        Err(()) => (new(), Some(invalid_header("X-Correlation-Id"))),
+    }
 }
 
 fn with_correlation_id(mut response: Response, correlation_id: &str) -> Response {
@@ -482,12 +509,30 @@ mod tests {
     use axum::body::{Body, to_bytes};
     use axum::http::Request;
     use serde_json::Value;
+    use shared::identity::OPERATOR_SCOPE;
     use tower::ServiceExt;
 
     const ORDER: &str = r#"{"consumerId":"consumer-1","restaurantId":"restaurant-1",
         "lineItems":[{"menuItemId":"item-1","quantity":2}]}"#;
 
+    /// The request as API Gateway passes it with a token of `subject` (and `scopes`).
+    fn by(subject: &str, scopes: &[&str], mut request: Request<Body>) -> Request<Body> {
+        let context = shared::identity::request_context(subject, scopes);
+        request.extensions_mut().insert(context);
+        request
+    }
+
+    /// Sends the request, as consumer-1 unless it names a caller already.
     async fn send(store: &MemoryStore, request: Request<Body>) -> (StatusCode, HeaderMap, Value) {
+        let has_caller = request
+            .extensions()
+            .get::<lambda_http::request::RequestContext>()
+            .is_some();
+        let request = if has_caller {
+            request
+        } else {
+            by("consumer-1", &[], request)
+        };
         let response = router(store.clone()).oneshot(request).await.unwrap();
         let (parts, body) = response.into_parts();
         let bytes = to_bytes(body, usize::MAX).await.unwrap();
@@ -500,7 +545,11 @@ mod tests {
         if let Some(key) = key {
             builder = builder.header("idempotency-key", key);
         }
-        builder.body(Body::from(body.to_owned())).unwrap()
+        by(
+            "consumer-1",
+            &[],
+            builder.body(Body::from(body.to_owned())).unwrap(),
+        )
     }
 
     fn written(store: &MemoryStore) -> (usize, usize) {
@@ -792,6 +841,81 @@ mod tests {
         });
         let (_, headers, _) = send(&store, post(ORDER, None)).await;
         assert!(!headers[CORRELATION_ID].is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_correlation_id_outside_the_documented_form_is_refused() {
+        let store = MemoryStore::default();
+        let long = "x".repeat(129);
+        for bad in ["two words", long.as_str()] {
+            let mut request = post(ORDER, None);
+            request
+                .headers_mut()
+                .insert(CORRELATION_ID, HeaderValue::from_str(bad).unwrap());
+            let (status, headers, problem) = send(&store, request).await;
+            assert_eq!(status, StatusCode::BAD_REQUEST, "{bad}");
+            assert_eq!(problem["errors"][0]["field"], "X-Correlation-Id");
+            assert_ne!(headers[CORRELATION_ID], bad);
+            let get = get_with(&Uuid::now_v7().to_string(), &[("x-correlation-id", bad)]);
+            assert_eq!(send(&store, get).await.0, StatusCode::BAD_REQUEST);
+        }
+        assert_eq!(written(&store), (0, 0));
+    }
+
+    #[tokio::test]
+    async fn a_consumer_places_orders_for_itself_only_and_an_operator_for_anyone() {
+        let store = MemoryStore::default();
+        let (status, _, problem) = send(&store, by("consumer-2", &[], post(ORDER, None))).await;
+        assert_eq!(status, StatusCode::FORBIDDEN);
+        assert_eq!(problem["type"], "/problems/forbidden");
+        assert!(problem["detail"].as_str().unwrap().contains("consumer-2"));
+        assert_eq!(written(&store), (0, 0));
+        let operator = by("ops", &[OPERATOR_SCOPE], post(ORDER, None));
+        assert_eq!(send(&store, operator).await.0, StatusCode::ACCEPTED);
+        assert_eq!(written(&store), (1, 1));
+    }
+
+    #[tokio::test]
+    async fn another_consumers_order_is_not_found_even_when_waited_on() {
+        let store = MemoryStore::default();
+        let id = placed(&store).await;
+        let started = std::time::Instant::now();
+        let peek = by("consumer-2", &[], get_with(&id, &[("prefer", "wait=5")]));
+        let (status, _, problem) = send(&store, peek).await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+        assert_eq!(problem["detail"], format!("there is no order with id {id}"));
+        assert!(started.elapsed() < std::time::Duration::from_secs(1));
+        let operator = by("ops", &[OPERATOR_SCOPE], get_with(&id, &[]));
+        let (status, _, order) = send(&store, operator).await;
+        assert_eq!(
+            (status, order["consumerId"].as_str()),
+            (StatusCode::OK, Some("consumer-1"))
+        );
+    }
+
+    #[tokio::test]
+    async fn a_request_without_a_verified_identity_is_refused() {
+        let store = MemoryStore::default();
+        let mut request = post(ORDER, None);
+        request
+            .extensions_mut()
+            .remove::<lambda_http::request::RequestContext>();
+        let response = router(store.clone()).oneshot(request).await.unwrap();
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+        assert_eq!(written(&store), (0, 0));
+    }
+
+    #[tokio::test]
+    async fn idempotency_keys_are_each_callers_own() {
+        let store = MemoryStore::default();
+        let first = send(&store, post(ORDER, Some("key-1"))).await.2["orderId"].clone();
+        // Another caller's request with the same key and body is a new order, not a replay.
+        let operator = by("ops", &[OPERATOR_SCOPE], post(ORDER, Some("key-1")));
+        let (status, headers, second) = send(&store, operator).await;
+        assert_eq!(status, StatusCode::ACCEPTED);
+        assert!(!headers.contains_key(IDEMPOTENT_REPLAYED));
+        assert_ne!(first, second["orderId"]);
+        assert_eq!(written(&store), (2, 2));
     }
 
     proptest::proptest! {

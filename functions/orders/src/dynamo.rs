@@ -1,7 +1,7 @@
 //! The DynamoDB adapter of the storage port.
 //!
 //! Orders table: key `pk`. An order is `ORDER#<id>`; an idempotency claim is
-//! `IDEMPOTENCY#<key>` (it expires through the table's TTL attribute `expiresAt`). No index:
+//! `IDEMPOTENCY#<caller>#<key>`, the caller being its token's subject after its length (it expires through the table's TTL attribute `expiresAt`). No index:
 //! every key belongs to one order or one request.
 //! Outbox table: key `eventId`, one row per event, streamed to the relay.
 

@@ -12,8 +12,9 @@ pub const MAX_LINE_ITEMS: usize = 50;
 pub const MAX_QUANTITY: i64 = 100;
 pub const MAX_ID_CHARS: usize = 64;
 
-/// The body as sent. Quantities are decoded wide so that `0`, `-1` and `10^12` all reach the
-/// bounds check and get the same message, rather than a type error for some of them.
+/// The body as sent. Quantities are decoded as any JSON number so that `0`, `-1`, `10^12` and
+/// `1.5` all reach the bounds check and get the same message, rather than a type error for some
+/// of them; `93.0` is the integer 93, as JSON Schema counts it.
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct PlaceOrderBody {
@@ -28,7 +29,20 @@ struct PlaceOrderBody {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct LineItemBody {
     menu_item_id: String,
-    quantity: i64,
+    quantity: serde_json::Number,
+}
+
+/// The quantity as a whole number, when it is one (`2`, `2.0`, `-1e3`); saturated far out.
+fn whole(number: &serde_json::Number) -> Option<i64> {
+    if let Some(value) = number.as_i64() {
+        return Some(value);
+    }
+    if number.as_u64().is_some() {
+        return Some(i64::MAX);
+    }
+    let value = number.as_f64()?;
+    // `as` saturates: 1e300 becomes i64::MAX, which the bounds check refuses.
+    (value.fract() == 0.0).then_some(value as i64)
 }
 
 /// A request that passed every local check.
@@ -91,11 +105,11 @@ fn validate(body: PlaceOrderBody) -> Result<PlaceOrder, Vec<FieldError>> {
             &format!("lineItems[{i}].menuItemId"),
             &line.menu_item_id,
         );
-        if !(1..=MAX_QUANTITY).contains(&line.quantity) {
+        if !whole(&line.quantity).is_some_and(|q| (1..=MAX_QUANTITY).contains(&q)) {
             errors.push(FieldError::new(
                 format!("lineItems[{i}].quantity"),
                 format!(
-                    "must be between 1 and {MAX_QUANTITY}, got {}",
+                    "must be a whole number between 1 and {MAX_QUANTITY}, got {}",
                     line.quantity
                 ),
             ));
@@ -112,8 +126,8 @@ fn validate(body: PlaceOrderBody) -> Result<PlaceOrder, Vec<FieldError>> {
             .into_iter()
             .map(|line| LineItem {
                 menu_item_id: line.menu_item_id,
-                // In 1..=100 after the check above.
-                quantity: line.quantity as u32,
+                // A whole number in 1..=100 after the check above.
+                quantity: whole(&line.quantity).unwrap_or_default() as u32,
             })
             .collect(),
         callback_url: body.callback_url,
@@ -194,6 +208,27 @@ mod tests {
             value["lineItems"][0]["quantity"] = json!(quantity);
             let errors = bounds_errors(value);
             assert_eq!(errors[0].field, "lineItems[0].quantity", "{quantity}");
+        }
+    }
+
+    #[test]
+    fn a_whole_number_written_with_a_fraction_is_that_number() {
+        let mut value = valid();
+        value["lineItems"][0]["quantity"] = json!(93.0);
+        assert_eq!(parse(&body(value)).unwrap().line_items[0].quantity, 93);
+        for quantity in [
+            json!(1.5),
+            json!(-2.0),
+            json!(1e300),
+            json!(18446744073709551615u64),
+        ] {
+            let mut value = valid();
+            value["lineItems"][0]["quantity"] = quantity.clone();
+            assert_eq!(
+                bounds_errors(value)[0].field,
+                "lineItems[0].quantity",
+                "{quantity}"
+            );
         }
     }
 

@@ -16,7 +16,7 @@ pub const WAIT_SECONDS: u64 = 20;
 pub enum ClientError {
     #[error("cannot reach the API: {0}")]
     Http(String),
-    #[error("the API answered {status}: {body}")]
+    #[error("the API answered {status}: {body}{}", hint(*.status))]
     Refused { status: u16, body: String },
 }
 
@@ -154,6 +154,18 @@ impl Api {
                 }
             }
         }
+    }
+}
+
+/// What to do about a refusal of the token.
+fn hint(status: u16) -> &'static str {
+    match status {
+        401 => {
+            " (send a valid token with --token or ORDERCTL_TOKEN; locally: \
+             python -m infra.devstack token --sub CONSUMER_ID)"
+        }
+        403 => " (the token's consumer may act for itself only)",
+        _ => "",
     }
 }
 
