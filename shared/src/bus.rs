@@ -27,7 +27,7 @@ impl Entry {
             source: E::SOURCE.to_owned(),
             detail_type: E::DETAIL_TYPE.to_owned(),
             detail: serde_json::to_string(event)?,
-            time: event.meta().occurred_at,
+            time: event.occurred_at(),
         })
     }
 }

@@ -68,6 +68,9 @@ pub struct Money {
 pub struct LineItem {
     pub menu_item_id: String,
     pub quantity: u32,
+    /// The unit price from the order context's replica of the menu, when it knew the item.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub price: Option<Money>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -78,6 +81,78 @@ pub struct OrderCreated {
     pub consumer_id: String,
     pub restaurant_id: String,
     pub line_items: Vec<LineItem>,
+    /// The total priced at intake from the replica; absent when the replica did not know the
+    /// restaurant yet (the restaurant then prices the order).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub total: Option<Money>,
+}
+
+/// Fields every event about a change of an entity (a consumer, a restaurant) carries.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ChangeMeta {
+    pub event_id: Uuid,
+    pub occurred_at: DateTime<Utc>,
+    pub schema_version: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub correlation_id: Option<String>,
+}
+
+impl ChangeMeta {
+    pub fn new(correlation_id: Option<String>) -> Self {
+        Self {
+            event_id: Uuid::now_v7(),
+            occurred_at: Utc::now(),
+            schema_version: SCHEMA_VERSION,
+            correlation_id,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum ConsumerStatus {
+    Active,
+    Suspended,
+}
+
+/// A consumer's whole new state, published by the consumer context on every change. `version`
+/// grows by one with each change, so a replica keeps the newest whatever order events come in.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ConsumerUpdated {
+    #[serde(flatten)]
+    pub meta: ChangeMeta,
+    pub consumer_id: String,
+    pub version: u64,
+    pub name: String,
+    pub status: ConsumerStatus,
+    /// The most one order may cost; no limit when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub order_limit: Option<Money>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MenuItem {
+    pub menu_item_id: String,
+    pub name: String,
+    pub price: Money,
+    pub available: bool,
+}
+
+/// A restaurant's whole new state, its menu included, published by the restaurant context on
+/// every change.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RestaurantUpdated {
+    #[serde(flatten)]
+    pub meta: ChangeMeta,
+    pub restaurant_id: String,
+    pub version: u64,
+    pub name: String,
+    pub accepting_orders: bool,
+    pub menu: Vec<MenuItem>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -133,16 +208,33 @@ pub struct OrderRejected {
 pub trait Event: Serialize {
     const SOURCE: &'static str;
     const DETAIL_TYPE: &'static str;
-    fn meta(&self) -> &EventMeta;
+    fn event_id(&self) -> Uuid;
+    fn occurred_at(&self) -> DateTime<Utc>;
+    /// What the event is about (an order's id, a consumer's, a restaurant's): the events of one
+    /// subject are published in the order they were written.
+    fn subject(&self) -> String;
+    fn correlation_id(&self) -> Option<&str>;
 }
 
 macro_rules! event {
     ($type:ident, $source:expr) => {
+        event!($type, $source, |event: &$type| event.meta.order_id.to_string());
+    };
+    ($type:ident, $source:expr, $subject:expr) => {
         impl Event for $type {
             const SOURCE: &'static str = $source;
             const DETAIL_TYPE: &'static str = stringify!($type);
-            fn meta(&self) -> &EventMeta {
-                &self.meta
+            fn event_id(&self) -> Uuid {
+                self.meta.event_id
+            }
+            fn occurred_at(&self) -> DateTime<Utc> {
+                self.meta.occurred_at
+            }
+            fn subject(&self) -> String {
+                ($subject)(self)
+            }
+            fn correlation_id(&self) -> Option<&str> {
+                self.meta.correlation_id.as_deref()
             }
         }
     };
@@ -155,6 +247,12 @@ event!(ConsumerValidated, source::CONSUMERS);
 event!(ConsumerValidationFailed, source::CONSUMERS);
 event!(OrderDetailsValidated, source::RESTAURANTS);
 event!(OrderDetailsValidationFailed, source::RESTAURANTS);
+event!(ConsumerUpdated, source::CONSUMERS, |e: &ConsumerUpdated| e
+    .consumer_id
+    .clone());
+event!(RestaurantUpdated, source::RESTAURANTS, |e: &RestaurantUpdated| e
+    .restaurant_id
+    .clone());
 
 #[cfg(test)]
 mod tests {
@@ -175,7 +273,7 @@ mod tests {
             "{}",
             T::DETAIL_TYPE
         );
-        assert_eq!(event.meta().schema_version, SCHEMA_VERSION);
+        assert_eq!(original["schemaVersion"], SCHEMA_VERSION);
     }
 
     #[test]
@@ -191,6 +289,8 @@ mod tests {
         ));
         round_trips::<OrderValidated>(include_str!("../samples/OrderValidated.json"));
         round_trips::<OrderRejected>(include_str!("../samples/OrderRejected.json"));
+        round_trips::<ConsumerUpdated>(include_str!("../samples/ConsumerUpdated.json"));
+        round_trips::<RestaurantUpdated>(include_str!("../samples/RestaurantUpdated.json"));
     }
 
     #[test]

@@ -8,9 +8,13 @@ pub mod envelope;
 pub mod events;
 #[cfg(any(test, feature = "hostile"))]
 pub mod hostile;
+pub mod http;
 pub mod identity;
+pub mod menu;
 pub mod metrics;
+pub mod outbox;
 pub mod problem;
 pub mod table;
 pub mod telemetry;
 pub mod validation;
+pub mod versioned;

@@ -23,6 +23,24 @@ impl FieldError {
     }
 }
 
+/// The longest id (consumer, restaurant, menu item), in characters.
+pub const MAX_ID_CHARS: usize = 64;
+
+/// The rule for every id a client sends: 1 to 64 characters, not all spaces, no control
+/// characters (docs/openapi.yaml, schema `Id`). Adds the field's error to `errors`.
+pub fn check_id(errors: &mut Vec<FieldError>, field: &str, value: &str) {
+    let message = if value.trim().is_empty() {
+        "must not be empty".to_owned()
+    } else if value.chars().count() > MAX_ID_CHARS {
+        format!("must be at most {MAX_ID_CHARS} characters")
+    } else if value.chars().any(char::is_control) {
+        "must not contain control characters".to_owned()
+    } else {
+        return;
+    };
+    errors.push(FieldError::new(field, message));
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Problem {
     /// A stable identifier of the kind of problem, relative to the API's base URL.

@@ -1,20 +1,16 @@
 //! Consumers and the rule that says whether one may place an order. Pure.
 
 use serde::{Deserialize, Serialize};
+pub use shared::events::ConsumerStatus;
 use shared::events::Money;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
-pub enum ConsumerStatus {
-    Active,
-    Suspended,
-}
-
-/// An item of the consumers table.
+/// An item of the consumers table: its owner's state, changed only by `PUT /consumers/{id}`,
+/// which raises `version` by one.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Consumer {
     pub consumer_id: String,
+    pub version: u64,
     pub name: String,
     pub status: ConsumerStatus,
     /// The most one order may cost; no limit when absent.
@@ -23,7 +19,7 @@ pub struct Consumer {
 }
 
 /// Whether `consumer_id` (found as `consumer`) may place an order. The limit is checked when
-/// the order's total is known; `OrderCreated` carries no total, so today that is never.
+/// the order's total is known: when it was priced at intake (`OrderCreated.total`).
 pub fn check(
     consumer_id: &str,
     consumer: Option<&Consumer>,
@@ -60,6 +56,7 @@ mod tests {
     fn consumer(status: ConsumerStatus) -> Consumer {
         Consumer {
             consumer_id: "consumer-1".into(),
+            version: 1,
             name: "Ada".into(),
             status,
             order_limit: Some(eur(10_000)),

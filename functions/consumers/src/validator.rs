@@ -25,7 +25,7 @@ impl Validator for ConsumerValidator {
     async fn answer(&self, order: &OrderCreated) -> Result<Entry, AnswerError> {
         let consumer: Option<Consumer> = self.consumers.get(&order.consumer_id).await?;
         Ok(
-            match domain::check(&order.consumer_id, consumer.as_ref(), None) {
+            match domain::check(&order.consumer_id, consumer.as_ref(), order.total.as_ref()) {
                 Ok(()) => {
                     info!("consumer may order");
                     Entry::of(&ConsumerValidated {

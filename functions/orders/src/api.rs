@@ -9,24 +9,27 @@ use axum::routing::{get, post};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use shared::events::{EventMeta, LineItem, Money, OrderCreated};
+use shared::http::{
+    correlation_id, header_token, invalid_header, malformed, method_not_allowed,
+    require_json, with_correlation_id,
+};
 use shared::identity::Caller;
 use shared::metrics::{self, Unit};
 use shared::problem::{FieldError, Problem};
-use tracing::{Instrument, error, info, info_span};
+use tracing::{Instrument, error, info, info_span, warn};
 use uuid::Uuid;
 
 use std::sync::Arc;
 
 use crate::callback::{self, Policy, Resolver, SystemResolver};
 use crate::domain::{Order, OrderStatus, StatusChange};
-use crate::outbox::OutboxRecord;
+use shared::outbox::OutboxRecord;
+use crate::replica::{self, Known, Priced, ReplicaStore};
 use crate::request::{self, Invalid, MAX_BODY_BYTES, PlaceOrder};
 use crate::store::{IdempotencyClaim, OrderStore, Placement};
 
 pub const IDEMPOTENCY_KEY: HeaderName = HeaderName::from_static("idempotency-key");
 pub const IDEMPOTENT_REPLAYED: HeaderName = HeaderName::from_static("idempotent-replayed");
-pub const CORRELATION_ID: HeaderName = HeaderName::from_static("x-correlation-id");
-const MAX_HEADER_TOKEN_CHARS: usize = 128;
 
 /// How callback URLs are checked: the policy, and the resolver their hosts are looked up with.
 pub struct Callbacks<R> {
@@ -56,44 +59,46 @@ impl Callbacks<SystemResolver> {
     }
 }
 
-struct App<S, R> {
-    store: S,
-    callbacks: Callbacks<R>,
+/// What the order API works with: the orders, the replica of consumers and restaurants, and how
+/// callback URLs are checked.
+pub struct App<S, Q, R> {
+    pub store: S,
+    pub replica: Q,
+    pub callbacks: Callbacks<R>,
 }
 
-impl<S: Clone, R> Clone for App<S, R> {
+impl<S: Clone, Q: Clone, R> Clone for App<S, Q, R> {
     fn clone(&self) -> Self {
         Self {
             store: self.store.clone(),
+            replica: self.replica.clone(),
             callbacks: self.callbacks.clone(),
         }
     }
 }
 
-pub fn router<S: OrderStore>(store: S) -> Router {
-    router_with(store, Callbacks::from_env())
-}
-
-pub fn router_with<S: OrderStore, R: Resolver + 'static>(
-    store: S,
-    callbacks: Callbacks<R>,
-) -> Router {
+pub fn router<S: OrderStore, Q: ReplicaStore, R: Resolver + 'static>(app: App<S, Q, R>) -> Router {
     Router::new()
-        .route("/orders", post(place_order::<S, R>))
-        .route("/orders/{order_id}", get(get_order::<S, R>))
+        .route("/orders", post(place_order::<S, Q, R>))
+        .route("/orders/{order_id}", get(get_order::<S, Q, R>))
         .method_not_allowed_fallback(method_not_allowed)
         .fallback(unknown_route)
         // The body bound is ours (64 KiB, answered as problem+json), not axum's default.
         .layer(DefaultBodyLimit::disable())
-        .with_state(App { store, callbacks })
+        .with_state(app)
 }
 
-/// `202 Accepted` body: the order exists and is being validated.
+/// `202 Accepted` body: the order exists and is being validated; priced when the replica knew
+/// the restaurant (not on an idempotent replay, which answers the id only).
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
 struct Accepted {
     order_id: Uuid,
     status: OrderStatus,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    line_items: Option<Vec<LineItem>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    total: Option<Money>,
 }
 
 /// What `GET /orders/{orderId}` shows: the API's contract, independent of how orders are stored.
@@ -132,8 +137,8 @@ impl From<Order> for OrderView {
     }
 }
 
-async fn place_order<S: OrderStore, R: Resolver>(
-    State(app): State<App<S, R>>,
+async fn place_order<S: OrderStore, Q: ReplicaStore, R: Resolver>(
+    State(app): State<App<S, Q, R>>,
     caller: Caller,
     headers: HeaderMap,
     body: Bytes,
@@ -159,8 +164,8 @@ async fn place_order<S: OrderStore, R: Resolver>(
     with_correlation_id(response, &correlation_id)
 }
 
-async fn accept<S: OrderStore, R: Resolver>(
-    app: &App<S, R>,
+async fn accept<S: OrderStore, Q: ReplicaStore, R: Resolver>(
+    app: &App<S, Q, R>,
     caller: &Caller,
     headers: &HeaderMap,
     body: &[u8],
@@ -197,12 +202,28 @@ async fn accept<S: OrderStore, R: Resolver>(
     }
     // Keys are the caller's own: another caller's use of the same key neither replays nor
     // refuses this request (the subject's length first, so that no two pairs join alike).
+    // What the replica proves wrong is refused now; what it does not know, validation decides.
+    let known = app
+        .replica
+        .lookup(&request.consumer_id, &request.restaurant_id)
+        .await
+        .unwrap_or_else(|e| {
+            warn!(error = %e, "replica not readable; the order is accepted unpriced");
+            Known::default()
+        });
+    let priced = replica::check(
+        &request.consumer_id,
+        &request.restaurant_id,
+        &request.line_items,
+        &known,
+    )
+    .map_err(Problem::invalid_fields)?;
     let claim = idempotency_key.map(|key| IdempotencyClaim {
         key: format!("{}:{}#{key}", caller.subject.len(), caller.subject),
         fingerprint: request.fingerprint(),
     });
 
-    let (order, event) = new_order(request, correlation_id);
+    let (order, event) = new_order(request, priced, correlation_id);
     tracing::Span::current().record("orderId", tracing::field::display(order.order_id));
     let outbox = OutboxRecord::of(&event).map_err(|e| {
         error!(error = %e, "event does not serialize");
@@ -215,11 +236,11 @@ async fn accept<S: OrderStore, R: Resolver>(
                 &[("OrdersAccepted", Unit::Count, 1.0)],
                 &[("orderId", &order.order_id.to_string())],
             );
-            Ok(accepted(order.order_id, false))
+            Ok(accepted(&order))
         }
         Ok(Placement::Replayed { order_id }) => {
             info!(replayedOrderId = %order_id, "idempotent retry answered with the first order");
-            Ok(accepted(order_id, true))
+            Ok(replayed(order_id))
         }
         Ok(Placement::KeyReused) => Err(Problem::new(
             StatusCode::UNPROCESSABLE_ENTITY,
@@ -235,37 +256,52 @@ async fn accept<S: OrderStore, R: Resolver>(
     }
 }
 
-fn new_order(request: PlaceOrder, correlation_id: &str) -> (Order, OrderCreated) {
+fn new_order(request: PlaceOrder, priced: Priced, correlation_id: &str) -> (Order, OrderCreated) {
     let meta = EventMeta::new(Uuid::now_v7(), Some(correlation_id.to_owned()));
     let mut order = Order::place(
         meta.order_id,
         request.consumer_id.clone(),
         request.restaurant_id.clone(),
-        request.line_items.clone(),
+        priced.lines.clone(),
         meta.occurred_at,
     );
     order.callback_url = request.callback_url;
+    order.total = priced.total.clone();
     let event = OrderCreated {
         meta,
         consumer_id: request.consumer_id,
         restaurant_id: request.restaurant_id,
-        line_items: request.line_items,
+        line_items: priced.lines,
+        total: priced.total,
     };
     (order, event)
 }
 
-fn accepted(order_id: Uuid, replayed: bool) -> Response {
-    let location = format!("/orders/{order_id}");
-    let body = axum::Json(Accepted {
+fn accepted_response(body: Accepted) -> Response {
+    let location = format!("/orders/{}", body.order_id);
+    (StatusCode::ACCEPTED, [(header::LOCATION, location)], axum::Json(body)).into_response()
+}
+
+fn accepted(order: &Order) -> Response {
+    let priced = order.total.is_some();
+    accepted_response(Accepted {
+        order_id: order.order_id,
+        status: OrderStatus::Pending,
+        line_items: priced.then(|| order.line_items.clone()),
+        total: order.total.clone(),
+    })
+}
+
+fn replayed(order_id: Uuid) -> Response {
+    let mut response = accepted_response(Accepted {
         order_id,
         status: OrderStatus::Pending,
+        line_items: None,
+        total: None,
     });
-    let mut response = (StatusCode::ACCEPTED, [(header::LOCATION, location)], body).into_response();
-    if replayed {
-        response
-            .headers_mut()
-            .insert(IDEMPOTENT_REPLAYED, HeaderValue::from_static("true"));
-    }
+    response
+        .headers_mut()
+        .insert(IDEMPOTENT_REPLAYED, HeaderValue::from_static("true"));
     response
 }
 
@@ -280,8 +316,8 @@ const WAIT_READ_MAX_MS: u64 = 1000;
 /// the answer waits, up to N seconds, until the order's ETag differs from `If-None-Match`, or
 /// without one until the order is decided; `304` when nothing changed. Another consumer's order
 /// is `404`, as if it did not exist, so that ids reveal nothing.
-async fn get_order<S: OrderStore, R: Resolver>(
-    State(App { store, .. }): State<App<S, R>>,
+async fn get_order<S: OrderStore, Q: ReplicaStore, R: Resolver>(
+    State(App { store, .. }): State<App<S, Q, R>>,
     caller: Caller,
     headers: HeaderMap,
     Path(order_id): Path<String>,
@@ -404,102 +440,15 @@ fn if_none_match(headers: &HeaderMap) -> Option<String> {
     Some(first.strip_prefix("W/").unwrap_or(first).to_owned())
 }
 
+fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, Problem> {
+    header_token(headers, &IDEMPOTENCY_KEY).map_err(|()| invalid_header("Idempotency-Key"))
+}
+
 async fn unknown_route(uri: axum::http::Uri) -> Problem {
     Problem::not_found(format!(
         "no resource at {}; the API serves POST /orders and GET /orders/{{orderId}}",
         uri.path()
     ))
-}
-
-async fn method_not_allowed(method: axum::http::Method, uri: axum::http::Uri) -> Problem {
-    Problem::new(
-        StatusCode::METHOD_NOT_ALLOWED,
-        "method-not-allowed",
-        "Method not allowed",
-        format!("{method} is not allowed on {}", uri.path()),
-    )
-}
-
-fn require_json(headers: &HeaderMap) -> Result<(), Problem> {
-    let media_type = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|value| value.to_str().ok())
-        .and_then(|value| value.split(';').next())
-        .map(|essence| essence.trim().to_ascii_lowercase());
-    if media_type.as_deref() == Some("application/json") {
-        return Ok(());
-    }
-    Err(Problem::new(
-        StatusCode::UNSUPPORTED_MEDIA_TYPE,
-        "unsupported-media-type",
-        "Unsupported media type",
-        format!(
-            "send the order as JSON with Content-Type: application/json (got {})",
-            media_type.unwrap_or_else(|| "no Content-Type".into())
-        ),
-    ))
-}
-
-fn malformed(error: FieldError) -> Problem {
-    Problem {
-        errors: vec![error.clone()],
-        ..Problem::new(
-            StatusCode::BAD_REQUEST,
-            "malformed-request",
-            "Malformed request",
-            format!("{}: {}", error.field, error.message),
-        )
-    }
-}
-
-/// A header value that is 1 to 128 visible ASCII characters, or `None` when absent.
-fn header_token(headers: &HeaderMap, name: &HeaderName) -> Result<Option<String>, ()> {
-    let Some(value) = headers.get(name) else {
-        return Ok(None);
-    };
-    match value.to_str() {
-        Ok(text)
-            if (1..=MAX_HEADER_TOKEN_CHARS).contains(&text.len())
-                && text.bytes().all(|b| b.is_ascii_graphic()) =>
-        {
-            Ok(Some(text.to_owned()))
-        }
-        _ => Err(()),
-    }
-}
-
-fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, Problem> {
-    header_token(headers, &IDEMPOTENCY_KEY).map_err(|()| invalid_header("Idempotency-Key"))
-}
-
-fn invalid_header(name: &str) -> Problem {
-    let message = format!("must be 1 to {MAX_HEADER_TOKEN_CHARS} visible ASCII characters");
-    Problem {
-        errors: vec![FieldError::new(name, message.clone())],
-        ..Problem::new(
-            StatusCode::BAD_REQUEST,
-            "invalid-header",
-            "Invalid header",
-            format!("{name}: {message}"),
-        )
-    }
-}
-
-/// The caller's `X-Correlation-Id`, or a new one when it sent none; echoed in the response. One
-/// that breaks the documented form is refused (`400`, answered with a new id).
-fn correlation_id(headers: &HeaderMap) -> (String, Option<Problem>) {
-    let new = || Uuid::now_v7().to_string();
-    match header_token(headers, &CORRELATION_ID) {
-        Ok(id) => (id.unwrap_or_else(new), None),
-        Err(()) => (new(), Some(invalid_header("X-Correlation-Id"))),
-    }
-}
-
-fn with_correlation_id(mut response: Response, correlation_id: &str) -> Response {
-    if let Ok(value) = HeaderValue::from_str(correlation_id) {
-        response.headers_mut().insert(CORRELATION_ID, value);
-    }
-    response
 }
 
 #[cfg(test)]
@@ -509,11 +458,21 @@ mod tests {
     use axum::body::{Body, to_bytes};
     use axum::http::Request;
     use serde_json::Value;
+    use crate::replica::memory::MemoryReplica;
+    use shared::http::CORRELATION_ID;
     use shared::identity::OPERATOR_SCOPE;
     use tower::ServiceExt;
 
     const ORDER: &str = r#"{"consumerId":"consumer-1","restaurantId":"restaurant-1",
         "lineItems":[{"menuItemId":"item-1","quantity":2}]}"#;
+
+    fn app(store: &MemoryStore, replica: MemoryReplica) -> Router {
+        router(App {
+            store: store.clone(),
+            replica,
+            callbacks: Callbacks::from_env(),
+        })
+    }
 
     /// The request as API Gateway passes it with a token of `subject` (and `scopes`).
     fn by(subject: &str, scopes: &[&str], mut request: Request<Body>) -> Request<Body> {
@@ -524,6 +483,15 @@ mod tests {
 
     /// Sends the request, as consumer-1 unless it names a caller already.
     async fn send(store: &MemoryStore, request: Request<Body>) -> (StatusCode, HeaderMap, Value) {
+        send_to(store, MemoryReplica::default(), request).await
+    }
+
+    /// Sends the request to an API whose replica is `replica`.
+    async fn send_to(
+        store: &MemoryStore,
+        replica: MemoryReplica,
+        request: Request<Body>,
+    ) -> (StatusCode, HeaderMap, Value) {
         let has_caller = request
             .extensions()
             .get::<lambda_http::request::RequestContext>()
@@ -533,7 +501,7 @@ mod tests {
         } else {
             by("consumer-1", &[], request)
         };
-        let response = router(store.clone()).oneshot(request).await.unwrap();
+        let response = app(store, replica).oneshot(request).await.unwrap();
         let (parts, body) = response.into_parts();
         let bytes = to_bytes(body, usize::MAX).await.unwrap();
         let json = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
@@ -718,7 +686,11 @@ mod tests {
             ("https://hooks.example.com/hook", "169.254.169.254"),
             ("http://hooks.example.com/hook", "93.184.215.14"),
         ] {
-            let router = router_with(store.clone(), resolving_to(address));
+            let router = router(App {
+                store: store.clone(),
+                replica: MemoryReplica::default(),
+                callbacks: resolving_to(address),
+            });
             let response = router.oneshot(with_callback(url)).await.unwrap();
             assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY, "{url}");
             let body = to_bytes(response.into_body(), usize::MAX).await.unwrap();
@@ -727,7 +699,11 @@ mod tests {
         }
         assert_eq!(written(&store), (0, 0));
         // A public name is accepted, and the order shows where its outcome will go.
-        let router = router_with(store.clone(), resolving_to("93.184.215.14"));
+        let router = router(App {
+            store: store.clone(),
+            replica: MemoryReplica::default(),
+            callbacks: resolving_to("93.184.215.14"),
+        });
         let response = router
             .oneshot(with_callback("https://hooks.example.com/hook"))
             .await
@@ -900,9 +876,107 @@ mod tests {
         request
             .extensions_mut()
             .remove::<lambda_http::request::RequestContext>();
-        let response = router(store.clone()).oneshot(request).await.unwrap();
+        let response = app(&store, MemoryReplica::default())
+            .oneshot(request)
+            .await
+            .unwrap();
         assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
         assert_eq!(written(&store), (0, 0));
+    }
+
+    /// A replica that knows consumer-1 (limit 100 EUR) and restaurant-1 (item-1 at 12.50 EUR).
+    async fn replica_knowing(suspended: bool, accepting_orders: bool) -> MemoryReplica {
+        use crate::replica::Replicated;
+        use shared::events::{ChangeMeta, ConsumerStatus, ConsumerUpdated, MenuItem, RestaurantUpdated};
+        let replica = MemoryReplica::default();
+        let eur = |amount_minor| Money {
+            currency: "EUR".into(),
+            amount_minor,
+        };
+        let consumer = ConsumerUpdated {
+            meta: ChangeMeta::new(None),
+            consumer_id: "consumer-1".into(),
+            version: 1,
+            name: "Ada".into(),
+            status: if suspended {
+                ConsumerStatus::Suspended
+            } else {
+                ConsumerStatus::Active
+            },
+            order_limit: Some(eur(10_000)),
+        };
+        let restaurant = RestaurantUpdated {
+            meta: ChangeMeta::new(None),
+            restaurant_id: "restaurant-1".into(),
+            version: 1,
+            name: "Ajanta".into(),
+            accepting_orders,
+            menu: vec![MenuItem {
+                menu_item_id: "item-1".into(),
+                name: "Vindaloo".into(),
+                price: eur(1250),
+                available: true,
+            }],
+        };
+        replica.apply(&Replicated::Consumer(consumer)).await.unwrap();
+        replica
+            .apply(&Replicated::Restaurant(restaurant))
+            .await
+            .unwrap();
+        replica
+    }
+
+    #[tokio::test]
+    async fn an_order_the_replica_knows_is_priced_at_intake() {
+        let store = MemoryStore::default();
+        let replica = replica_knowing(false, true).await;
+        let (status, _, body) = send_to(&store, replica, post(ORDER, None)).await;
+        assert_eq!(status, StatusCode::ACCEPTED);
+        assert_eq!(body["total"], serde_json::json!({"currency": "EUR", "amountMinor": 2500}));
+        assert_eq!(body["lineItems"][0]["price"]["amountMinor"], 1250);
+        store.snapshot(|inner| {
+            assert!(inner.outbox[0].detail.contains(r#""total":{"currency":"EUR","amountMinor":2500}"#));
+        });
+        let (_, _, shown) = send(&store, get_with(body["orderId"].as_str().unwrap(), &[])).await;
+        assert_eq!(shown["total"]["amountMinor"], 2500);
+    }
+
+    #[tokio::test]
+    async fn what_the_replica_proves_wrong_is_refused_with_every_reason_and_nothing_written() {
+        let store = MemoryStore::default();
+        let replica = replica_knowing(true, false).await;
+        let order = r#"{"consumerId":"consumer-1","restaurantId":"restaurant-1",
+            "lineItems":[{"menuItemId":"item-1","quantity":100},{"menuItemId":"item-9","quantity":1}]}"#;
+        let (status, _, problem) = send_to(&store, replica, post(order, None)).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+        let fields: Vec<_> = problem["errors"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["field"].as_str().unwrap().to_owned())
+            .collect();
+        assert_eq!(
+            fields,
+            ["consumerId", "restaurantId", "lineItems[1].menuItemId"]
+        );
+        assert_eq!(written(&store), (0, 0));
+        // Over the limit: 100 x 12.50 EUR is more than 100 EUR.
+        let over = r#"{"consumerId":"consumer-1","restaurantId":"restaurant-1",
+            "lineItems":[{"menuItemId":"item-1","quantity":9}]}"#;
+        let replica = replica_knowing(false, true).await;
+        let (status, _, problem) = send_to(&store, replica, post(over, None)).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert!(problem["detail"].as_str().unwrap().contains("over consumer consumer-1's limit"));
+        assert_eq!(written(&store), (0, 0));
+    }
+
+    #[tokio::test]
+    async fn an_order_the_replica_does_not_know_is_accepted_unpriced() {
+        let store = MemoryStore::default();
+        let (status, _, body) = send(&store, post(ORDER, None)).await;
+        assert_eq!(status, StatusCode::ACCEPTED);
+        assert!(body.get("total").is_none());
+        store.snapshot(|inner| assert!(!inner.outbox[0].detail.contains("total")));
     }
 
     #[tokio::test]

@@ -41,7 +41,8 @@ pub struct Order {
     pub version: u64,
     /// Every status the order has been in, oldest first, starting with `PENDING`.
     pub history: Vec<StatusChange>,
-    /// The priced total, known once the restaurant has validated the details.
+    /// The priced total: from the replica at intake when it knew the restaurant, else once the
+    /// restaurant has validated the details.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub total: Option<Money>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -130,6 +131,18 @@ pub fn apply(order: &Order, reply: &Reply, at: DateTime<Utc>) -> Transition {
             next.rejection_reasons = vec![VALIDATION_TIMEOUT.to_owned()];
             next.status = Rejected;
         }
+        // The restaurant checks an intake price itself; a different total here means the two
+        // disagree, and the order is not taken at a price the client was not shown.
+        (_, Reply::OrderDetailsValidated { total })
+            if order.total.as_ref().is_some_and(|placed| placed != total) =>
+        {
+            let placed = order.total.as_ref().expect("checked above");
+            next.rejection_reasons = vec![format!(
+                "the restaurant priced the order at {} {}, not the {} {} it was placed at",
+                total.amount_minor, total.currency, placed.amount_minor, placed.currency
+            )];
+            next.status = Rejected;
+        }
         (Pending, Reply::ConsumerValidated) => next.status = ConsumerValidated,
         (OrderDetailsValidated, Reply::ConsumerValidated) => next.status = Validated,
         (Pending, Reply::OrderDetailsValidated { total }) => {
@@ -174,6 +187,7 @@ mod tests {
         let line = LineItem {
             menu_item_id: "item-1".into(),
             quantity: 2,
+            price: None,
         };
         Order::place(
             Uuid::nil(),
@@ -232,6 +246,37 @@ mod tests {
         ]);
         assert_eq!(order.status, Rejected);
         assert_eq!(order.rejection_reasons, reasons);
+    }
+
+    #[test]
+    fn an_order_priced_at_intake_is_validated_at_that_price_only() {
+        let priced = || Order {
+            total: Some(eur(2500)),
+            ..pending()
+        };
+        let run_priced = |replies: &[Reply]| {
+            replies.iter().fold(priced(), |order, reply| {
+                match apply(&order, reply, at(1)) {
+                    Transition::Changed { order } => *order,
+                    Transition::Unchanged => order,
+                }
+            })
+        };
+        let same = run_priced(&[
+            Reply::OrderDetailsValidated { total: eur(2500) },
+            Reply::ConsumerValidated,
+        ]);
+        assert_eq!((same.status, same.total), (Validated, Some(eur(2500))));
+        let other = run_priced(&[
+            Reply::ConsumerValidated,
+            Reply::OrderDetailsValidated { total: eur(2600) },
+        ]);
+        assert_eq!(other.status, Rejected);
+        assert_eq!(
+            other.rejection_reasons,
+            ["the restaurant priced the order at 2600 EUR, not the 2500 EUR it was placed at"]
+        );
+        assert_eq!(other.total, Some(eur(2500)));
     }
 
     #[test]
@@ -343,6 +388,27 @@ mod tests {
             }
             // Every change bumps the version by one and leaves one history entry.
             prop_assert_eq!(actual.version as usize, actual.history.len());
+        }
+
+        /// Whatever the replies, an order priced at intake ends validated at its intake total
+        /// or rejected: never validated at another price.
+        #[test]
+        fn an_intake_price_is_the_only_price_an_order_is_validated_at(
+            (_, shuffled) in deliveries(),
+            placed in 1u64..100_000,
+        ) {
+            let order = shuffled.iter().fold(Order { total: Some(eur(placed)), ..pending() }, |order, reply| {
+                match apply(&order, reply, at(1)) {
+                    Transition::Changed { order } => *order,
+                    Transition::Unchanged => order,
+                }
+            });
+            prop_assert!(order.status.is_terminal());
+            prop_assert_eq!(order.total, Some(eur(placed)));
+            let at_the_intake_price = Reply::OrderDetailsValidated { total: eur(placed) };
+            if order.status == Validated {
+                prop_assert!(shuffled.contains(&at_the_intake_price));
+            }
         }
 
         #[test]

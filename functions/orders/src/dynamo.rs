@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::domain::Order;
-use crate::outbox::OutboxRecord;
+use shared::outbox::OutboxRecord;
 
 use crate::store::{IdempotencyClaim, OrderStore, Placement, Saved, StoreError};
 

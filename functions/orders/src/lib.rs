@@ -1,5 +1,5 @@
-//! The order context: the Order aggregate and its state machine, the order API, the outbox
-//! and its relay, and the handler of the validators' replies.
+//! The order context: the Order aggregate and its state machine, the order API, the handler of
+//! the validators' replies, the replicas of consumers and restaurants, outcome notifications.
 
 pub mod api;
 pub mod backoff;
@@ -7,8 +7,8 @@ pub mod callback;
 pub mod domain;
 pub mod dynamo;
 pub mod notify;
-pub mod outbox;
-pub mod relay;
+pub mod replica;
+pub mod replica_updates;
 pub mod replies;
 pub mod request;
 pub mod store;

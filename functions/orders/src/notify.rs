@@ -339,7 +339,7 @@ mod tests {
     use super::*;
     use crate::callback::Policy;
     use crate::domain::{Order, Reply, Transition, apply};
-    use crate::outbox::OutboxRecord;
+    use shared::outbox::OutboxRecord;
     use crate::store::memory::MemoryStore;
     use shared::dead_letter::memory::MemoryDeadLetters;
     use std::sync::{Arc, Mutex};
@@ -384,6 +384,7 @@ mod tests {
             consumer_id: "c".into(),
             restaurant_id: "r".into(),
             line_items: vec![],
+            total: None,
         })
         .unwrap();
         store.place(&order, &created, None).await.unwrap();

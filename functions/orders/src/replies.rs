@@ -15,7 +15,7 @@ use shared::metrics::{self, Unit};
 use tracing::{Instrument, error, info, info_span};
 
 use crate::domain::{Order, OrderStatus, Reply, Transition, VALIDATION_TIMEOUT, apply};
-use crate::outbox::OutboxRecord;
+use shared::outbox::OutboxRecord;
 use crate::store::{OrderStore, Saved, StoreError};
 
 /// How often a reply is re-applied after losing a race (with a jittered wait between tries)
@@ -313,6 +313,7 @@ mod tests {
             vec![LineItem {
                 menu_item_id: "i".into(),
                 quantity: 1,
+                price: None,
             }],
             Utc::now(),
         );
@@ -321,6 +322,7 @@ mod tests {
             consumer_id: "c".into(),
             restaurant_id: "r".into(),
             line_items: vec![],
+            total: None,
         })
         .unwrap();
         store.place(&order, &outbox, None).await.unwrap();
@@ -332,7 +334,7 @@ mod tests {
             inner
                 .outbox
                 .iter()
-                .filter(|r| r.order_id == id && r.detail_type != "OrderCreated")
+                .filter(|r| r.order_id == Some(id) && r.detail_type != "OrderCreated")
                 .map(|r| r.detail_type.clone())
                 .collect()
         })
@@ -610,6 +612,7 @@ mod tests {
             consumer_id: "c".into(),
             restaurant_id: "r".into(),
             line_items: vec![],
+            total: None,
         })
         .unwrap();
         let late = serde_json::to_value(ConsumerValidated {
@@ -745,6 +748,7 @@ mod tests {
                     consumer_id: "c".into(),
                     restaurant_id: "r".into(),
                     line_items: vec![],
+                    total: None,
                 }).unwrap();
                 store.place(&order, &outbox, None).await.unwrap();
                 let handler = ReplyHandler::new(store.clone(), dead_letters.clone());

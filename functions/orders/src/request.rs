@@ -5,12 +5,11 @@
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use shared::events::LineItem;
-use shared::problem::FieldError;
+use shared::problem::{FieldError, check_id};
 
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
 pub const MAX_LINE_ITEMS: usize = 50;
 pub const MAX_QUANTITY: i64 = 100;
-pub const MAX_ID_CHARS: usize = 64;
 
 /// The body as sent. Quantities are decoded as any JSON number so that `0`, `-1`, `10^12` and
 /// `1.5` all reach the bounds check and get the same message, rather than a type error for some
@@ -128,23 +127,11 @@ fn validate(body: PlaceOrderBody) -> Result<PlaceOrder, Vec<FieldError>> {
                 menu_item_id: line.menu_item_id,
                 // A whole number in 1..=100 after the check above.
                 quantity: whole(&line.quantity).unwrap_or_default() as u32,
+                price: None,
             })
             .collect(),
         callback_url: body.callback_url,
     })
-}
-
-fn check_id(errors: &mut Vec<FieldError>, field: &str, value: &str) {
-    let message = if value.trim().is_empty() {
-        "must not be empty".to_owned()
-    } else if value.chars().count() > MAX_ID_CHARS {
-        format!("must be at most {MAX_ID_CHARS} characters")
-    } else if value.chars().any(char::is_control) {
-        "must not contain control characters".to_owned()
-    } else {
-        return;
-    };
-    errors.push(FieldError::new(field, message));
 }
 
 #[cfg(test)]

@@ -5,7 +5,7 @@ use std::future::Future;
 use uuid::Uuid;
 
 use crate::domain::Order;
-use crate::outbox::OutboxRecord;
+use shared::outbox::OutboxRecord;
 
 /// A client's `Idempotency-Key` and the fingerprint of the request it came with.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -1,34 +1,29 @@
 //! Restaurants, menus and pricing. Pure.
 
 use serde::{Deserialize, Serialize};
-use shared::events::{LineItem, Money};
+use shared::events::{LineItem, MenuItem, Money};
+use shared::menu::{self, LineProblem};
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct MenuItem {
-    pub menu_item_id: String,
-    pub name: String,
-    /// In the restaurant's currency's minor unit (cents).
-    pub price_minor: u64,
-    pub available: bool,
-}
-
-/// An item of the restaurants table, its menu included.
+/// An item of the restaurants table, its menu included: its owner's state, changed only by
+/// `PUT /restaurants/{id}`, which raises `version` by one.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Restaurant {
     pub restaurant_id: String,
+    pub version: u64,
     pub name: String,
     pub accepting_orders: bool,
-    pub currency: String,
     pub menu: Vec<MenuItem>,
 }
 
 /// Prices the order from the restaurant's own menu, or gives every reason it cannot be taken.
-pub fn price(
+/// An order priced at intake (`expected`, from the order context's replica) must cost the same
+/// now: a price changed since is a reason, and the client places the order again.
+pub fn check(
     restaurant_id: &str,
     restaurant: Option<&Restaurant>,
     lines: &[LineItem],
+    expected: Option<&Money>,
 ) -> Result<Money, Vec<String>> {
     let Some(restaurant) = restaurant else {
         return Err(vec![format!("restaurant {restaurant_id} is unknown")]);
@@ -39,35 +34,34 @@ pub fn price(
             "restaurant {restaurant_id} is not accepting orders"
         ));
     }
-    let mut total: u64 = 0;
-    for line in lines {
-        let id = &line.menu_item_id;
-        match restaurant.menu.iter().find(|item| &item.menu_item_id == id) {
-            None => reasons.push(format!(
-                "menu item {id} is not on the menu of restaurant {restaurant_id}"
-            )),
-            Some(item) if !item.available => {
-                reasons.push(format!("menu item {id} is not available"))
-            }
-            Some(item) => {
-                match item
-                    .price_minor
-                    .checked_mul(u64::from(line.quantity))
-                    .and_then(|cost| total.checked_add(cost))
-                {
-                    Some(sum) => total = sum,
-                    None => reasons.push("the order's total is too large to price".to_owned()),
+    let priced = menu::price(&restaurant.menu, lines);
+    if let Err(unpriced) = &priced {
+        for (index, problem) in &unpriced.problems {
+            let id = &lines[*index].menu_item_id;
+            reasons.push(match problem {
+                LineProblem::NotOnMenu => {
+                    format!("menu item {id} is not on the menu of restaurant {restaurant_id}")
                 }
-            }
+                LineProblem::Unavailable => format!("menu item {id} is not available"),
+            });
+        }
+        if unpriced.overflow {
+            reasons.push("the order's total is too large to price".to_owned());
         }
     }
-    if reasons.is_empty() {
-        Ok(Money {
-            currency: restaurant.currency.clone(),
-            amount_minor: total,
-        })
-    } else {
-        Err(reasons)
+    match priced {
+        Ok(priced) if reasons.is_empty() => match expected {
+            Some(expected) if *expected != priced.total => Err(vec![format!(
+                "the price changed: the order was placed at {} {}, restaurant {restaurant_id}'s \
+                 menu now makes it {} {}; place it again at the new price",
+                expected.amount_minor,
+                expected.currency,
+                priced.total.amount_minor,
+                priced.total.currency
+            )]),
+            _ => Ok(priced.total),
+        },
+        _ => Err(reasons),
     }
 }
 
@@ -75,21 +69,28 @@ pub fn price(
 mod tests {
     use super::*;
 
-    fn item(id: &str, price_minor: u64, available: bool) -> MenuItem {
+    fn item(id: &str, amount_minor: u64, available: bool) -> MenuItem {
         MenuItem {
             menu_item_id: id.into(),
             name: id.into(),
-            price_minor,
+            price: eur(amount_minor),
             available,
+        }
+    }
+
+    fn eur(amount_minor: u64) -> Money {
+        Money {
+            currency: "EUR".into(),
+            amount_minor,
         }
     }
 
     fn restaurant(accepting_orders: bool) -> Restaurant {
         Restaurant {
             restaurant_id: "restaurant-1".into(),
+            version: 1,
             name: "Ajanta".into(),
             accepting_orders,
-            currency: "EUR".into(),
             menu: vec![
                 item("item-1", 1250, true),
                 item("item-2", 450, true),
@@ -102,15 +103,17 @@ mod tests {
         LineItem {
             menu_item_id: id.into(),
             quantity,
+            price: None,
         }
     }
 
     #[test]
     fn an_order_is_priced_from_the_menu() {
-        let total = price(
+        let total = check(
             "restaurant-1",
             Some(&restaurant(true)),
             &[line("item-1", 2), line("item-2", 1)],
+            None,
         );
         assert_eq!(
             total,
@@ -123,10 +126,11 @@ mod tests {
 
     #[test]
     fn every_reason_is_given() {
-        let reasons = price(
+        let reasons = check(
             "restaurant-1",
             Some(&restaurant(false)),
             &[line("item-3", 1), line("item-9", 1), line("item-1", 1)],
+            None,
         )
         .unwrap_err();
         assert_eq!(
@@ -142,7 +146,7 @@ mod tests {
     #[test]
     fn an_unknown_restaurant_is_the_only_reason() {
         assert_eq!(
-            price("restaurant-9", None, &[line("item-1", 1)]),
+            check("restaurant-9", None, &[line("item-1", 1)], None),
             Err(vec!["restaurant restaurant-9 is unknown".to_owned()])
         );
     }
@@ -150,7 +154,23 @@ mod tests {
     #[test]
     fn a_total_that_overflows_is_refused_not_wrapped() {
         let mut expensive = restaurant(true);
-        expensive.menu[0].price_minor = u64::MAX / 2;
-        assert!(price("restaurant-1", Some(&expensive), &[line("item-1", 3)]).is_err());
+        expensive.menu[0].price.amount_minor = u64::MAX / 2;
+        assert!(check("restaurant-1", Some(&expensive), &[line("item-1", 3)], None).is_err());
+    }
+
+    #[test]
+    fn an_order_priced_at_intake_must_cost_the_same_now() {
+        let lines = [line("item-1", 2)];
+        let open = restaurant(true);
+        assert_eq!(
+            check("restaurant-1", Some(&open), &lines, Some(&eur(2500))),
+            Ok(eur(2500))
+        );
+        let reasons = check("restaurant-1", Some(&open), &lines, Some(&eur(2400))).unwrap_err();
+        assert_eq!(
+            reasons,
+            ["the price changed: the order was placed at 2400 EUR, restaurant restaurant-1's \
+              menu now makes it 2500 EUR; place it again at the new price"]
+        );
     }
 }

@@ -16,9 +16,8 @@ use chrono::Utc;
 use shared::bus::{EntryOutcome, EventBus, MAX_ENTRIES_PER_CALL, PublishError};
 use shared::metrics::{self, Unit};
 use tracing::{error, info, warn};
-use uuid::Uuid;
 
-use crate::outbox::OutboxRecord;
+use shared::outbox::OutboxRecord;
 
 /// The seam between the relay and EventBridge.
 pub trait Publisher: Send + Sync {
@@ -168,7 +167,7 @@ impl Tally {
         self.published += 1;
         self.max_lag_ms = self.max_lag_ms.max(lag_ms);
         info!(
-            orderId = %record.order_id,
+            subject = %record.subject,
             eventId = %record.event_id,
             correlationId = record.correlation_id.as_deref().unwrap_or_default(),
             detailType = %record.detail_type,
@@ -196,15 +195,15 @@ fn decode(record: EventRecord) -> Option<Pending> {
 }
 
 /// Splits the batch, in stream order, into `PutEvents` calls: at most ten entries, never two of
-/// the same order, and an unreadable record alone.
+/// the same subject (order, consumer, restaurant), and an unreadable record alone.
 fn chunks(pending: &[Pending]) -> Vec<&[Pending]> {
     let mut result = Vec::new();
     let mut start = 0;
-    let mut orders: HashSet<Uuid> = HashSet::new();
+    let mut orders: HashSet<&str> = HashSet::new();
     for (i, p) in pending.iter().enumerate() {
-        let order = p.record.as_ref().ok().map(|r| r.order_id);
+        let order = p.record.as_ref().ok().map(|r| r.subject.as_str());
         let full = i - start == MAX_ENTRIES_PER_CALL;
-        let repeats_order = order.is_some_and(|o| orders.contains(&o));
+        let repeats_order = order.is_some_and(|o| orders.contains(o));
         if i > start && (full || repeats_order || order.is_none()) {
             result.push(&pending[start..i]);
             start = i;
@@ -234,6 +233,7 @@ mod tests {
     use serde_json::{Value, json};
     use std::collections::HashMap;
     use std::sync::Mutex;
+    use uuid::Uuid;
 
     /// A publisher that refuses an entry while `refuse` says so, and records every call.
     struct Scripted<F> {
@@ -287,7 +287,8 @@ mod tests {
     fn record(order_id: Uuid) -> OutboxRecord {
         OutboxRecord {
             event_id: Uuid::now_v7(),
-            order_id,
+            subject: order_id.to_string(),
+            order_id: Some(order_id),
             source: "orders".into(),
             detail_type: "OrderCreated".into(),
             detail: "{}".into(),
@@ -477,7 +478,7 @@ mod tests {
             }
             prop_assert_eq!(first_seen.len(), records.len());
             for order in order_ids {
-                let written: Vec<_> = records.iter().filter(|r| r.order_id == order).map(|r| r.event_id).collect();
+                let written: Vec<_> = records.iter().filter(|r| r.order_id == Some(order)).map(|r| r.event_id).collect();
                 let seen: Vec<_> = first_seen.iter().filter(|id| written.contains(id)).copied().collect();
                 prop_assert_eq!(seen, written);
             }

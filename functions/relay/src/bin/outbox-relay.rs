@@ -1,8 +1,8 @@
-//! Lambda entry point of the outbox relay (DynamoDB stream of the outbox table).
+//! Lambda entry point of the outbox relay (the DynamoDB streams of every context's outbox table).
 
 use aws_lambda_events::event::dynamodb::Event;
 use lambda_runtime::{LambdaEvent, service_fn};
-use orders::relay::{Backoff, Relay};
+use relay::{Backoff, Relay};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {

@@ -1,11 +1,13 @@
 //! The transactional outbox: an event is stored as a row of the outbox table in the same
-//! transaction as the state change it reports; the table's stream carries it to the relay.
+//! transaction as the state change it reports; the table's stream carries it to the relay. Each
+//! context that publishes changes has an outbox table of its own; one relay reads them all.
 
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
-use shared::bus::Entry;
-use shared::events::Event;
 use uuid::Uuid;
+
+use crate::bus::Entry;
+use crate::events::Event;
 
 /// How long a published row is kept before DynamoDB's TTL removes it. The stream has long
 /// delivered it by then; the row is only kept for inspection and replay.
@@ -17,7 +19,12 @@ pub const RETENTION: Duration = Duration::days(7);
 pub struct OutboxRecord {
     /// The table's key, and the event's `eventId`.
     pub event_id: Uuid,
-    pub order_id: Uuid,
+    /// What the event is about (an order's, consumer's or restaurant's id): the relay publishes
+    /// one subject's events in the order they were written.
+    pub subject: String,
+    /// The order the event is about, if any: operators find an order's events by it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub order_id: Option<Uuid>,
     pub source: String,
     pub detail_type: String,
     /// The event's `detail`, already serialized, published byte for byte.
@@ -32,16 +39,20 @@ pub struct OutboxRecord {
 
 impl OutboxRecord {
     pub fn of<E: Event>(event: &E) -> Result<Self, serde_json::Error> {
-        let meta = event.meta();
+        let occurred_at = event.occurred_at();
         Ok(Self {
-            event_id: meta.event_id,
-            order_id: meta.order_id,
+            event_id: event.event_id(),
+            subject: event.subject(),
+            order_id: E::SOURCE
+                .eq(crate::events::source::ORDERS)
+                .then(|| event.subject().parse().ok())
+                .flatten(),
             source: E::SOURCE.to_owned(),
             detail_type: E::DETAIL_TYPE.to_owned(),
             detail: serde_json::to_string(event)?,
-            created_at: meta.occurred_at,
-            correlation_id: meta.correlation_id.clone(),
-            expires_at: (meta.occurred_at + RETENTION).timestamp(),
+            created_at: occurred_at,
+            correlation_id: event.correlation_id().map(str::to_owned),
+            expires_at: (occurred_at + RETENTION).timestamp(),
         })
     }
 
@@ -59,7 +70,7 @@ impl OutboxRecord {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use shared::events::{EventMeta, OrderCreated};
+    use crate::events::{EventMeta, OrderCreated};
 
     #[test]
     fn a_record_carries_the_event_as_published() {
@@ -68,9 +79,12 @@ mod tests {
             consumer_id: "consumer-1".into(),
             restaurant_id: "restaurant-1".into(),
             line_items: vec![],
+            total: None,
         };
         let record = OutboxRecord::of(&event).unwrap();
         assert_eq!(record.event_id, event.meta.event_id);
+        assert_eq!(record.order_id, Some(event.meta.order_id));
+        assert_eq!(record.subject, event.meta.order_id.to_string());
         assert_eq!(record.detail_type, "OrderCreated");
         assert_eq!(record.source, "orders");
         let detail: OrderCreated = serde_json::from_str(&record.detail).unwrap();

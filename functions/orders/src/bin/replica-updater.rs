@@ -1,0 +1,23 @@
+//! Lambda entry point of the order context's replica updater (SQS: consumers' and restaurants'
+//! change events).
+
+use aws_lambda_events::event::sqs::SqsEvent;
+use lambda_runtime::{LambdaEvent, service_fn};
+use orders::replica::dynamo::DynamoReplica;
+use orders::replica_updates::ReplicaUpdater;
+use shared::dead_letter::SqsDeadLetters;
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    shared::telemetry::init();
+    let config = shared::aws::sdk_config().await;
+    let updater = ReplicaUpdater::new(
+        DynamoReplica::from_env(&config)?,
+        SqsDeadLetters::from_env(&config)?,
+    );
+    let updater = &updater;
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {
+        Ok::<_, lambda_runtime::Error>(updater.handle(event.payload).await)
+    }))
+    .await
+}

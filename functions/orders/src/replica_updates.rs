@@ -1,0 +1,150 @@
+//! The replica updater: `ConsumerUpdated` and `RestaurantUpdated` arrive from the bus through
+//! this context's own queue and are applied to the replica if newer. A message that can never
+//! apply (it does not decode) is dead-lettered at once with the reason; a failed write is
+//! handed back to SQS to be tried again.
+
+use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
+use chrono::Utc;
+use futures_util::future::join_all;
+use shared::dead_letter::{DeadLetters, Verdicts};
+use shared::envelope::Envelope;
+use shared::events::{ConsumerUpdated, Event, RestaurantUpdated};
+use shared::metrics::{self, Unit};
+use tracing::{error, info};
+
+use crate::replica::{Applied, ReplicaStore, Replicated};
+
+pub struct ReplicaUpdater<R, D> {
+    replica: R,
+    dead_letters: D,
+}
+
+/// Why a message did not apply, and whether a retry can help.
+enum Failure {
+    Permanent(String),
+    Retry(String),
+}
+
+impl<R: ReplicaStore, D: DeadLetters> ReplicaUpdater<R, D> {
+    pub fn new(replica: R, dead_letters: D) -> Self {
+        Self {
+            replica,
+            dead_letters,
+        }
+    }
+
+    pub async fn handle(&self, event: SqsEvent) -> SqsBatchResponse {
+        let outcomes = join_all(event.records.iter().map(|m| self.apply(m))).await;
+        let mut verdicts = Verdicts::default();
+        let (mut newer, mut stale, mut max_lag_ms) = (0, 0, 0i64);
+        for (message, outcome) in event.records.iter().zip(outcomes) {
+            let id = message.message_id.clone().unwrap_or_default();
+            match outcome {
+                Ok((Applied::Newer, lag_ms)) => {
+                    newer += 1;
+                    max_lag_ms = max_lag_ms.max(lag_ms);
+                }
+                Ok((Applied::Stale, _)) => stale += 1,
+                Err(Failure::Permanent(reason)) => verdicts.reject(id, reason),
+                Err(Failure::Retry(reason)) => {
+                    error!(messageId = %id, reason, "update not applied; SQS will deliver it again");
+                    verdicts.retry(id);
+                }
+            }
+        }
+        info!(
+            coldStart = shared::telemetry::cold_start(),
+            messages = event.records.len(),
+            newer,
+            stale,
+            "replica updates applied"
+        );
+        // ReplicaLag: from the owner's change to the replica holding it, the newest of the batch.
+        let mut measured = vec![
+            ("ReplicaUpdatesApplied", Unit::Count, newer as f64),
+            ("ReplicaUpdatesStale", Unit::Count, stale as f64),
+        ];
+        if newer > 0 {
+            measured.push(("ReplicaLag", Unit::Milliseconds, max_lag_ms as f64));
+        }
+        metrics::emit(&measured, &[]);
+        verdicts.settle(&event.records, &self.dead_letters).await
+    }
+
+    /// Applies one message; with the replica lag of an update that changed the replica.
+    async fn apply(&self, message: &SqsMessage) -> Result<(Applied, i64), Failure> {
+        let update = decode(message).map_err(Failure::Permanent)?;
+        let applied = self
+            .replica
+            .apply(&update)
+            .await
+            .map_err(|e| match e.is_permanent() {
+                true => Failure::Permanent(e.to_string()),
+                false => Failure::Retry(e.to_string()),
+            })?;
+        let lag_ms = (Utc::now() - update.occurred_at()).num_milliseconds().max(0);
+        info!(key = %update.key(), version = update.version(), ?applied, lagMs = lag_ms, "replica update");
+        Ok((applied, lag_ms))
+    }
+}
+
+fn decode(message: &SqsMessage) -> Result<Replicated, String> {
+    let envelope = Envelope::from_message(message).map_err(|e| e.to_string())?;
+    match envelope.detail_type.as_str() {
+        ConsumerUpdated::DETAIL_TYPE => envelope.detail().map(Replicated::Consumer),
+        RestaurantUpdated::DETAIL_TYPE => envelope.detail().map(Replicated::Restaurant),
+        other => return Err(format!("expected ConsumerUpdated or RestaurantUpdated, got {other}")),
+    }
+    .map_err(|e| e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::replica::memory::MemoryReplica;
+    use shared::dead_letter::memory::MemoryDeadLetters;
+    use shared::events::{ChangeMeta, ConsumerStatus};
+
+    fn message(id: &str, detail_type: &str, detail: serde_json::Value) -> SqsMessage {
+        let envelope = serde_json::json!({"version": "0", "id": id, "detail-type": detail_type,
+            "source": "consumers", "time": "2026-11-26T12:00:00Z", "region": "us-east-1",
+            "resources": [], "detail": detail});
+        serde_json::from_value(serde_json::json!({"messageId": id, "body": envelope.to_string()}))
+            .unwrap()
+    }
+
+    fn consumer(version: u64) -> serde_json::Value {
+        serde_json::to_value(ConsumerUpdated {
+            meta: ChangeMeta::new(None),
+            consumer_id: "consumer-1".into(),
+            version,
+            name: "Ada".into(),
+            status: ConsumerStatus::Active,
+            order_limit: None,
+        })
+        .unwrap()
+    }
+
+    #[tokio::test]
+    async fn newer_updates_apply_older_ones_are_skipped_and_garbage_is_dead_lettered() {
+        let replica = MemoryReplica::default();
+        let dead_letters = MemoryDeadLetters::default();
+        let updater = ReplicaUpdater::new(replica.clone(), dead_letters.clone());
+        let mut event = SqsEvent::default();
+        event.records = vec![
+            message("m1", "ConsumerUpdated", consumer(2)),
+            message("m2", "ConsumerUpdated", consumer(1)),
+            message("m3", "ConsumerUpdated", serde_json::json!({"consumerId": 7})),
+            message("m4", "OrderCreated", consumer(3)),
+        ];
+        let response = updater.handle(event).await;
+        assert!(response.batch_item_failures.is_empty());
+        let known = replica.lookup("consumer-1", "r").await.unwrap();
+        assert_eq!(known.consumer.map(|c| c.version), Some(2));
+        let sent = dead_letters.sent.lock().unwrap().clone();
+        assert_eq!(
+            sent.iter().map(|(id, _)| id.as_str()).collect::<Vec<_>>(),
+            ["m3", "m4"]
+        );
+    }
+}

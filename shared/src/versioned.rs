@@ -1,0 +1,212 @@
+//! An owner's write path for the entities other contexts replicate (consumers, restaurants): the
+//! entity is stored with a version, and the event carrying its whole new state is written to the
+//! context's outbox in the same transaction, so a change is never stored unannounced nor
+//! announced unstored. A write that finds the version moved on (a concurrent writer) tries again
+//! from the new state.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::outbox::OutboxRecord;
+use crate::table::{Table, TableError};
+
+/// An entity its context owns and publishes: its state, its version, and the event of a change.
+pub trait Entity: Serialize + DeserializeOwned + Clone + Send + Sync {
+    fn version(&self) -> u64;
+    fn set_version(&mut self, version: u64);
+    /// The event announcing this state (the version already set), as an outbox record.
+    fn changed(&self, correlation_id: Option<String>) -> Result<OutboxRecord, serde_json::Error>;
+}
+
+/// What a `put` did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Created,
+    Updated,
+    /// The state sent is the state stored: no new version, no event.
+    Unchanged,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SaveError {
+    #[error(transparent)]
+    Table(#[from] TableError),
+    #[error("event does not serialize: {0}")]
+    Serialize(#[from] serde_json::Error),
+    #[error("the item kept changing under this write ({0} attempts)")]
+    Contended(u32),
+}
+
+/// Where an owner keeps its entities and its outbox.
+pub trait VersionedStore: Clone + Send + Sync + 'static {
+    fn get<E: Entity>(&self, id: &str) -> impl Future<Output = Result<Option<E>, TableError>> + Send;
+    /// Stores `entity` with its outbox record if the stored version is still `expected` (`None`:
+    /// no item yet); `Ok(false)` when it is not.
+    fn save<E: Entity>(
+        &self,
+        id: &str,
+        entity: &E,
+        expected: Option<u64>,
+        outbox: &OutboxRecord,
+    ) -> impl Future<Output = Result<bool, TableError>> + Send;
+}
+
+const ATTEMPTS: u32 = 3;
+
+/// Makes `state` the entity's new state: version one more than the stored one, and its event.
+pub async fn put<E: Entity, S: VersionedStore>(
+    store: &S,
+    id: &str,
+    mut state: E,
+    correlation_id: Option<String>,
+) -> Result<(E, Outcome), SaveError> {
+    for _ in 0..ATTEMPTS {
+        let current: Option<E> = store.get(id).await?;
+        let expected = current.as_ref().map(Entity::version);
+        state.set_version(expected.unwrap_or(0));
+        if let Some(current) = current
+            && serde_json::to_value(&current)? == serde_json::to_value(&state)?
+        {
+            return Ok((current, Outcome::Unchanged));
+        }
+        state.set_version(expected.unwrap_or(0) + 1);
+        let outbox = state.changed(correlation_id.clone())?;
+        if store.save(id, &state, expected, &outbox).await? {
+            let outcome = if expected.is_none() {
+                Outcome::Created
+            } else {
+                Outcome::Updated
+            };
+            return Ok((state, outcome));
+        }
+    }
+    Err(SaveError::Contended(ATTEMPTS))
+}
+
+/// The DynamoDB adapter: the entity table (one string key) and the context's outbox table.
+#[derive(Clone, Debug)]
+pub struct DynamoVersionedStore {
+    client: Client,
+    table: Table,
+    table_name: String,
+    key: &'static str,
+    outbox_table: String,
+}
+
+impl DynamoVersionedStore {
+    /// Table names from the environment variables the template sets.
+    pub fn from_env(
+        config: &crate::aws::SdkConfig,
+        table_variable: &str,
+        key: &'static str,
+    ) -> Result<Self, crate::aws::MissingEnv> {
+        let table_name = crate::aws::required_env(table_variable)?;
+        let client = Client::new(config);
+        Ok(Self {
+            table: Table::new(client.clone(), table_name.clone(), key),
+            client,
+            table_name,
+            key,
+            outbox_table: crate::aws::required_env("OUTBOX_TABLE")?,
+        })
+    }
+}
+
+fn to_item<T: Serialize>(value: &T) -> Result<HashMap<String, AttributeValue>, TableError> {
+    serde_dynamo::to_item(value).map_err(|error| TableError::Call(error.to_string()))
+}
+
+impl VersionedStore for DynamoVersionedStore {
+    async fn get<E: Entity>(&self, id: &str) -> Result<Option<E>, TableError> {
+        self.table.get(id).await
+    }
+
+    async fn save<E: Entity>(
+        &self,
+        id: &str,
+        entity: &E,
+        expected: Option<u64>,
+        outbox: &OutboxRecord,
+    ) -> Result<bool, TableError> {
+        let mut put = Put::builder()
+            .table_name(&self.table_name)
+            .set_item(Some(to_item(entity)?))
+            .expression_attribute_names("#key", self.key);
+        put = match expected {
+            None => put.condition_expression("attribute_not_exists(#key)"),
+            Some(version) => put
+                .condition_expression("attribute_exists(#key) AND version = :expected")
+                .expression_attribute_values(":expected", AttributeValue::N(version.to_string())),
+        };
+        let event = Put::builder()
+            .table_name(&self.outbox_table)
+            .set_item(Some(to_item(outbox)?))
+            .condition_expression("attribute_not_exists(eventId)");
+        let built = |put: Put| TransactWriteItem::builder().put(put).build();
+        let result = self
+            .client
+            .transact_write_items()
+            .transact_items(built(put.build().map_err(call)?))
+            .transact_items(built(event.build().map_err(call)?))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(error) => {
+                let conflict = matches!(
+                    error.as_service_error(),
+                    Some(TransactWriteItemsError::TransactionCanceledException(canceled))
+                        if canceled.cancellation_reasons().first().and_then(|r| r.code())
+                            == Some("ConditionalCheckFailed")
+                );
+                if conflict {
+                    tracing::info!(id, "version moved on under this write; reading again");
+                    return Ok(false);
+                }
+                Err(call(error))
+            }
+        }
+    }
+}
+
+fn call(error: impl std::error::Error + Send + Sync + 'static) -> TableError {
+    TableError::Call(aws_sdk_dynamodb::error::DisplayErrorContext(error).to_string())
+}
+
+/// An in-memory adapter for handler tests: entities as JSON, the outbox as a list.
+#[derive(Clone, Default)]
+pub struct MemoryVersionedStore {
+    pub entities: Arc<Mutex<HashMap<String, serde_json::Value>>>,
+    pub outbox: Arc<Mutex<Vec<OutboxRecord>>>,
+}
+
+impl VersionedStore for MemoryVersionedStore {
+    async fn get<E: Entity>(&self, id: &str) -> Result<Option<E>, TableError> {
+        let stored = self.entities.lock().unwrap().get(id).cloned();
+        Ok(stored.map(|value| serde_json::from_value(value).expect("stored by save")))
+    }
+
+    async fn save<E: Entity>(
+        &self,
+        id: &str,
+        entity: &E,
+        expected: Option<u64>,
+        outbox: &OutboxRecord,
+    ) -> Result<bool, TableError> {
+        let mut entities = self.entities.lock().unwrap();
+        let stored = entities.get(id).and_then(|value| value["version"].as_u64());
+        if stored != expected {
+            return Ok(false);
+        }
+        entities.insert(id.to_owned(), serde_json::to_value(entity).unwrap());
+        self.outbox.lock().unwrap().push(outbox.clone());
+        Ok(true)
+    }
+}
