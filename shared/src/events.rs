@@ -218,7 +218,10 @@ pub trait Event: Serialize {
 
 macro_rules! event {
     ($type:ident, $source:expr) => {
-        event!($type, $source, |event: &$type| event.meta.order_id.to_string());
+        event!($type, $source, |event: &$type| event
+            .meta
+            .order_id
+            .to_string());
     };
     ($type:ident, $source:expr, $subject:expr) => {
         impl Event for $type {
@@ -250,9 +253,11 @@ event!(OrderDetailsValidationFailed, source::RESTAURANTS);
 event!(ConsumerUpdated, source::CONSUMERS, |e: &ConsumerUpdated| e
     .consumer_id
     .clone());
-event!(RestaurantUpdated, source::RESTAURANTS, |e: &RestaurantUpdated| e
-    .restaurant_id
-    .clone());
+event!(
+    RestaurantUpdated,
+    source::RESTAURANTS,
+    |e: &RestaurantUpdated| e.restaurant_id.clone()
+);
 
 #[cfg(test)]
 mod tests {

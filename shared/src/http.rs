@@ -62,8 +62,13 @@ pub fn malformed(error: FieldError) -> Problem {
     }
 }
 
-/// A header value that is 1 to 128 visible ASCII characters, or `None` when absent.
-pub fn header_token(headers: &HeaderMap, name: &HeaderName) -> Result<Option<String>, ()> {
+/// A header value that is 1 to 128 visible ASCII characters, or `None` when absent; `400`
+/// naming the header as `label` otherwise.
+pub fn header_token(
+    headers: &HeaderMap,
+    name: &HeaderName,
+    label: &str,
+) -> Result<Option<String>, Problem> {
     let Some(value) = headers.get(name) else {
         return Ok(None);
     };
@@ -74,11 +79,11 @@ pub fn header_token(headers: &HeaderMap, name: &HeaderName) -> Result<Option<Str
         {
             Ok(Some(text.to_owned()))
         }
-        _ => Err(()),
+        _ => Err(invalid_header(label)),
     }
 }
 
-pub fn invalid_header(name: &str) -> Problem {
+fn invalid_header(name: &str) -> Problem {
     let message = format!("must be 1 to {MAX_HEADER_TOKEN_CHARS} visible ASCII characters");
     Problem {
         errors: vec![FieldError::new(name, message.clone())],
@@ -95,9 +100,9 @@ pub fn invalid_header(name: &str) -> Problem {
 /// that breaks the documented form is refused (`400`, answered with a new id).
 pub fn correlation_id(headers: &HeaderMap) -> (String, Option<Problem>) {
     let new = || Uuid::now_v7().to_string();
-    match header_token(headers, &CORRELATION_ID) {
+    match header_token(headers, &CORRELATION_ID, "X-Correlation-Id") {
         Ok(id) => (id.unwrap_or_else(new), None),
-        Err(()) => (new(), Some(invalid_header("X-Correlation-Id"))),
+        Err(problem) => (new(), Some(problem)),
     }
 }
 
@@ -107,4 +112,3 @@ pub fn with_correlation_id(mut response: Response, correlation_id: &str) -> Resp
     }
     response
 }
-

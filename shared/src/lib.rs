@@ -4,6 +4,7 @@
 pub mod aws;
 pub mod bus;
 pub mod dead_letter;
+pub mod entity_api;
 pub mod envelope;
 pub mod events;
 #[cfg(any(test, feature = "hostile"))]

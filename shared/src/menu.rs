@@ -18,7 +18,9 @@ pub fn price(menu: &[MenuItem], lines: &[LineItem]) -> Result<Priced, Unpriced> 
     let mut total: Option<Money> = None;
     let mut overflow = false;
     for (index, line) in lines.iter().enumerate() {
-        let found = menu.iter().find(|item| item.menu_item_id == line.menu_item_id);
+        let found = menu
+            .iter()
+            .find(|item| item.menu_item_id == line.menu_item_id);
         let item = match found {
             None => {
                 problems.push((index, LineProblem::NotOnMenu));
@@ -30,7 +32,10 @@ pub fn price(menu: &[MenuItem], lines: &[LineItem]) -> Result<Priced, Unpriced> 
             }
             Some(item) => item,
         };
-        let cost = item.price.amount_minor.checked_mul(u64::from(line.quantity));
+        let cost = item
+            .price
+            .amount_minor
+            .checked_mul(u64::from(line.quantity));
         let sum = total.as_ref().map_or(Some(0), |t| Some(t.amount_minor));
         match cost.zip(sum).and_then(|(cost, sum)| cost.checked_add(sum)) {
             Some(amount_minor) => {

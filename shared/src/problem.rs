@@ -41,6 +41,34 @@ pub fn check_id(errors: &mut Vec<FieldError>, field: &str, value: &str) {
     errors.push(FieldError::new(field, message));
 }
 
+/// The longest display name (a consumer's, a restaurant's, a menu item's), in characters.
+pub const MAX_NAME_CHARS: usize = 200;
+
+/// A display name: 1 to 200 characters, not all spaces, no control characters.
+pub fn check_name(errors: &mut Vec<FieldError>, field: &str, name: &str) {
+    if name.trim().is_empty()
+        || name.chars().count() > MAX_NAME_CHARS
+        || name.chars().any(char::is_control)
+    {
+        errors.push(FieldError::new(
+            field,
+            format!(
+                "must be 1 to {MAX_NAME_CHARS} characters, not all spaces, no control characters"
+            ),
+        ));
+    }
+}
+
+/// An ISO 4217 code: three capital letters.
+pub fn check_currency(errors: &mut Vec<FieldError>, field: &str, currency: &str) {
+    if currency.len() != 3 || !currency.bytes().all(|b| b.is_ascii_uppercase()) {
+        errors.push(FieldError::new(
+            field,
+            "must be three capital letters (ISO 4217)",
+        ));
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Problem {
     /// A stable identifier of the kind of problem, relative to the API's base URL.

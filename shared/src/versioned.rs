@@ -46,7 +46,10 @@ pub enum SaveError {
 
 /// Where an owner keeps its entities and its outbox.
 pub trait VersionedStore: Clone + Send + Sync + 'static {
-    fn get<E: Entity>(&self, id: &str) -> impl Future<Output = Result<Option<E>, TableError>> + Send;
+    fn get<E: Entity>(
+        &self,
+        id: &str,
+    ) -> impl Future<Output = Result<Option<E>, TableError>> + Send;
     /// Stores `entity` with its outbox record if the stored version is still `expected` (`None`:
     /// no item yet); `Ok(false)` when it is not.
     fn save<E: Entity>(

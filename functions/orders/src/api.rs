@@ -10,8 +10,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use shared::events::{EventMeta, LineItem, Money, OrderCreated};
 use shared::http::{
-    correlation_id, header_token, invalid_header, malformed, method_not_allowed,
-    require_json, with_correlation_id,
+    correlation_id, header_token, malformed, method_not_allowed, require_json, with_correlation_id,
 };
 use shared::identity::Caller;
 use shared::metrics::{self, Unit};
@@ -23,10 +22,10 @@ use std::sync::Arc;
 
 use crate::callback::{self, Policy, Resolver, SystemResolver};
 use crate::domain::{Order, OrderStatus, StatusChange};
-use shared::outbox::OutboxRecord;
 use crate::replica::{self, Known, Priced, ReplicaStore};
 use crate::request::{self, Invalid, MAX_BODY_BYTES, PlaceOrder};
 use crate::store::{IdempotencyClaim, OrderStore, Placement};
+use shared::outbox::OutboxRecord;
 
 pub const IDEMPOTENCY_KEY: HeaderName = HeaderName::from_static("idempotency-key");
 pub const IDEMPOTENT_REPLAYED: HeaderName = HeaderName::from_static("idempotent-replayed");
@@ -279,7 +278,12 @@ fn new_order(request: PlaceOrder, priced: Priced, correlation_id: &str) -> (Orde
 
 fn accepted_response(body: Accepted) -> Response {
     let location = format!("/orders/{}", body.order_id);
-    (StatusCode::ACCEPTED, [(header::LOCATION, location)], axum::Json(body)).into_response()
+    (
+        StatusCode::ACCEPTED,
+        [(header::LOCATION, location)],
+        axum::Json(body),
+    )
+        .into_response()
 }
 
 fn accepted(order: &Order) -> Response {
@@ -441,7 +445,7 @@ fn if_none_match(headers: &HeaderMap) -> Option<String> {
 }
 
 fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, Problem> {
-    header_token(headers, &IDEMPOTENCY_KEY).map_err(|()| invalid_header("Idempotency-Key"))
+    header_token(headers, &IDEMPOTENCY_KEY, "Idempotency-Key")
 }
 
 async fn unknown_route(uri: axum::http::Uri) -> Problem {
@@ -454,11 +458,11 @@ async fn unknown_route(uri: axum::http::Uri) -> Problem {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::replica::memory::MemoryReplica;
     use crate::store::memory::MemoryStore;
     use axum::body::{Body, to_bytes};
     use axum::http::Request;
     use serde_json::Value;
-    use crate::replica::memory::MemoryReplica;
     use shared::http::CORRELATION_ID;
     use shared::identity::OPERATOR_SCOPE;
     use tower::ServiceExt;
@@ -887,7 +891,9 @@ mod tests {
     /// A replica that knows consumer-1 (limit 100 EUR) and restaurant-1 (item-1 at 12.50 EUR).
     async fn replica_knowing(suspended: bool, accepting_orders: bool) -> MemoryReplica {
         use crate::replica::Replicated;
-        use shared::events::{ChangeMeta, ConsumerStatus, ConsumerUpdated, MenuItem, RestaurantUpdated};
+        use shared::events::{
+            ChangeMeta, ConsumerStatus, ConsumerUpdated, MenuItem, RestaurantUpdated,
+        };
         let replica = MemoryReplica::default();
         let eur = |amount_minor| Money {
             currency: "EUR".into(),
@@ -918,7 +924,10 @@ mod tests {
                 available: true,
             }],
         };
-        replica.apply(&Replicated::Consumer(consumer)).await.unwrap();
+        replica
+            .apply(&Replicated::Consumer(consumer))
+            .await
+            .unwrap();
         replica
             .apply(&Replicated::Restaurant(restaurant))
             .await
@@ -932,10 +941,17 @@ mod tests {
         let replica = replica_knowing(false, true).await;
         let (status, _, body) = send_to(&store, replica, post(ORDER, None)).await;
         assert_eq!(status, StatusCode::ACCEPTED);
-        assert_eq!(body["total"], serde_json::json!({"currency": "EUR", "amountMinor": 2500}));
+        assert_eq!(
+            body["total"],
+            serde_json::json!({"currency": "EUR", "amountMinor": 2500})
+        );
         assert_eq!(body["lineItems"][0]["price"]["amountMinor"], 1250);
         store.snapshot(|inner| {
-            assert!(inner.outbox[0].detail.contains(r#""total":{"currency":"EUR","amountMinor":2500}"#));
+            assert!(
+                inner.outbox[0]
+                    .detail
+                    .contains(r#""total":{"currency":"EUR","amountMinor":2500}"#)
+            );
         });
         let (_, _, shown) = send(&store, get_with(body["orderId"].as_str().unwrap(), &[])).await;
         assert_eq!(shown["total"]["amountMinor"], 2500);
@@ -966,7 +982,12 @@ mod tests {
         let replica = replica_knowing(false, true).await;
         let (status, _, problem) = send_to(&store, replica, post(over, None)).await;
         assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
-        assert!(problem["detail"].as_str().unwrap().contains("over consumer consumer-1's limit"));
+        assert!(
+            problem["detail"]
+                .as_str()
+                .unwrap()
+                .contains("over consumer consumer-1's limit")
+        );
         assert_eq!(written(&store), (0, 0));
     }
 

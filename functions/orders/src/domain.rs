@@ -255,12 +255,12 @@ mod tests {
             ..pending()
         };
         let run_priced = |replies: &[Reply]| {
-            replies.iter().fold(priced(), |order, reply| {
-                match apply(&order, reply, at(1)) {
+            replies
+                .iter()
+                .fold(priced(), |order, reply| match apply(&order, reply, at(1)) {
                     Transition::Changed { order } => *order,
                     Transition::Unchanged => order,
-                }
-            })
+                })
         };
         let same = run_priced(&[
             Reply::OrderDetailsValidated { total: eur(2500) },

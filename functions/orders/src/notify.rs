@@ -339,9 +339,9 @@ mod tests {
     use super::*;
     use crate::callback::Policy;
     use crate::domain::{Order, Reply, Transition, apply};
-    use shared::outbox::OutboxRecord;
     use crate::store::memory::MemoryStore;
     use shared::dead_letter::memory::MemoryDeadLetters;
+    use shared::outbox::OutboxRecord;
     use std::sync::{Arc, Mutex};
     use uuid::Uuid;
 

@@ -64,7 +64,10 @@ pub enum Applied {
 /// The port to the replica table.
 pub trait ReplicaStore: Clone + Send + Sync + 'static {
     /// Stores `update` unless the replica already holds its version or a newer one.
-    fn apply(&self, update: &Replicated) -> impl Future<Output = Result<Applied, StoreError>> + Send;
+    fn apply(
+        &self,
+        update: &Replicated,
+    ) -> impl Future<Output = Result<Applied, StoreError>> + Send;
     /// What the replica knows of an order's consumer and restaurant.
     fn lookup(
         &self,
@@ -198,7 +201,11 @@ pub mod memory {
             Ok(Applied::Newer)
         }
 
-        async fn lookup(&self, consumer_id: &str, restaurant_id: &str) -> Result<Known, StoreError> {
+        async fn lookup(
+            &self,
+            consumer_id: &str,
+            restaurant_id: &str,
+        ) -> Result<Known, StoreError> {
             let entities = self.entities.lock().unwrap();
             Ok(Known {
                 consumer: match entities.get(&consumer_key(consumer_id)) {
@@ -298,7 +305,11 @@ pub mod dynamo {
             }
         }
 
-        async fn lookup(&self, consumer_id: &str, restaurant_id: &str) -> Result<Known, StoreError> {
+        async fn lookup(
+            &self,
+            consumer_id: &str,
+            restaurant_id: &str,
+        ) -> Result<Known, StoreError> {
             let (consumer, restaurant) = tokio::join!(
                 self.get(consumer_key(consumer_id)),
                 self.get(restaurant_key(restaurant_id))

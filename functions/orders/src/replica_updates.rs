@@ -82,7 +82,9 @@ impl<R: ReplicaStore, D: DeadLetters> ReplicaUpdater<R, D> {
                 true => Failure::Permanent(e.to_string()),
                 false => Failure::Retry(e.to_string()),
             })?;
-        let lag_ms = (Utc::now() - update.occurred_at()).num_milliseconds().max(0);
+        let lag_ms = (Utc::now() - update.occurred_at())
+            .num_milliseconds()
+            .max(0);
         info!(key = %update.key(), version = update.version(), ?applied, lagMs = lag_ms, "replica update");
         Ok((applied, lag_ms))
     }
@@ -93,7 +95,11 @@ fn decode(message: &SqsMessage) -> Result<Replicated, String> {
     match envelope.detail_type.as_str() {
         ConsumerUpdated::DETAIL_TYPE => envelope.detail().map(Replicated::Consumer),
         RestaurantUpdated::DETAIL_TYPE => envelope.detail().map(Replicated::Restaurant),
-        other => return Err(format!("expected ConsumerUpdated or RestaurantUpdated, got {other}")),
+        other => {
+            return Err(format!(
+                "expected ConsumerUpdated or RestaurantUpdated, got {other}"
+            ));
+        }
     }
     .map_err(|e| e.to_string())
 }
@@ -134,7 +140,11 @@ mod tests {
         event.records = vec![
             message("m1", "ConsumerUpdated", consumer(2)),
             message("m2", "ConsumerUpdated", consumer(1)),
-            message("m3", "ConsumerUpdated", serde_json::json!({"consumerId": 7})),
+            message(
+                "m3",
+                "ConsumerUpdated",
+                serde_json::json!({"consumerId": 7}),
+            ),
             message("m4", "OrderCreated", consumer(3)),
         ];
         let response = updater.handle(event).await;

@@ -15,8 +15,8 @@ use shared::metrics::{self, Unit};
 use tracing::{Instrument, error, info, info_span};
 
 use crate::domain::{Order, OrderStatus, Reply, Transition, VALIDATION_TIMEOUT, apply};
-use shared::outbox::OutboxRecord;
 use crate::store::{OrderStore, Saved, StoreError};
+use shared::outbox::OutboxRecord;
 
 /// How often a reply is re-applied after losing a race (with a jittered wait between tries)
 /// before the message is handed back to SQS.

@@ -169,8 +169,10 @@ mod tests {
         let reasons = check("restaurant-1", Some(&open), &lines, Some(&eur(2400))).unwrap_err();
         assert_eq!(
             reasons,
-            ["the price changed: the order was placed at 2400 EUR, restaurant restaurant-1's \
-              menu now makes it 2500 EUR; place it again at the new price"]
+            [
+                "the price changed: the order was placed at 2400 EUR, restaurant restaurant-1's \
+              menu now makes it 2500 EUR; place it again at the new price"
+            ]
         );
     }
 }

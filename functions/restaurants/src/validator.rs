@@ -28,7 +28,12 @@ impl Validator for RestaurantValidator {
     async fn answer(&self, order: &OrderCreated) -> Result<Entry, AnswerError> {
         let restaurant: Option<Restaurant> = self.restaurants.get(&order.restaurant_id).await?;
         Ok(
-            match domain::check(&order.restaurant_id, restaurant.as_ref(), &order.line_items, order.total.as_ref()) {
+            match domain::check(
+                &order.restaurant_id,
+                restaurant.as_ref(),
+                &order.line_items,
+                order.total.as_ref(),
+            ) {
                 Ok(total) => {
                     info!(totalMinor = total.amount_minor, currency = %total.currency, "order details valid");
                     Entry::of(&OrderDetailsValidated {

@@ -1,0 +1,128 @@
+//! The HTTP API of an entity its context owns and others replicate (a consumer, a restaurant):
+//! `PUT {path}/{id}` (an operator's) stores the new state with the next version and its event in
+//! one transaction (`versioned::put`): `201` when created, `200` when changed or already so;
+//! `GET {path}/{id}` shows it to whoever the entity allows, `404` to anyone else.
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use serde::de::DeserializeOwned;
+use tracing::{error, info};
+
+use crate::http::{correlation_id, decode, method_not_allowed, require_json, with_correlation_id};
+use crate::identity::{Caller, OPERATOR_SCOPE};
+use crate::problem::{FieldError, Problem};
+use crate::versioned::{self, Entity, Outcome, VersionedStore};
+
+/// An entity with an API: its name, the body of its `PUT`, and who may read it.
+pub trait Resource: Entity + 'static {
+    /// The entity's name in messages ("consumer").
+    const NAME: &'static str;
+    type Body: DeserializeOwned + Send;
+    /// The entity `id` with the state `body` says, or every field that is wrong.
+    fn from_body(id: String, body: Self::Body) -> Result<Self, Vec<FieldError>>;
+    /// Whether `caller` may read the entity `id` (an operator always may).
+    fn readable_by(caller: &Caller, id: &str) -> bool;
+}
+
+/// The routes `{path}` (ending in `/{id}`) for `E`, kept in `store`.
+pub fn router<E: Resource, S: VersionedStore>(path: &str, store: S) -> Router {
+    Router::new()
+        .route(path, get(read::<E, S>).put(write::<E, S>))
+        .method_not_allowed_fallback(method_not_allowed)
+        .with_state(store)
+}
+
+async fn write<E: Resource, S: VersionedStore>(
+    State(store): State<S>,
+    caller: Caller,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Response {
+    let (correlation, bad_correlation_id) = correlation_id(&headers);
+    let answer = match bad_correlation_id {
+        Some(problem) => Err(problem),
+        None => save::<E, S>(&store, &caller, &headers, id, &body, &correlation).await,
+    };
+    with_correlation_id(
+        answer.unwrap_or_else(IntoResponse::into_response),
+        &correlation,
+    )
+}
+
+async fn save<E: Resource, S: VersionedStore>(
+    store: &S,
+    caller: &Caller,
+    headers: &HeaderMap,
+    id: String,
+    body: &[u8],
+    correlation_id: &str,
+) -> Result<Response, Problem> {
+    if !caller.operator {
+        return Err(caller.forbidden(format!(
+            "changing a {} needs the operator scope ({OPERATOR_SCOPE})",
+            E::NAME
+        )));
+    }
+    require_json(headers)?;
+    let entity = E::from_body(id.clone(), decode(body)?).map_err(Problem::invalid_fields)?;
+    let (stored, outcome) = versioned::put(store, &id, entity, Some(correlation_id.to_owned()))
+        .await
+        .map_err(|e| {
+            error!(entity = E::NAME, id, error = %e, "not stored");
+            Problem::internal()
+        })?;
+    info!(
+        entity = E::NAME,
+        id,
+        version = stored.version(),
+        ?outcome,
+        "stored"
+    );
+    let status = match outcome {
+        Outcome::Created => StatusCode::CREATED,
+        Outcome::Updated | Outcome::Unchanged => StatusCode::OK,
+    };
+    Ok(shown(status, &stored))
+}
+
+async fn read<E: Resource, S: VersionedStore>(
+    State(store): State<S>,
+    caller: Caller,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Response {
+    let (correlation, bad_correlation_id) = correlation_id(&headers);
+    let unknown = || Problem::not_found(format!("there is no {} {id}", E::NAME));
+    let response = if let Some(problem) = bad_correlation_id {
+        problem.into_response()
+    } else if !(caller.operator || E::readable_by(&caller, &id)) {
+        // What the caller may not see is not found, as if it did not exist.
+        unknown().into_response()
+    } else {
+        match store.get::<E>(&id).await {
+            Ok(Some(entity)) => shown(StatusCode::OK, &entity),
+            Ok(None) => unknown().into_response(),
+            Err(e) => {
+                error!(entity = E::NAME, id, error = %e, "not readable");
+                Problem::internal().into_response()
+            }
+        }
+    };
+    with_correlation_id(response, &correlation)
+}
+
+/// The entity with its version as `ETag`.
+fn shown<E: Entity>(status: StatusCode, entity: &E) -> Response {
+    let mut response = (status, axum::Json(entity)).into_response();
+    let tag = format!("\"v{}\"", entity.version());
+    response.headers_mut().insert(
+        header::ETAG,
+        HeaderValue::from_str(&tag).expect("an ETag of digits"),
+    );
+    response
+}
