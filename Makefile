@@ -34,7 +34,7 @@ build:
 
 ## The whole system on the local stack: API on 127.0.0.1:3000, AWS endpoint on 127.0.0.1:4566.
 run: $(VENV)/.installed build
-	$(PYTHON) -m infra.devstack --parameter-overrides "AllowLoopbackCallbacks=true CorsAllowedOrigins=http://localhost:5173 $(PARAMS)" up --seed infra/demo-data.json \
+	$(PYTHON) -m infra.devstack --parameter-overrides "AllowLoopbackCallbacks=true CorsAllowedOrigins=http://localhost:5173 $(PARAMS)" up --demo-data infra/demo-data.json \
 		--faults '$(FAULTS)'
 
 ## Every test: formatting, lints, unit and property tests, the template checks, a `sam build`

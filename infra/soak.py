@@ -60,8 +60,7 @@ MOVES = {"PENDING": {"CONSUMER_VALIDATED", "ORDER_DETAILS_VALIDATED", "REJECTED"
 
 def expected_outcome(body: dict[str, Any], demo: dict[str, Any]) -> tuple[str, Any]:
     """("VALIDATED", total) or ("REJECTED", the reason), from the demo data."""
-    consumers = {c["consumerId"]: c for c in demo["ConsumersTable"]}
-    restaurants = {r["restaurantId"]: r for r in demo["RestaurantsTable"]}
+    consumers, restaurants = demo["consumers"], demo["restaurants"]
     consumer = consumers.get(body["consumerId"])
     if consumer is None:
         return "REJECTED", f"consumer {body['consumerId']} is unknown"
@@ -81,8 +80,8 @@ def expected_outcome(body: dict[str, Any], demo: dict[str, Any]) -> tuple[str, A
                                 f"{body['restaurantId']}")
         if not item["available"]:
             return "REJECTED", f"menu item {line['menuItemId']} is not available"
-        total += item["priceMinor"] * line["quantity"]
-    return "VALIDATED", {"currency": restaurant["currency"], "amountMinor": total}
+        total += item["price"]["amountMinor"] * line["quantity"]
+    return "VALIDATED", {"currency": restaurant["menu"][0]["price"]["currency"], "amountMinor": total}
 
 
 def order(consumer="consumer-1", restaurant="restaurant-1", lines=(("item-1", 2), ("item-2", 1))):
@@ -90,17 +89,24 @@ def order(consumer="consumer-1", restaurant="restaurant-1", lines=(("item-1", 2)
             "lineItems": [{"menuItemId": m, "quantity": q} for m, q in lines]}
 
 
-# (kind, weight, body or raw request). Each invalid order has exactly one cause.
+# (kind, weight, body or raw request). Each invalid order has exactly one cause. What the order
+# context's replica does not know (an unknown consumer or restaurant) is accepted and rejected
+# by the validators; what it proves wrong is refused at intake (REFUSED).
 ORDERS = [
     ("valid", 60, lambda r: order(lines=[("item-1", r.randint(1, 5)), ("item-2", r.randint(1, 3))])),
+    ("valid, near the limit", 4, lambda r: order(consumer="consumer-3", lines=[("item-1", 2)])),
     ("unknown consumer", 4, lambda r: order(consumer=f"consumer-{r.randint(100, 999)}")),
-    ("suspended consumer", 4, lambda r: order(consumer="consumer-2")),
     ("unknown restaurant", 4, lambda r: order(restaurant="restaurant-9")),
-    ("closed restaurant", 4, lambda r: order(restaurant="restaurant-2", lines=[("item-1", 1)])),
-    ("unknown item", 4, lambda r: order(lines=[("item-9", 1)])),
-    ("unavailable item", 4, lambda r: order(lines=[("item-1", 1), ("item-3", 1)])),
 ]
 REFUSED = [
+    ("suspended consumer", 4, 422, lambda r: json.dumps(order(consumer="consumer-2")), "application/json"),
+    ("closed restaurant", 4, 422, lambda r: json.dumps(order(restaurant="restaurant-2", lines=[("item-1", 1)])),
+     "application/json"),
+    ("unknown item", 4, 422, lambda r: json.dumps(order(lines=[("item-9", 1)])), "application/json"),
+    ("unavailable item", 4, 422, lambda r: json.dumps(order(lines=[("item-1", 1), ("item-3", 1)])),
+     "application/json"),
+    ("over the limit", 4, 422, lambda r: json.dumps(order(consumer="consumer-3", lines=[("item-1", 3)])),
+     "application/json"),
     ("bad quantity", 4, 422, lambda r: json.dumps(order(lines=[("item-1", 0)])), "application/json"),
     ("malformed JSON", 4, 400, lambda r: '{"consumerId": ', "application/json"),
     ("wrong content type", 4, 415, lambda r: json.dumps(order()), "text/plain"),

@@ -80,7 +80,7 @@ def running_stack(directory: Path, ports: tuple[int, int, int], logs: str, param
     command = [sys.executable, "-m", "infra.devstack", "--moto-port", str(moto_port),
                "--log-dir", str(log_dir), "--parameter-overrides", parameters,
                "up", "--api-port", str(api_port), "--control-port", str(control_port),
-               "--state", str(state_file), "--seed", str(ROOT / "infra" / "demo-data.json")]
+               "--state", str(state_file), "--demo-data", str(ROOT / "infra" / "demo-data.json")]
     log_dir.mkdir(parents=True, exist_ok=True)
     with open(log_dir / "devstack.log", "w") as output:
         process = subprocess.Popen(command, cwd=ROOT, stdout=output, stderr=subprocess.STDOUT)

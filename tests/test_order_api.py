@@ -38,7 +38,11 @@ def test_a_valid_order_is_accepted_stored_and_announced_once(stack):
     # The validators may already have answered: the order starts PENDING, whatever it is now.
     assert order["history"][0]["status"] == "PENDING"
     assert order["status"] != "REJECTED"
-    assert order["lineItems"] == ORDER["lineItems"]
+    # Priced from the replica of restaurant-1's menu (item-1 12.50 EUR, item-2 4.50 EUR).
+    prices = {"item-1": 1250, "item-2": 450}
+    assert order["lineItems"] == [{**line, "price": {"currency": "EUR", "amountMinor": prices[line["menuItemId"]]}}
+                                  for line in ORDER["lineItems"]]
+    assert order["total"] == {"currency": "EUR", "amountMinor": 2 * 1250 + 450}
 
     # The emulator itself, not the handler's word: one OrderCreated row (an OrderValidated one
     # may follow already).
@@ -47,7 +51,7 @@ def test_a_valid_order_is_accepted_stored_and_announced_once(stack):
     detail = json.loads(rows[0]["detail"]["S"])
     assert detail["eventId"] == rows[0]["eventId"]["S"]
     assert detail["consumerId"] == "consumer-1"
-    assert detail["lineItems"] == ORDER["lineItems"]
+    assert detail["lineItems"] == order["lineItems"] and detail["total"] == order["total"]
     assert detail["correlationId"] == "e2e-accept"
     item = stack.client("dynamodb").get_item(
         TableName=stack.name("OrdersTable"), Key={"pk": {"S": f"ORDER#{order_id}"}})["Item"]
@@ -119,7 +123,8 @@ def test_a_retry_with_the_same_key_creates_one_order(stack):
     created = [r for r in outbox_records(stack, first.json()["orderId"]) if r["detailType"]["S"] == "OrderCreated"]
     assert len(created) == 1
 
-    changed = place(stack, body={**ORDER, "restaurantId": "restaurant-2"}, headers={"Idempotency-Key": key})
+    changed = place(stack, body={**ORDER, "lineItems": [{"menuItemId": "item-1", "quantity": 5}]},
+                    headers={"Idempotency-Key": key})
     assert changed.status_code == 422
     assert changed.json()["type"] == "/problems/idempotency-key-reused"
 

@@ -67,9 +67,10 @@ def test_an_accepted_order_reaches_each_validation_queue_once(stack):
         assert envelope["detail-type"] == "OrderCreated"
         detail = envelope["detail"]
         assert set(detail) == {"eventId", "orderId", "occurredAt", "schemaVersion", "correlationId",
-                               "consumerId", "restaurantId", "lineItems"}
+                               "consumerId", "restaurantId", "lineItems", "total"}
         assert detail["schemaVersion"] == 1
-        assert detail["lineItems"] == ORDER["lineItems"]
+        assert [(l["menuItemId"], l["quantity"]) for l in detail["lineItems"]] == \
+            [(l["menuItemId"], l["quantity"]) for l in ORDER["lineItems"]]
         # The event id is the outbox row's key: the de-duplication key downstream.
         row = stack.client("dynamodb").get_item(TableName=stack.name("OutboxTable"),
                                                 Key={"eventId": {"S": detail["eventId"]}})
@@ -77,7 +78,8 @@ def test_an_accepted_order_reaches_each_validation_queue_once(stack):
 
 
 def outbox_row(detail: str, order_id: str) -> dict:
-    return {"eventId": {"S": str(uuid.uuid4())}, "orderId": {"S": order_id}, "source": {"S": "orders"},
+    return {"eventId": {"S": str(uuid.uuid4())}, "subject": {"S": order_id}, "orderId": {"S": order_id},
+            "source": {"S": "orders"},
             "detailType": {"S": "OrderCreated"}, "detail": {"S": detail},
             "createdAt": {"S": "2026-11-26T12:00:00Z"}, "expiresAt": {"N": "0"}}
 

@@ -32,21 +32,18 @@ def test_a_valid_order_is_validated_with_its_priced_total(stack):
     assert terminal_rows(stack, order_id) == ["OrderValidated"]
 
 
-@pytest.mark.parametrize("body, reason", [
-    (order(consumer="consumer-9"), "consumer consumer-9 is unknown"),
-    (order(consumer="consumer-2"), "consumer consumer-2 is suspended"),
-    (order(restaurant="restaurant-9"), "restaurant restaurant-9 is unknown"),
-    (order(restaurant="restaurant-2", lines=[("item-1", 1)]), "restaurant restaurant-2 is not accepting orders"),
-    (order(lines=[("item-9", 1)]), "menu item item-9 is not on the menu of restaurant restaurant-1"),
-    (order(lines=[("item-1", 1), ("item-3", 1)]), "menu item item-3 is not available"),
-], ids=["unknown consumer", "suspended consumer", "unknown restaurant", "closed restaurant",
-        "unknown item", "unavailable item"])
-def test_an_order_that_fails_validation_is_rejected_with_the_reason(stack, body, reason):
-    order_id = place(stack, body=body).json()["orderId"]
-    shown = wait_for(stack, order_id, {"VALIDATED", "REJECTED"})
+# What the order context's replica does not know is accepted, and the validators reject it.
+@pytest.mark.parametrize("body, reason, priced", [
+    (order(consumer="consumer-9"), "consumer consumer-9 is unknown", True),
+    (order(restaurant="restaurant-9"), "restaurant restaurant-9 is unknown", False),
+], ids=["unknown consumer", "unknown restaurant"])
+def test_an_order_that_fails_validation_is_rejected_with_the_reason(stack, body, reason, priced):
+    answer = place(stack, body=body, headers={"Authorization": stack.bearer(operator=True)})
+    assert answer.status_code == 202 and ("total" in answer.json()) == priced
+    shown = wait_for(stack, answer.json()["orderId"], {"VALIDATED", "REJECTED"})
     assert shown["status"] == "REJECTED", shown
     assert reason in shown["rejectionReasons"]
-    assert terminal_rows(stack, order_id) == ["OrderRejected"]
+    assert terminal_rows(stack, shown["orderId"]) == ["OrderRejected"]
 
 
 TOTAL = {"currency": EUR, "amountMinor": 2500}

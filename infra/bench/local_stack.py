@@ -41,7 +41,7 @@ def devstack(ports: tuple[int, int, int] = (API_PORT, MOTO_PORT, CONTROL_PORT), 
          *([] if speedups else ["--no-speedups"]), "--instances", str(instances),
          "--parameter-overrides", " ".join(parameters),
          "up", "--api-port", str(api_port), "--control-port", str(control_port), "--state", str(state),
-         "--faults", json.dumps(faults or {}), "--seed", str(ROOT / "infra" / "demo-data.json")],
+         "--faults", json.dumps(faults or {}), "--demo-data", str(ROOT / "infra" / "demo-data.json")],
         cwd=ROOT, stdout=open(logs / "devstack.log", "w"), stderr=subprocess.STDOUT)
     try:
         deadline = time.time() + 60

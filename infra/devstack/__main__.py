@@ -41,6 +41,9 @@ def main() -> int:
     up.add_argument("--control-port", type=int, default=3999)
     up.add_argument("--seed", type=Path, action="append", default=[],
                     help="JSON file of items per table logical id, loaded once the tables exist")
+    up.add_argument("--demo-data", type=Path,
+                    help="consumers and restaurants (infra/demo-data.json) PUT through their APIs "
+                         "once the stack runs; ready once the replicas hold them")
     up.add_argument("--state", type=Path, default=Path(".local/devstack.json"),
                     help="written once the stack is ready: endpoints and resource names")
     up.add_argument("--faults", type=json.loads, default={},
@@ -49,7 +52,8 @@ def main() -> int:
     invoke.add_argument("function", help="logical id (OrderApiFunction) or binary (order-api)")
     invoke.add_argument("--event", type=Path, required=True, help="the event, as AWS would send it")
     invoke.add_argument("--seed", type=Path, action="append", default=[],
-                        help="JSON file of items per table logical id (infra/demo-data.json is always loaded)")
+                        help="JSON file of items per table logical id (the demo data of "
+                             "infra/demo-data.json is always loaded, replicas included)")
     token = commands.add_parser("token", help="print a token for the running stack")
     who = token.add_mutually_exclusive_group(required=True)
     who.add_argument("--sub", help="the consumer the token is for (its consumerId)")
@@ -95,6 +99,16 @@ def main() -> int:
     key_file = args.state.with_name(args.state.stem + "-issuer.json")
     issuer.save(key_file)
     audience = args.parameters["JwtAudience"].split(",")[0]
+    if args.demo_data:
+        try:
+            seconds = stack.load_demo(f"http://127.0.0.1:{args.api_port}",
+                                      issuer.token("devstack", audience, [OPERATOR_SCOPE], 300),
+                                      json.loads(args.demo_data.read_text()))
+        except (OSError, ValueError, RuntimeError) as e:
+            print(f"devstack: demo data not loaded: {e}", file=sys.stderr)
+            stack.stop()
+            return 2
+        print(f"devstack: demo data loaded through the APIs; replicas updated in {seconds:.2f} s")
     state = {**stack.describe(), "api": f"http://127.0.0.1:{args.api_port}",
              "control": f"http://127.0.0.1:{args.control_port}",
              "identity": {"issuer": issuer.url, "audience": audience, "keyFile": str(key_file),
@@ -154,7 +168,8 @@ def invoke_once(stack: Stack, args: argparse.Namespace) -> int:
     try:
         stack.start_data_plane()
         stack.create()
-        for seed in [Path(__file__).parents[1] / "demo-data.json", *args.seed]:
+        stack.seed_demo(json.loads((Path(__file__).parents[1] / "demo-data.json").read_text()))
+        for seed in args.seed:
             stack.seed(json.loads(seed.read_text()))
         function = stack.function(args.function)
         event = json.loads(args.event.read_text())

@@ -4,6 +4,7 @@ as child processes behind a Runtime API, the HTTP API, and the event source mapp
 from __future__ import annotations
 
 import json
+import time
 import os
 import secrets
 import string
@@ -116,15 +117,37 @@ class Stack:
             self.notes.append(f"deploy-only, no local effect: {counted}")
 
     def seed(self, data: dict[str, list[dict[str, Any]]]) -> None:
-        """Puts items into tables named by logical id (plain JSON, as infra/demo-data.json)."""
-        from infra.load_demo_data import load
+        """Puts items into tables named by logical id (plain JSON, as events/*/seed.json)."""
+        from infra.load_demo_data import _decimals
 
         unknown = set(data) - {t.logical_id for t in self.template.of_type("AWS::DynamoDB::Table")}
         if unknown:
             raise TemplateError(f"seed data names tables the template lacks: {', '.join(sorted(unknown))}")
-        resource = boto3.resource("dynamodb", endpoint_url=self.dynamodb_endpoint, region_name=REGION,
-                                  aws_access_key_id="testing", aws_secret_access_key="testing")
-        load(resource, self.template.physical, data)
+        for logical_id, items in data.items():
+            table = self._dynamodb().Table(self.template.physical[logical_id])
+            for item in items:
+                table.put_item(Item=_decimals(item))
+
+    def seed_demo(self, data: dict[str, Any]) -> None:
+        """The demo consumers and restaurants straight into their tables and the replica, for a
+        run without an API or event delivery (`invoke`)."""
+        from infra.load_demo_data import into_tables
+
+        into_tables(self._dynamodb(), self.template.physical, data)
+
+    def load_demo(self, api: str, token: str, data: dict[str, Any]) -> float:
+        """The demo data through the owners' APIs; waits for the replicas. Answers the seconds
+        from the first PUT to the last replica updated."""
+        from infra.load_demo_data import via_api, wait_for_replicas
+
+        started = time.time()
+        versions = via_api(api, token, data)
+        wait_for_replicas(self.client("dynamodb"), self.template.physical["ReplicasTable"], versions)
+        return time.time() - started
+
+    def _dynamodb(self):
+        return boto3.resource("dynamodb", endpoint_url=self.dynamodb_endpoint, region_name=REGION,
+                              aws_access_key_id="testing", aws_secret_access_key="testing")
 
     def client(self, service: str):
         endpoint = self.dynamodb_endpoint if service.startswith("dynamodb") else self.endpoint
@@ -339,11 +362,12 @@ class Stack:
         environment["AWS_ACCESS_KEY_ID"] = f"local-{name}"
         environment["AWS_ENDPOINT_URL"] = self.endpoint
         environment["AWS_ENDPOINT_URL_DYNAMODB"] = self.dynamodb_endpoint
-        # Lambda scales a function behind an API with its requests; here it gets a few more
-        # instances than the others, so that requests waiting on an order (Prefer: wait) leave
-        # room for the rest.
+        # Lambda scales a function behind an API with its requests; here one that may hold a
+        # request for long (order-api: Prefer: wait, timeout 25 s) gets a few more instances
+        # than the others, so that waiting requests leave room for the rest.
         serves_api = any(e.get("Type") == "HttpApi" for e in props.get("Events", {}).values())
-        instances = max(self.instances, API_INSTANCES) if serves_api else self.instances
+        holds_requests = serves_api and int(props.get("Timeout", 3)) >= 20
+        instances = max(self.instances, API_INSTANCES) if holds_requests else self.instances
         function = Function(name, self.bin_dir / binary, environment,
                             int(props.get("Timeout", 3)), int(props.get("MemorySize", 128)),
                             self.log_dir, instances)

@@ -69,4 +69,6 @@ def test_no_table_has_an_index_or_a_key_shared_by_all_orders():
         [key] = table.properties["KeySchema"]
         keys[table.logical_id] = (key["AttributeName"], key["KeyType"])
     assert keys == {"OrdersTable": ("pk", "HASH"), "OutboxTable": ("eventId", "HASH"),
-                    "ConsumersTable": ("consumerId", "HASH"), "RestaurantsTable": ("restaurantId", "HASH")}
+                    "ConsumersTable": ("consumerId", "HASH"), "RestaurantsTable": ("restaurantId", "HASH"),
+                    "ConsumersOutboxTable": ("eventId", "HASH"), "RestaurantsOutboxTable": ("eventId", "HASH"),
+                    "ReplicasTable": ("pk", "HASH")}

@@ -88,7 +88,7 @@ pub fn router<S: OrderStore, Q: ReplicaStore, R: Resolver + 'static>(app: App<S,
 }
 
 /// `202 Accepted` body: the order exists and is being validated; priced when the replica knew
-/// the restaurant (not on an idempotent replay, which answers the id only).
+/// the restaurant. An idempotent replay answers the same.
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
 struct Accepted {
@@ -239,7 +239,9 @@ async fn accept<S: OrderStore, Q: ReplicaStore, R: Resolver>(
         }
         Ok(Placement::Replayed { order_id }) => {
             info!(replayedOrderId = %order_id, "idempotent retry answered with the first order");
-            Ok(replayed(order_id))
+            // The first answer again, priced as it was; the id alone if the order is unreadable.
+            let first = app.store.get(order_id).await.ok().flatten();
+            Ok(replayed(order_id, first.as_ref()))
         }
         Ok(Placement::KeyReused) => Err(Problem::new(
             StatusCode::UNPROCESSABLE_ENTITY,
@@ -287,22 +289,31 @@ fn accepted_response(body: Accepted) -> Response {
 }
 
 fn accepted(order: &Order) -> Response {
-    let priced = order.total.is_some();
-    accepted_response(Accepted {
+    accepted_response(accepted_body(order))
+}
+
+fn accepted_body(order: &Order) -> Accepted {
+    // The total stored at intake (a validated order's total may have been set by its reply).
+    let priced = order.line_items.iter().all(|line| line.price.is_some());
+    Accepted {
         order_id: order.order_id,
         status: OrderStatus::Pending,
         line_items: priced.then(|| order.line_items.clone()),
-        total: order.total.clone(),
-    })
+        total: priced.then(|| order.total.clone()).flatten(),
+    }
 }
 
-fn replayed(order_id: Uuid) -> Response {
-    let mut response = accepted_response(Accepted {
-        order_id,
-        status: OrderStatus::Pending,
-        line_items: None,
-        total: None,
-    });
+fn replayed(order_id: Uuid, first: Option<&Order>) -> Response {
+    let body = first.map_or(
+        Accepted {
+            order_id,
+            status: OrderStatus::Pending,
+            line_items: None,
+            total: None,
+        },
+        accepted_body,
+    );
+    let mut response = accepted_response(body);
     response
         .headers_mut()
         .insert(IDEMPOTENT_REPLAYED, HeaderValue::from_static("true"));
