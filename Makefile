@@ -72,6 +72,7 @@ bench: $(VENV)/.installed build
 	$(PYTHON) -m infra.bench.place_order
 	$(PYTHON) -m infra.bench.relay
 	$(PYTHON) -m infra.bench.flow
+	$(PYTHON) -m infra.bench.replica_lag
 
 clean:
 	rm -rf $(VENV) $(SAM_VENV) .local .aws-sam target

@@ -51,6 +51,24 @@ def test_an_order_for_another_consumer_is_forbidden():
     assert json.loads(response["body"])["type"] == "/problems/forbidden"
 
 
+def test_an_operator_creates_a_consumer_and_a_consumer_may_not():
+    created = invoke("consumer-api", "consumer-api/put-consumer.json")
+    assert created["statusCode"] == 201 and json.loads(created["body"])["version"] == 1
+    refused = invoke("consumer-api", "consumer-api/put-consumer-by-a-consumer.json")
+    assert refused["statusCode"] == 403
+
+
+def test_an_operator_changes_a_menu_to_its_next_version():
+    # The demo data holds restaurant-1 at version 1; the sample changes its menu.
+    changed = invoke("restaurant-api", "restaurant-api/put-restaurant.json")
+    assert changed["statusCode"] == 200
+    assert json.loads(changed["body"])["version"] == 2
+
+
+def test_the_replica_updater_applies_both_kinds_of_update():
+    assert invoke("replica-updater", "replica-updater/updates.json") == {"batchItemFailures": []}
+
+
 def test_an_unknown_order_is_not_found():
     response = invoke("order-api", "order-api/get-unknown-order.json")
     assert response["statusCode"] == 404
@@ -102,6 +120,8 @@ def test_every_sample_is_covered():
     samples = {str(p.relative_to(EVENTS)) for p in EVENTS.rglob("*.json")} - {"order-replies/seed.json"}
     tested = {"order-api/place-order.json", "order-api/place-order-bad-quantity.json",
               "order-api/place-order-for-another-consumer.json",
+              "consumer-api/put-consumer.json", "consumer-api/put-consumer-by-a-consumer.json",
+              "restaurant-api/put-restaurant.json", "replica-updater/updates.json",
               "order-api/get-unknown-order.json", "outbox-relay/inserts-and-a-ttl-expiry.json",
               "consumer-validator/order-created.json", "restaurant-validator/order-created.json",
               "order-replies/replies.json", "order-replies/deadline.json",
