@@ -72,12 +72,14 @@ class LocalStack:
 
 
 @contextmanager
-def running_stack(directory: Path, ports: tuple[int, int, int], logs: str, parameters: str = ""):
-    """A devstack with the demo data on `ports` (API, emulator, control), stopped afterwards."""
+def running_stack(directory: Path, ports: tuple[int, int, int], logs: str, parameters: str = "",
+                  template: Path = ROOT / "template.yaml"):
+    """A devstack of `template` with the demo data on `ports` (API, emulator, control), stopped
+    afterwards."""
     api_port, moto_port, control_port = ports
     state_file = directory / "state.json"
     log_dir = ROOT / ".local" / logs
-    command = [sys.executable, "-m", "infra.devstack", "--moto-port", str(moto_port),
+    command = [sys.executable, "-m", "infra.devstack", "--template", str(template), "--moto-port", str(moto_port),
                "--log-dir", str(log_dir), "--parameter-overrides", parameters,
                "up", "--api-port", str(api_port), "--control-port", str(control_port),
                "--state", str(state_file), "--demo-data", str(ROOT / "infra" / "demo-data.json")]
@@ -96,6 +98,18 @@ def running_stack(directory: Path, ports: tuple[int, int, int], logs: str, param
     finally:
         process.terminate()
         process.wait(timeout=20)
+        REPORTS.append(log_dir / "iam-report.txt")
+
+
+# Each stack's IAM report (granted against used permissions), shown at the end of the run.
+REPORTS: list[Path] = []
+
+
+def pytest_terminal_summary(terminalreporter):
+    for report in REPORTS:
+        if report.exists():
+            terminalreporter.write_sep("-", f"{report.parent.name}: IAM")
+            terminalreporter.write_line(report.read_text())
 
 
 @pytest.fixture(scope="session")

@@ -33,6 +33,8 @@ def main() -> int:
                         help="how many instances of each function run at once")
     parser.add_argument("--no-speedups", action="store_true",
                         help="run moto without devstack's speed fixes (to measure what they save)")
+    parser.add_argument("--no-iam", action="store_true",
+                        help="do not enforce the functions' IAM policies (on by default)")
     parser.add_argument("--parameter-overrides", default="", metavar="'NAME=VALUE ...'",
                         help="template parameters, as `sam deploy --parameter-overrides` takes them")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -80,7 +82,8 @@ def main() -> int:
     stack = None
     try:
         stack = Stack(Template(args.template, args.parameters), args.bin_dir, args.log_dir,
-                      args.moto_port, args.instances, args.faults, not args.no_speedups, issuer)
+                      args.moto_port, args.instances, args.faults, not args.no_speedups, issuer,
+                      enforce_iam=not args.no_iam)
         stack.start_data_plane()
         stack.create()
         for seed in args.seed:
@@ -126,6 +129,9 @@ def main() -> int:
     signal.signal(signal.SIGTERM, lambda *_: stopped.set())
     signal.signal(signal.SIGINT, lambda *_: stopped.set())
     stopped.wait()
+    report = stack.iam_report()
+    (args.log_dir / "iam-report.txt").write_text(report + "\n")
+    print(report, flush=True)
     for function in stack.functions.values():
         print(f"devstack: {function.name} peak memory {function.peak_memory_mb():.1f} MiB "
               f"of {function.memory} MB; longest invocation {function.longest_invocation * 1000:.0f} ms "
@@ -173,6 +179,7 @@ def invoke_once(stack: Stack, args: argparse.Namespace) -> int:
             stack.seed(json.loads(seed.read_text()))
         function = stack.function(args.function)
         event = json.loads(args.event.read_text())
+        stack.enforce_roles()
     except (TemplateError, FileNotFoundError, KeyError, ValueError) as e:
         print(f"devstack: {e}", file=sys.stderr)
         return 2

@@ -3,7 +3,9 @@ so that the data plane and devstack's HTTP API, Runtime API and pollers use both
 
 `python -m infra.devstack.moto_server --port 4566`. Besides moto's API it serves
 `GET /_devstack/faults` (settings and counts) and `POST /_devstack/faults` (settings, see
-`faults.py`); `POST /_devstack/faults/put-events` takes the `putEvents` setting alone.
+`faults.py`); `POST /_devstack/faults/put-events` takes the `putEvents` setting alone;
+`POST /_devstack/iam` takes the functions' roles, `GET` answers what each used and was denied
+(see `iam.py`).
 
 devstack runs two of them: one for DynamoDB and its streams, one for everything else (SQS and
 EventBridge must share a process: moto delivers a rule's events to the queue in memory). One
@@ -29,7 +31,7 @@ from moto.moto_server.werkzeug_app import (
 )
 from werkzeug.serving import make_server
 
-from . import faults, moto_fixes, moto_speedups
+from . import faults, iam, moto_fixes, moto_speedups
 
 FAULTS_PATH = "/_devstack/faults"
 
@@ -103,7 +105,8 @@ def application(forward_dynamodb: int | None = None):
         start_response(status, [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
         return [body]
 
-    return app
+    # IAM first: a call its role does not allow never reaches a fault or the data.
+    return iam.middleware(app)
 
 
 def main() -> None:

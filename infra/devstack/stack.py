@@ -3,22 +3,24 @@ as child processes behind a Runtime API, the HTTP API, and the event source mapp
 
 from __future__ import annotations
 
+import functools
 import json
-import time
 import os
 import secrets
 import string
 import subprocess
 import sys
+import time
 import urllib.error
 import urllib.request
 from pathlib import Path
 from typing import Any
 
 import boto3
+import botocore.config
 
 from .moto_server import FAULTS_PATH
-from . import chaos, httpd
+from . import chaos, httpd, iam
 from .http_api import Cors, HttpApi, Route
 from .identity import JwtAuthorizer, LocalIssuer
 from .mappings import Mapping, ScheduleMapping, SqsMapping, StreamMapping
@@ -77,8 +79,10 @@ def _check_properties(resource: Resource, allowed: set[str]) -> None:
 class Stack:
     def __init__(self, template: Template, bin_dir: Path, log_dir: Path, moto_port: int,
                  instances: int = 2, faults: dict[str, Any] | None = None, speedups: bool = True,
-                 issuer: LocalIssuer | None = None):
+                 issuer: LocalIssuer | None = None, enforce_iam: bool = True):
         self.template = template
+        self.enforce_iam = enforce_iam
+        self.roles: dict[str, iam.Role] = {}  # by access key
         self.issuer = issuer
         # Per HTTP API: its default authorizer's name and its authorizers; its CORS settings.
         self.authorizers: dict[str, tuple[str | None, dict[str, JwtAuthorizer]]] = {}
@@ -340,9 +344,15 @@ class Stack:
         self.template.physical[resource.logical_id] = name
         self.template.attributes[(resource.logical_id, "Arn")] = arn
 
-    def _send_failure(self, destination_arn: str, record: dict[str, Any]) -> None:
-        sqs = self.client("sqs")
-        url = sqs.get_queue_url(QueueName=destination_arn.split(":")[-1])["QueueUrl"]
+    def _send_failure(self, function: Function, destination_arn: str, record: dict[str, Any]) -> None:
+        """Lambda sends a stream batch's on-failure record with the function's execution role, so
+        the role must allow it: the send is signed with the function's credentials."""
+        url = self.client("sqs").get_queue_url(QueueName=destination_arn.split(":")[-1])["QueueUrl"]
+        sqs = boto3.client("sqs", endpoint_url=self.endpoint, region_name=REGION,
+                           aws_access_key_id=function.environment["AWS_ACCESS_KEY_ID"],
+                           aws_secret_access_key=function.environment["AWS_SECRET_ACCESS_KEY"],
+                           aws_session_token=function.environment["AWS_SESSION_TOKEN"],
+                           config=botocore.config.Config(retries={"mode": "standard", "max_attempts": 10}))
         sqs.send_message(QueueUrl=url, MessageBody=json.dumps(record))
 
     def _create_function(self, resource: Resource) -> None:
@@ -359,7 +369,10 @@ class Stack:
         variables = self.template.resolve(props.get("Environment", {}).get("Variables", {}), where)
         environment = {k: str(v) for k, v in variables.items()}
         environment.update(CREDENTIALS)
+        # Temporary credentials of the function's role, as Lambda gives them.
         environment["AWS_ACCESS_KEY_ID"] = f"local-{name}"
+        environment["AWS_SESSION_TOKEN"] = f"local-session-{name}"
+        self.roles[environment["AWS_ACCESS_KEY_ID"]] = iam.role_of(self.template, resource, name)
         environment["AWS_ENDPOINT_URL"] = self.endpoint
         environment["AWS_ENDPOINT_URL_DYNAMODB"] = self.dynamodb_endpoint
         # Lambda scales a function behind an API with its requests; here one that may hold a
@@ -416,17 +429,43 @@ class Stack:
                 if destination and ":sqs:" not in destination.get("Destination", ""):
                     raise TemplateError(f"{where}: only an SQS on-failure destination is emulated")
                 mapping = StreamMapping(function, where, self.client("dynamodbstreams"),
-                                        self.client("sqs"), props["Stream"], props, self._send_failure,
+                                        self.client("sqs"), props["Stream"], props,
+                                        functools.partial(self._send_failure, function),
                                         self.delivery_faults)
             self.mappings.append(mapping)
         else:
             raise TemplateError(f"{where}: event source type {kind} is not emulated by devstack")
 
+    def enforce_roles(self) -> None:
+        """From now on the emulators check each function's calls against its role."""
+        if self.enforce_iam:
+            self._emulators_iam({"roles": {key: role.to_json() for key, role in self.roles.items()}})
+
     def start_functions(self) -> None:
+        self.enforce_roles()
         for function in self.functions.values():
             function.start()
         for mapping in self.mappings:
             mapping.start()
+
+    def _emulators_iam(self, roles: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+        """Sends the roles to every emulator process (with `roles`); answers what each saw."""
+        answers = []
+        for endpoint in self.emulator_endpoints():
+            request = urllib.request.Request(f"{endpoint}{iam.IAM_PATH}", method="POST" if roles else "GET",
+                                             data=json.dumps(roles).encode() if roles else None)
+            with urllib.request.urlopen(request, timeout=10) as answer:
+                answers.append(json.loads(answer.read()))
+        return answers
+
+    def iam_report(self) -> str:
+        """Each function's granted permissions beside those it used and was denied."""
+        if not self.enforce_iam:
+            return "IAM: not enforced (--no-iam)"
+        usage = iam.Usage(granted={role.function: role for role in self.roles.values()})
+        for described in self._emulators_iam():
+            usage.add(described)
+        return usage.report()
 
     def http_api(self, port: int) -> HttpApi:
         return HttpApi(self.routes, "127.0.0.1", port, self.cors)

@@ -1,0 +1,299 @@
+"""IAM on the local stack: each function's execution role, from the template, enforced on every
+AWS call the function makes, so a missing permission fails here before it fails after
+`sam deploy`.
+
+devstack builds each role (`role_of`): the function's `Policies`, SAM policy templates expanded by
+SAM's own translator (`samtranslator`'s policy template processor, not a copy), intrinsics
+resolved to the local resources' ARNs. What it cannot evaluate faithfully (a `Condition`,
+`NotAction`, `NotResource`, a managed policy by name) stops it at start-up, naming it. The
+emulator's processes then check each call a function signs (`middleware`): its action on each
+resource it names (a table, index, queue, bus, secret; a transaction's every item) must be
+allowed by a statement and denied by none, as IAM decides; otherwise the service's own
+access-denied error, logged with the function, action and resource. devstack's own calls and the
+event source mappings' (Lambda's service role) are not the function's and are not checked.
+Every allowed call is counted, for the report of used against granted permissions."""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+import sys
+import threading
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+from .template import ACCOUNT, REGION, Resource, Template, TemplateError
+
+IAM_PATH = "/_devstack/iam"
+
+
+@dataclass
+class Statement:
+    effect: str  # Allow or Deny
+    actions: list[str]
+    resources: list[str]
+
+    def matches(self, action: str, resource: str) -> bool:
+        return any(_glob(a, action, case=False) for a in self.actions) and \
+            any(_glob(r, resource, case=True) for r in self.resources)
+
+
+def _glob(pattern: str, value: str, case: bool) -> bool:
+    regex = "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern)
+    return re.fullmatch(regex, value, 0 if case else re.IGNORECASE) is not None
+
+
+@dataclass
+class Role:
+    function: str
+    statements: list[Statement]
+
+    @property
+    def arn(self) -> str:
+        return f"arn:aws:sts::{ACCOUNT}:assumed-role/{self.function}-role/{self.function}"
+
+    def allows(self, action: str, resource: str) -> bool:
+        """IAM's rule: an explicit deny wins, then an allow; nothing said is a deny."""
+        matching = [s for s in self.statements if s.matches(action, resource)]
+        return bool(matching) and all(s.effect == "Allow" for s in matching)
+
+    def grants(self) -> list[str]:
+        return sorted(f"{s.effect} {a} on {r}" for s in self.statements for a in s.actions for r in s.resources)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"function": self.function,
+                "statements": [{"Effect": s.effect, "Action": s.actions, "Resource": s.resources}
+                               for s in self.statements]}
+
+    @classmethod
+    def from_json(cls, value: dict[str, Any]) -> Role:
+        return cls(value["function"], [Statement(s["Effect"], s["Action"], s["Resource"])
+                                       for s in value["statements"]])
+
+
+def _processor():
+    from samtranslator.policy_template_processor.processor import PolicyTemplatesProcessor
+
+    return PolicyTemplatesProcessor(PolicyTemplatesProcessor.get_default_policy_templates_json())
+
+
+def role_of(template: Template, resource: Resource, function_name: str) -> Role:
+    """The function's execution role as the template grants it, resolved to local ARNs."""
+    where = f"{resource.logical_id}.Policies"
+    policies = resource.properties.get("Policies", [])
+    policies = policies if isinstance(policies, list) else [policies]
+    processor = None
+    statements: list[Statement] = []
+    for index, policy in enumerate(policies):
+        here = f"{where}[{index}]"
+        if isinstance(policy, str):
+            raise TemplateError(f"{here}: managed policy {policy} is not evaluated by devstack")
+        if set(policy) - {"Statement", "Version"} and len(policy) == 1:
+            (name, parameters), = policy.items()
+            processor = processor or _processor()
+            if not processor.has(name):
+                raise TemplateError(f"{here}: {name} is no SAM policy template")
+            parameters = template.resolve(parameters, here)
+            document = processor.convert(name, parameters or {})
+        elif "Statement" in policy:
+            document = policy
+        else:
+            raise TemplateError(f"{here}: devstack reads inline statements and SAM policy templates only")
+        for number, statement in enumerate(document["Statement"]):
+            statements.append(_statement(template, statement, f"{here}.Statement[{number}]"))
+    return Role(function_name, statements)
+
+
+def _statement(template: Template, statement: dict[str, Any], where: str) -> Statement:
+    unknown = set(statement) - {"Effect", "Action", "Resource", "Sid"}
+    if unknown:
+        raise TemplateError(f"{where}: devstack cannot evaluate {', '.join(sorted(unknown))}")
+    resolved = template.resolve(statement, where)
+    as_list = lambda value: value if isinstance(value, list) else [value]  # noqa: E731
+    return Statement(resolved["Effect"], [str(a) for a in as_list(resolved["Action"])],
+                     [str(r) for r in as_list(resolved["Resource"])])
+
+
+# ---- In the emulator's processes ----
+
+class Enforcer:
+    """The roles by access key, and what each function was allowed and denied."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.roles: dict[str, Role] = {}
+        self.used: dict[str, Counter] = {}
+        self.denied: dict[str, Counter] = {}
+
+    def configure(self, value: dict[str, Any]) -> None:
+        with self.lock:
+            self.roles = {key: Role.from_json(role) for key, role in value.get("roles", {}).items()}
+
+    def describe(self) -> dict[str, Any]:
+        with self.lock:
+            return {"used": {f: dict(c) for f, c in self.used.items()},
+                    "denied": {f: dict(c) for f, c in self.denied.items()}}
+
+    def decide(self, access_key: str, calls: list[tuple[str, str]]) -> tuple[Role, str, str] | None:
+        """The first (role, action, resource) the function's role does not allow, else None."""
+        role = self.roles.get(access_key)
+        if role is None:
+            return None
+        with self.lock:
+            for action, resource in calls:
+                if not role.allows(action, resource):
+                    self.denied.setdefault(role.function, Counter())[f"{action} {resource}"] += 1
+                    return role, action, resource
+            for action, resource in calls:
+                self.used.setdefault(role.function, Counter())[f"{action} {resource}"] += 1
+        return None
+
+
+ENFORCER = Enforcer()
+
+TARGETS = {"DynamoDB_20120810": "dynamodb", "DynamoDBStreams_20120810": "dynamodb",
+           "AWSEvents": "events", "AmazonSQS": "sqs", "secretsmanager": "secretsmanager"}
+TRANSACT_ACTIONS = {"Put": "PutItem", "Update": "UpdateItem", "Delete": "DeleteItem",
+                    "ConditionCheck": "ConditionCheckItem", "Get": "GetItem"}
+
+
+def _arn(service: str, resource: str) -> str:
+    return f"arn:aws:{service}:{REGION}:{ACCOUNT}:{resource}"
+
+
+def _table(name: str, index: str | None = None) -> str:
+    if name.startswith("arn:"):
+        return name
+    return _arn("dynamodb", f"table/{name}" + (f"/index/{index}" if index else ""))
+
+
+def calls_of(service: str, operation: str, body: dict[str, Any]) -> list[tuple[str, str]]:
+    """The (action, resource ARN) pairs IAM checks for one request."""
+    if service == "dynamodb":
+        if operation in ("TransactWriteItems", "TransactGetItems"):
+            return [(f"dynamodb:{TRANSACT_ACTIONS[kind]}", _table(item[kind]["TableName"]))
+                    for item in body.get("TransactItems", []) for kind in item]
+        if operation in ("BatchGetItem", "BatchWriteItem"):
+            return [(f"dynamodb:{operation}", _table(name)) for name in body.get("RequestItems", {})]
+        if "StreamArn" in body:
+            return [(f"dynamodb:{operation}", body["StreamArn"])]
+        if "TableName" in body:
+            return [(f"dynamodb:{operation}", _table(body["TableName"], body.get("IndexName")))]
+        return [(f"dynamodb:{operation}", "*")]
+    if service == "sqs":
+        url = body.get("QueueUrl", "")
+        return [(f"sqs:{operation}", _arn("sqs", url.rstrip("/").rsplit("/", 1)[-1]) if url else "*")]
+    if service == "events":
+        if operation == "PutEvents":
+            buses = {entry.get("EventBusName") or "default" for entry in body.get("Entries", [])}
+            return [("events:PutEvents", b if b.startswith("arn:") else _arn("events", f"event-bus/{b}"))
+                    for b in sorted(buses)]
+        return [(f"events:{operation}", "*")]
+    if service == "secretsmanager":
+        secret = body.get("SecretId", "*")
+        return [(f"secretsmanager:{operation}",
+                 secret if secret.startswith("arn:") or secret == "*" else _arn("secretsmanager", f"secret:{secret}"))]
+    return [(f"{service}:{operation}", "*")]
+
+
+def _denied_answer(service: str, role: Role, action: str, resource: str):
+    message = (f"User: {role.arn} is not authorized to perform: {action} on resource: {resource} "
+               f"because no identity-based policy allows the {action} action")
+    if service == "sqs":
+        error_type, status = "com.amazonaws.sqs#AccessDenied", "403 Forbidden"
+    else:
+        error_type, status = "AccessDeniedException", "400 Bad Request"
+    body = json.dumps({"__type": error_type, "message": message, "Message": message}).encode()
+    version = "1.1" if service in ("events", "secretsmanager") else "1.0"
+    headers = [("Content-Type", f"application/x-amz-json-{version}"), ("Content-Length", str(len(body))),
+               ("x-amzn-query-error", f"{error_type.rsplit('#', 1)[-1]};Sender")]
+    return status, headers, body
+
+
+def middleware(app):
+    """Checks every call a function signs against its role; serves `IAM_PATH` (roles in, usage
+    out) for devstack."""
+
+    def enforce(environ, start_response):
+        if environ.get("PATH_INFO", "").startswith(IAM_PATH):
+            return _control(environ, start_response)
+        prefix, _, operation = environ.get("HTTP_X_AMZ_TARGET", "").partition(".")
+        service = TARGETS.get(prefix)
+        access_key = _access_key(environ)
+        if service is None or access_key not in ENFORCER.roles:
+            return app(environ, start_response)
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        raw = environ["wsgi.input"].read(length) if length else b""
+        environ["wsgi.input"] = io.BytesIO(raw)
+        try:
+            body = json.loads(raw or b"{}")
+        except ValueError:
+            body = {}
+        refused = ENFORCER.decide(access_key, calls_of(service, operation, body))
+        if refused is None:
+            return app(environ, start_response)
+        role, action, resource = refused
+        print(json.dumps({"accessDenied": {"function": role.function, "action": action,
+                                           "resource": resource}}), file=sys.stderr, flush=True)
+        status, headers, answer = _denied_answer(service, role, action, resource)
+        start_response(status, headers)
+        return [answer]
+
+    return enforce
+
+
+def _access_key(environ: dict[str, Any]) -> str:
+    authorization = environ.get("HTTP_AUTHORIZATION", "")
+    start = authorization.find("Credential=")
+    return authorization[start + len("Credential="):].split("/", 1)[0] if start >= 0 else ""
+
+
+def _control(environ, start_response):
+    if environ["REQUEST_METHOD"] == "POST":
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        ENFORCER.configure(json.loads(environ["wsgi.input"].read(length) or b"{}"))
+    body = json.dumps(ENFORCER.describe()).encode()
+    start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
+    return [body]
+
+
+# ---- The report ----
+
+@dataclass
+class Usage:
+    """Per function: what it was granted, used and denied during a run."""
+    granted: dict[str, Role] = field(default_factory=dict)
+    used: dict[str, Counter] = field(default_factory=dict)
+    denied: dict[str, Counter] = field(default_factory=dict)
+
+    def add(self, described: dict[str, Any]) -> None:
+        for kind in ("used", "denied"):
+            for function, counts in described[kind].items():
+                getattr(self, kind).setdefault(function, Counter()).update(counts)
+
+    def report(self) -> str:
+        lines = ["IAM: each function's calls against its role (devstack enforces the template's policies)"]
+        for function, role in sorted(self.granted.items()):
+            used = self.used.get(function, Counter())
+            lines.append(f"  {function}")
+            calls = [(*call.split(" ", 1), n) for call, n in used.items()]
+            for statement in role.statements:
+                for action in statement.actions:
+                    for resource in statement.resources:
+                        if statement.effect == "Deny":
+                            lines.append(f"    Deny {action} on {_short(resource)}")
+                            continue
+                        hits = sum(n for a, r, n in calls
+                                   if _glob(action, a, case=False) and _glob(resource, r, case=True))
+                        mark = f"used {hits}x" if hits else "NEVER USED"
+                        lines.append(f"    Allow {action} on {_short(resource)}: {mark}")
+            for call, n in sorted(self.denied.get(function, Counter()).items()):
+                action, resource = call.split(" ", 1)
+                lines.append(f"    DENIED {action} on {_short(resource)}: {n}x")
+        return "\n".join(lines)
+
+
+def _short(arn: str) -> str:
+    return arn.replace("arn:aws:", "").replace(f":{REGION}:{ACCOUNT}:", ":")
