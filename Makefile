@@ -24,6 +24,13 @@ $(VENV)/.installed: infra/requirements.txt
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r infra/requirements.txt
 	touch $@
 
+# checkov pins its own dependencies too: a virtualenv of its own.
+CHECKOV_VENV := .venv-checkov
+$(CHECKOV_VENV)/.installed: infra/requirements-checkov.txt
+	python3 -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/pip install --quiet --disable-pip-version-check -r infra/requirements-checkov.txt
+	touch $@
+
 $(SAM_VENV)/.installed: infra/requirements-sam.txt
 	python3 -m venv $(SAM_VENV)
 	$(SAM_VENV)/bin/pip install --quiet --disable-pip-version-check -r infra/requirements-sam.txt
@@ -47,11 +54,14 @@ check:
 	$(CARGO) test --workspace --locked
 
 ## `sam validate` and `sam validate --lint` catch different mistakes; cfn-lint adds the
-## serverless rules. Suppressions are in template.yaml, each with its reason.
-template-check: $(SAM_VENV)/.installed
+## serverless rules; checkov the security checks (offline: --skip-download). Suppressions are in
+## template.yaml, each with its reason; a new finding fails the build.
+template-check: $(SAM_VENV)/.installed $(CHECKOV_VENV)/.installed
 	$(SAM) validate --region us-east-1
 	$(SAM) validate --lint --region us-east-1
 	$(SAM_VENV)/bin/cfn-lint template.yaml --append-rules cfn_lint_serverless.rules
+	BC_SKIP_MAPPING=TRUE $(CHECKOV_VENV)/bin/checkov -f template.yaml --framework cloudformation \
+		--skip-download --compact --quiet
 
 ## Debug binaries for the host: CI checks the build works; `sam build` alone makes release ones.
 sam-build: $(SAM_VENV)/.installed
@@ -75,4 +85,4 @@ bench: $(VENV)/.installed build
 	$(PYTHON) -m infra.bench.replica_lag
 
 clean:
-	rm -rf $(VENV) $(SAM_VENV) .local .aws-sam target
+	rm -rf $(VENV) $(SAM_VENV) $(CHECKOV_VENV) .local .aws-sam target

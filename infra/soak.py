@@ -442,6 +442,9 @@ def main() -> int:
         drained = drain(emulator, accepted, args.drain_seconds)
         result = check(emulator, placed, demo)
     report(placed, refusals, result, faults, stops, took, drained)
+    iam_report = LOGS / "iam-report.txt"  # written by devstack as it stopped
+    if iam_report.exists():
+        print("\n" + iam_report.read_text())
     breached = any(result["breaches"].values()) or refusals["wrong answer"] or not placed
     print("\nsoak: " + ("FAILED" if breached else "passed"))
     return 1 if breached else 0
