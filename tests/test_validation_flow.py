@@ -112,7 +112,8 @@ def test_orders_are_accepted_while_a_validator_is_down_and_validated_when_it_ret
 
 def test_no_message_ended_on_a_dead_letter_queue(stack):
     # OutboxRelayFailures is not among them: test_outbox_relay puts a poison row there on purpose.
-    for dlq in ("ConsumerValidationDLQ", "RestaurantValidationDLQ", "OrderRepliesDLQ", "EventDeliveryFailures"):
+    for dlq in ("ConsumerValidationDLQ", "RestaurantValidationDLQ", "OrderRepliesDLQ", "ReplicaUpdatesDLQ",
+                "EventDeliveryFailures"):
         if queue_depth(stack, dlq):
             # Peek (visibility 0), so the failure shows why each message was dead-lettered.
             found = stack.client("sqs").receive_message(

@@ -11,11 +11,12 @@ use shared::dead_letter::{
 
 /// The stack's dead-letter queues, by logical id: the functions' DLQs, the relay's on-failure
 /// destination and EventBridge's dead-letter queue.
-pub const DEAD_LETTER_QUEUES: [&str; 6] = [
+pub const DEAD_LETTER_QUEUES: [&str; 7] = [
     "ConsumerValidationDLQ",
     "RestaurantValidationDLQ",
     "OrderRepliesDLQ",
     "OutcomeNotificationsDLQ",
+    "ReplicaUpdatesDLQ",
     "OutboxRelayFailures",
     "EventDeliveryFailures",
 ];
