@@ -10,7 +10,7 @@ SAM := PATH="$(CURDIR)/$(SAM_VENV)/bin:$$PATH" SAM_CLI_TELEMETRY=0 $(SAM_VENV)/b
 # `sam build` here targets this machine's architecture; deployments default to arm64.
 HOST_ARCH := $(if $(filter aarch64 arm64,$(shell uname -m)),arm64,x86_64)
 
-.PHONY: run test build check template-check sam-build e2e soak soak-short bench clean
+.PHONY: run test build check template-check sam-build sam-local e2e soak soak-short bench clean
 
 # `make run PARAMS='QueueVisibilityTimeout=30'` overrides template parameters, as
 # `sam deploy --parameter-overrides` does; `make run FAULTS='{"crashes": 0.05}'` starts with faults.
@@ -45,8 +45,9 @@ run: $(VENV)/.installed build
 		--faults '$(FAULTS)'
 
 ## Every test: formatting, lints, unit and property tests, the template checks, a `sam build`
-## of every function, end-to-end on the local stack (sample events included), a short soak.
-test: check template-check sam-build e2e soak-short
+## of every function, end-to-end on the local stack (sample events included), `sam local invoke`
+## of every sample on what `sam build` made, a short soak.
+test: check template-check sam-build e2e sam-local soak-short
 
 check:
 	$(CARGO) fmt --all -- --check
@@ -66,6 +67,11 @@ template-check: $(SAM_VENV)/.installed $(CHECKOV_VENV)/.installed
 ## Debug binaries for the host: CI checks the build works; `sam build` alone makes release ones.
 sam-build: $(SAM_VENV)/.installed
 	SAM_BUILD_MODE=debug $(SAM) build --parameter-overrides Architecture=$(HOST_ARCH)
+
+## `sam local invoke` of every sample event in Lambda's container, against the local stack; it
+## prepares a Docker daemon and base image in .local/docker when it can (root), else says so.
+sam-local: $(VENV)/.installed sam-build
+	$(PYTHON) -m infra.sam_local
 
 e2e: $(VENV)/.installed build
 	$(PYTHON) -m pytest

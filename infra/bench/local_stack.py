@@ -28,7 +28,7 @@ def client(service: str, port: int = MOTO_PORT):
 @contextmanager
 def devstack(ports: tuple[int, int, int] = (API_PORT, MOTO_PORT, CONTROL_PORT), logs: Path = LOGS,
              parameters: list[str] = (), faults: dict | None = None, speedups: bool = True,
-             instances: int = 2):
+             instances: int = 2, extra: list[str] = ()):
     """Yields the stack's state (endpoints, resource names, devstack's pid) and stops it
     afterwards."""
     api_port, moto_port, control_port = ports
@@ -41,7 +41,7 @@ def devstack(ports: tuple[int, int, int] = (API_PORT, MOTO_PORT, CONTROL_PORT), 
          *([] if speedups else ["--no-speedups"]), "--instances", str(instances),
          "--parameter-overrides", " ".join(parameters),
          "up", "--api-port", str(api_port), "--control-port", str(control_port), "--state", str(state),
-         "--faults", json.dumps(faults or {}), "--demo-data", str(ROOT / "infra" / "demo-data.json")],
+         "--faults", json.dumps(faults or {}), "--demo-data", str(ROOT / "infra" / "demo-data.json"), *extra],
         cwd=ROOT, stdout=open(logs / "devstack.log", "w"), stderr=subprocess.STDOUT)
     try:
         deadline = time.time() + 60

@@ -367,7 +367,8 @@ class Stack:
         props = resource.properties
         name = self.template.resolve(props.get("FunctionName", resource.logical_id), where)
         variables = self.template.resolve(props.get("Environment", {}).get("Variables", {}), where)
-        environment = {k: str(v) for k, v in variables.items()}
+        # A variable resolved to AWS::NoValue is absent, as CloudFormation leaves it.
+        environment = {k: str(v) for k, v in variables.items() if v is not None}
         environment.update(CREDENTIALS)
         # Temporary credentials of the function's role, as Lambda gives them.
         environment["AWS_ACCESS_KEY_ID"] = f"local-{name}"
@@ -483,6 +484,9 @@ class Stack:
             "account": ACCOUNT,
             "resources": dict(self.template.physical),
             "attributes": {f"{k[0]}.{k[1]}": v for k, v in self.template.attributes.items()},
+            # Each function's environment as devstack runs it, for other runners (sam local).
+            "environments": {logical_id: function.environment
+                             for logical_id, function in self.functions.items()},
             "logs": str(self.log_dir),
         }
 
