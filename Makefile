@@ -6,7 +6,9 @@ PYTHON := $(VENV)/bin/python
 CARGO := cargo
 # SAM CLI, cargo-lambda and cfn-lint pin their own dependencies; they get a virtualenv of their own.
 SAM_VENV := .venv-sam
-SAM := PATH="$(CURDIR)/$(SAM_VENV)/bin:$$PATH" SAM_CLI_TELEMETRY=0 $(SAM_VENV)/bin/sam
+# Through infra/sam_launcher.py: SAM CLI itself, without its weekly check of PyPI for a newer
+# version (nothing the project runs talks to anything but 127.0.0.1).
+SAM := PATH="$(CURDIR)/$(SAM_VENV)/bin:$$PATH" SAM_CLI_TELEMETRY=0 $(SAM_VENV)/bin/python -m infra.sam_launcher
 # `sam build` here targets this machine's architecture; deployments default to arm64.
 HOST_ARCH := $(if $(filter aarch64 arm64,$(shell uname -m)),arm64,x86_64)
 

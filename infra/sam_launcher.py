@@ -2,8 +2,9 @@
 Lambda containers get host networking, and the Runtime Interface Emulator listens on 127.0.0.1
 at the port SAM chose for it (and its Runtime API on a free one, not the default 9001).
 
-`python -m infra.sam_launcher local invoke FUNCTION -e EVENT ...` (run with .venv-sam's Python).
-It also keeps SAM from checking PyPI for a newer version: nothing leaves the machine.
+`python -m infra.sam_launcher local invoke FUNCTION -e EVENT ...` (run with .venv-sam's Python;
+the Makefile runs every SAM command this way). It also keeps SAM from checking PyPI for a newer
+version: nothing leaves the machine.
 It depends on SAM's internals (the container's `ports` and `labels`): SAM CLI is pinned in
 infra/requirements-sam.txt, and `make sam-local` fails loudly if they change."""
 
