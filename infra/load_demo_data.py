@@ -70,20 +70,20 @@ def into_tables(dynamodb, tables: dict[str, str], data: dict) -> None:
         owner = dynamodb.Table(tables["ConsumersTable" if kind == "consumers" else "RestaurantsTable"])
         replica = dynamodb.Table(tables["ReplicasTable"])
         for entity_id, body in entities.items():
-            owner.put_item(Item=_decimals({key: entity_id, "version": 1, **body}))
+            owner.put_item(Item=decimals({key: entity_id, "version": 1, **body}))
             entity = {"kind": "Consumer" if kind == "consumers" else "Restaurant", **meta,
                       key: entity_id, "version": 1, **body}
-            replica.put_item(Item=_decimals({"pk": replica_key(kind, entity_id), "version": 1,
+            replica.put_item(Item=decimals({"pk": replica_key(kind, entity_id), "version": 1,
                                              "entity": entity}))
 
 
-def _decimals(value):
+def decimals(value):
     """boto3's resource layer takes numbers as Decimal only."""
     from decimal import Decimal
     if isinstance(value, dict):
-        return {k: _decimals(v) for k, v in value.items()}
+        return {k: decimals(v) for k, v in value.items()}
     if isinstance(value, list):
-        return [_decimals(v) for v in value]
+        return [decimals(v) for v in value]
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         return Decimal(str(value))
     return value

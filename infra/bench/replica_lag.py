@@ -9,9 +9,11 @@ import json
 import statistics
 import time
 
+import requests
+
 from infra.devstack.identity import token_for
 
-from .local_stack import client, consumer_session, devstack
+from .local_stack import client, devstack
 
 CHANGES = 100
 
@@ -23,9 +25,9 @@ def percentile(values: list[float], share: float) -> float:
 
 def main() -> None:
     with devstack() as state:
-        session = consumer_session(state)
-        session.headers["Authorization"] = f"Bearer {token_for(state, operator=True)}"
-        session.headers["Content-Type"] = "application/json"
+        session = requests.Session()
+        session.headers.update({"Authorization": f"Bearer {token_for(state, operator=True)}",
+                                "Content-Type": "application/json"})
         dynamodb = client("dynamodb")
         table = state["resources"]["ReplicasTable"]
         url = f"{state['api']}/restaurants/bench-restaurant"

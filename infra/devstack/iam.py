@@ -15,6 +15,7 @@ Every allowed call is counted, for the report of used against granted permission
 
 from __future__ import annotations
 
+import functools
 import io
 import json
 import re
@@ -73,7 +74,9 @@ class Role:
                                        for s in value["statements"]])
 
 
+@functools.cache
 def _processor():
+    """SAM's policy template processor, loaded once (it reads and checks every template)."""
     from samtranslator.policy_template_processor.processor import PolicyTemplatesProcessor
 
     return PolicyTemplatesProcessor(PolicyTemplatesProcessor.get_default_policy_templates_json())

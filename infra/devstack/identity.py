@@ -135,6 +135,9 @@ class JwtAuthorizer:
     identity_source: str = "$request.header.Authorization"
 
     def __post_init__(self) -> None:
+        # The key set's public keys, built once rather than for every request.
+        self.keys = {key["kid"]: rsa.RSAPublicNumbers(_from_uint(key["e"]), _from_uint(key["n"])).public_key()
+                     for key in self.jwks["keys"] if key.get("kty") == "RSA" and "kid" in key}
         prefix = "$request.header."
         if not self.identity_source.startswith(prefix):
             raise ValueError(f"identity source {self.identity_source}: only a header is emulated")
@@ -167,10 +170,9 @@ class JwtAuthorizer:
             raise Refused(401, "the token is not a well-formed JWT")
         if header.get("alg") != "RS256":
             raise Refused(401, f"signing algorithm {header.get('alg')!r} is not supported")
-        key = next((k for k in self.jwks["keys"] if k.get("kid") == header.get("kid")), None)
-        if key is None:
+        public = self.keys.get(header.get("kid"))
+        if public is None:
             raise Refused(401, "the token's kid names no key of the issuer")
-        public = rsa.RSAPublicNumbers(_from_uint(key["e"]), _from_uint(key["n"])).public_key()
         try:
             public.verify(signature, f"{header_part}.{claims_part}".encode(), padding.PKCS1v15(),
                           hashes.SHA256())

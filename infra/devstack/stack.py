@@ -122,7 +122,7 @@ class Stack:
 
     def seed(self, data: dict[str, list[dict[str, Any]]]) -> None:
         """Puts items into tables named by logical id (plain JSON, as events/*/seed.json)."""
-        from infra.load_demo_data import _decimals
+        from infra.load_demo_data import decimals
 
         unknown = set(data) - {t.logical_id for t in self.template.of_type("AWS::DynamoDB::Table")}
         if unknown:
@@ -130,7 +130,7 @@ class Stack:
         for logical_id, items in data.items():
             table = self._dynamodb().Table(self.template.physical[logical_id])
             for item in items:
-                table.put_item(Item=_decimals(item))
+                table.put_item(Item=decimals(item))
 
     def seed_demo(self, data: dict[str, Any]) -> None:
         """The demo consumers and restaurants straight into their tables and the replica, for a

@@ -63,7 +63,7 @@ async fn save<E: Resource, S: VersionedStore>(
     correlation_id: &str,
 ) -> Result<Response, Problem> {
     if !caller.operator {
-        return Err(caller.forbidden(format!(
+        return Err(Problem::forbidden(format!(
             "changing a {} needs the operator scope ({OPERATOR_SCOPE})",
             E::NAME
         )));

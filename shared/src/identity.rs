@@ -43,11 +43,6 @@ impl Caller {
             operator,
         })
     }
-
-    /// `403` for a request this caller may not make, saying which rule refused it.
-    pub fn forbidden(&self, detail: impl Into<String>) -> Problem {
-        Problem::new(StatusCode::FORBIDDEN, "forbidden", "Forbidden", detail)
-    }
 }
 
 impl<S: Send + Sync> FromRequestParts<S> for Caller {

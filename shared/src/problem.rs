@@ -115,6 +115,11 @@ impl Problem {
         Self::new(StatusCode::NOT_FOUND, "not-found", "Not found", detail)
     }
 
+    /// A request the verified caller may not make; `detail` names the rule that refused it.
+    pub fn forbidden(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::FORBIDDEN, "forbidden", "Forbidden", detail)
+    }
+
     /// For failures of ours, not the caller's: the detail stays generic, the log has the cause.
     pub fn internal() -> Self {
         Self::new(

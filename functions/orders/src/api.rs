@@ -188,7 +188,7 @@ async fn accept<S: OrderStore, Q: ReplicaStore, R: Resolver>(
         Invalid::OutOfBounds(errors) => Problem::invalid_fields(errors),
     })?;
     if !caller.may_act_for(&request.consumer_id) {
-        return Err(caller.forbidden(format!(
+        return Err(Problem::forbidden(format!(
             "this token is consumer {}'s; it may place orders for that consumer only, not for {}",
             caller.subject, request.consumer_id
         )));
