@@ -32,3 +32,148 @@ pub fn required_env(name: &str) -> Result<String, MissingEnv> {
 #[derive(Debug, thiserror::Error)]
 #[error("environment variable {0} is not set; the template sets it for every function")]
 pub struct MissingEnv(pub String);
+
+/// Clients of each service this system calls, every one counting its requests ([`calls`]).
+pub fn dynamodb(config: &SdkConfig) -> aws_sdk_dynamodb::Client {
+    let config = aws_sdk_dynamodb::config::Builder::from(config).interceptor(calls::Counter);
+    aws_sdk_dynamodb::Client::from_conf(config.build())
+}
+
+pub fn sqs(config: &SdkConfig) -> aws_sdk_sqs::Client {
+    let config = aws_sdk_sqs::config::Builder::from(config).interceptor(calls::Counter);
+    aws_sdk_sqs::Client::from_conf(config.build())
+}
+
+pub fn eventbridge(config: &SdkConfig) -> aws_sdk_eventbridge::Client {
+    let config = aws_sdk_eventbridge::config::Builder::from(config).interceptor(calls::Counter);
+    aws_sdk_eventbridge::Client::from_conf(config.build())
+}
+
+/// The AWS requests an invocation made, counted where the SDK sends them: each attempt is a
+/// billed request, so retries count. An invocation's tally goes out as metrics with its duration
+/// ([`crate::metrics::invocation`]): requests per order, and so cost, is a production metric.
+pub mod calls {
+    use std::collections::BTreeMap;
+    use std::sync::Mutex;
+    use std::time::{Duration, Instant};
+
+    use aws_smithy_runtime_api::box_error::BoxError;
+    use aws_smithy_runtime_api::client::interceptors::Intercept;
+    use aws_smithy_runtime_api::client::interceptors::context::{
+        BeforeSerializationInterceptorContextRef, BeforeTransmitInterceptorContextRef,
+        FinalizerInterceptorContextRef,
+    };
+    use aws_smithy_runtime_api::client::orchestrator::Metadata;
+    use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
+    use aws_smithy_types::config_bag::{ConfigBag, Storable, StoreReplace};
+
+    /// One operation's requests (attempts) and the time its calls took, retries and backoff
+    /// included.
+    #[derive(Debug, Clone, Copy, Default, PartialEq)]
+    pub struct Tally {
+        pub requests: u64,
+        pub time: Duration,
+    }
+
+    /// Tallies by "Service.Operation" (`DynamoDB.TransactWriteItems`).
+    pub type Tallies = BTreeMap<String, Tally>;
+
+    static TALLIES: Mutex<Tallies> = Mutex::new(BTreeMap::new());
+
+    /// What was called since the last take. A Lambda instance serves one invocation at a time,
+    /// so taken at the end of an invocation it is that invocation's.
+    pub fn take() -> Tallies {
+        std::mem::take(&mut *TALLIES.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    fn add(cfg: &ConfigBag, requests: u64, time: Duration) {
+        let Some(metadata) = cfg.load::<Metadata>() else {
+            return;
+        };
+        let key = format!("{}.{}", metadata.service(), metadata.name());
+        let mut tallies = TALLIES.lock().unwrap_or_else(|e| e.into_inner());
+        let tally = tallies.entry(key).or_default();
+        tally.requests += requests;
+        tally.time += time;
+    }
+
+    #[derive(Debug, Clone, Copy)]
+    struct Started(Instant);
+
+    impl Storable for Started {
+        type Storer = StoreReplace<Self>;
+    }
+
+    /// The interceptor every client in this system carries.
+    #[derive(Debug)]
+    pub struct Counter;
+
+    impl Intercept for Counter {
+        fn name(&self) -> &'static str {
+            "CountRequests"
+        }
+
+        fn read_before_execution(
+            &self,
+            _context: &BeforeSerializationInterceptorContextRef<'_>,
+            cfg: &mut ConfigBag,
+        ) -> Result<(), BoxError> {
+            cfg.interceptor_state().store_put(Started(Instant::now()));
+            Ok(())
+        }
+
+        fn read_before_attempt(
+            &self,
+            _context: &BeforeTransmitInterceptorContextRef<'_>,
+            _runtime_components: &RuntimeComponents,
+            cfg: &mut ConfigBag,
+        ) -> Result<(), BoxError> {
+            add(cfg, 1, Duration::ZERO);
+            Ok(())
+        }
+
+        fn read_after_execution(
+            &self,
+            _context: &FinalizerInterceptorContextRef<'_>,
+            _runtime_components: &RuntimeComponents,
+            cfg: &mut ConfigBag,
+        ) -> Result<(), BoxError> {
+            let took = cfg.load::<Started>().map(|s| s.0.elapsed());
+            add(cfg, 0, took.unwrap_or_default());
+            Ok(())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_sdk_dynamodb::config::{Credentials, Region, SharedCredentialsProvider};
+
+    #[tokio::test]
+    async fn each_attempt_is_counted_under_its_service_and_operation() {
+        // Nothing listens on port 1: every attempt fails to connect and the SDK retries it.
+        let config = SdkConfig::builder()
+            .behavior_version(aws_config::BehaviorVersion::latest())
+            .region(Region::new("us-east-1"))
+            .credentials_provider(SharedCredentialsProvider::new(Credentials::new(
+                "AKID", "secret", None, None, "test",
+            )))
+            .endpoint_url("http://127.0.0.1:1")
+            .retry_config(
+                retry_config()
+                    .with_max_attempts(3)
+                    .with_initial_backoff(std::time::Duration::from_millis(1)),
+            )
+            .build();
+        let client = dynamodb(&config);
+        let answer = client.get_item().table_name("t").send().await;
+
+        assert!(answer.is_err());
+        let tallies = calls::take();
+        let tally = tallies["DynamoDB.GetItem"];
+        assert_eq!(tally.requests, 3);
+        assert!(tally.time > std::time::Duration::ZERO);
+        assert!(calls::take().is_empty(), "a take empties the tally");
+    }
+}

@@ -56,7 +56,7 @@ impl EventBus {
     /// Reads the bus name the template sets (`EVENT_BUS_NAME`).
     pub fn from_env(config: &crate::aws::SdkConfig) -> Result<Self, crate::aws::MissingEnv> {
         Ok(Self::new(
-            Client::new(config),
+            crate::aws::eventbridge(config),
             crate::aws::required_env("EVENT_BUS_NAME")?,
         ))
     }

@@ -47,7 +47,7 @@ pub struct SqsDeadLetters {
 impl SqsDeadLetters {
     pub fn from_env(config: &crate::aws::SdkConfig) -> Result<Self, crate::aws::MissingEnv> {
         Ok(Self {
-            client: aws_sdk_sqs::Client::new(config),
+            client: crate::aws::sqs(config),
             queue_url: crate::aws::required_env("DEAD_LETTER_QUEUE_URL")?,
             function: std::env::var("AWS_LAMBDA_FUNCTION_NAME").unwrap_or_default(),
         })

@@ -1,6 +1,11 @@
 //! Metrics in CloudWatch Embedded Metric Format: one JSON line on stdout per measurement, which
 //! CloudWatch Logs turns into metrics without any API call from the function.
 
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
 use serde_json::{Map, Value, json};
 
 /// The CloudWatch namespace of every metric this system publishes.
@@ -64,6 +69,80 @@ pub fn emit(metrics: &[(&str, Unit, f64)], properties: &[(&str, &str)]) {
     println!("{}", document(&function, now, metrics, properties));
 }
 
+/// A function's handler whose every invocation is recorded in one line: its duration and the
+/// AWS requests it made, by operation (`AwsRequests.DynamoDB.TransactWriteItems`), with each
+/// operation's time as a log field (`awsMs`). Lambda's own Duration metric includes the
+/// runtime's work around the handler; this is the handler's alone.
+#[derive(Clone, Debug)]
+pub struct Recorded<S>(pub S);
+
+impl<S: lambda_runtime::Service<R>, R> lambda_runtime::Service<R> for Recorded<S> {
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = Invocation<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.0.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: R) -> Self::Future {
+        Invocation {
+            work: Box::pin(self.0.call(request)),
+            started: Instant::now(),
+        }
+    }
+}
+
+/// One invocation in progress; see [`Recorded`].
+pub struct Invocation<F> {
+    work: Pin<Box<F>>,
+    started: Instant,
+}
+
+impl<F: Future> Future for Invocation<F> {
+    type Output = F::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        let this = self.get_mut();
+        let output = std::task::ready!(this.work.as_mut().poll(cx));
+        let function = std::env::var("AWS_LAMBDA_FUNCTION_NAME").unwrap_or_default();
+        let now = chrono::Utc::now().timestamp_millis();
+        let calls = crate::aws::calls::take();
+        let elapsed = this.started.elapsed();
+        println!("{}", invocation_document(&function, now, elapsed, &calls));
+        Poll::Ready(output)
+    }
+}
+
+fn invocation_document(
+    function: &str,
+    timestamp_millis: i64,
+    elapsed: Duration,
+    calls: &crate::aws::calls::Tallies,
+) -> Value {
+    let names: Vec<String> = calls.keys().map(|op| format!("AwsRequests.{op}")).collect();
+    let total: u64 = calls.values().map(|tally| tally.requests).sum();
+    let mut metrics = vec![
+        ("InvocationMs", Unit::Milliseconds, millis(elapsed)),
+        ("AwsRequests", Unit::Count, total as f64),
+    ];
+    for (name, tally) in names.iter().zip(calls.values()) {
+        metrics.push((name, Unit::Count, tally.requests as f64));
+    }
+    let mut document = document(function, timestamp_millis, &metrics, &[]);
+    let times: Map<String, Value> = calls
+        .iter()
+        .map(|(op, tally)| (op.clone(), json!(millis(tally.time))))
+        .collect();
+    document["awsMs"] = Value::Object(times);
+    document
+}
+
+/// Milliseconds to the microsecond.
+fn millis(duration: Duration) -> f64 {
+    (duration.as_micros() as f64) / 1000.0
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -92,5 +171,51 @@ mod tests {
         assert_eq!(doc["Function"], "order-api");
         assert_eq!(doc["OrdersAccepted"], 1.0);
         assert_eq!(doc["orderId"], "o-1");
+    }
+
+    #[test]
+    fn an_invocation_carries_its_requests_by_operation_and_their_time() {
+        let calls = crate::aws::calls::Tallies::from([
+            (
+                "DynamoDB.GetItem".to_owned(),
+                crate::aws::calls::Tally {
+                    requests: 2,
+                    time: std::time::Duration::from_micros(3_250),
+                },
+            ),
+            (
+                "DynamoDB.TransactWriteItems".to_owned(),
+                crate::aws::calls::Tally {
+                    requests: 1,
+                    time: std::time::Duration::from_micros(4_000),
+                },
+            ),
+        ]);
+        let doc = invocation_document(
+            "order-api",
+            1_800_000_000_000,
+            std::time::Duration::from_micros(8_500),
+            &calls,
+        );
+        let names: Vec<&str> = doc["_aws"]["CloudWatchMetrics"][0]["Metrics"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["Name"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            names,
+            [
+                "InvocationMs",
+                "AwsRequests",
+                "AwsRequests.DynamoDB.GetItem",
+                "AwsRequests.DynamoDB.TransactWriteItems"
+            ]
+        );
+        assert_eq!(doc["InvocationMs"], 8.5);
+        assert_eq!(doc["AwsRequests"], 3.0);
+        assert_eq!(doc["AwsRequests.DynamoDB.GetItem"], 2.0);
+        assert_eq!(doc["awsMs"]["DynamoDB.GetItem"], 3.25);
+        assert_eq!(doc["awsMs"]["DynamoDB.TransactWriteItems"], 4.0);
     }
 }

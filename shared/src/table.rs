@@ -42,7 +42,7 @@ impl Table {
         key: &'static str,
     ) -> Result<Self, crate::aws::MissingEnv> {
         Ok(Self::new(
-            Client::new(config),
+            crate::aws::dynamodb(config),
             crate::aws::required_env(name_variable)?,
             key,
         ))

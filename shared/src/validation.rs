@@ -147,14 +147,14 @@ pub async fn run<V: Validator>(
     let bus = EventBus::from_env(&config)?;
     let dead_letters = SqsDeadLetters::from_env(&config)?;
     let (validator, bus, dead_letters) = (&validator, &bus, &dead_letters);
-    lambda_runtime::run(lambda_runtime::service_fn(
+    lambda_runtime::run(crate::metrics::Recorded(lambda_runtime::service_fn(
         move |event: lambda_runtime::LambdaEvent<SqsEvent>| async move {
             // Boxed: the nested future types otherwise exceed the compiler's layout depth limit.
             let answered =
                 Box::pin(answer_batch(validator, bus, dead_letters, event.payload)).await;
             Ok::<_, lambda_runtime::Error>(answered)
         },
-    ))
+    )))
     .await
 }
 

@@ -111,7 +111,7 @@ impl DynamoVersionedStore {
         key: &'static str,
     ) -> Result<Self, crate::aws::MissingEnv> {
         let table_name = crate::aws::required_env(table_variable)?;
-        let client = Client::new(config);
+        let client = crate::aws::dynamodb(config);
         Ok(Self {
             table: Table::new(client.clone(), table_name.clone(), key),
             client,

@@ -97,7 +97,7 @@ impl DynamoStore {
     /// Reads the table names the template sets (`ORDERS_TABLE`, `OUTBOX_TABLE`).
     pub fn from_env(config: &shared::aws::SdkConfig) -> Result<Self, shared::aws::MissingEnv> {
         Ok(Self::new(
-            Client::new(config),
+            shared::aws::dynamodb(config),
             shared::aws::required_env("ORDERS_TABLE")?,
             shared::aws::required_env("OUTBOX_TABLE")?,
         ))

@@ -254,7 +254,7 @@ pub mod dynamo {
     impl DynamoReplica {
         pub fn from_env(config: &shared::aws::SdkConfig) -> Result<Self, shared::aws::MissingEnv> {
             Ok(Self {
-                client: Client::new(config),
+                client: shared::aws::dynamodb(config),
                 table: shared::aws::required_env("REPLICAS_TABLE")?,
             })
         }

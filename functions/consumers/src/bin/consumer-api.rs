@@ -8,5 +8,5 @@ async fn main() -> Result<(), lambda_http::Error> {
     shared::telemetry::init();
     let config = shared::aws::sdk_config().await;
     let store = DynamoVersionedStore::from_env(&config, "CONSUMERS_TABLE", "consumerId")?;
-    lambda_http::run(api::router(store)).await
+    lambda_http::run(shared::metrics::Recorded(api::router(store))).await
 }

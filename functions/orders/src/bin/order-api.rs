@@ -8,10 +8,10 @@ use orders::replica::dynamo::DynamoReplica;
 async fn main() -> Result<(), lambda_http::Error> {
     shared::telemetry::init();
     let config = shared::aws::sdk_config().await;
-    lambda_http::run(api::router(App {
+    lambda_http::run(shared::metrics::Recorded(api::router(App {
         store: DynamoStore::from_env(&config)?,
         replica: DynamoReplica::from_env(&config)?,
         callbacks: Callbacks::from_env(),
-    }))
+    })))
     .await
 }

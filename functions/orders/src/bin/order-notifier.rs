@@ -13,7 +13,10 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let config = shared::aws::sdk_config().await;
     // The signing secret lives in Secrets Manager, read once per instance; never in code or
     // in the function's environment.
-    let secret = aws_sdk_secretsmanager::Client::new(&config)
+    let secrets = aws_sdk_secretsmanager::config::Builder::from(&config)
+        .interceptor(shared::aws::calls::Counter)
+        .build();
+    let secret = aws_sdk_secretsmanager::Client::from_conf(secrets)
         .get_secret_value()
         .secret_id(shared::aws::required_env("WEBHOOK_SECRET_ARN")?)
         .send()
@@ -27,13 +30,15 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         secret: secret.into_bytes(),
         dead_letters: SqsDeadLetters::from_env(&config)?,
         retry_later: SqsRetryLater {
-            client: aws_sdk_sqs::Client::new(&config),
+            client: shared::aws::sqs(&config),
             queue_url: shared::aws::required_env("NOTIFICATIONS_QUEUE_URL")?,
         },
     };
     let notifier = &notifier;
-    lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {
-        Ok::<_, lambda_runtime::Error>(Box::pin(notifier.handle(event.payload)).await)
-    }))
+    lambda_runtime::run(shared::metrics::Recorded(service_fn(
+        move |event: LambdaEvent<SqsEvent>| async move {
+            Ok::<_, lambda_runtime::Error>(Box::pin(notifier.handle(event.payload)).await)
+        },
+    )))
     .await
 }

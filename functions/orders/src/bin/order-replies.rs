@@ -15,8 +15,10 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         SqsDeadLetters::from_env(&config)?,
     );
     let handler = &handler;
-    lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {
-        Ok::<_, lambda_runtime::Error>(Box::pin(handler.handle(event.payload)).await)
-    }))
+    lambda_runtime::run(shared::metrics::Recorded(service_fn(
+        move |event: LambdaEvent<SqsEvent>| async move {
+            Ok::<_, lambda_runtime::Error>(Box::pin(handler.handle(event.payload)).await)
+        },
+    )))
     .await
 }

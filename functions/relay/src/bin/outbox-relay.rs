@@ -13,8 +13,10 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         Backoff::default(),
     );
     let relay = &relay;
-    lambda_runtime::run(service_fn(move |event: LambdaEvent<Event>| async move {
-        Ok::<_, lambda_runtime::Error>(relay.handle(event.payload).await)
-    }))
+    lambda_runtime::run(shared::metrics::Recorded(service_fn(
+        move |event: LambdaEvent<Event>| async move {
+            Ok::<_, lambda_runtime::Error>(relay.handle(event.payload).await)
+        },
+    )))
     .await
 }
