@@ -25,6 +25,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
+from .meter import METER, NEEDS_BODY
 from .template import ACCOUNT, REGION, Resource, Template, TemplateError
 
 IAM_PATH = "/_devstack/iam"
@@ -137,7 +138,8 @@ class Enforcer:
     def describe(self) -> dict[str, Any]:
         with self.lock:
             return {"used": {f: dict(c) for f, c in self.used.items()},
-                    "denied": {f: dict(c) for f, c in self.denied.items()}}
+                    "denied": {f: dict(c) for f, c in self.denied.items()},
+                    "meter": METER.describe()}
 
     def decide(self, access_key: str, calls: list[tuple[str, str]]) -> tuple[Role, str, str] | None:
         """The first (role, action, resource) the function's role does not allow, else None."""
@@ -225,7 +227,13 @@ def middleware(app):
         prefix, _, operation = environ.get("HTTP_X_AMZ_TARGET", "").partition(".")
         service = TARGETS.get(prefix)
         access_key = _access_key(environ)
-        if service is None or access_key not in ENFORCER.roles:
+        if service is None:
+            return app(environ, start_response)
+        role = ENFORCER.roles.get(access_key)
+        caller = role.function if role else "platform"
+        target = f"{prefix}.{operation}"
+        if role is None and operation not in NEEDS_BODY:
+            METER.count(caller, target, None)
             return app(environ, start_response)
         length = int(environ.get("CONTENT_LENGTH") or 0)
         raw = environ["wsgi.input"].read(length) if length else b""
@@ -234,6 +242,9 @@ def middleware(app):
             body = json.loads(raw or b"{}")
         except ValueError:
             body = {}
+        METER.count(caller, target, body if isinstance(body, dict) else {})
+        if role is None:
+            return app(environ, start_response)
         refused = ENFORCER.decide(access_key, calls_of(service, operation, body))
         if refused is None:
             return app(environ, start_response)

@@ -71,6 +71,9 @@ class Function:
         self.lock = threading.Lock()
         self.running = False
         self.longest_invocation = 0.0
+        # What Lambda bills: invocations, and their time from the event handed out to the answer.
+        self.invocations = 0
+        self.busy_seconds = 0.0
         self.slots = [_Slot(i) for i in range(instances)]
         for slot in self.slots:
             slot.server = httpd.serve(self._handler(slot), "127.0.0.1", 0)
@@ -117,6 +120,12 @@ class Function:
             except (OSError, AttributeError):
                 continue
         return peak / 1024
+
+    def stats(self) -> dict[str, Any]:
+        with self.lock:
+            invocations, busy = self.invocations, self.busy_seconds
+        return {"invocations": invocations, "busySeconds": busy, "memoryMB": self.memory,
+                "peakMiB": self.peak_memory_mb()}
 
     def stop(self) -> None:
         """Stops the instances. Invocations already queued are refused, as a function
@@ -256,7 +265,10 @@ class Function:
                 if invocation is None or invocation.result.done():
                     return
                 took = time.time() - (invocation.deadline - function.timeout)
-                function.longest_invocation = max(function.longest_invocation, took)
+                with function.lock:
+                    function.longest_invocation = max(function.longest_invocation, took)
+                    function.invocations += 1
+                    function.busy_seconds += took
                 if parts[2] == "response":
                     invocation.result.set_result(json.loads(body) if body else None)
                 else:

@@ -3,6 +3,7 @@ as child processes behind a Runtime API, the HTTP API, and the event source mapp
 
 from __future__ import annotations
 
+from collections import Counter
 import functools
 import json
 import os
@@ -468,6 +469,15 @@ class Stack:
             usage.add(described)
         return usage.report()
 
+    def stats(self) -> dict[str, Any]:
+        """Counters since start-up, for benchmarks: each function's invocations, their time and
+        peak memory; every request the emulators served, by caller and operation."""
+        requests: Counter = Counter()
+        for described in self._emulators_iam():
+            requests.update(described.get("meter", {}))
+        return {"functions": {f.name: f.stats() for f in self.functions.values()},
+                "requests": dict(requests)}
+
     def http_api(self, port: int) -> HttpApi:
         return HttpApi(self.routes, "127.0.0.1", port, self.cors)
 
@@ -536,12 +546,14 @@ def serve_control(stack: Stack, port: int) -> None:
         def do_GET(self) -> None:
             if self.path.strip("/") == "faults":
                 return self._faults(None)
+            if self.path.strip("/") == "stats":
+                return self.answer_json(200, stack.stats())
             # The local issuer's OIDC discovery document and key set, where API Gateway looks.
             if stack.issuer and self.path == "/.well-known/openid-configuration":
                 return self.answer_json(200, stack.issuer.discovery())
             if stack.issuer and self.path == "/.well-known/jwks.json":
                 return self.answer_json(200, stack.issuer.jwks())
-            self.answer_json(404, {"message": "GET /faults, /.well-known/jwks.json"})
+            self.answer_json(404, {"message": "GET /faults, /stats, /.well-known/jwks.json"})
 
         def do_POST(self) -> None:
             parts = self.path.strip("/").split("/")

@@ -1,0 +1,64 @@
+"""What AWS would bill for the requests the emulators serve: requests by caller (a function, or
+"platform" for devstack's pollers and set-up) and operation, PutEvents entries (EventBridge bills
+each), and DynamoDB capacity units. Benchmarks read it through the control port's /stats."""
+
+from __future__ import annotations
+
+import json
+import math
+import threading
+from collections import Counter
+from typing import Any
+
+# DynamoDB bills a write per 1 KB of item, a read per 4 KB; transactions twice that. An item's
+# size here is its request JSON's length: an upper bound of DynamoDB's own measure.
+WRITE_UNIT_BYTES, READ_UNIT_BYTES = 1024, 4096
+
+
+def _units(size: int, unit: int) -> int:
+    return max(1, math.ceil(size / unit))
+
+
+def billed(operation: str, body: dict[str, Any]) -> Counter:
+    """The billed quantities of one request beyond the request itself."""
+    quantities: Counter = Counter()
+    if operation == "PutEvents":
+        quantities["entries"] += len(body.get("Entries") or [])
+    elif operation == "TransactWriteItems":
+        for item in body.get("TransactItems") or []:
+            for kind, part in item.items():
+                size = len(json.dumps(part.get("Item") or part.get("Key") or {}))
+                quantities["writeUnits"] += 2 * _units(size, WRITE_UNIT_BYTES)
+                quantities["items"] += 1
+    elif operation in ("PutItem", "UpdateItem", "DeleteItem"):
+        quantities["writeUnits"] += _units(len(json.dumps(body.get("Item") or body.get("Key") or {})),
+                                           WRITE_UNIT_BYTES)
+    elif operation == "GetItem":
+        # The answer's size is not known here: one 4 KB unit, halved when eventually consistent.
+        quantities["readUnits"] += 1.0 if body.get("ConsistentRead") else 0.5
+    elif operation == "TransactGetItems":
+        quantities["readUnits"] += 2 * len(body.get("TransactItems") or [])
+    return quantities
+
+
+class Meter:
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.counts: Counter = Counter()
+
+    def count(self, caller: str, target: str, body: dict[str, Any] | None) -> None:
+        operation = target.partition(".")[2]
+        with self.lock:
+            self.counts[f"{caller} {target}"] += 1
+            for quantity, n in billed(operation, body or {}).items():
+                self.counts[f"{caller} {target}.{quantity}"] += n
+
+    def describe(self) -> dict[str, float]:
+        with self.lock:
+            return dict(self.counts)
+
+
+METER = Meter()
+# Operations whose billed quantities need the request's body.
+NEEDS_BODY = {"PutEvents", "TransactWriteItems", "PutItem", "UpdateItem", "DeleteItem", "GetItem",
+              "TransactGetItems"}
