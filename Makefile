@@ -12,7 +12,7 @@ SAM := PATH="$(CURDIR)/$(SAM_VENV)/bin:$$PATH" SAM_CLI_TELEMETRY=0 $(SAM_VENV)/b
 # `sam build` here targets this machine's architecture; deployments default to arm64.
 HOST_ARCH := $(if $(filter aarch64 arm64,$(shell uname -m)),arm64,x86_64)
 
-.PHONY: run test build check template-check sam-build sam-local e2e soak soak-short bench clean
+.PHONY: run test build check template-check sam-build sam-local e2e soak soak-short bench bench-local-stack clean
 
 # `make run PARAMS='QueueVisibilityTimeout=30'` overrides template parameters, as
 # `sam deploy --parameter-overrides` does; `make run FAULTS='{"crashes": 0.05}'` starts with faults.
@@ -85,8 +85,15 @@ soak: $(VENV)/.installed build
 soak-short: $(VENV)/.installed build
 	$(PYTHON) -m infra.soak --orders 300 --drain-seconds 150
 
-## Benchmarks print figures; they are not pass/fail tests.
-bench: $(VENV)/.installed build
+## What an order costs in time, AWS requests, memory and money, each beside its limit, on a
+## stack of its own running release builds: bench/results/latest.{json,md} and SVG charts.
+## Figures, not pass/fail: it fails only when it cannot measure.
+bench: $(VENV)/.installed
+	$(CARGO) build --release --workspace --locked --bins
+	target/release/bench
+
+## The local stack's own speed: the emulator under the API, the relay, the whole flow.
+bench-local-stack: $(VENV)/.installed build
 	$(PYTHON) -m infra.bench.place_order
 	$(PYTHON) -m infra.bench.relay
 	$(PYTHON) -m infra.bench.flow

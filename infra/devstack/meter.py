@@ -1,6 +1,6 @@
 """What AWS would bill for the requests the emulators serve: requests by caller (a function, or
-"platform" for devstack's pollers and set-up) and operation, PutEvents entries (EventBridge bills
-each), and DynamoDB capacity units. Benchmarks read it through the control port's /stats."""
+"platform" for devstack's pollers and set-up) and operation, the entries of batches (EventBridge
+bills each event; a deleted message is one EventBridge delivered), and DynamoDB capacity units. Benchmarks read it through the control port's /stats."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ def _units(size: int, unit: int) -> int:
 def billed(operation: str, body: dict[str, Any]) -> Counter:
     """The billed quantities of one request beyond the request itself."""
     quantities: Counter = Counter()
-    if operation == "PutEvents":
+    if operation in ("PutEvents", "SendMessageBatch", "DeleteMessageBatch"):
         quantities["entries"] += len(body.get("Entries") or [])
     elif operation == "TransactWriteItems":
         for item in body.get("TransactItems") or []:
@@ -60,5 +60,5 @@ class Meter:
 
 METER = Meter()
 # Operations whose billed quantities need the request's body.
-NEEDS_BODY = {"PutEvents", "TransactWriteItems", "PutItem", "UpdateItem", "DeleteItem", "GetItem",
+NEEDS_BODY = {"PutEvents", "SendMessageBatch", "DeleteMessageBatch", "TransactWriteItems", "PutItem", "UpdateItem", "DeleteItem", "GetItem",
               "TransactGetItems"}

@@ -475,7 +475,7 @@ class Stack:
         requests: Counter = Counter()
         for described in self._emulators_iam():
             requests.update(described.get("meter", {}))
-        return {"functions": {f.name: f.stats() for f in self.functions.values()},
+        return {"functions": {logical_id: f.stats() for logical_id, f in self.functions.items()},
                 "requests": dict(requests)}
 
     def http_api(self, port: int) -> HttpApi:
@@ -497,6 +497,7 @@ class Stack:
             # Each function's environment as devstack runs it, for other runners (sam local).
             "environments": {logical_id: function.environment
                              for logical_id, function in self.functions.items()},
+            "binaries": {logical_id: function.binary.name for logical_id, function in self.functions.items()},
             "logs": str(self.log_dir),
         }
 

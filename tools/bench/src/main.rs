@@ -1,0 +1,493 @@
+//! `make bench`: what an order costs, in time, AWS requests, memory and money, each beside its
+//! limit, measured on a local stack of the benchmark's own running the release binaries. Writes
+//! bench/results/latest.{json,md} and SVG charts; prints the table and each target met or missed.
+
+mod client;
+mod cost;
+mod harness;
+mod load;
+mod report;
+mod stack;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use hdrhistogram::Histogram;
+use serde::Serialize;
+
+use crate::client::Http;
+use crate::load::{REJECTED, VALIDATED, Window};
+use crate::stack::Stack;
+
+pub type Error = Box<dyn std::error::Error + Send + Sync>;
+
+pub fn fail<T>(message: String) -> Result<T, Error> {
+    Err(message.into())
+}
+
+/// Arrival rates below the local stack's saturation, orders per second, each for `RATE_SECONDS`.
+const RATES: [f64; 3] = [5.0, 10.0, 20.0];
+const RATE_SECONDS: f64 = 20.0;
+/// Above what two cores decide: the stack's saturation rate is what it decides meanwhile.
+const OVERLOAD_RATE: f64 = 60.0;
+/// Lambda polls a stream shard four times a second; the template sets no batching window, and
+/// SQS long polling answers as a message arrives. An order waits for one stream poll: a quarter
+/// second at most, an eighth at the median.
+const OUTCOME_FLOOR_P50_MS: f64 = 125.0;
+
+/// Cold starts per function; the figures are their medians (peak memory: the largest).
+const COLD_STARTS: usize = 5;
+
+/// The sample event each function is measured on (`events/`, the same as `make sam-local`'s).
+const SAMPLES: [(&str, &str); 9] = [
+    ("order-api", "place-order.json"),
+    ("order-replies", "replies.json"),
+    ("order-notifier", "order-validated.json"),
+    ("replica-updater", "updates.json"),
+    ("outbox-relay", "inserts-and-a-ttl-expiry.json"),
+    ("consumer-validator", "order-created.json"),
+    ("restaurant-validator", "order-created.json"),
+    ("consumer-api", "put-consumer.json"),
+    ("restaurant-api", "put-restaurant.json"),
+];
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Percentiles {
+    pub p50: f64,
+    pub p90: f64,
+    pub p99: f64,
+    pub max: f64,
+    pub count: u64,
+}
+
+/// `histogram` in `unit`s per recorded value, as milliseconds.
+pub fn percentiles(histogram: &Histogram<u64>, per_ms: f64) -> Percentiles {
+    let at = |q: f64| histogram.value_at_quantile(q) as f64 / per_ms;
+    Percentiles {
+        p50: at(0.5),
+        p90: at(0.9),
+        p99: at(0.99),
+        max: histogram.max() as f64 / per_ms,
+        count: histogram.len(),
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct Rate {
+    pub rate: f64,
+    pub accepted: usize,
+    pub failed: u64,
+    pub undecided: usize,
+    pub validated: usize,
+    pub rejected: usize,
+    pub post_ms: Percentiles,
+    pub outcome_ms: Percentiles,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Flow {
+    pub orders: usize,
+    /// Requests per order by function and operation, counted by the functions' SDK interceptor.
+    pub sdk_per_order: BTreeMap<String, BTreeMap<String, f64>>,
+    /// Every request per order the emulators served (functions and Lambda's pollers).
+    pub meter_per_order: BTreeMap<String, f64>,
+    pub requests_per_order: f64,
+    pub cost: Vec<cost::Line>,
+    pub cost_per_million: f64,
+    #[serde(skip)]
+    pub window: Window,
+}
+
+fn flow(window: Window, orders: usize) -> Flow {
+    let n = orders.max(1) as f64;
+    let sdk_per_order = window
+        .sdk
+        .iter()
+        .map(|(f, ops)| {
+            (
+                f.clone(),
+                ops.iter().map(|(op, c)| (op.clone(), c / n)).collect(),
+            )
+        })
+        .collect();
+    let meter_per_order: BTreeMap<String, f64> = window
+        .meter
+        .iter()
+        .filter(|(k, _)| !k.contains("DynamoDBStreams"))
+        .map(|(k, c)| (k.clone(), c / n))
+        .collect();
+    // Billed requests: every request but the free stream reads of Lambda's trigger.
+    let requests_per_order = meter_per_order
+        .iter()
+        .filter(|(k, _)| {
+            !k.ends_with("Units") && !k.ends_with(".entries") && !k.ends_with(".items")
+        })
+        .map(|(_, c)| c)
+        .sum::<f64>()
+        + 1.0;
+    let cost = cost::measured(&window, n);
+    Flow {
+        orders,
+        sdk_per_order,
+        meter_per_order,
+        requests_per_order,
+        cost_per_million: cost::total(&cost),
+        cost,
+        window,
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct Intake {
+    pub invocation_ms: Percentiles,
+    pub transaction_ms: Percentiles,
+    /// The invocation less all its AWS calls: a lower bound of the function's own work.
+    pub outside_aws_ms: Percentiles,
+    pub ratio_p50: f64,
+    pub post_ms: Percentiles,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Results {
+    pub date: String,
+    pub machine: String,
+    pub intake: Intake,
+    pub rates: Vec<Rate>,
+    pub outcome_floor_p50_ms: f64,
+    pub saturation_orders_per_second: f64,
+    pub validated: Flow,
+    pub rejected: Flow,
+    pub validated_batch_size_1: Flow,
+    pub floor: Vec<cost::Line>,
+    pub floor_per_million: f64,
+    pub functions: Vec<harness::Figures>,
+    pub bare: harness::Figures,
+    pub quotas: Vec<cost::Quota>,
+    pub targets: Vec<report::Target>,
+}
+
+/// Runs `rate` orders per second of `body` for `seconds`, waits until the stack is quiet (the
+/// window for the counts ends there, before the answers are read), then reads every decision.
+async fn run_rate(
+    http: &Http,
+    stack: &Stack,
+    body: &'static str,
+    rate: f64,
+    seconds: f64,
+) -> Result<(Rate, Window, Vec<load::Decision>), Error> {
+    let before = load::snapshot(http, stack).await?;
+    let sent = load::open_loop(http, stack, body, rate, seconds).await;
+    load::quiet(http, stack, Duration::from_secs(180)).await?;
+    let after = load::snapshot(http, stack).await?;
+    let window = load::window(stack, &before, &after)?;
+    let decisions = load::decisions(http, stack, &sent.accepted, Duration::from_secs(60)).await;
+    let mut outcome = load::histogram();
+    let mut decided = Vec::new();
+    for d in decisions.into_iter().flatten() {
+        outcome.saturating_record(
+            (d.decided - d.created)
+                .num_microseconds()
+                .unwrap_or(0)
+                .max(1) as u64,
+        );
+        decided.push(d);
+    }
+    let rate = Rate {
+        rate,
+        accepted: sent.accepted.len(),
+        failed: sent.failed,
+        undecided: sent.accepted.len() - decided.len(),
+        validated: decided.iter().filter(|d| d.status == "VALIDATED").count(),
+        rejected: decided.iter().filter(|d| d.status == "REJECTED").count(),
+        post_ms: percentiles(&sent.post_us, 1000.0),
+        outcome_ms: percentiles(&outcome, 1000.0),
+    };
+    println!(
+        "  {:>5.1} orders/s: {} accepted ({} validated, {} rejected, {} undecided), {} failed; POST p50 {:.1} ms; outcome p50 {:.0} ms p99 {:.0} ms",
+        rate.rate,
+        rate.accepted,
+        rate.validated,
+        rate.rejected,
+        rate.undecided,
+        rate.failed,
+        rate.post_ms.p50,
+        rate.outcome_ms.p50,
+        rate.outcome_ms.p99
+    );
+    Ok((rate, window, decided))
+}
+
+fn intake(window: &Window, post: &Percentiles) -> Intake {
+    let (mut invocation, mut transaction, mut outside) =
+        (load::histogram(), load::histogram(), load::histogram());
+    for (total, tx, aws) in &window.intake_ms {
+        invocation.saturating_record((total * 1000.0) as u64);
+        transaction.saturating_record((tx * 1000.0) as u64);
+        outside.saturating_record(((total - aws).max(0.001) * 1000.0) as u64);
+    }
+    let (invocation_ms, transaction_ms) = (
+        percentiles(&invocation, 1000.0),
+        percentiles(&transaction, 1000.0),
+    );
+    Intake {
+        ratio_p50: invocation_ms.p50 / transaction_ms.p50.max(f64::MIN_POSITIVE),
+        invocation_ms,
+        transaction_ms,
+        outside_aws_ms: percentiles(&outside, 1000.0),
+        post_ms: post.clone(),
+    }
+}
+
+async fn functions(
+    stack: &Stack,
+    bin_dir: &Path,
+    root: &Path,
+) -> Result<(Vec<harness::Figures>, harness::Figures), Error> {
+    let binaries = stack.state["binaries"]
+        .as_object()
+        .ok_or("devstack's state names no binaries")?;
+    let mut measured = Vec::new();
+    for (binary, sample) in SAMPLES {
+        let (logical_id, _) = binaries
+            .iter()
+            .find(|(_, b)| b.as_str() == Some(binary))
+            .ok_or_else(|| format!("the template has no function {binary}"))?;
+        let environment: BTreeMap<String, String> =
+            serde_json::from_value(stack.state["environments"][logical_id].clone())?;
+        let event = std::fs::read(root.join("events").join(binary).join(sample))?;
+        let log = stack.logs.join(format!("harness-{binary}.txt"));
+        let figures =
+            cold_starts(binary, &bin_dir.join(binary), &environment, &event, &log).await?;
+        print_figures(binary, &figures);
+        measured.push(figures);
+    }
+    let log = stack.logs.join("harness-bare-echo.txt");
+    let bare = cold_starts(
+        "bare-echo",
+        &bin_dir.join("bare-echo"),
+        &BTreeMap::new(),
+        b"{}",
+        &log,
+    )
+    .await?;
+    print_figures("bare-echo (baseline)", &bare);
+    Ok((measured, bare))
+}
+
+async fn cold_starts(
+    function: &str,
+    binary: &Path,
+    environment: &BTreeMap<String, String>,
+    event: &[u8],
+    log: &Path,
+) -> Result<harness::Figures, Error> {
+    let mut runs = Vec::with_capacity(COLD_STARTS);
+    for _ in 0..COLD_STARTS {
+        runs.push(
+            harness::measure(function, binary, environment, event.to_vec().into(), log).await?,
+        );
+    }
+    let median = |pick: fn(&harness::Figures) -> f64| {
+        let mut values: Vec<f64> = runs.iter().map(pick).collect();
+        values.sort_by(f64::total_cmp);
+        values[values.len() / 2]
+    };
+    Ok(harness::Figures {
+        function: function.to_owned(),
+        binary_bytes: runs[0].binary_bytes,
+        init_ms: median(|f| f.init_ms),
+        first_invocation_ms: median(|f| f.first_invocation_ms),
+        warm_invocation_ms: median(|f| f.warm_invocation_ms),
+        peak_mib: runs.iter().map(|f| f.peak_mib).fold(0.0, f64::max),
+    })
+}
+
+fn print_figures(name: &str, f: &harness::Figures) {
+    println!(
+        "  {name:<22} {:>5.1} MB  init {:>5.1} ms  first {:>6.1} ms  warm {:>5.1} ms  peak {:>4.1} MiB",
+        f.binary_bytes as f64 / 1e6,
+        f.init_ms,
+        f.first_invocation_ms,
+        f.warm_invocation_ms,
+        f.peak_mib
+    );
+}
+
+/// The template with every event source's batch size 1: the flow without batching.
+fn batch_size_1(root: &Path, logs: &Path) -> Result<PathBuf, Error> {
+    let text = std::fs::read_to_string(root.join("template.yaml"))?;
+    if text.contains("MaximumBatchingWindowInSeconds") {
+        return fail("the template sets a batching window: the outcome floor must count it".into());
+    }
+    std::fs::create_dir_all(logs)?;
+    let path = logs.join("template-batch-size-1.yaml");
+    std::fs::write(&path, unbatched(&text))?;
+    Ok(path)
+}
+
+fn unbatched(template: &str) -> String {
+    template
+        .lines()
+        .map(|line| match line.split_once("BatchSize:") {
+            Some((indent, _)) if indent.trim().is_empty() => format!("{indent}BatchSize: 1\n"),
+            _ => format!("{line}\n"),
+        })
+        .collect()
+}
+
+fn machine() -> String {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|info| {
+            info.lines()
+                .find(|l| l.starts_with("model name"))
+                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_owned())
+        })
+        .unwrap_or_else(|| "unknown CPU".into());
+    let cores = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
+    format!("{cores} cores, {cpu}, {}", std::env::consts::ARCH)
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    let root = std::env::current_dir()?;
+    let bin_dir = std::env::current_exe()?
+        .parent()
+        .ok_or("no binary folder")?
+        .to_owned();
+    let logs = root.join(".local/bench");
+    let out = root.join("bench/results");
+    let http = client::http();
+
+    println!(
+        "bench: a local stack of its own on the release binaries in {}",
+        bin_dir.display()
+    );
+    let stack = Stack::start(
+        &root,
+        &bin_dir,
+        &root.join("template.yaml"),
+        &logs.join("stack"),
+    )?;
+    println!("Open-loop arrivals of validated orders:");
+    run_rate(&http, &stack, VALIDATED, 5.0, 4.0).await?; // warm-up: instances, connections
+    let mut rates = Vec::new();
+    let mut validated = None;
+    for rate in RATES {
+        let (result, window, _) = run_rate(&http, &stack, VALIDATED, rate, RATE_SECONDS).await?;
+        if rate == 10.0 {
+            validated = Some((window, result.accepted, result.post_ms.clone()));
+        }
+        rates.push(result);
+    }
+    let (validated_window, validated_orders, post) = validated.ok_or("no 10 orders/s run")?;
+    println!(
+        "Rejected orders (a restaurant no replica knows: accepted, then rejected by its context):"
+    );
+    let (_, rejected_window, _) = run_rate(&http, &stack, REJECTED, 10.0, 10.0).await?;
+    let rejected_orders = rejected_window
+        .invocations
+        .get("OrderApiFunction")
+        .copied()
+        .unwrap_or(0.0) as usize;
+    println!("Overload, {OVERLOAD_RATE} orders/s for 10 s:");
+    let (_, _, decided) = run_rate(&http, &stack, VALIDATED, OVERLOAD_RATE, 10.0).await?;
+    let saturation = saturation(&decided);
+    println!("  saturation: {saturation:.1} orders decided per second");
+    // Last: the sample events change the demo data (a consumer, a menu).
+    println!(
+        "Functions, one at a time on a Runtime API of the benchmark's (sample events from events/), {COLD_STARTS} cold starts each:"
+    );
+    let (function_figures, bare) = functions(&stack, &bin_dir, &root).await?;
+    stack.stop();
+
+    println!("The same flow with every batch size 1:");
+    let template = batch_size_1(&root, &logs)?;
+    let unbatched_stack =
+        Stack::start(&root, &bin_dir, &template, &logs.join("stack-batch-size-1"))?;
+    run_rate(&http, &unbatched_stack, VALIDATED, 5.0, 4.0).await?;
+    let (unbatched_rate, unbatched_window, _) =
+        run_rate(&http, &unbatched_stack, VALIDATED, 10.0, RATE_SECONDS).await?;
+    unbatched_stack.stop();
+
+    let intake = intake(&validated_window, &post);
+    let validated = flow(validated_window, validated_orders);
+    let quotas = cost::quotas(&validated.window, validated.orders.max(1) as f64);
+    let floor = cost::floor();
+    let mut results = Results {
+        date: chrono::Utc::now().format("%Y-%m-%d %H:%M UTC").to_string(),
+        machine: machine(),
+        intake,
+        rates,
+        outcome_floor_p50_ms: OUTCOME_FLOOR_P50_MS,
+        saturation_orders_per_second: saturation,
+        validated,
+        rejected: flow(rejected_window, rejected_orders),
+        validated_batch_size_1: flow(unbatched_window, unbatched_rate.accepted),
+        floor_per_million: cost::total(&floor),
+        floor,
+        functions: function_figures,
+        bare,
+        quotas,
+        targets: Vec::new(),
+    };
+    results.targets = report::targets(&results);
+    std::fs::create_dir_all(&out)?;
+    std::fs::write(
+        out.join("latest.json"),
+        serde_json::to_string_pretty(&results)?,
+    )?;
+    let markdown = report::markdown(&results);
+    std::fs::write(out.join("latest.md"), &markdown)?;
+    std::fs::write(out.join("outcome.svg"), report::outcome_chart(&results))?;
+    std::fs::write(out.join("cost.svg"), report::cost_chart(&results))?;
+    println!("\n{markdown}");
+    println!("Written: bench/results/latest.json, latest.md, outcome.svg, cost.svg");
+    Ok(())
+}
+
+/// Orders decided per second while overloaded: from the first order created to the last decided.
+fn saturation(decided: &[load::Decision]) -> f64 {
+    let first = decided.iter().map(|d| d.created).min();
+    let last = decided.iter().map(|d| d.decided).max();
+    match (first, last) {
+        (Some(first), Some(last)) if last > first => {
+            decided.len() as f64 / ((last - first).num_milliseconds() as f64 / 1000.0)
+        }
+        _ => 0.0,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_batch_size_becomes_one_and_nothing_else_changes() {
+        let template = "Events:\n  Q:\n    Properties:\n      BatchSize: 10\n      Queue: !GetAtt Q.Arn\n  S:\n      BatchSize: 100\n";
+        assert_eq!(
+            unbatched(template),
+            "Events:\n  Q:\n    Properties:\n      BatchSize: 1\n      Queue: !GetAtt Q.Arn\n  S:\n      BatchSize: 1\n"
+        );
+    }
+
+    #[test]
+    fn saturation_is_decisions_over_the_time_they_took() {
+        let at = |ms: i64| {
+            chrono::DateTime::<chrono::Utc>::from_timestamp_millis(1_800_000_000_000 + ms).unwrap()
+        };
+        let decided: Vec<load::Decision> = (0..10)
+            .map(|i| load::Decision {
+                status: "VALIDATED".into(),
+                created: at(i * 100),
+                decided: at(i * 100 + 1000),
+            })
+            .collect();
+        // Ten decisions from 0 ms to 1900 ms.
+        assert!((saturation(&decided) - 10.0 / 1.9).abs() < 1e-9);
+        assert_eq!(saturation(&[]), 0.0);
+    }
+}

@@ -1,0 +1,126 @@
+//! A devstack of the benchmark's own (ports 3200/4700/3299), running the release binaries.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::client::{Http, get_json};
+use crate::{Error, fail};
+
+pub const API_PORT: u16 = 3200;
+pub const MOTO_PORT: u16 = 4700;
+pub const CONTROL_PORT: u16 = 3299;
+
+pub struct Stack {
+    child: Child,
+    pub state: Value,
+    pub api: String,
+    pub logs: PathBuf,
+    pub token: String,
+}
+
+impl Stack {
+    /// Starts devstack on `template` with the binaries in `bin_dir`; ready once the demo data is
+    /// in the replicas.
+    pub fn start(root: &Path, bin_dir: &Path, template: &Path, logs: &Path) -> Result<Self, Error> {
+        std::fs::create_dir_all(logs)?;
+        for entry in std::fs::read_dir(logs)? {
+            let path = entry?.path();
+            if path.extension().is_some_and(|e| e == "log" || e == "json") {
+                std::fs::remove_file(path)?;
+            }
+        }
+        let state_path = logs.join("state.json");
+        let python = root.join(".venv/bin/python");
+        let output = std::fs::File::create(logs.join("devstack.log"))?;
+        let child = Command::new(&python)
+            .current_dir(root)
+            .args(["-m", "infra.devstack", "--template"])
+            .arg(template)
+            .arg("--bin-dir")
+            .arg(bin_dir)
+            .args(["--moto-port", &MOTO_PORT.to_string(), "--log-dir"])
+            .arg(logs)
+            .args(["up", "--api-port", &API_PORT.to_string()])
+            .args(["--control-port", &CONTROL_PORT.to_string(), "--state"])
+            .arg(&state_path)
+            .args(["--demo-data", "infra/demo-data.json"])
+            .stdout(output.try_clone()?)
+            .stderr(output)
+            .spawn()?;
+        let mut stack = Stack {
+            child,
+            state: Value::Null,
+            api: format!("http://127.0.0.1:{API_PORT}"),
+            logs: logs.to_owned(),
+            token: String::new(),
+        };
+        let started = Instant::now();
+        while !state_path.exists() {
+            if stack.child.try_wait()?.is_some() || started.elapsed() > Duration::from_secs(120) {
+                return fail(format!(
+                    "devstack did not start; see {}",
+                    logs.join("devstack.log").display()
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        stack.state = serde_json::from_slice(&std::fs::read(&state_path)?)?;
+        let token = Command::new(&python)
+            .current_dir(root)
+            .args([
+                "-m",
+                "infra.devstack",
+                "token",
+                "--sub",
+                "consumer-1",
+                "--state",
+            ])
+            .arg(&state_path)
+            .stderr(Stdio::inherit())
+            .output()?;
+        stack.token = String::from_utf8(token.stdout)?
+            .lines()
+            .last()
+            .unwrap_or_default()
+            .to_owned();
+        Ok(stack)
+    }
+
+    /// devstack's counters: each function's invocations, time and peak memory; every request the
+    /// emulators served, by caller and operation, with what AWS bills beyond the request.
+    pub async fn stats(&self, http: &Http) -> Result<Value, Error> {
+        get_json(http, &format!("http://127.0.0.1:{CONTROL_PORT}/stats"), &[]).await
+    }
+
+    /// Stops devstack as `make run`'s Ctrl-C does: it stops its functions and emulators.
+    pub fn stop(mut self) {
+        self.terminate();
+    }
+
+    fn terminate(&mut self) {
+        if self.child.try_wait().ok().flatten().is_some() {
+            return;
+        }
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline {
+            if self.child.try_wait().ok().flatten().is_some() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Stack {
+    fn drop(&mut self) {
+        self.terminate();
+    }
+}
