@@ -7,6 +7,7 @@
 
 use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
+use std::pin::Pin;
 use std::time::Duration;
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
@@ -79,6 +80,8 @@ pub enum NotifyError {
     Refused(#[from] Refused),
     #[error("delivery failed: {0}")]
     Delivery(String),
+    #[error("the signing secret could not be read: {0}")]
+    Secret(String),
 }
 
 impl NotifyError {
@@ -91,7 +94,7 @@ impl NotifyError {
             | NotifyError::UnknownOrder(_)
             | NotifyError::Refused(_) => true,
             NotifyError::Store(store) => store.is_permanent(),
-            NotifyError::Delivery(_) => false,
+            NotifyError::Delivery(_) | NotifyError::Secret(_) => false,
         }
     }
 }
@@ -138,11 +141,46 @@ pub trait Deliverer: Send + Sync {
     ) -> impl Future<Output = Result<u16, String>> + Send;
 }
 
+type SecretRead = Pin<Box<dyn Future<Output = Result<Vec<u8>, String>> + Send>>;
+
+/// The deployment's signing secret, read once, on the first delivery that signs: most orders
+/// have no callback, and a cold start need not wait on Secrets Manager for them.
+pub struct SigningSecret {
+    value: tokio::sync::OnceCell<Vec<u8>>,
+    read: Box<dyn Fn() -> SecretRead + Send + Sync>,
+}
+
+impl SigningSecret {
+    pub fn known(secret: Vec<u8>) -> Self {
+        Self {
+            value: tokio::sync::OnceCell::new_with(Some(secret)),
+            read: Box::new(|| Box::pin(async { Err("no source".to_owned()) })),
+        }
+    }
+
+    /// Read by `read` when first needed; a failed read is tried again on the next delivery.
+    pub fn read_with<F, R>(read: F) -> Self
+    where
+        F: Fn() -> R + Send + Sync + 'static,
+        R: Future<Output = Result<Vec<u8>, String>> + Send + 'static,
+    {
+        Self {
+            value: tokio::sync::OnceCell::new(),
+            read: Box::new(move || Box::pin(read())),
+        }
+    }
+
+    async fn get(&self) -> Result<&[u8], NotifyError> {
+        let value = self.value.get_or_try_init(|| (self.read)()).await;
+        value.map(Vec::as_slice).map_err(NotifyError::Secret)
+    }
+}
+
 pub struct Notifier<S, R, D, L, T> {
     pub store: S,
     pub callbacks: Callbacks<R>,
     pub deliverer: D,
-    pub secret: Vec<u8>,
+    pub secret: SigningSecret,
     pub dead_letters: L,
     pub retry_later: T,
 }
@@ -224,7 +262,7 @@ impl<S: OrderStore, R: Resolver, D: Deliverer, L: DeadLetters, T: RetryLater>
                 ("webhook-timestamp", timestamp.to_string()),
                 (
                     "webhook-signature",
-                    signature(&self.secret, &id, timestamp, &body),
+                    signature(self.secret.get().await?, &id, timestamp, &body),
                 ),
             ];
             let status = self
@@ -249,23 +287,31 @@ impl<S: OrderStore, R: Resolver, D: Deliverer, L: DeadLetters, T: RetryLater>
 
 /// Delivers over HTTP(S) with hyper, connecting only to the addresses the check returned (the
 /// name is not resolved again), with TLS verified for the URL's host.
-#[derive(Clone)]
+#[derive(Clone, Default)]
 pub struct HttpDeliverer {
-    /// Built once per instance: loading the system's root certificates reads and parses them.
-    tls: rustls::ClientConfig,
+    /// Built on the first delivery (loading the system's root certificates reads and parses
+    /// them: not worth a cold start when most orders have no callback), then kept.
+    tls: std::sync::Arc<std::sync::OnceLock<rustls::ClientConfig>>,
 }
 
 impl HttpDeliverer {
-    pub fn new() -> Result<Self, String> {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn tls(&self) -> Result<rustls::ClientConfig, String> {
         use hyper_rustls::ConfigBuilderExt;
+        if let Some(config) = self.tls.get() {
+            return Ok(config.clone());
+        }
         let provider = std::sync::Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-        let tls = rustls::ClientConfig::builder_with_provider(provider)
+        let config = rustls::ClientConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()
             .map_err(|e| e.to_string())?
             .with_native_roots()
             .map_err(|e| e.to_string())?
             .with_no_client_auth();
-        Ok(Self { tls })
+        Ok(self.tls.get_or_init(|| config).clone())
     }
 }
 
@@ -312,7 +358,7 @@ impl Deliverer for HttpDeliverer {
         http.enforce_http(false);
         http.set_connect_timeout(Some(DELIVERY_TIMEOUT));
         let connector = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_tls_config(self.tls.clone())
+            .with_tls_config(self.tls()?)
             .https_or_http()
             .enable_http1()
             .wrap_connector(http);
@@ -444,7 +490,7 @@ mod tests {
                 resolver: Arc::new(OneAddress(address.parse().unwrap())),
             },
             deliverer: receiver.clone(),
-            secret: b"whsec-test".to_vec(),
+            secret: SigningSecret::known(b"whsec-test".to_vec()),
             dead_letters: dead_letters.clone(),
             retry_later: PutOff::default(),
         };
@@ -479,6 +525,50 @@ mod tests {
         assert_eq!(sent["type"], "order.rejected");
         assert_eq!(sent["data"]["orderId"], id.to_string());
         assert_eq!(sent["data"]["rejectionReasons"], json!(["suspended"]));
+    }
+
+    #[tokio::test]
+    async fn the_secret_is_read_once_and_only_when_a_delivery_signs() {
+        let reads = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counted = reads.clone();
+        let secret = SigningSecret::read_with(move || {
+            let n = counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            async move {
+                // The first read fails (Secrets Manager unreachable): tried again next time.
+                if n == 0 {
+                    Err("unreachable".to_owned())
+                } else {
+                    Ok(b"whsec-test".to_vec())
+                }
+            }
+        });
+        let store = MemoryStore::default();
+        let (_, unsigned) = decided(&store, None).await;
+        let (_, signed) = decided(&store, Some("https://hooks.example.com/orders")).await;
+        let (mut notifier, receiver, _) = notifier(store, "93.184.215.14", 204);
+        notifier.secret = secret;
+
+        assert!(
+            notifier
+                .handle(sqs_event(unsigned))
+                .await
+                .batch_item_failures
+                .is_empty()
+        );
+        assert_eq!(reads.load(std::sync::atomic::Ordering::SeqCst), 0);
+        let failed = notifier.handle(sqs_event(signed.clone())).await;
+        assert_eq!(failed.batch_item_failures.len(), 1, "tried again later");
+        for _ in 0..2 {
+            assert!(
+                notifier
+                    .handle(sqs_event(signed.clone()))
+                    .await
+                    .batch_item_failures
+                    .is_empty()
+            );
+        }
+        assert_eq!(reads.load(std::sync::atomic::Ordering::SeqCst), 2);
+        assert_eq!(receiver.got.lock().unwrap().len(), 2);
     }
 
     #[tokio::test]

@@ -142,8 +142,6 @@ fn flow(window: Window, orders: usize) -> Flow {
 pub struct Intake {
     pub invocation_ms: Percentiles,
     pub transaction_ms: Percentiles,
-    /// The invocation less all its AWS calls: a lower bound of the function's own work.
-    pub outside_aws_ms: Percentiles,
     pub ratio_p50: f64,
     pub post_ms: Percentiles,
 }
@@ -178,7 +176,13 @@ async fn run_rate(
 ) -> Result<(Rate, Window, Vec<load::Decision>), Error> {
     let before = load::snapshot(http, stack).await?;
     let sent = load::open_loop(http, stack, body, rate, seconds).await;
-    load::quiet(http, stack, Duration::from_secs(180)).await?;
+    load::quiet(
+        http,
+        stack,
+        Duration::from_secs(2),
+        Duration::from_secs(180),
+    )
+    .await?;
     let after = load::snapshot(http, stack).await?;
     let window = load::window(stack, &before, &after)?;
     let decisions = load::decisions(http, stack, &sent.accepted, Duration::from_secs(60)).await;
@@ -219,12 +223,10 @@ async fn run_rate(
 }
 
 fn intake(window: &Window, post: &Percentiles) -> Intake {
-    let (mut invocation, mut transaction, mut outside) =
-        (load::histogram(), load::histogram(), load::histogram());
-    for (total, tx, aws) in &window.intake_ms {
+    let (mut invocation, mut transaction) = (load::histogram(), load::histogram());
+    for (total, tx) in &window.intake_ms {
         invocation.saturating_record((total * 1000.0) as u64);
         transaction.saturating_record((tx * 1000.0) as u64);
-        outside.saturating_record(((total - aws).max(0.001) * 1000.0) as u64);
     }
     let (invocation_ms, transaction_ms) = (
         percentiles(&invocation, 1000.0),
@@ -234,12 +236,12 @@ fn intake(window: &Window, post: &Percentiles) -> Intake {
         ratio_p50: invocation_ms.p50 / transaction_ms.p50.max(f64::MIN_POSITIVE),
         invocation_ms,
         transaction_ms,
-        outside_aws_ms: percentiles(&outside, 1000.0),
         post_ms: post.clone(),
     }
 }
 
 async fn functions(
+    http: &Http,
     stack: &Stack,
     bin_dir: &Path,
     root: &Path,
@@ -257,13 +259,23 @@ async fn functions(
             serde_json::from_value(stack.state["environments"][logical_id].clone())?;
         let event = std::fs::read(root.join("events").join(binary).join(sample))?;
         let log = stack.logs.join(format!("harness-{binary}.txt"));
-        let figures =
-            cold_starts(binary, &bin_dir.join(binary), &environment, &event, &log).await?;
+        let figures = cold_starts(
+            http,
+            stack,
+            binary,
+            &bin_dir.join(binary),
+            &environment,
+            &event,
+            &log,
+        )
+        .await?;
         print_figures(binary, &figures);
         measured.push(figures);
     }
     let log = stack.logs.join("harness-bare-echo.txt");
     let bare = cold_starts(
+        http,
+        stack,
         "bare-echo",
         &bin_dir.join("bare-echo"),
         &BTreeMap::new(),
@@ -275,7 +287,11 @@ async fn functions(
     Ok((measured, bare))
 }
 
+/// Each cold start on a quiet stack: what the previous one's invocations set off (events
+/// published, validators run) would compete with it for the CPU.
 async fn cold_starts(
+    http: &Http,
+    stack: &Stack,
     function: &str,
     binary: &Path,
     environment: &BTreeMap<String, String>,
@@ -284,6 +300,7 @@ async fn cold_starts(
 ) -> Result<harness::Figures, Error> {
     let mut runs = Vec::with_capacity(COLD_STARTS);
     for _ in 0..COLD_STARTS {
+        load::quiet(http, stack, Duration::from_secs(1), Duration::from_secs(60)).await?;
         runs.push(
             harness::measure(function, binary, environment, event.to_vec().into(), log).await?,
         );
@@ -401,7 +418,7 @@ async fn main() -> Result<(), Error> {
     println!(
         "Functions, one at a time on a Runtime API of the benchmark's (sample events from events/), {COLD_STARTS} cold starts each:"
     );
-    let (function_figures, bare) = functions(&stack, &bin_dir, &root).await?;
+    let (function_figures, bare) = functions(&http, &stack, &bin_dir, &root).await?;
     stack.stop();
 
     println!("The same flow with every batch size 1:");

@@ -148,11 +148,6 @@ pub fn markdown(r: &Results) -> String {
     );
     let _ = writeln!(
         out,
-        "| its time outside AWS calls (at least) | {:.2} | {:.2} |",
-        i.outside_aws_ms.p50, i.outside_aws_ms.p99
-    );
-    let _ = writeln!(
-        out,
         "| POST end to end, through the local HTTP API (context) | {:.2} | {:.2} |",
         i.post_ms.p50, i.post_ms.p99
     );
