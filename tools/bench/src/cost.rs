@@ -228,7 +228,7 @@ pub fn quotas(window: &Window, orders: f64) -> Vec<Quota> {
         ),
         // One restaurant's replica item, read eventually consistently by every order for it.
         quota(
-            "DynamoDB reads/s of one partition (one restaurant's orders)",
+            "DynamoDB read units/s of one partition (one restaurant's replica item)",
             3_000.0,
             3_000.0,
             0.5,

@@ -93,6 +93,10 @@ pub struct Flow {
     /// Every request per order the emulators served (functions and Lambda's pollers).
     pub meter_per_order: BTreeMap<String, f64>,
     pub requests_per_order: f64,
+    /// The functions' requests as their SDK counted them, and as the emulators saw them: the
+    /// interceptor's count checked against the other end.
+    pub sdk_requests_per_order: f64,
+    pub function_requests_seen_per_order: f64,
     pub cost: Vec<cost::Line>,
     pub cost_per_million: f64,
     #[serde(skip)]
@@ -126,12 +130,27 @@ fn flow(window: Window, orders: usize) -> Flow {
         .map(|(_, c)| c)
         .sum::<f64>()
         + 1.0;
+    let is_request =
+        |k: &str| !k.ends_with("Units") && !k.ends_with(".entries") && !k.ends_with(".items");
+    let function_requests_seen_per_order = meter_per_order
+        .iter()
+        .filter(|(k, _)| !k.starts_with("platform ") && is_request(k))
+        .map(|(_, c)| c)
+        .sum();
+    let sdk_requests_per_order = window
+        .sdk
+        .values()
+        .flat_map(|ops| ops.values())
+        .sum::<f64>()
+        / n;
     let cost = cost::measured(&window, n);
     Flow {
         orders,
         sdk_per_order,
         meter_per_order,
         requests_per_order,
+        sdk_requests_per_order,
+        function_requests_seen_per_order,
         cost_per_million: cost::total(&cost),
         cost,
         window,

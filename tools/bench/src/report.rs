@@ -223,6 +223,17 @@ pub fn markdown(r: &Results) -> String {
     );
     let _ = writeln!(
         out,
+        "The functions' requests per order, counted by their SDK / seen by the emulators: validated {:.2} / {:.2}, \
+         rejected {:.2} / {:.2}, batch size 1 {:.2} / {:.2}.\n",
+        r.validated.sdk_requests_per_order,
+        r.validated.function_requests_seen_per_order,
+        r.rejected.sdk_requests_per_order,
+        r.rejected.function_requests_seen_per_order,
+        r.validated_batch_size_1.sdk_requests_per_order,
+        r.validated_batch_size_1.function_requests_seen_per_order
+    );
+    let _ = writeln!(
+        out,
         "## Cost per million orders (us-east-1 list prices, docs/prices.md)\n"
     );
     cost_table(
