@@ -45,6 +45,31 @@ fn sum(window: &Window, matching: impl Fn(&str) -> bool) -> f64 {
         .sum()
 }
 
+/// What AWS bills per order, item by item, with its unit price.
+const ITEMS: [(&str, f64); 8] = [
+    ("API Gateway HTTP API requests", price::HTTP_API_REQUEST),
+    ("Lambda requests", price::LAMBDA_REQUEST),
+    ("Lambda GB-seconds", price::LAMBDA_GB_SECOND),
+    ("DynamoDB write request units", price::DYNAMODB_WRITE_UNIT),
+    ("DynamoDB read request units", price::DYNAMODB_READ_UNIT),
+    ("EventBridge events", price::EVENTBRIDGE_EVENT),
+    ("SQS requests", price::SQS_REQUEST),
+    ("CloudWatch Logs ingestion (GB)", price::LOG_INGESTION_GB),
+];
+
+/// The lines of `ITEMS` with these quantities per order, in its order.
+fn lines(quantities: [f64; 8]) -> Vec<Line> {
+    ITEMS
+        .iter()
+        .zip(quantities)
+        .map(|(&(item, unit_price), quantity)| Line {
+            item,
+            quantity,
+            unit_price,
+        })
+        .collect()
+}
+
 /// Each service's billed quantity per order in `window`, which saw `orders` orders through.
 pub fn measured(window: &Window, orders: f64) -> Vec<Line> {
     let sqs_requests = sum(window, |k| {
@@ -54,48 +79,16 @@ pub fn measured(window: &Window, orders: f64) -> Vec<Line> {
     let deliveries = sum(window, |k| {
         k.ends_with("AmazonSQS.DeleteMessageBatch.entries")
     }) + sum(window, |k| k.ends_with("AmazonSQS.DeleteMessage"));
-    vec![
-        Line {
-            item: "API Gateway HTTP API requests",
-            quantity: 1.0,
-            unit_price: price::HTTP_API_REQUEST,
-        },
-        Line {
-            item: "Lambda requests",
-            quantity: window.invocations.values().sum::<f64>() / orders,
-            unit_price: price::LAMBDA_REQUEST,
-        },
-        Line {
-            item: "Lambda GB-seconds",
-            quantity: window.gb_seconds.values().sum::<f64>() / orders,
-            unit_price: price::LAMBDA_GB_SECOND,
-        },
-        Line {
-            item: "DynamoDB write request units",
-            quantity: sum(window, |k| k.ends_with(".writeUnits")) / orders,
-            unit_price: price::DYNAMODB_WRITE_UNIT,
-        },
-        Line {
-            item: "DynamoDB read request units",
-            quantity: sum(window, |k| k.ends_with(".readUnits")) / orders,
-            unit_price: price::DYNAMODB_READ_UNIT,
-        },
-        Line {
-            item: "EventBridge events",
-            quantity: sum(window, |k| k.ends_with("AWSEvents.PutEvents.entries")) / orders,
-            unit_price: price::EVENTBRIDGE_EVENT,
-        },
-        Line {
-            item: "SQS requests",
-            quantity: (sqs_requests + deliveries) / orders,
-            unit_price: price::SQS_REQUEST,
-        },
-        Line {
-            item: "CloudWatch Logs ingestion (GB)",
-            quantity: window.log_bytes / orders / 1e9,
-            unit_price: price::LOG_INGESTION_GB,
-        },
-    ]
+    lines([
+        1.0,
+        window.invocations.values().sum::<f64>() / orders,
+        window.gb_seconds.values().sum::<f64>() / orders,
+        sum(window, |k| k.ends_with(".writeUnits")) / orders,
+        sum(window, |k| k.ends_with(".readUnits")) / orders,
+        sum(window, |k| k.ends_with("AWSEvents.PutEvents.entries")) / orders,
+        (sqs_requests + deliveries) / orders,
+        window.log_bytes / orders / 1e9,
+    ])
 }
 
 /// What no design of this shape avoids for one validated order, at the template's batch sizes
@@ -106,50 +99,18 @@ pub fn measured(window: &Window, orders: f64) -> Vec<Line> {
 /// order read and written once per reply, the decision with its outbox row in a transaction.
 pub fn floor() -> Vec<Line> {
     let invocations = 1.0 + 2.0 / 100.0 + 5.0 / 10.0;
-    vec![
-        Line {
-            item: "API Gateway HTTP API requests",
-            quantity: 1.0,
-            unit_price: price::HTTP_API_REQUEST,
-        },
-        Line {
-            item: "Lambda requests",
-            quantity: invocations,
-            unit_price: price::LAMBDA_REQUEST,
-        },
+    lines([
+        1.0,
+        invocations,
         // Lambda bills at least 1 ms per invocation.
-        Line {
-            item: "Lambda GB-seconds",
-            quantity: invocations * 0.001 * 0.125,
-            unit_price: price::LAMBDA_GB_SECOND,
-        },
-        Line {
-            item: "DynamoDB write request units",
-            quantity: 4.0 + 1.0 + 4.0,
-            unit_price: price::DYNAMODB_WRITE_UNIT,
-        },
-        Line {
-            item: "DynamoDB read request units",
-            quantity: 1.0 + 1.0 + 2.0,
-            unit_price: price::DYNAMODB_READ_UNIT,
-        },
-        Line {
-            item: "EventBridge events",
-            quantity: 4.0,
-            unit_price: price::EVENTBRIDGE_EVENT,
-        },
-        Line {
-            item: "SQS requests",
-            // Five sends, and a receive and a delete per batch of ten.
-            quantity: 5.0 * (1.0 + 2.0 / 10.0),
-            unit_price: price::SQS_REQUEST,
-        },
-        Line {
-            item: "CloudWatch Logs ingestion (GB)",
-            quantity: 0.0,
-            unit_price: price::LOG_INGESTION_GB,
-        },
-    ]
+        invocations * 0.001 * 0.125,
+        4.0 + 1.0 + 4.0,
+        1.0 + 1.0 + 2.0,
+        4.0,
+        // Five sends, and a receive and a delete per batch of ten.
+        5.0 * (1.0 + 2.0 / 10.0),
+        0.0,
+    ])
 }
 
 /// One AWS quota and the orders per second it allows.

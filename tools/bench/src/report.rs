@@ -305,6 +305,17 @@ pub fn markdown(r: &Results) -> String {
     out
 }
 
+/// The smallest of 1, 2, 4, 5 and 8 times a power of ten at least `v`: axes end on a round
+/// number that four ticks divide evenly.
+fn nice(v: f64) -> f64 {
+    let power = 10f64.powf(v.log10().floor());
+    [1.0, 2.0, 4.0, 5.0, 8.0, 10.0]
+        .iter()
+        .map(|m| m * power)
+        .find(|&candidate| candidate >= v)
+        .unwrap_or(10.0 * power)
+}
+
 /// A named line in a chart: its name, colour and points.
 type Series<'a> = (&'a str, &'a str, Vec<(f64, f64)>);
 
@@ -312,8 +323,8 @@ type Series<'a> = (&'a str, &'a str, Vec<(f64, f64)>);
 fn chart(title: &str, x_label: &str, y_label: &str, series: &[Series]) -> String {
     let (w, h, left, bottom, top, right) = (640.0, 360.0, 60.0, 40.0, 40.0, 160.0);
     let points = series.iter().flat_map(|(_, _, p)| p.iter());
-    let x_max = points.clone().map(|p| p.0).fold(1e-9, f64::max) * 1.1;
-    let y_max = points.map(|p| p.1).fold(1e-9, f64::max) * 1.15;
+    let x_max = nice(points.clone().map(|p| p.0).fold(1e-9, f64::max) * 1.05);
+    let y_max = nice(points.map(|p| p.1).fold(1e-9, f64::max) * 1.05);
     let x = |v: f64| left + v / x_max * (w - left - right);
     let y = |v: f64| h - bottom - v / y_max * (h - top - bottom);
     let mut svg = format!(
@@ -436,4 +447,17 @@ pub fn cost_chart(r: &Results) -> String {
     }
     svg.push_str("</svg>\n");
     svg
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn axes_end_on_round_numbers() {
+        assert_eq!(nice(21.0), 40.0);
+        assert_eq!(nice(18.0), 20.0);
+        assert_eq!(nice(460.0), 500.0);
+        assert_eq!(nice(0.3), 0.4);
+    }
 }
