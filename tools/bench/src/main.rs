@@ -423,12 +423,8 @@ async fn main() -> Result<(), Error> {
     println!(
         "Rejected orders (a restaurant no replica knows: accepted, then rejected by its context):"
     );
-    let (_, rejected_window, _) = run_rate(&http, &stack, REJECTED, 10.0, 10.0).await?;
-    let rejected_orders = rejected_window
-        .invocations
-        .get("OrderApiFunction")
-        .copied()
-        .unwrap_or(0.0) as usize;
+    let (rejected_rate, rejected_window, _) = run_rate(&http, &stack, REJECTED, 10.0, 10.0).await?;
+    let rejected_orders = rejected_rate.accepted;
     println!("Overload, {OVERLOAD_RATE} orders/s for 10 s:");
     let (_, _, decided) = run_rate(&http, &stack, VALIDATED, OVERLOAD_RATE, 10.0).await?;
     let saturation = saturation(&decided);
