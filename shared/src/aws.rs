@@ -10,17 +10,8 @@ pub use aws_config::SdkConfig;
 /// are retried by the SDK itself, with exponential backoff and full jitter. Its defaults (3
 /// attempts, backoff up to 20 s) suit neither a Lambda with a 10 s timeout nor a burst of
 /// throttles: here 5 attempts, starting at 25 ms and never waiting more than 1 s.
-///
-/// One HTTPS client for every service client: each would otherwise build its own and read the
-/// system's root certificates again, a few milliseconds of every cold start per client.
 pub async fn sdk_config() -> SdkConfig {
-    let https = aws_smithy_http_client::Builder::new()
-        .tls_provider(aws_smithy_http_client::tls::Provider::Rustls(
-            aws_smithy_http_client::tls::rustls_provider::CryptoMode::AwsLc,
-        ))
-        .build_https();
     aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .http_client(https)
         .retry_config(retry_config())
         .load()
         .await
