@@ -152,10 +152,7 @@ pub struct SigningSecret {
 
 impl SigningSecret {
     pub fn known(secret: Vec<u8>) -> Self {
-        Self {
-            value: tokio::sync::OnceCell::new_with(Some(secret)),
-            read: Box::new(|| Box::pin(async { Err("no source".to_owned()) })),
-        }
+        Self::read_with(move || std::future::ready(Ok(secret.clone())))
     }
 
     /// Read by `read` when first needed; a failed read is tried again on the next delivery.

@@ -219,6 +219,16 @@ pub struct Window {
     pub intake_ms: Vec<(f64, f64)>,
 }
 
+/// Bytes `start..end` of the file at `path`: what a log gained in a window, not the whole log.
+fn appended(path: &std::path::Path, start: u64, end: u64) -> Result<Vec<u8>, Error> {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut file = std::fs::File::open(path)?;
+    file.seek(SeekFrom::Start(start))?;
+    let mut bytes = Vec::with_capacity((end - start) as usize);
+    file.take(end - start).read_to_end(&mut bytes)?;
+    Ok(bytes)
+}
+
 pub fn window(stack: &Stack, before: &Snapshot, after: &Snapshot) -> Result<Window, Error> {
     let mut window = Window::default();
     let counter = |stats: &Value, key: &str| stats["requests"][key].as_f64().unwrap_or(0.0);
@@ -243,9 +253,9 @@ pub fn window(stack: &Stack, before: &Snapshot, after: &Snapshot) -> Result<Wind
         }
     }
     for (name, &end) in &after.log_sizes {
-        let start = before.log_sizes.get(name).copied().unwrap_or(0);
-        let bytes = std::fs::read(stack.logs.join(format!("{name}.log")))?;
-        let appended = &bytes[start.min(end) as usize..(end as usize).min(bytes.len())];
+        let start = before.log_sizes.get(name).copied().unwrap_or(0).min(end);
+        let appended = appended(&stack.logs.join(format!("{name}.log")), start, end)?;
+        let appended = appended.as_slice();
         window.log_bytes += appended.len() as f64;
         for line in appended.split(|&b| b == b'\n') {
             let Ok(record) = serde_json::from_slice::<Value>(line) else {

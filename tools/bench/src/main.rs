@@ -121,17 +121,16 @@ fn flow(window: Window, orders: usize) -> Flow {
         .filter(|(k, _)| !k.contains("DynamoDBStreams"))
         .map(|(k, c)| (k.clone(), c / n))
         .collect();
-    // Billed requests: every request but the free stream reads of Lambda's trigger.
+    // A request, not a billed quantity beyond it (entries, items, capacity units).
+    let is_request =
+        |k: &str| !k.ends_with("Units") && !k.ends_with(".entries") && !k.ends_with(".items");
+    // Billed requests: every request but the free stream reads of Lambda's trigger, and the API's.
     let requests_per_order = meter_per_order
         .iter()
-        .filter(|(k, _)| {
-            !k.ends_with("Units") && !k.ends_with(".entries") && !k.ends_with(".items")
-        })
+        .filter(|(k, _)| is_request(k))
         .map(|(_, c)| c)
         .sum::<f64>()
         + 1.0;
-    let is_request =
-        |k: &str| !k.ends_with("Units") && !k.ends_with(".entries") && !k.ends_with(".items");
     let function_requests_seen_per_order = meter_per_order
         .iter()
         .filter(|(k, _)| !k.starts_with("platform ") && is_request(k))
