@@ -17,6 +17,8 @@ from cryptography.hazmat.primitives import serialization
 from flows import JSON, ORDER, place, wait_for
 from infra.devstack.identity import LocalIssuer, b64url, encode
 
+ROOT = Path(__file__).resolve().parents[1]
+
 
 def issuer(stack) -> LocalIssuer:
     return LocalIssuer.load(Path(stack.state["identity"]["keyFile"]))
@@ -134,3 +136,25 @@ def test_the_issuer_publishes_its_key_set_where_api_gateway_looks(stack):
     keys = requests.get(discovery["jwks_uri"], timeout=10).json()["keys"]
     assert [k["kid"] for k in keys] == [issuer(stack).kid]
     assert base64.urlsafe_b64decode(keys[0]["e"] + "==") == b"\x01\x00\x01"
+
+
+def test_an_operator_is_known_by_the_scope_claim_on_routes_that_declare_no_scopes(stack):
+    """No route declares AuthorizationScopes, so the authorizer passes `scopes: null` and the
+    operator scope arrives only inside the `scope` claim, among others, as a Cognito access
+    token carries it (docs/conformance.md, "JWT authorizer")."""
+    assert "AuthorizationScopes" not in (ROOT / "template.yaml").read_text()
+    audience, scope = stack.state["identity"]["audience"], stack.state["identity"]["operatorScope"]
+    made = issuer(stack).claims("ops-7", audience, ["openid", scope, "aws.cognito.signin.user.admin"])
+    made.update({"cognito:groups": ["operators", "support"], "auth_time": made["iat"],
+                 "email_verified": True})
+    operator = {**JSON, "Authorization": "Bearer " + issuer(stack).sign(made)}
+    body = {"name": "Grace Hopper", "status": "ACTIVE"}
+    answer = stack.request("PUT", "/consumers/consumer-scope-claim", data=json.dumps(body),
+                           headers=operator)
+    assert answer.status_code == 201, answer.text
+    assert place(stack, headers={"Authorization": operator["Authorization"]}).status_code == 202
+    consumer = {**JSON, "Authorization": stack.bearer("consumer-scope-claim")}
+    refused = stack.request("PUT", "/consumers/consumer-scope-claim", data=json.dumps(body),
+                            headers=consumer)
+    assert refused.status_code == 403, refused.text
+

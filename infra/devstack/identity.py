@@ -5,7 +5,8 @@ that `python -m infra.devstack token --sub consumer-1` prints a token the runnin
 `JwtAuthorizer` checks a request's token the way an HTTP API's JWT authorizer does: RS256 only,
 signed by the JWKS key its `kid` names, `iss` equal to the issuer, `aud` (or `client_id` when
 there is no `aud`) one of the audiences, `exp` after now, `nbf` and `iat` not after now, and at
-least one of the route's scopes when the route names any. A refusal is API Gateway's: `401` (or
+least one of the route's scopes when the route names any (and only then `scopes` in the context;
+it is null elsewhere). A refusal is API Gateway's: `401` (or
 `403` for a missing scope) with `{"message": ...}` and a `www-authenticate` header, before any
 function runs."""
 
@@ -155,8 +156,10 @@ class JwtAuthorizer:
         scopes = _scopes(claims)
         if route_scopes and not set(route_scopes) & set(scopes):
             raise Refused(403, "the token has none of the route's scopes")
+        # `scopes` is filled only on a route that declares AuthorizationScopes; elsewhere it is
+        # null and the scopes are only in the `scope` claim (docs/conformance.md, "JWT authorizer").
         return {"jwt": {"claims": {name: _claim_text(value) for name, value in claims.items()},
-                        "scopes": scopes or None}}
+                        "scopes": scopes if route_scopes else None}}
 
     def _verified_claims(self, token: str) -> dict[str, Any]:
         try:

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from infra.devstack.http_api import Route
+from infra.devstack.identity import JwtAuthorizer, LocalIssuer, Refused
 from infra.devstack.mappings import check_pattern, matches
 from infra.devstack.template import Template, TemplateError
 
@@ -72,3 +73,24 @@ def test_no_table_has_an_index_or_a_key_shared_by_all_orders():
                     "ConsumersTable": ("consumerId", "HASH"), "RestaurantsTable": ("restaurantId", "HASH"),
                     "ConsumersOutboxTable": ("eventId", "HASH"), "RestaurantsOutboxTable": ("eventId", "HASH"),
                     "ReplicasTable": ("pk", "HASH")}
+
+
+def test_the_authorizer_fills_scopes_only_on_routes_that_declare_them():
+    # API Gateway's JWT authorizer: `scopes` is null unless the route has AuthorizationScopes;
+    # claims are strings, arrays bracketed (docs/conformance.md, "JWT authorizer").
+    issuer = LocalIssuer.create("https://issuer.test")
+    authorizer = JwtAuthorizer(issuer.url, ["orders-api"], issuer.jwks())
+    claims = issuer.claims("ops", "orders-api", ["orders/operator", "openid"])
+    claims["groups"], claims["verified"] = ["a", "b"], True
+    headers = {"authorization": "Bearer " + issuer.sign(claims)}
+    plain = authorizer.authorize(headers, [])["jwt"]
+    assert plain["scopes"] is None
+    assert plain["claims"]["scope"] == "orders/operator openid"
+    assert plain["claims"]["groups"] == "[a b]" and plain["claims"]["verified"] == "true"
+    assert plain["claims"]["exp"] == str(claims["exp"])
+    assert all(isinstance(value, str) for value in plain["claims"].values())
+    scoped = authorizer.authorize(headers, ["orders/operator"])["jwt"]
+    assert scoped["scopes"] == ["orders/operator", "openid"]
+    with pytest.raises(Refused) as refused:
+        authorizer.authorize(headers, ["orders/admin"])
+    assert refused.value.status == 403

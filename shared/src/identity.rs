@@ -27,17 +27,25 @@ impl Caller {
     }
 
     /// The caller named by the JWT claims of an HTTP API request, if it has any.
+    ///
+    /// API Gateway fills `jwt.scopes` only on routes that declare `AuthorizationScopes`; no route
+    /// of ours does, so it is `null` and the token's scopes arrive as the `scope` claim, one
+    /// space-separated string (RFC 8693 section 4.2), like every claim rendered as a string
+    /// (docs/conformance.md, "JWT authorizer"). Both are read, so a route that declares scopes
+    /// later is right too.
     pub fn from_context(context: &RequestContext) -> Option<Self> {
         let RequestContext::ApiGatewayV2(context) = context else {
             return None;
         };
         let jwt = context.authorizer.as_ref()?.jwt.as_ref()?;
         let subject = jwt.claims.get("sub").filter(|sub| !sub.is_empty())?;
-        let operator = jwt
-            .scopes
-            .iter()
-            .flatten()
-            .any(|scope| scope == OPERATOR_SCOPE);
+        let claimed = jwt
+            .claims
+            .get("scope")
+            .into_iter()
+            .flat_map(|scope| scope.split_ascii_whitespace());
+        let listed = jwt.scopes.iter().flatten().map(String::as_str);
+        let operator = claimed.chain(listed).any(|scope| scope == OPERATOR_SCOPE);
         Some(Self {
             subject: subject.clone(),
             operator,
@@ -65,9 +73,20 @@ impl<S: Send + Sync> FromRequestParts<S> for Caller {
     }
 }
 
-/// The request context API Gateway passes for a token of `subject` with `scopes`, for tests.
+/// The request context API Gateway passes, on a route that declares no `AuthorizationScopes`,
+/// for a token of `subject` with `scopes`: the scopes in the `scope` claim, `jwt.scopes` null.
 #[cfg(any(test, feature = "hostile"))]
 pub fn request_context(subject: &str, scopes: &[&str]) -> RequestContext {
+    let mut claims = serde_json::json!({"sub": subject, "exp": "1795698000", "iat": "1795694400"});
+    if !scopes.is_empty() {
+        claims["scope"] = scopes.join(" ").into();
+    }
+    context_with_authorizer(serde_json::json!({"jwt": {"claims": claims, "scopes": null}}))
+}
+
+/// An HTTP API request context whose `authorizer` is `authorizer`, as JSON, for tests.
+#[cfg(any(test, feature = "hostile"))]
+pub fn context_with_authorizer(authorizer: serde_json::Value) -> RequestContext {
     let context = serde_json::json!({
         "routeKey": "$default",
         "accountId": "123456789012",
@@ -75,10 +94,11 @@ pub fn request_context(subject: &str, scopes: &[&str]) -> RequestContext {
         "requestId": "test",
         "apiId": "local",
         "domainName": "localhost",
+        "domainPrefix": "localhost",
         "time": "27/Nov/2026:00:00:00 +0000",
         "timeEpoch": 0,
         "http": {"method": "GET", "path": "/", "protocol": "HTTP/1.1", "sourceIp": "127.0.0.1", "userAgent": "test"},
-        "authorizer": {"jwt": {"claims": {"sub": subject}, "scopes": scopes}},
+        "authorizer": authorizer,
     });
     RequestContext::ApiGatewayV2(serde_json::from_value(context).expect("a valid request context"))
 }
@@ -102,5 +122,57 @@ mod tests {
         let other = Caller::from_context(&request_context("c", &["orders/read", "operator"]));
         assert_eq!(other.map(|c| c.operator), Some(false));
         assert_eq!(Caller::from_context(&request_context("", &[])), None);
+    }
+}
+
+#[cfg(test)]
+mod as_api_gateway_sends_it {
+    use super::*;
+    use serde_json::json;
+
+    fn caller(jwt: serde_json::Value) -> Option<Caller> {
+        Caller::from_context(&context_with_authorizer(json!({ "jwt": jwt })))
+    }
+
+    #[test]
+    fn the_operator_is_read_from_the_scope_claim_when_scopes_is_null_or_absent() {
+        // Claims as a Cognito access token reaches a route without AuthorizationScopes: every
+        // value a string, arrays bracketed (docs/conformance.md, "JWT authorizer").
+        let claims = json!({
+            "sub": "ops", "client_id": "5kek0i61pgkokoob4fsm9fo9it", "token_use": "access",
+            "exp": "1795698000", "auth_time": "1795694400", "email_verified": "true",
+            "cognito:groups": "[admins operators]",
+            "scope": "openid orders/operator aws.cognito.signin.user.admin",
+        });
+        let null = caller(json!({"claims": claims, "scopes": null})).unwrap();
+        assert!(null.operator);
+        assert_eq!(null.subject, "ops");
+        assert!(caller(json!({ "claims": claims })).unwrap().operator);
+    }
+
+    #[test]
+    fn route_scopes_make_an_operator_too_and_neither_source_can_be_fooled_by_lookalikes() {
+        let listed = json!({"claims": {"sub": "ops"}, "scopes": [OPERATOR_SCOPE]});
+        assert!(caller(listed).unwrap().operator);
+        for scope in [
+            "orders/operators",
+            "orders/operator-x",
+            "[orders/operator]",
+            "orders/read,orders/operator",
+            "ORDERS/OPERATOR",
+            "",
+        ] {
+            let claims = json!({"claims": {"sub": "c", "scope": scope}, "scopes": null});
+            assert_eq!(caller(claims).map(|c| c.operator), Some(false), "{scope:?}");
+        }
+        let tabs = json!({"claims": {"sub": "c", "scope": "a\torders/operator"}, "scopes": []});
+        assert!(caller(tabs).unwrap().operator);
+    }
+
+    #[test]
+    fn a_token_without_a_subject_or_an_authorizer_names_no_caller() {
+        assert_eq!(caller(json!({"claims": {"scope": OPERATOR_SCOPE}, "scopes": null})), None);
+        assert_eq!(caller(json!({"claims": {"sub": ""}, "scopes": null})), None);
+        assert_eq!(Caller::from_context(&context_with_authorizer(json!(null))), None);
     }
 }
