@@ -11,6 +11,33 @@ use crate::events::Event;
 /// EventBridge's limit of entries per `PutEvents` call.
 pub const MAX_ENTRIES_PER_CALL: usize = 10;
 
+/// The most a `PutEvents` call carries here, its entries' sizes (`Entry::size`) together; so
+/// also the largest event. EventBridge takes less than 1 MB a call since January 2026 (256 KB
+/// before); 256 KiB keeps every event, with the envelope EventBridge adds, within an SQS queue
+/// still at its former 256 KiB maximum, and leaves ten events a call room (docs/conformance.md,
+/// "PutEvents").
+pub const MAX_BYTES_PER_CALL: usize = 256 * 1024;
+
+/// Splits `entries`, in order, into the ranges of consecutive calls within the limits: at most
+/// ten entries and `MAX_BYTES_PER_CALL` bytes each (an entry over it alone, for EventBridge to
+/// refuse).
+pub fn calls(entries: &[Entry]) -> Vec<std::ops::Range<usize>> {
+    let mut ranges = Vec::new();
+    let (mut start, mut bytes) = (0, 0);
+    for (i, entry) in entries.iter().enumerate() {
+        let size = entry.size();
+        if i > start && (i - start == MAX_ENTRIES_PER_CALL || bytes + size > MAX_BYTES_PER_CALL) {
+            ranges.push(start..i);
+            (start, bytes) = (i, 0);
+        }
+        bytes += size;
+    }
+    if start < entries.len() {
+        ranges.push(start..entries.len());
+    }
+    ranges
+}
+
 /// One event as it is put on the bus.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Entry {
@@ -29,6 +56,17 @@ impl Entry {
             detail: serde_json::to_string(event)?,
             time: event.occurred_at(),
         })
+    }
+
+    /// The entry's size as EventBridge counts it against `MAX_BYTES_PER_CALL`: 14 bytes for the
+    /// time, then the UTF-8 bytes of the source, the detail type and the detail (no resources).
+    pub fn size(&self) -> usize {
+        14 + self.source.len() + self.detail_type.len() + self.detail.len()
+    }
+
+    /// Whether EventBridge can take this entry at all.
+    pub fn fits(&self) -> bool {
+        self.size() <= MAX_BYTES_PER_CALL
     }
 }
 
@@ -114,5 +152,51 @@ impl EventBus {
             )));
         }
         Ok(outcomes)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_entry_is_counted_as_eventbridge_counts_it() {
+        let entry = Entry {
+            source: "orders".into(),
+            detail_type: "OrderCreated".into(),
+            // "é" is two bytes in UTF-8: sizes are bytes, not characters.
+            detail: r#"{"name":"é"}"#.into(),
+            time: Utc::now(),
+        };
+        assert_eq!(entry.size(), 14 + 6 + 12 + 13);
+        let at_limit = Entry {
+            detail: "x".repeat(MAX_BYTES_PER_CALL - 14 - 6 - 12),
+            ..entry
+        };
+        assert!(at_limit.fits());
+        let over = Entry {
+            detail: at_limit.detail.clone() + "x",
+            ..at_limit
+        };
+        assert!(!over.fits());
+    }
+
+    #[test]
+    fn calls_hold_at_most_ten_entries_and_256_kib_in_order() {
+        let of_size = |bytes: usize| Entry {
+            source: "s".into(),
+            detail_type: "d".into(),
+            detail: "x".repeat(bytes - 16),
+            time: Utc::now(),
+        };
+        let kb = 1024;
+        let small: Vec<Entry> = (0..25).map(|_| of_size(100)).collect();
+        assert_eq!(calls(&small), [0..10, 10..20, 20..25]);
+        let big: Vec<Entry> = [200, 56, 1, 300, 10]
+            .iter()
+            .map(|&k| of_size(k * kb))
+            .collect();
+        assert_eq!(calls(&big), [0..2, 2..3, 3..4, 4..5]);
+        assert!(calls(&[]).is_empty());
     }
 }

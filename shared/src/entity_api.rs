@@ -15,7 +15,7 @@ use tracing::{error, info};
 use crate::http::{correlation_id, decode, method_not_allowed, require_json, with_correlation_id};
 use crate::identity::{Caller, OPERATOR_SCOPE};
 use crate::problem::{FieldError, Problem};
-use crate::versioned::{self, Entity, Outcome, VersionedStore};
+use crate::versioned::{self, Entity, Outcome, SaveError, VersionedStore};
 
 /// An entity with an API: its name, the body of its `PUT`, and who may read it.
 pub trait Resource: Entity + 'static {
@@ -72,9 +72,17 @@ async fn save<E: Resource, S: VersionedStore>(
     let entity = E::from_body(id.clone(), decode(body)?).map_err(Problem::invalid_fields)?;
     let (stored, outcome) = versioned::put(store, &id, entity, Some(correlation_id.to_owned()))
         .await
-        .map_err(|e| {
-            error!(entity = E::NAME, id, error = %e, "not stored");
-            Problem::internal()
+        .map_err(|e| match e {
+            SaveError::EventTooLarge { .. } => Problem::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "payload-too-large",
+                "Request body too large",
+                format!("nothing was stored: {e}; send a smaller {}", E::NAME),
+            ),
+            e => {
+                error!(entity = E::NAME, id, error = %e, "not stored");
+                Problem::internal()
+            }
         })?;
     info!(
         entity = E::NAME,

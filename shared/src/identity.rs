@@ -171,8 +171,14 @@ mod as_api_gateway_sends_it {
 
     #[test]
     fn a_token_without_a_subject_or_an_authorizer_names_no_caller() {
-        assert_eq!(caller(json!({"claims": {"scope": OPERATOR_SCOPE}, "scopes": null})), None);
+        assert_eq!(
+            caller(json!({"claims": {"scope": OPERATOR_SCOPE}, "scopes": null})),
+            None
+        );
         assert_eq!(caller(json!({"claims": {"sub": ""}, "scopes": null})), None);
-        assert_eq!(Caller::from_context(&context_with_authorizer(json!(null))), None);
+        assert_eq!(
+            Caller::from_context(&context_with_authorizer(json!(null))),
+            None
+        );
     }
 }

@@ -10,7 +10,7 @@ use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use futures_util::future::join_all;
 use tracing::{Instrument, debug, error, info, info_span};
 
-use crate::bus::{Entry, EntryOutcome, EventBus};
+use crate::bus::{self, Entry, EntryOutcome, EventBus};
 use crate::dead_letter::{DeadLetters, SqsDeadLetters, Verdicts};
 use crate::envelope::{Envelope, EnvelopeError};
 use crate::events::{Event, OrderCreated};
@@ -94,27 +94,29 @@ pub async fn answer_batch<V: Validator, D: DeadLetters>(
         }
     }
     let entries: Vec<Entry> = answers.iter().map(|(_, entry)| entry.clone()).collect();
-    match bus.put(&entries).await {
-        Ok(outcomes) => {
-            for ((id, entry), outcome) in answers.into_iter().zip(outcomes) {
-                match outcome {
-                    // Per message at debug: the verdict is logged at info already, and log
-                    // ingestion is billed by the byte (`make bench` counts it per order).
-                    EntryOutcome::Published => {
-                        debug!(messageId = %id, answer = %entry.detail_type, "answer published")
-                    }
-                    EntryOutcome::Failed { code, message } => {
-                        error!(messageId = %id, code, message, "answer refused by the bus");
-                        verdicts.retry(id);
-                    }
-                }
+    // One outcome per answer, in order: calls within EventBridge's limits, one after another.
+    let mut outcomes = Vec::with_capacity(entries.len());
+    for call in bus::calls(&entries) {
+        match bus.put(&entries[call.clone()]).await {
+            Ok(answered) => outcomes.extend(answered.into_iter().map(Some)),
+            Err(e) => {
+                error!(error = %e, answers = call.len(), "answers not published");
+                outcomes.extend(call.map(|_| None));
             }
         }
-        Err(e) => {
-            error!(error = %e, "answers not published");
-            for (id, _) in answers {
+    }
+    for ((id, entry), outcome) in answers.into_iter().zip(outcomes) {
+        match outcome {
+            // Per message at debug: the verdict is logged at info already, and log ingestion is
+            // billed by the byte (`make bench` counts it per order).
+            Some(EntryOutcome::Published) => {
+                debug!(messageId = %id, answer = %entry.detail_type, "answer published")
+            }
+            Some(EntryOutcome::Failed { code, message }) => {
+                error!(messageId = %id, code, message, "answer refused by the bus");
                 verdicts.retry(id);
             }
+            None => verdicts.retry(id),
         }
     }
     verdicts.settle(&event.records, dead_letters).await

@@ -42,6 +42,10 @@ pub enum SaveError {
     Serialize(#[from] serde_json::Error),
     #[error("the item kept changing under this write ({0} attempts)")]
     Contended(u32),
+    /// The change's event is over EventBridge's limit: it could never be published, so the
+    /// change is refused rather than stored unannounced.
+    #[error("the change's event is {bytes} bytes; EventBridge takes at most {limit}")]
+    EventTooLarge { bytes: usize, limit: usize },
 }
 
 /// Where an owner keeps its entities and its outbox.
@@ -81,6 +85,13 @@ pub async fn put<E: Entity, S: VersionedStore>(
         }
         state.set_version(expected.unwrap_or(0) + 1);
         let outbox = state.changed(correlation_id.clone())?;
+        let entry = outbox.entry();
+        if !entry.fits() {
+            return Err(SaveError::EventTooLarge {
+                bytes: entry.size(),
+                limit: crate::bus::MAX_BYTES_PER_CALL,
+            });
+        }
         if store.save(id, &state, expected, &outbox).await? {
             let outcome = if expected.is_none() {
                 Outcome::Created
@@ -211,5 +222,67 @@ impl VersionedStore for MemoryVersionedStore {
         entities.insert(id.to_owned(), serde_json::to_value(entity).unwrap());
         self.outbox.lock().unwrap().push(outbox.clone());
         Ok(true)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::events::source;
+    use chrono::Utc;
+    use serde::Deserialize;
+    use uuid::Uuid;
+
+    #[derive(Debug, Clone, Serialize, Deserialize)]
+    struct Note {
+        text: String,
+        version: u64,
+    }
+
+    impl Entity for Note {
+        fn version(&self) -> u64 {
+            self.version
+        }
+
+        fn set_version(&mut self, version: u64) {
+            self.version = version;
+        }
+
+        fn changed(
+            &self,
+            correlation_id: Option<String>,
+        ) -> Result<OutboxRecord, serde_json::Error> {
+            Ok(OutboxRecord {
+                event_id: Uuid::now_v7(),
+                subject: "note-1".into(),
+                order_id: None,
+                source: source::CONSUMERS.into(),
+                detail_type: "NoteUpdated".into(),
+                detail: serde_json::to_string(self)?,
+                created_at: Utc::now(),
+                correlation_id,
+                expires_at: 0,
+            })
+        }
+    }
+
+    #[tokio::test]
+    async fn a_change_whose_event_eventbridge_would_refuse_is_not_stored() {
+        let store = MemoryVersionedStore::default();
+        let note = |chars| Note {
+            text: "x".repeat(chars),
+            version: 0,
+        };
+        let small = put(&store, "note-1", note(10), None).await.unwrap();
+        assert_eq!(small.1, Outcome::Created);
+        let error = put(&store, "note-1", note(crate::bus::MAX_BYTES_PER_CALL), None)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(error, SaveError::EventTooLarge { bytes, .. } if bytes > crate::bus::MAX_BYTES_PER_CALL)
+        );
+        assert_eq!(store.outbox.lock().unwrap().len(), 1);
+        let stored: Note = store.get("note-1").await.unwrap().unwrap();
+        assert_eq!(stored.text.len(), 10);
     }
 }

@@ -5,6 +5,7 @@
 //! mapping retries from there (and, once its retries are spent, sends that record to the
 //! on-failure destination). Records of one order never share a `PutEvents` call, and calls are
 //! made in stream order, so an order's events are published in the order they were written.
+//! Calls keep within EventBridge's limits: ten entries and 256 KB, counted as it counts them.
 
 use std::collections::HashSet;
 use std::future::Future;
@@ -13,7 +14,7 @@ use std::time::Duration;
 use aws_lambda_events::event::dynamodb::{Event, EventRecord};
 use aws_lambda_events::event::streams::{DynamoDbBatchItemFailure, DynamoDbEventResponse};
 use chrono::Utc;
-use shared::bus::{EntryOutcome, EventBus, MAX_ENTRIES_PER_CALL, PublishError};
+use shared::bus::{EntryOutcome, EventBus, MAX_BYTES_PER_CALL, MAX_ENTRIES_PER_CALL, PublishError};
 use shared::metrics::{self, Unit};
 use tracing::{debug, error, info, warn};
 
@@ -21,7 +22,8 @@ use shared::outbox::OutboxRecord;
 
 /// The seam between the relay and EventBridge.
 pub trait Publisher: Send + Sync {
-    /// Publishes at most ten records in one call; answers one outcome per record, in order.
+    /// Publishes at most ten records of at most 256 KB together in one call; answers one outcome
+    /// per record, in order.
     fn publish(
         &self,
         records: &[OutboxRecord],
@@ -186,9 +188,10 @@ fn decode(record: EventRecord) -> Option<Pending> {
     }
     let sequence_number = record.change.sequence_number.clone().unwrap_or_default();
     let decoded = serde_dynamo::from_item::<_, OutboxRecord>(record.change.new_image)
-        .map_err(|e| e.to_string());
+        .map_err(|e| e.to_string())
+        .and_then(publishable);
     if let Err(reason) = &decoded {
-        error!(sequenceNumber = %sequence_number, reason, "outbox record cannot be read");
+        error!(sequenceNumber = %sequence_number, reason, "outbox record cannot be published");
     }
     Some(Pending {
         sequence_number,
@@ -196,21 +199,38 @@ fn decode(record: EventRecord) -> Option<Pending> {
     })
 }
 
-/// Splits the batch, in stream order, into `PutEvents` calls: at most ten entries, never two of
-/// the same subject (order, consumer, restaurant), and an unreadable record alone.
+/// A record whose entry EventBridge would refuse on every attempt is not publishable: it is
+/// reported, as an unreadable one is, so that it ends at the on-failure destination.
+fn publishable(record: OutboxRecord) -> Result<OutboxRecord, String> {
+    let size = record.entry().size();
+    if size > MAX_BYTES_PER_CALL {
+        return Err(format!(
+            "the event is {size} bytes; EventBridge takes at most {MAX_BYTES_PER_CALL}"
+        ));
+    }
+    Ok(record)
+}
+
+/// Splits the batch, in stream order, into `PutEvents` calls: at most ten entries of at most
+/// 256 KB together, never two of the same subject (order, consumer, restaurant), and a record
+/// that cannot be published alone.
 fn chunks(pending: &[Pending]) -> Vec<&[Pending]> {
     let mut result = Vec::new();
     let mut start = 0;
+    let mut bytes = 0;
     let mut orders: HashSet<&str> = HashSet::new();
     for (i, p) in pending.iter().enumerate() {
         let order = p.record.as_ref().ok().map(|r| r.subject.as_str());
-        let full = i - start == MAX_ENTRIES_PER_CALL;
+        let size = p.record.as_ref().map_or(0, |r| r.entry().size());
+        let full = i - start == MAX_ENTRIES_PER_CALL || bytes + size > MAX_BYTES_PER_CALL;
         let repeats_order = order.is_some_and(|o| orders.contains(o));
         if i > start && (full || repeats_order || order.is_none()) {
             result.push(&pending[start..i]);
             start = i;
+            bytes = 0;
             orders.clear();
         }
+        bytes += size;
         match order {
             Some(o) => {
                 orders.insert(o);
@@ -218,6 +238,7 @@ fn chunks(pending: &[Pending]) -> Vec<&[Pending]> {
             None => {
                 result.push(&pending[start..=i]);
                 start = i + 1;
+                bytes = 0;
                 orders.clear();
             }
         }
@@ -262,6 +283,8 @@ mod tests {
             records: &[OutboxRecord],
         ) -> Result<Vec<EntryOutcome>, PublishError> {
             assert!(records.len() <= MAX_ENTRIES_PER_CALL);
+            let bytes: usize = records.iter().map(|r| r.entry().size()).sum();
+            assert!(bytes <= MAX_BYTES_PER_CALL, "a call of {bytes} bytes");
             self.calls
                 .lock()
                 .unwrap()
@@ -359,6 +382,41 @@ mod tests {
         assert_eq!(call_sizes(&relay), [10, 10, 5]);
         let ids: Vec<_> = records.iter().map(|r| r.event_id).collect();
         assert_eq!(*relay.publisher.published.lock().unwrap(), ids);
+    }
+
+    /// A record of another order whose entry is `bytes` long, as EventBridge counts it.
+    fn record_of_size(bytes: usize) -> OutboxRecord {
+        let mut r = record(Uuid::now_v7());
+        r.detail = "x".repeat(bytes - r.entry().size() + r.detail.len());
+        assert_eq!(r.entry().size(), bytes);
+        r
+    }
+
+    #[tokio::test]
+    async fn calls_keep_within_256_kb_counted_as_eventbridge_counts() {
+        let kb = 1024;
+        let sizes = [100 * kb, 100 * kb, 56 * kb, 100, 200 * kb, 256 * kb];
+        let records: Vec<_> = sizes.iter().map(|&s| record_of_size(s)).collect();
+        let relay = Relay::new(Scripted::new(|_, _| false), quick());
+        assert!(failures(&relay.handle(batch(&records, 0)).await).is_empty());
+        // 100 + 100 + 56 KB is exactly the budget: the next entry starts a call.
+        assert_eq!(call_sizes(&relay), [3, 2, 1]);
+    }
+
+    #[tokio::test]
+    async fn an_event_over_eventbridges_limit_is_reported_after_the_records_before_it() {
+        let records = vec![
+            record_of_size(1000),
+            record_of_size(MAX_BYTES_PER_CALL + 1),
+            record_of_size(1000),
+        ];
+        let relay = Relay::new(Scripted::new(|_, _| false), quick());
+        let response = relay.handle(batch(&records, 40)).await;
+        assert_eq!(failures(&response), ["41"]);
+        assert_eq!(
+            *relay.publisher.published.lock().unwrap(),
+            [records[0].event_id]
+        );
     }
 
     #[tokio::test]

@@ -177,6 +177,32 @@ mod tests {
         )
     }
 
+    /// The largest menu validation lets through: every id and name at its longest in
+    /// four-byte characters, the longest price.
+    fn largest_menu() -> Value {
+        let wide = |chars: usize| "\u{1F35B}".repeat(chars);
+        let menu: Vec<Value> = (0..MAX_MENU_ITEMS)
+            .map(|i| {
+                json!({"menuItemId": format!("{i:03}{}", wide(shared::problem::MAX_ID_CHARS - 3)),
+                       "name": wide(shared::problem::MAX_NAME_CHARS),
+                       "price": {"currency": "EUR", "amountMinor": u64::MAX}, "available": true})
+            })
+            .collect();
+        json!({"name": wide(shared::problem::MAX_NAME_CHARS), "acceptingOrders": true, "menu": menu})
+    }
+
+    #[tokio::test]
+    async fn the_largest_menu_allowed_makes_an_event_eventbridge_takes() {
+        let store = MemoryVersionedStore::default();
+        let (status, _) = send(&store, &[OPERATOR_SCOPE], "PUT", &largest_menu()).await;
+        assert_eq!(status, StatusCode::CREATED);
+        let entry = store.outbox.lock().unwrap()[0].entry();
+        // Under EventBridge's 256 KB with room for the envelope an SQS delivery adds, and so
+        // under DynamoDB's 400 KB item for the outbox row and each replica's copy.
+        assert!(entry.fits(), "{} bytes", entry.size());
+        assert!(entry.size() < 250 * 1024, "{} bytes", entry.size());
+    }
+
     #[tokio::test]
     async fn a_menu_change_is_a_new_version_published_whole() {
         let store = MemoryVersionedStore::default();
