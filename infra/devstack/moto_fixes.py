@@ -33,6 +33,8 @@ import time
 from typing import Any
 
 from moto.dynamodb.exceptions import (
+    ItemSizeTooLarge,
+    ItemSizeToUpdateTooLarge,
     MockValidationException,
     MultipleTransactionsException,
     TooManyTransactionsException,
@@ -47,7 +49,7 @@ from moto.dynamodb.models.dynamo_type import DynamoType
 from moto.dynamodb.responses import DynamoHandler
 from moto.sqs.models import SQSBackend
 
-from . import faults
+from . import faults, limits
 
 # Serialises writes, so that a transaction's check and its apply see the same items even while
 # the threaded server handles other requests.
@@ -145,9 +147,11 @@ def transact_write_items(self: DynamoDBBackend, transact_items: list[dict[str, A
 
 def _check_then_apply(self: DynamoDBBackend, operations: list[tuple[str, dict[str, Any], dict[str, Any], Any]]) -> None:
     errors: list[tuple[Any, Any, Any]] = []
+    stored = [_condition_holds(self, op, key) for _, op, key, _ in operations]
+    limits.check_transaction_size([(op_type, op, current) for (op_type, op, _, _), (_, current)
+                                   in zip(operations, stored)])
     # Check: every condition against the items as they are now; nothing is written.
-    for _, op, key, _ in operations:
-        holds, current = _condition_holds(self, op, key)
+    for (_, op, _, _), (holds, current) in zip(operations, stored):
         if holds:
             errors.append((None, None, None))
         else:
@@ -167,14 +171,20 @@ def _check_then_apply(self: DynamoDBBackend, operations: list[tuple[str, dict[st
         item = table.get_item(hash_value, range_value)
         stream_length = len(table.stream_shard.items) if table.stream_shard else None
         saved.append((table, hash_value, range_value, copy.deepcopy(item), stream_length))
+    applying = 0
     try:
-        for op_type, op, key, _ in operations:
+        for applying, (op_type, op, key, _) in enumerate(operations):
             _apply(self, op_type, op, key)
-    except Exception:
+    except Exception as refused:
         for table, hash_value, range_value, item, stream_length in reversed(saved):
             _restore(table, hash_value, range_value, item)
             if stream_length is not None:
                 del table.stream_shard.items[stream_length:]
+        if isinstance(refused, (ItemSizeTooLarge, ItemSizeToUpdateTooLarge)):
+            # An item the transaction would take past 400 KB cancels it (docs/conformance.md).
+            raise TransactionCanceledException([
+                ("ValidationError", ItemSizeToUpdateTooLarge.item_size_to_update_too_large_msg, None)
+                if i == applying else (None, None, None) for i in range(len(operations))]) from None
         raise
 
 

@@ -31,7 +31,7 @@ from moto.moto_server.werkzeug_app import (
 )
 from werkzeug.serving import make_server
 
-from . import faults, iam, moto_fixes, moto_speedups
+from . import faults, iam, limits, moto_fixes, moto_speedups
 
 FAULTS_PATH = "/_devstack/faults"
 
@@ -126,6 +126,7 @@ def main() -> None:
     if not args.no_speedups:
         moto_speedups.apply()
     faults.apply()
+    limits.apply()  # after the faults: a call over a limit is refused before any fault
     server = make_server("127.0.0.1", args.port, application(args.forward_dynamodb), threaded=True,
                          request_handler=MotoRequestHandler)
     print(f"moto listening on 127.0.0.1:{server.server_port}", flush=True)

@@ -21,6 +21,10 @@ from . import httpd
 from .template import ACCOUNT, REGION
 
 API = "/2018-06-01/runtime"
+# Lambda's synchronous payload limits: 6 MB each way; the Runtime API refuses a larger response
+# with 413, and the invocation fails with Function.ResponseSizeTooLarge (docs/conformance.md).
+MAX_REQUEST_BYTES = 6 * 1024 * 1024
+MAX_RESPONSE_BYTES = 6_291_556
 
 
 class InvocationError(Exception):
@@ -180,6 +184,12 @@ class Function:
 
     def _submit(self, payload: Any) -> _Invocation:
         invocation = _Invocation(str(uuid.uuid4()), json.dumps(payload).encode(), 0.0, Future())
+        if len(invocation.payload) > MAX_REQUEST_BYTES:
+            invocation.result.set_exception(InvocationError(
+                "RequestEntityTooLargeException",
+                f"{len(invocation.payload)} byte payload is too large for the RequestResponse "
+                f"invocation type ({MAX_REQUEST_BYTES} byte maximum)"))
+            return invocation
         self.pending.put(invocation)
         return invocation
 
@@ -259,9 +269,14 @@ class Function:
                     return
                 if len(parts) != 3 or parts[0] != "invocation":
                     return self.answer(404)
+                too_large = parts[2] == "response" and len(body) > MAX_RESPONSE_BYTES
                 with function.lock:
                     invocation = function.in_flight.pop(parts[1], None)
-                self.answer(202)
+                if too_large:
+                    self.answer_json(413, {"errorMessage": f"Exceeded maximum allowed payload size ({MAX_RESPONSE_BYTES} bytes).",
+                                           "errorType": "RequestEntityTooLarge"})
+                else:
+                    self.answer(202)
                 if invocation is None or invocation.result.done():
                     return
                 took = time.time() - (invocation.deadline - function.timeout)
@@ -269,7 +284,11 @@ class Function:
                     function.longest_invocation = max(function.longest_invocation, took)
                     function.invocations += 1
                     function.busy_seconds += took
-                if parts[2] == "response":
+                if too_large:
+                    invocation.result.set_exception(InvocationError(
+                        "Function.ResponseSizeTooLarge",
+                        f"Response payload size exceeded maximum allowed payload size ({MAX_RESPONSE_BYTES} bytes)."))
+                elif parts[2] == "response":
                     invocation.result.set_result(json.loads(body) if body else None)
                 else:
                     error = json.loads(body) if body else {}
