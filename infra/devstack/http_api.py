@@ -128,6 +128,16 @@ def request_headers(handler: BaseHTTPRequestHandler) -> dict[str, str]:
     return headers
 
 
+# Content types whose bodies API Gateway passes as text; any other body, or one without a
+# content type, arrives base64-encoded (docs/conformance.md, "HTTP API payload").
+TEXT_TYPES = ("application/json", "application/xml", "application/javascript")
+
+
+def is_text(content_type: str) -> bool:
+    media = content_type.split(";")[0].strip().lower()
+    return media.startswith("text/") or media in TEXT_TYPES
+
+
 def payload(route: Route, handler: BaseHTTPRequestHandler, body: bytes, params: dict,
             authorizer: dict | None = None) -> dict:
     url = urlsplit(handler.path)
@@ -136,9 +146,9 @@ def payload(route: Route, handler: BaseHTTPRequestHandler, body: bytes, params: 
     query: dict[str, str] = {}
     for name, value in parse_qsl(url.query, keep_blank_values=True):
         query[name] = f"{query[name]},{value}" if name in query else value
-    try:
-        text, encoded = body.decode("utf-8"), False
-    except UnicodeDecodeError:
+    if is_text(headers.get("content-type", "")):
+        text, encoded = body.decode("utf-8", errors="replace"), False
+    else:
         text, encoded = base64.b64encode(body).decode(), True
     now = time.time()
     event: dict[str, Any] = {

@@ -158,7 +158,8 @@ class JwtAuthorizer:
             raise Refused(403, "the token has none of the route's scopes")
         # `scopes` is filled only on a route that declares AuthorizationScopes; elsewhere it is
         # null and the scopes are only in the `scope` claim (docs/conformance.md, "JWT authorizer").
-        return {"jwt": {"claims": {name: _claim_text(value) for name, value in claims.items()},
+        return {"jwt": {"claims": {name: _claim_text(value) for name, value in claims.items()
+                                   if value is not None},
                         "scopes": scopes if route_scopes else None}}
 
     def _verified_claims(self, token: str) -> dict[str, Any]:
@@ -208,14 +209,15 @@ def _scopes(claims: dict[str, Any]) -> list[str]:
 
 
 def _claim_text(value: Any) -> str:
-    """Claims reach the function as strings, as API Gateway passes them (lists as `[a b]`)."""
+    """Claims reach the function as strings, as API Gateway passes them: lists as `[a b]`,
+    objects as compact JSON, null claims left out (docs/conformance.md, "JWT authorizer")."""
     if isinstance(value, str):
         return value
     if isinstance(value, list):
         return "[" + " ".join(_claim_text(v) for v in value) + "]"
     if isinstance(value, bool):
         return str(value).lower()
-    return json.dumps(value) if isinstance(value, dict) else str(value)
+    return json.dumps(value, separators=(",", ":")) if isinstance(value, dict) else str(value)
 
 
 def token_for(state: dict[str, Any], subject: str | None = None, operator: bool = False,

@@ -4,6 +4,7 @@ on-failure destinations."""
 
 from __future__ import annotations
 
+import base64
 import json
 import logging
 import re
@@ -14,8 +15,8 @@ from datetime import datetime, timezone
 from typing import Any, Callable
 
 from .chaos import DeliveryFaults
-from .runtime import Function, InvocationError
-from .template import REGION, TemplateError
+from .runtime import MAX_REQUEST_BYTES, Function, InvocationError
+from .template import ACCOUNT, REGION, TemplateError
 
 log = logging.getLogger("devstack.mappings")
 
@@ -74,8 +75,22 @@ def patterns(filter_criteria: dict[str, Any] | None, where: str) -> list[dict[st
     return result
 
 
-def _iso(timestamp: float) -> str:
-    return datetime.fromtimestamp(timestamp, timezone.utc).isoformat(timespec="milliseconds")
+def fitting(records: list[dict[str, Any]]) -> int:
+    """How many of `records`, from the first, one invocation carries: Lambda passes a batch
+    "up to the payload limit for synchronous invocation (6 MB)", and at least one record."""
+    size, count = len('{"Records":[]}'), 0
+    for record in records:
+        size += len(json.dumps(record).encode()) + (1 if count else 0)
+        if count and size > MAX_REQUEST_BYTES:
+            break
+        count += 1
+    return count
+
+
+def _iso(timestamp: float, milliseconds: bool = False) -> str:
+    """UTC with a `Z`, in whole seconds or milliseconds, as Lambda and EventBridge write times."""
+    moment = datetime.fromtimestamp(timestamp, timezone.utc)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S") + (f".{moment.microsecond // 1000:03d}" if milliseconds else "") + "Z"
 
 
 class Mapping:
@@ -166,6 +181,10 @@ class SqsMapping(Mapping):
         if not messages:
             return False
         records = [self._record(m) for m in messages]
+        over = records[fitting(records):]
+        if over:
+            self._release(over)  # past 6 MB: left for the next batch
+            records = records[:len(records) - len(over)]
         if not self.function.running:
             # Stopped while this poll waited: back to the queue at once. The receive counts
             # towards maxReceiveCount, as a throttled mapping's does on AWS; each poller can
@@ -210,7 +229,9 @@ class SqsMapping(Mapping):
         if not self.partial:
             return set()
         ids = {r["messageId"] for r in records}
-        failures = (response or {}).get("batchItemFailures") or [] if isinstance(response, dict) else None
+        if response is None:
+            return set()  # a null answer is a complete success, as on Lambda
+        failures = response.get("batchItemFailures") or [] if isinstance(response, dict) else None
         if failures is None:
             return ids
         reported = {f.get("itemIdentifier") for f in failures}
@@ -232,20 +253,32 @@ class SqsMapping(Mapping):
                 self.sqs.delete_message_batch(QueueUrl=self.queue_url, Entries=entries)
 
     def _record(self, message: dict[str, Any]) -> dict[str, Any]:
-        return {
+        """An SQS record as Lambda passes it: an attribute's value under `stringValue` or
+        `binaryValue` (base64), the other key absent (tests/corpus/sqs-message-attributes.json)."""
+        record = {
             "messageId": message["MessageId"],
             "receiptHandle": message["ReceiptHandle"],
             "body": message["Body"],
             "attributes": message.get("Attributes", {}),
-            "messageAttributes": {
-                name: {"stringValue": a.get("StringValue"), "binaryValue": a.get("BinaryValue"),
-                       "stringListValues": [], "binaryListValues": [], "dataType": a["DataType"]}
-                for name, a in message.get("MessageAttributes", {}).items()},
+            "messageAttributes": {name: _attribute(a) for name, a in message.get("MessageAttributes", {}).items()},
             "md5OfBody": message["MD5OfBody"],
             "eventSource": "aws:sqs",
             "eventSourceARN": self.queue_arn,
             "awsRegion": REGION,
         }
+        if "MD5OfMessageAttributes" in message:
+            record["md5OfMessageAttributes"] = message["MD5OfMessageAttributes"]
+        return record
+
+
+def _attribute(attribute: dict[str, Any]) -> dict[str, Any]:
+    value: dict[str, Any] = {}
+    if "StringValue" in attribute:
+        value["stringValue"] = attribute["StringValue"]
+    if "BinaryValue" in attribute:
+        binary = attribute["BinaryValue"]
+        value["binaryValue"] = base64.b64encode(binary).decode() if isinstance(binary, bytes) else binary
+    return {**value, "stringListValues": [], "binaryListValues": [], "dataType": attribute["DataType"]}
 
 
 class StreamMapping(Mapping):
@@ -321,6 +354,7 @@ class StreamMapping(Mapping):
             self.checkpoint = records[-1]["dynamodb"]["SequenceNumber"]
             return True
         batch = kept[: self.batch_size]
+        batch = batch[: fitting([self._event_record(r) for r in batch])]
         self._process([self._event_record(r) for r in batch])
         # Delivered, or given up on: either way the shard moves past the batch, and past the
         # filtered-out records among it.
@@ -355,8 +389,9 @@ class StreamMapping(Mapping):
             response = self.invoke(batch)
         except (InvocationError, TimeoutError) as e:
             log.warning("%s: invocation failed: %s", self.where, e)
-            self.last_error = str(e)
+            self.function_error = "Unhandled"  # what Lambda reports of any function error
             return 0
+        self.function_error = None
         if not self.partial:
             return None
         failures = (response or {}).get("batchItemFailures") if isinstance(response, dict) else None
@@ -366,20 +401,23 @@ class StreamMapping(Mapping):
         reported = [f.get("itemIdentifier") for f in failures]
         if any(s not in sequence_numbers for s in reported):
             return 0  # an unknown identifier fails the whole batch, as on Lambda
-        self.last_error = "batch item failure reported"
         return min(sequence_numbers.index(s) for s in reported)
 
-    last_error = ""
+    # The last invocation's function error, for the on-failure record: none after a reported
+    # batch item failure.
+    function_error: str | None = None
 
     def _give_up(self, batch: list[dict[str, Any]], attempts: int) -> None:
         first, last = batch[0], batch[-1]
+        response = {"statusCode": 200, "executedVersion": "$LATEST"}
+        if self.function_error:
+            response["functionError"] = self.function_error
         info = {
             "requestContext": {"requestId": str(uuid.uuid4()), "functionArn": self.function.arn,
                                "condition": "RetryAttemptsExhausted", "approximateInvokeCount": attempts},
-            "responseContext": {"statusCode": 200, "executedVersion": "$LATEST",
-                                "functionError": self.last_error},
+            "responseContext": response,
             "version": "1.0",
-            "timestamp": _iso(time.time()),
+            "timestamp": _iso(time.time(), milliseconds=True),
             "DDBStreamBatchInfo": {
                 "shardId": self.shard_id,
                 "startSequenceNumber": first["dynamodb"]["SequenceNumber"],
@@ -399,11 +437,13 @@ class StreamMapping(Mapping):
         change = dict(record["dynamodb"])
         created = change.get("ApproximateCreationDateTime")
         if isinstance(created, datetime):
-            change["ApproximateCreationDateTime"] = created.timestamp()
+            created = created.timestamp()
+        if created is not None:
+            change["ApproximateCreationDateTime"] = int(created)  # whole seconds, as Lambda sends
         return {
             "eventID": record["eventID"],
             "eventName": record["eventName"],
-            "eventVersion": record.get("eventVersion", "1.1"),
+            "eventVersion": "1.1",  # Lambda's, whatever moto's stream says
             "eventSource": "aws:dynamodb",
             "awsRegion": REGION,
             "dynamodb": change,
@@ -430,8 +470,8 @@ class ScheduleMapping(Mapping):
             return False
         self.next_run += self.period
         event = {"version": "0", "id": str(uuid.uuid4()), "detail-type": "Scheduled Event",
-                 "source": "aws.events", "account": "123456789012",
-                 "time": _iso(time.time()), "region": REGION, "resources": [], "detail": {}}
+                 "source": "aws.events", "account": ACCOUNT, "time": _iso(time.time()), "region": REGION,
+                 "resources": [f"arn:aws:events:{REGION}:{ACCOUNT}:rule/{self.where}"], "detail": {}}
         try:
             self.function.invoke(event, wait=self.function.timeout + 5)
         except (InvocationError, TimeoutError) as e:

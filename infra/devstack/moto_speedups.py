@@ -103,8 +103,10 @@ def _queue_attributes() -> None:
     SQSBackend.get_queue_attributes = get_queue_attributes
 
 
-# What moto's default input template keeps of an event.
-_DEFAULT_FIELDS = ("id", "time", "version", "detail-type", "source", "region", "resources", "detail")
+# What a rule target with no input transformer gets: the whole event, `account` included
+# (moto's own template leaves it out; tests/corpus/sqs-eventbridge-batch.json).
+_DEFAULT_FIELDS = ("version", "id", "detail-type", "source", "account", "time", "region", "resources",
+                   "detail")
 
 
 def _event_delivery() -> None:
