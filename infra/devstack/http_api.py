@@ -20,8 +20,11 @@ from .runtime import Function, InvocationError
 from .template import ACCOUNT
 
 MAX_BODY_BYTES = 10 * 1024 * 1024  # HTTP API's own limit
+MAX_HEADER_BYTES = 10_240  # the request line and the header values together (HTTP API quotas)
 INTEGRATION_TIMEOUT = 30.0  # HTTP API's maximum integration timeout, in seconds
 FORBIDDEN_IN_HEADERS = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
+# The methods a route can name (with ANY for all of them); no route takes another.
+ROUTE_METHODS = {"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"}
 
 
 @dataclass
@@ -37,7 +40,7 @@ class Route:
         return f"{self.method} {self.path}"
 
     def match(self, method: str, path: str) -> dict[str, str] | None:
-        if self.method not in ("ANY", method):
+        if method not in ROUTE_METHODS or self.method not in ("ANY", method):
             return None
         pattern = ""
         for segment in self.path.strip("/").split("/"):
@@ -215,10 +218,17 @@ class HttpApi:
                 if (api.cors and self.command == "OPTIONS" and "origin" in headers
                         and "access-control-request-method" in headers):
                     return self.answer(204, b"", api.cors.preflight(headers))
-                length = int(self.headers.get("Content-Length") or 0)
-                if length > MAX_BODY_BYTES:
+                header_bytes = len(self.requestline) + sum(len(v) for v in self.headers.values())
+                if header_bytes > MAX_HEADER_BYTES:
+                    self.close_connection = True
+                    return self._message(431, "Request Header Fields Too Large")
+                body = self._body()
+                if body is None:
+                    self.close_connection = True  # what is left of the body is not read
                     return self._message(413, "Request Entity Too Large")
-                body = self.rfile.read(length)
+                if body is False:
+                    self.close_connection = True
+                    return self._message(400, "Bad Request")
                 path = urlsplit(self.path).path
                 for route in api.routes:
                     params = route.match(self.command, path)
@@ -238,9 +248,44 @@ class HttpApi:
                     result = route.function.invoke(event, wait=INTEGRATION_TIMEOUT)
                 except FutureTimeout:
                     return self._message(503, "Service Unavailable")
-                except InvocationError:
+                except InvocationError as e:
+                    if e.kind == "RequestEntityTooLargeException":  # over Lambda's 6 MB
+                        return self._message(413, "Request Entity Too Large")
                     return self._message(500, "Internal Server Error")
                 self._respond(result)
+
+            def _body(self) -> bytes | None | bool:
+                """The request's body, by its length or in chunks; None when it is over the
+                limit, False when its framing is broken."""
+                if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
+                    body = b""
+                    while True:
+                        size_line = self.rfile.readline(64).split(b";")[0].strip()
+                        try:
+                            size = int(size_line, 16)
+                        except ValueError:
+                            return False
+                        if size == 0:
+                            while self.rfile.readline(8192).strip():
+                                pass  # trailers
+                            return body
+                        if len(body) + size > MAX_BODY_BYTES:
+                            return None
+                        body += self.rfile.read(size)
+                        self.rfile.readline(8)
+                length = self.headers.get("Content-Length") or "0"
+                if not length.isdigit():
+                    return False
+                if int(length) > MAX_BODY_BYTES:
+                    return None
+                return self.rfile.read(int(length))
+
+            def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+                """The server's own refusals (a malformed request line, an unknown method) in
+                API Gateway's JSON, not http.server's HTML page."""
+                self.cors_headers = {}
+                self.close_connection = True
+                self._message(404 if code == 501 else code, "Not Found" if code == 501 else (message or "Bad Request"))
 
             def _respond(self, result: Any) -> None:
                 # Payload 2.0: a result without statusCode is the JSON body of a 200.
@@ -258,8 +303,12 @@ class HttpApi:
                 headers.update(self.cors_headers)
                 self.answer(int(result["statusCode"]), raw, headers, result.get("cookies") or [])
 
-            # Every method reaches the routes (an ANY route takes TRACE too), as on API Gateway.
+            # Every method reaches the routes; one no route can name is not found there.
             do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = _serve
-            do_TRACE = do_CONNECT = _serve
+
+            def __getattr__(self, name: str):
+                if name.startswith("do_"):
+                    return self._serve
+                raise AttributeError(name)
 
         return Handler

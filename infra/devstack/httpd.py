@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -37,9 +38,15 @@ class Handler(BaseHTTPRequestHandler):
         self.answer(status, json.dumps(value).encode(), {"Content-Type": "application/json"})
 
 
+class Server(ThreadingHTTPServer):
+    # socketserver's listen backlog is 5: a burst of clients beyond it saw connections reset.
+    # API Gateway answers every client; the kernel's own maximum comes closest.
+    request_queue_size = socket.SOMAXCONN
+
+
 def serve(handler: type[Handler], host: str, port: int) -> ThreadingHTTPServer:
     """Serves on a daemon thread; port 0 takes a free port (see `server_address`)."""
-    server = ThreadingHTTPServer((host, port), handler)
+    server = Server((host, port), handler)
     server.daemon_threads = True
     threading.Thread(target=server.serve_forever, daemon=True).start()
     return server
