@@ -3,6 +3,8 @@
 
 pub mod aws;
 pub mod bus;
+#[cfg(any(test, feature = "hostile"))]
+pub mod corpus;
 pub mod dead_letter;
 pub mod entity_api;
 pub mod envelope;

@@ -205,4 +205,36 @@ mod tests {
         assert!(published(&store).is_empty());
         assert!(store.entities.lock().unwrap().is_empty());
     }
+
+    #[tokio::test]
+    async fn a_request_as_api_gateway_sends_it_is_an_operators_by_its_scope_claim() {
+        let store = MemoryVersionedStore::default();
+        let request = |scope: &str| {
+            let scope = scope.to_owned();
+            shared::corpus::http_request(
+                "http-api-v2-jwt-no-route-scopes",
+                "PUT",
+                "/consumers/consumer-1",
+                Some(ADA),
+                move |event| {
+                    event["requestContext"]["authorizer"]["jwt"]["claims"]["scope"] = scope.into();
+                },
+            )
+        };
+        let refused = router(store.clone())
+            .oneshot(request("openid email"))
+            .await
+            .unwrap();
+        assert_eq!(refused.status(), StatusCode::FORBIDDEN);
+        assert_eq!(
+            refused.headers()["content-type"],
+            shared::problem::CONTENT_TYPE
+        );
+        let created = router(store.clone())
+            .oneshot(request(&format!("openid {OPERATOR_SCOPE}")))
+            .await
+            .unwrap();
+        assert_eq!(created.status(), StatusCode::CREATED);
+        assert_eq!(published(&store).len(), 1);
+    }
 }

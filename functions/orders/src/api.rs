@@ -569,6 +569,38 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn requests_as_api_gateway_sends_them_are_answered() {
+        let store = MemoryStore::default();
+        let id = Uuid::now_v7();
+        let get = shared::corpus::http_request(
+            "http-api-v2-jwt-no-route-scopes",
+            "GET",
+            &format!("/orders/{id}"),
+            None,
+            |_| {},
+        );
+        let (status, headers, body) = send(&store, get).await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+        assert_eq!(headers["content-type"], shared::problem::CONTENT_TYPE);
+        assert_eq!(body["detail"], format!("there is no order with id {id}"));
+        // An operator (by the scope claim, scopes null) orders for consumer-1: the replica
+        // knows no restaurant, so the order is accepted unpriced.
+        let post = shared::corpus::http_request(
+            "http-api-v2-jwt-no-route-scopes",
+            "POST",
+            "/orders",
+            Some(ORDER),
+            |event| {
+                event["requestContext"]["authorizer"]["jwt"]["claims"]["scope"] =
+                    format!("openid {OPERATOR_SCOPE}").into();
+            },
+        );
+        let (status, _, body) = send(&store, post).await;
+        assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+        assert_eq!(written(&store), (1, 1));
+    }
+
+    #[tokio::test]
     async fn an_order_carries_its_version_as_etag_and_retry_after_until_decided() {
         let store = MemoryStore::default();
         let id = placed(&store).await;

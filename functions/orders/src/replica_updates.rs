@@ -157,4 +157,22 @@ mod tests {
             ["m3", "m4"]
         );
     }
+
+    #[tokio::test]
+    async fn a_batch_as_aws_sends_it_of_events_not_ours_is_dead_lettered_with_the_reason() {
+        let replica = MemoryReplica::default();
+        let dead_letters = MemoryDeadLetters::default();
+        let updater = ReplicaUpdater::new(replica.clone(), dead_letters.clone());
+        let event: SqsEvent =
+            serde_json::from_value(shared::corpus::event("sqs-eventbridge-batch")).unwrap();
+        let response = updater.handle(event).await;
+        assert!(response.batch_item_failures.is_empty());
+        let sent = dead_letters.sent.lock().unwrap().clone();
+        assert_eq!(sent.len(), 2);
+        assert!(
+            sent.iter()
+                .all(|(_, reason)| reason.contains("OrderPlaced")),
+            "{sent:?}"
+        );
+    }
 }

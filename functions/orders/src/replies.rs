@@ -763,4 +763,15 @@ mod tests {
             );
         }
     }
+
+    #[tokio::test]
+    async fn a_batch_as_aws_sends_it_of_events_not_ours_is_dead_lettered_with_the_reason() {
+        let dead_letters = MemoryDeadLetters::default();
+        let handler = ReplyHandler::new(MemoryStore::default(), dead_letters.clone());
+        let event: SqsEvent =
+            serde_json::from_value(shared::corpus::event("sqs-eventbridge-batch")).unwrap();
+        assert!(handler.handle(event).await.batch_item_failures.is_empty());
+        let sent = dead_letters.sent.lock().unwrap().clone();
+        assert_eq!(sent.len(), 2, "{sent:?}");
+    }
 }

@@ -420,6 +420,28 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn what_aws_sends_from_an_outbox_stream_is_handled() {
+        let corpus =
+            |name| -> Event { serde_json::from_value(shared::corpus::event(name)).unwrap() };
+        // A TTL expiry (a REMOVE by the service itself) publishes nothing and fails nothing.
+        let relay = Relay::new(Scripted::new(|_, _| false), quick());
+        assert!(failures(&relay.handle(corpus("dynamodb-stream-ttl-delete")).await).is_empty());
+        // An INSERT whose image is no outbox row is reported at its sequence number.
+        let inserted = corpus("dynamodb-stream-insert-modify");
+        let first = inserted.records[0].change.sequence_number.clone().unwrap();
+        assert_eq!(failures(&relay.handle(inserted).await), [first]);
+        assert!(relay.publisher.calls.lock().unwrap().is_empty());
+        // The same record carrying an outbox row is published.
+        let row = record(Uuid::now_v7());
+        let mut event = shared::corpus::event("dynamodb-stream-insert-modify");
+        let image: serde_dynamo::Item = serde_dynamo::to_item(&row).unwrap();
+        event["Records"][0]["dynamodb"]["NewImage"] = serde_json::to_value(image).unwrap();
+        let event: Event = serde_json::from_value(event).unwrap();
+        assert!(failures(&relay.handle(event).await).is_empty());
+        assert_eq!(*relay.publisher.published.lock().unwrap(), [row.event_id]);
+    }
+
+    #[tokio::test]
     async fn only_inserts_are_published() {
         let image: serde_dynamo::Item = serde_dynamo::to_item(record(Uuid::now_v7())).unwrap();
         let image = serde_json::to_value(image).unwrap();

@@ -256,4 +256,31 @@ mod tests {
         assert_eq!(fields, ["menu[1].menuItemId", "menu[1].name", "menu"]);
         assert!(store.outbox.lock().unwrap().is_empty());
     }
+
+    #[tokio::test]
+    async fn a_request_as_api_gateway_sends_it_is_an_operators_by_its_scope_claim() {
+        let store = MemoryVersionedStore::default();
+        let body = ajanta(1250, true).to_string();
+        let request = shared::corpus::http_request(
+            "http-api-v2-jwt-no-route-scopes",
+            "PUT",
+            "/restaurants/restaurant-1",
+            Some(&body),
+            |event| {
+                event["requestContext"]["authorizer"]["jwt"]["claims"]["scope"] =
+                    format!("openid {OPERATOR_SCOPE}").into();
+            },
+        );
+        let response = router(store.clone()).oneshot(request).await.unwrap();
+        assert_eq!(response.status(), StatusCode::CREATED);
+        let request = shared::corpus::http_request(
+            "http-api-v2-jwt-no-route-scopes",
+            "GET",
+            "/restaurants/restaurant-1",
+            None,
+            |_| {},
+        );
+        let response = router(store).oneshot(request).await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+    }
 }
