@@ -173,7 +173,7 @@ class SqsMapping(Mapping):
             received = self.sqs.receive_message(
                 QueueUrl=self.queue_url, MaxNumberOfMessages=min(10, self.batch_size - len(messages)),
                 # Long polling, as Lambda's pollers do: an idle queue costs one call per 20 s.
-                WaitTimeSeconds=0 if messages else LONG_POLL_SECONDS, AttributeNames=["All"],
+                WaitTimeSeconds=0 if messages else LONG_POLL_SECONDS, MessageSystemAttributeNames=["All"],
                 MessageAttributeNames=["All"]).get("Messages", [])
             messages += received
             if not received or time.time() >= deadline:
