@@ -8,6 +8,7 @@ import json
 import socket
 import time
 from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 
 import pytest
 
@@ -24,6 +25,8 @@ class Echo:
 
     def invoke(self, event, wait=None):
         self.events.append(event)
+        if self.refuse == "timeout":
+            raise FutureTimeout()  # what Function.invoke raises after the integration timeout
         if self.refuse:
             raise InvocationError(self.refuse, "refused")
         return {"statusCode": 200, "body": event.get("body") or "", "headers": {"content-type": "text/plain"}}
@@ -98,10 +101,11 @@ def test_a_broken_content_length_is_a_bad_request_and_a_chunked_body_arrives_who
     assert answer.startswith(b"HTTP/1.1 200") and answer.endswith(b"hello world")
 
 
-def test_an_event_over_lambdas_6_mb_is_refused_with_413_and_a_failed_function_with_500(api):
+def test_an_event_over_lambdas_6_mb_gets_413_a_failed_function_500_and_a_timeout_503(api):
     function, port = api
     for kind, status, message in (("RequestEntityTooLargeException", 413, "Request Entity Too Large"),
-                                  ("Function.ResponseSizeTooLarge", 500, "Internal Server Error")):
+                                  ("Function.ResponseSizeTooLarge", 500, "Internal Server Error"),
+                                  ("timeout", 503, "Service Unavailable")):
         function.refuse = kind
         try:
             answer = call(port, "POST", body=b"{}", headers={"content-type": "application/json"})
