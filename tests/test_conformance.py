@@ -45,8 +45,10 @@ def test_every_sample_event_has_the_shape_aws_sends(sample):
     assert differences(event, SAMPLES[sample.split("/")[0]]) == []
 
 
-def test_the_comparison_sees_what_devstack_once_got_wrong():
-    """Each difference of the past, put back into a sample, is found."""
+def test_the_comparison_sees_differences_of_keys_types_and_formats():
+    """Differences devstack once had, put back into AWS's own events, are found. (Values of the
+    same type and format, such as `eventVersion` "1.0", are asserted where devstack makes them:
+    infra/devstack/test_event_shapes.py.)"""
     http = entry("http-api-v2-jwt-no-route-scopes")["event"]
     numeric = json.loads(json.dumps(http))
     numeric["requestContext"]["authorizer"]["jwt"]["claims"]["exp"] = 1795698000
@@ -54,8 +56,11 @@ def test_the_comparison_sees_what_devstack_once_got_wrong():
         "requestContext.authorizer.jwt.claims.exp: integer where AWS sends string"]
     stream = json.loads((ROOT / "events/outbox-relay/inserts-and-a-ttl-expiry.json").read_text())
     stream["Records"][0]["dynamodb"]["ApproximateCreationDateTime"] = 1795694400.25
-    stream["Records"][0]["eventVersion"] = "1.0"
-    assert differences(stream, STREAM) != []
+    assert differences(stream, STREAM) == [
+        "[0] Records[].dynamodb.ApproximateCreationDateTime: float where AWS sends integer"]
+    extra = json.loads(json.dumps(http))
+    extra["requestContext"]["authorizer"]["principalId"] = ""
+    assert differences(extra, HTTP) == ["requestContext.authorizer.principalId: not a key AWS sends"]
     failure = json.loads(json.dumps(entry("dynamodb-stream-on-failure-record")["event"]))
     failure["timestamp"] = "2026-03-14T09:28:41.305+00:00"
     assert differences(failure, ["dynamodb-stream-on-failure-record"]) == [
@@ -63,3 +68,5 @@ def test_the_comparison_sees_what_devstack_once_got_wrong():
     sqs = json.loads(json.dumps(entry("sqs-message-attributes")["event"]))
     sqs["Records"][0]["messageAttributes"]["correlationId"]["binaryValue"] = None
     assert differences(sqs, ["sqs-message-attributes"]) != []
+    del sqs["Records"][0]["md5OfBody"]
+    assert "[0] Records[].md5OfBody: missing" in differences(sqs, ["sqs-message-attributes"])

@@ -23,8 +23,7 @@ MAX_BODY_BYTES = 10 * 1024 * 1024  # HTTP API's own limit
 MAX_HEADER_BYTES = 10_240  # the request line and the header values together (HTTP API quotas)
 INTEGRATION_TIMEOUT = 30.0  # HTTP API's maximum integration timeout, in seconds
 FORBIDDEN_IN_HEADERS = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
-# The methods a route can name (with ANY for all of them); no route takes another.
-ROUTE_METHODS = {"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"}
+CHUNK_SIZE = re.compile(rb"[0-9a-fA-F]{1,8}")
 
 
 @dataclass
@@ -40,7 +39,7 @@ class Route:
         return f"{self.method} {self.path}"
 
     def match(self, method: str, path: str) -> dict[str, str] | None:
-        if method not in ROUTE_METHODS or self.method not in ("ANY", method):
+        if self.method not in ("ANY", method):
             return None
         pattern = ""
         for segment in self.path.strip("/").split("/"):
@@ -131,8 +130,8 @@ def request_headers(handler: BaseHTTPRequestHandler) -> dict[str, str]:
     return headers
 
 
-# Content types whose bodies API Gateway passes as text; any other body, or one without a
-# content type, arrives base64-encoded (docs/conformance.md, "HTTP API payload").
+# Content types whose bodies API Gateway passes as text (when they are UTF-8); any other body,
+# or one without a content type, arrives base64-encoded (docs/conformance.md, "HTTP API payload").
 TEXT_TYPES = ("application/json", "application/xml", "application/javascript")
 
 
@@ -149,9 +148,11 @@ def payload(route: Route, handler: BaseHTTPRequestHandler, body: bytes, params: 
     query: dict[str, str] = {}
     for name, value in parse_qsl(url.query, keep_blank_values=True):
         query[name] = f"{query[name]},{value}" if name in query else value
-    if is_text(headers.get("content-type", "")):
-        text, encoded = body.decode("utf-8", errors="replace"), False
-    else:
+    try:
+        if body and not is_text(headers.get("content-type", "")):
+            raise UnicodeDecodeError("utf-8", body, 0, 0, "not a textual content type")
+        text, encoded = body.decode("utf-8"), False
+    except UnicodeDecodeError:
         text, encoded = base64.b64encode(body).decode(), True
     now = time.time()
     event: dict[str, Any] = {
@@ -209,19 +210,20 @@ class HttpApi:
 
             def _serve(self) -> None:
                 headers = request_headers(self)
+                self.cors_headers = {}
+                header_bytes = len(self.requestline) + sum(len(v) for v in self.headers.values())
+                if header_bytes > MAX_HEADER_BYTES:
+                    self.close_connection = True  # its body is not read
+                    return self._message(431, "Request Header Fields Too Large")
                 # RFC 9110 field values: no control characters but tab. Such a request never
                 # reaches a function behind API Gateway's HTTP front end.
                 if any(FORBIDDEN_IN_HEADERS.search(value) for value in headers.values()):
-                    self.cors_headers = {}
+                    self.close_connection = True
                     return self._message(400, "Bad Request")
                 self.cors_headers = api.cors.headers(headers) if api.cors else {}
                 if (api.cors and self.command == "OPTIONS" and "origin" in headers
                         and "access-control-request-method" in headers):
                     return self.answer(204, b"", api.cors.preflight(headers))
-                header_bytes = len(self.requestline) + sum(len(v) for v in self.headers.values())
-                if header_bytes > MAX_HEADER_BYTES:
-                    self.close_connection = True
-                    return self._message(431, "Request Header Fields Too Large")
                 body = self._body()
                 if body is None:
                     self.close_connection = True  # what is left of the body is not read
@@ -258,23 +260,23 @@ class HttpApi:
                 """The request's body, by its length or in chunks; None when it is over the
                 limit, False when its framing is broken."""
                 if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
-                    body = b""
+                    chunks, total = [], 0
                     while True:
                         size_line = self.rfile.readline(64).split(b";")[0].strip()
-                        try:
-                            size = int(size_line, 16)
-                        except ValueError:
+                        if not CHUNK_SIZE.fullmatch(size_line):
                             return False
+                        size = int(size_line, 16)
                         if size == 0:
                             while self.rfile.readline(8192).strip():
                                 pass  # trailers
-                            return body
-                        if len(body) + size > MAX_BODY_BYTES:
+                            return b"".join(chunks)
+                        total += size
+                        if total > MAX_BODY_BYTES:
                             return None
-                        body += self.rfile.read(size)
+                        chunks.append(self.rfile.read(size))
                         self.rfile.readline(8)
                 length = self.headers.get("Content-Length") or "0"
-                if not length.isdigit():
+                if not (length.isascii() and length.isdigit()):
                     return False
                 if int(length) > MAX_BODY_BYTES:
                     return None
@@ -303,9 +305,8 @@ class HttpApi:
                 headers.update(self.cors_headers)
                 self.answer(int(result["statusCode"]), raw, headers, result.get("cookies") or [])
 
-            # Every method reaches the routes; one no route can name is not found there.
-            do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = _serve
-
+            # Every method reaches the routes (an ANY route takes any; which ones API Gateway
+            # passes on is not documented), none gets http.server's 501 page.
             def __getattr__(self, name: str):
                 if name.startswith("do_"):
                     return self._serve

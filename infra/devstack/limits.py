@@ -13,11 +13,15 @@ Each limit, how AWS counts it and its source are rows of docs/conformance.md ("L
   three bytes plus one per element. (moto stops at 405,000 of its own count.) In a transaction an
   item grown past the limit cancels it with reason `ValidationError`, and the items together at
   most 4 MB (`ValidationException`).
+- A rule's delivery to a queue over the queue's maximum fails after `PutEvents` has answered;
+  devstack counts it (`eventDelivery:tooLarge`) where AWS would retry it and then give it to the
+  target's dead-letter queue.
 """
 
 from __future__ import annotations
 
 import base64
+import logging
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -25,9 +29,13 @@ from moto.dynamodb.exceptions import ItemSizeTooLarge, MockValidationException
 from moto.dynamodb.models import dynamo_type
 from moto.dynamodb.models.dynamo_type import DynamoType, Item
 from moto.events.exceptions import ValidationException as EventsValidationException
-from moto.events.models import EventsBackend
+from moto.events.models import EventsBackend, Rule
 from moto.sqs.exceptions import BatchRequestTooLong, InvalidParameterValue
 from moto.sqs.models import SQSBackend
+
+from . import faults
+
+log = logging.getLogger("devstack.limits")
 
 PUT_EVENTS_MAX_BYTES = 1_000_000
 SQS_BATCH_MAX_BYTES = 1_048_576
@@ -111,7 +119,8 @@ def set_within_item_limit(self: dict[str, Any], key: str, value: Any) -> None:
 
 def transaction_size(operations: list[tuple[str, dict[str, Any], Any]]) -> int:
     """The items a transaction writes or checks, together: what it puts, and the stored items
-    it updates, deletes or checks (`operations`: the operation, its request, the stored item)."""
+    it updates, deletes or checks (`operations`: the operation, its request, the stored item).
+    An update counts the item as stored, not as it would become."""
     size = 0
     for op_type, op, current in operations:
         if op_type == "Put":
@@ -165,6 +174,19 @@ def apply() -> None:
         return original_batch(self, queue_name, entries)
 
     SQSBackend.send_message_batch = send_message_batch
+
+    # A rule's delivery over its queue's maximum fails after PutEvents has answered, not in it.
+    original_delivery = Rule._send_to_sqs_queue
+
+    def send_to_sqs_queue(self: Rule, resource_id: str, event: dict[str, Any], group_id: str | None = None):
+        try:
+            original_delivery(self, resource_id, event, group_id)
+        except InvalidParameterValue as refused:
+            faults.FAULTS.count("eventDelivery:tooLarge")
+            log.warning("rule %s: event %s not delivered to %s: %s", self.name, event.get("id"),
+                        resource_id, refused)
+
+    Rule._send_to_sqs_queue = send_to_sqs_queue
 
     dynamo_type.LimitedSizeDict.__setitem__ = set_within_item_limit
     Item.size = lambda self: attributes_size(self.attrs)

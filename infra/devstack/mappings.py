@@ -77,10 +77,11 @@ def patterns(filter_criteria: dict[str, Any] | None, where: str) -> list[dict[st
 
 def fitting(records: list[dict[str, Any]]) -> int:
     """How many of `records`, from the first, one invocation carries: Lambda passes a batch
-    "up to the payload limit for synchronous invocation (6 MB)", and at least one record."""
-    size, count = len('{"Records":[]}'), 0
+    "up to the payload limit for synchronous invocation (6 MB)", and at least one record. The
+    payload counted as the runtime sends it: `json.dumps({"Records": records})`."""
+    size, count = len(json.dumps({"Records": []})), 0
     for record in records:
-        size += len(json.dumps(record).encode()) + (1 if count else 0)
+        size += len(json.dumps(record).encode()) + (2 if count else 0)  # ", " between records
         if count and size > MAX_REQUEST_BYTES:
             break
         count += 1
@@ -353,9 +354,10 @@ class StreamMapping(Mapping):
         if not kept:
             self.checkpoint = records[-1]["dynamodb"]["SequenceNumber"]
             return True
-        batch = kept[: self.batch_size]
-        batch = batch[: fitting([self._event_record(r) for r in batch])]
-        self._process([self._event_record(r) for r in batch])
+        events = [self._event_record(r) for r in kept[: self.batch_size]]
+        events = events[: fitting(events)]
+        batch = kept[: len(events)]
+        self._process(events)
         # Delivered, or given up on: either way the shard moves past the batch, and past the
         # filtered-out records among it.
         self.checkpoint = batch[-1]["dynamodb"]["SequenceNumber"]

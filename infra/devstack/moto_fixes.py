@@ -127,6 +127,9 @@ def transact_write_items(self: DynamoDBBackend, transact_items: list[dict[str, A
                 raise MultipleTransactionsException()
             seen.add(identity)
             operations.append((op_type, op, key, identity))
+        # A request over DynamoDB's size limits is invalid before anything else is looked at.
+        limits.check_transaction_size([(op_type, op, self.get_item(op["TableName"], key))
+                                       for op_type, op, key, _ in operations])
         # Another transaction in flight holds one of these items: cancelled, nothing written.
         conflicts = [identity in HELD for _, _, _, identity in operations]
         if any(conflicts):
@@ -147,11 +150,9 @@ def transact_write_items(self: DynamoDBBackend, transact_items: list[dict[str, A
 
 def _check_then_apply(self: DynamoDBBackend, operations: list[tuple[str, dict[str, Any], dict[str, Any], Any]]) -> None:
     errors: list[tuple[Any, Any, Any]] = []
-    stored = [_condition_holds(self, op, key) for _, op, key, _ in operations]
-    limits.check_transaction_size([(op_type, op, current) for (op_type, op, _, _), (_, current)
-                                   in zip(operations, stored)])
     # Check: every condition against the items as they are now; nothing is written.
-    for (_, op, _, _), (holds, current) in zip(operations, stored):
+    for _, op, key, _ in operations:
+        holds, current = _condition_holds(self, op, key)
         if holds:
             errors.append((None, None, None))
         else:
@@ -183,8 +184,8 @@ def _check_then_apply(self: DynamoDBBackend, operations: list[tuple[str, dict[st
         if isinstance(refused, (ItemSizeTooLarge, ItemSizeToUpdateTooLarge)):
             # An item the transaction would take past 400 KB cancels it (docs/conformance.md).
             raise TransactionCanceledException([
-                ("ValidationError", ItemSizeToUpdateTooLarge.item_size_to_update_too_large_msg, None)
-                if i == applying else (None, None, None) for i in range(len(operations))]) from None
+                ("ValidationError", refused.exception_msg, None) if i == applying else (None, None, None)
+                for i in range(len(operations))]) from None
         raise
 
 

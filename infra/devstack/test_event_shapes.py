@@ -71,12 +71,15 @@ def test_the_http_api_event_has_the_shape_api_gateway_sends():
 
 def test_a_body_is_text_for_textual_content_types_and_base64_otherwise():
     route = Route("POST", "/x", function=None)
-    for content_type, encoded in (("application/json", False), ("text/plain; charset=utf-8", False),
-                                  ("application/x-www-form-urlencoded", True), (None, True)):
+    for content_type, body, encoded in (("application/json", b"a=1", False), ("text/plain; charset=utf-8", b"a=1", False),
+                                        ("application/x-www-form-urlencoded", b"a=1", True), (None, b"a=1", True),
+                                        ("application/json", b"\xff\xfe", True)):
         headers = {"Host": "x", **({"Content-Type": content_type} if content_type else {})}
-        event = payload(route, Request("POST", "/x", headers), b"a=1", {}, None)
+        event = payload(route, Request("POST", "/x", headers), body, {}, None)
         assert event["isBase64Encoded"] is encoded, content_type
-        assert event["body"] == (base64.b64encode(b"a=1").decode() if encoded else "a=1")
+        assert event["body"] == (base64.b64encode(body).decode() if encoded else body.decode())
+    bodiless = payload(route, Request("GET", "/x", {"Host": "x"}), b"", {}, None)
+    assert bodiless["isBase64Encoded"] is False and "body" not in bodiless
 
 
 @pytest.fixture
@@ -152,6 +155,7 @@ def test_stream_records_and_the_on_failure_record_have_the_shapes_lambda_sends(s
     StreamMapping(function, "shapes", streams, None, arn, {}, sent_to(destinations)).poll()
     [batch] = function.payloads
     assert [r["eventName"] for r in batch["Records"]] == ["INSERT", "MODIFY", "REMOVE"]
+    assert {r["eventVersion"] for r in batch["Records"]} == {"1.1"}  # moto's records say "1.0"
     assert differences(batch, ["dynamodb-stream-insert-modify", "dynamodb-stream-ttl-delete"]) == []
 
     failing = Recorder(fails=True)

@@ -11,7 +11,6 @@ from infra.devstack import limits, moto_fixes
 
 moto_fixes.apply()
 limits.apply()
-limits.apply()  # a second time wraps nothing twice
 
 KB = 1024
 
@@ -120,6 +119,45 @@ def test_a_transaction_taking_an_item_past_400_kb_is_cancelled_with_a_validation
     assert [r["Code"] for r in error["CancellationReasons"]] == ["None", "ValidationError"]
     assert "[None, ValidationError]" in error["Error"]["Message"]
     assert "Item" not in table.get_item(TableName="limits", Key={"pk": {"S": "small"}})
+
+
+def test_limits_are_applied_once_however_often_apply_is_called():
+    from moto.events.models import EventsBackend
+    wrapped = EventsBackend.put_events
+    limits.apply()
+    assert EventsBackend.put_events is wrapped
+
+
+def test_a_transaction_of_more_than_100_actions_is_refused(table):
+    puts = [{"Put": {"TableName": "limits", "Item": {"pk": {"S": f"k{i}"}}}} for i in range(101)]
+    with pytest.raises(ClientError) as refused:
+        table.transact_write_items(TransactItems=puts)
+    assert refused.value.response["Error"]["Code"] == "ValidationException"
+    assert "less than or equal to 100" in refused.value.response["Error"]["Message"]
+    assert count(table) == 0
+
+
+def test_a_put_over_400_kb_in_a_transaction_cancels_it_with_the_put_message(table):
+    with pytest.raises(ClientError) as refused:
+        table.transact_write_items(TransactItems=[
+            {"Put": {"TableName": "limits", "Item": item("huge", 400 * KB + 1)}}])
+    error = refused.value.response
+    assert [r["Code"] for r in error["CancellationReasons"]] == ["ValidationError"]
+    assert error["CancellationReasons"][0]["Message"] == "Item size has exceeded the maximum allowed size"
+
+
+def test_an_event_delivered_over_its_queues_maximum_fails_the_delivery_not_the_put(aws):
+    sqs, events = aws("sqs"), aws("events")
+    url = sqs.create_queue(QueueName="small", Attributes={"MaximumMessageSize": "1024"})["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    events.put_rule(Name="small", EventPattern=json.dumps({"source": ["big"]}))
+    events.put_targets(Rule="small", Targets=[{"Id": "q", "Arn": arn}])
+    answer = events.put_events(Entries=[entry(2000) | {"Source": "big"}])
+    assert answer["FailedEntryCount"] == 0
+    assert sqs.receive_message(QueueUrl=url, WaitTimeSeconds=0).get("Messages") is None
+    events.remove_targets(Rule="small", Ids=["q"])
+    events.delete_rule(Name="small")
+    sqs.delete_queue(QueueUrl=url)
 
 
 def test_a_transaction_over_4_mb_together_is_refused(table):

@@ -8,7 +8,8 @@ import pytest
 
 from infra.devstack.http_api import Route
 from infra.devstack.identity import JwtAuthorizer, LocalIssuer, Refused
-from infra.devstack.mappings import check_pattern, matches
+from infra.devstack.mappings import check_pattern, fitting, matches
+from infra.devstack.runtime import MAX_REQUEST_BYTES
 from infra.devstack.template import Template, TemplateError
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -94,3 +95,16 @@ def test_the_authorizer_fills_scopes_only_on_routes_that_declare_them():
     with pytest.raises(Refused) as refused:
         authorizer.authorize(headers, ["orders/admin"])
     assert refused.value.status == 403
+
+
+def test_a_batch_is_cut_where_its_payload_would_pass_6_mb():
+    import json
+    record = {"body": "x" * (MAX_REQUEST_BYTES // 4)}
+    assert fitting([record] * 10) == 3
+    exact = [{"body": "x" * 100}] * 7
+    assert len(json.dumps({"Records": exact})) < MAX_REQUEST_BYTES and fitting(exact) == 7
+    # As the runtime sends it, the payload of what fits is within the limit; one more is not.
+    big = [{"body": "y" * 1_000_000}] * 7
+    n = fitting(big)
+    assert len(json.dumps({"Records": big[:n]})) <= MAX_REQUEST_BYTES < len(json.dumps({"Records": big[:n + 1]}))
+    assert fitting([{"body": "z" * (MAX_REQUEST_BYTES + 1)}]) == 1  # one record always goes

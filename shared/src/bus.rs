@@ -12,10 +12,9 @@ use crate::events::Event;
 pub const MAX_ENTRIES_PER_CALL: usize = 10;
 
 /// The most a `PutEvents` call carries here, its entries' sizes (`Entry::size`) together; so
-/// also the largest event. EventBridge takes less than 1 MB a call since January 2026 (256 KB
-/// before); 256 KiB keeps every event, with the envelope EventBridge adds, within an SQS queue
-/// still at its former 256 KiB maximum, and leaves ten events a call room (docs/conformance.md,
-/// "PutEvents").
+/// also the largest event. EventBridge takes less than 1 MB a call since January 2026, 256 KB
+/// before: the project keeps to the older limit, right on either, and an event with the
+/// envelope EventBridge adds stays far under SQS's 1 MiB message (docs/conformance.md, "Limits").
 pub const MAX_BYTES_PER_CALL: usize = 256 * 1024;
 
 /// Splits `entries`, in order, into the ranges of consecutive calls within the limits: at most

@@ -46,6 +46,42 @@ pub fn http_request(
     request.map(|body| axum::body::Body::from(body.to_vec()))
 }
 
+/// An SQS batch as Lambda delivers it, in the corpus's record shape, one message per body, the
+/// `n`th with the id `00000000-0000-4000-8000-{n:012}`.
+pub fn sqs_records(bodies: &[String]) -> aws_lambda_events::event::sqs::SqsEvent {
+    let corpus = event("sqs-eventbridge-batch");
+    let records: Vec<Value> = bodies
+        .iter()
+        .enumerate()
+        .map(|(i, body)| {
+            let mut record = corpus["Records"][0].clone();
+            record["messageId"] = format!("00000000-0000-4000-8000-{i:012}").into();
+            record["body"] = body.clone().into();
+            record
+        })
+        .collect();
+    serde_json::from_value(serde_json::json!({ "Records": records })).expect("an SQS event")
+}
+
+/// An SQS batch of EventBridge events as a rule delivers them, in the corpus's shapes: one
+/// message per (`source`, `detail-type`, `detail`).
+pub fn sqs_batch(events: &[(&str, &str, Value)]) -> aws_lambda_events::event::sqs::SqsEvent {
+    let corpus = event("sqs-eventbridge-batch");
+    let template: Value =
+        serde_json::from_str(corpus["Records"][0]["body"].as_str().expect("a body")).expect("JSON");
+    let bodies: Vec<String> = events
+        .iter()
+        .map(|(source, detail_type, detail)| {
+            let mut envelope = template.clone();
+            envelope["source"] = (*source).into();
+            envelope["detail-type"] = (*detail_type).into();
+            envelope["detail"] = detail.clone();
+            envelope.to_string()
+        })
+        .collect();
+    sqs_records(&bodies)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

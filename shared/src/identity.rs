@@ -39,11 +39,12 @@ impl Caller {
         };
         let jwt = context.authorizer.as_ref()?.jwt.as_ref()?;
         let subject = jwt.claims.get("sub").filter(|sub| !sub.is_empty())?;
-        let claimed = jwt
-            .claims
-            .get("scope")
-            .into_iter()
-            .flat_map(|scope| scope.split_ascii_whitespace());
+        // `scp` too, which API Gateway also reads for route scopes; an issuer's array claim
+        // arrives as `[a b]`.
+        let claimed = ["scope", "scp"]
+            .iter()
+            .filter_map(|name| jwt.claims.get(*name))
+            .flat_map(|scopes| unbracketed(scopes).split_ascii_whitespace());
         let listed = jwt.scopes.iter().flatten().map(String::as_str);
         let operator = claimed.chain(listed).any(|scope| scope == OPERATOR_SCOPE);
         Some(Self {
@@ -51,6 +52,13 @@ impl Caller {
             operator,
         })
     }
+}
+
+/// A claim's text without the brackets API Gateway puts around an array claim.
+fn unbracketed(text: &str) -> &str {
+    text.strip_prefix('[')
+        .and_then(|inner| inner.strip_suffix(']'))
+        .unwrap_or(text)
 }
 
 impl<S: Send + Sync> FromRequestParts<S> for Caller {
@@ -157,7 +165,7 @@ mod as_api_gateway_sends_it {
         for scope in [
             "orders/operators",
             "orders/operator-x",
-            "[orders/operator]",
+            "[orders/operator",
             "orders/read,orders/operator",
             "ORDERS/OPERATOR",
             "",
@@ -167,6 +175,10 @@ mod as_api_gateway_sends_it {
         }
         let tabs = json!({"claims": {"sub": "c", "scope": "a\torders/operator"}, "scopes": []});
         assert!(caller(tabs).unwrap().operator);
+        // An issuer that puts scopes in an array `scp` (rendered `[a b]`) names an operator too.
+        let scp =
+            json!({"claims": {"sub": "c", "scp": "[openid orders/operator]"}, "scopes": null});
+        assert!(caller(scp).unwrap().operator);
     }
 
     #[test]

@@ -215,4 +215,24 @@ mod tests {
         let answer = runtime.block_on(decide(&AlwaysYes, &message)).unwrap();
         assert_eq!(answer.detail_type, "ConsumerValidated");
     }
+
+    #[test]
+    fn a_batch_as_aws_sends_it_is_answered_and_others_events_are_refused_for_good() {
+        let order = valid_envelope()["detail"].clone();
+        let mut batch = crate::corpus::sqs_batch(&[("orders", "OrderCreated", order)]);
+        let foreign: SqsEvent =
+            serde_json::from_value(crate::corpus::event("sqs-eventbridge-batch")).unwrap();
+        batch.records.extend(foreign.records);
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let answer = runtime
+            .block_on(decide(&AlwaysYes, &batch.records[0]))
+            .unwrap();
+        assert_eq!(answer.detail_type, "ConsumerValidated");
+        for message in &batch.records[1..] {
+            let refused = runtime.block_on(decide(&AlwaysYes, message)).unwrap_err();
+            assert!(refused.is_permanent(), "{refused}");
+        }
+    }
 }

@@ -453,8 +453,11 @@ mod tests {
         (id, body)
     }
 
+    /// One message as Lambda delivers it (the corpus's record shape), as `m-1`.
     fn sqs_event(body: String) -> SqsEvent {
-        serde_json::from_value(json!({"Records": [{"messageId": "m-1", "body": body}]})).unwrap()
+        let mut event = shared::corpus::sqs_records(&[body]);
+        event.records[0].message_id = Some("m-1".into());
+        event
     }
 
     /// Records each retry put off, with its delay.

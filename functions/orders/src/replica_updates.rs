@@ -111,12 +111,12 @@ mod tests {
     use shared::dead_letter::memory::MemoryDeadLetters;
     use shared::events::{ChangeMeta, ConsumerStatus};
 
+    /// An event as Lambda delivers it from a rule's queue (the corpus's shapes), as `id`.
     fn message(id: &str, detail_type: &str, detail: serde_json::Value) -> SqsMessage {
-        let envelope = serde_json::json!({"version": "0", "id": id, "detail-type": detail_type,
-            "source": "consumers", "time": "2026-11-26T12:00:00Z", "region": "us-east-1",
-            "resources": [], "detail": detail});
-        serde_json::from_value(serde_json::json!({"messageId": id, "body": envelope.to_string()}))
-            .unwrap()
+        let batch = shared::corpus::sqs_batch(&[("consumers", detail_type, detail)]);
+        let mut message = batch.records[0].clone();
+        message.message_id = Some(id.to_owned());
+        message
     }
 
     fn consumer(version: u64) -> serde_json::Value {

@@ -515,20 +515,20 @@ mod tests {
         assert!(matches!(error, Err(ReplyError::UnknownOrder(_))));
     }
 
+    /// The bodies as Lambda delivers them (the corpus's record shape).
     fn sqs_event(bodies: &[String]) -> SqsEvent {
-        let records: Vec<_> = bodies
-            .iter()
-            .enumerate()
-            .map(|(i, body)| serde_json::json!({"messageId": format!("m-{i}"), "body": body}))
-            .collect();
-        serde_json::from_value(serde_json::json!({ "Records": records })).unwrap()
+        shared::corpus::sqs_records(bodies)
     }
 
+    /// The id `sqs_event` gives its `n`th message.
+    fn message_id(n: usize) -> String {
+        format!("00000000-0000-4000-8000-{n:012}")
+    }
+
+    /// An event as an EventBridge rule delivers it (the corpus's envelope).
     fn envelope(detail_type: &str, detail: serde_json::Value) -> String {
-        serde_json::json!({"version": "0", "id": "x", "detail-type": detail_type,
-            "source": "consumers", "time": "2026-11-26T12:00:00Z", "region": "us-east-1",
-            "resources": [], "detail": detail})
-        .to_string()
+        let batch = shared::corpus::sqs_batch(&[("consumers", detail_type, detail)]);
+        batch.records[0].body.clone().unwrap()
     }
 
     fn failed_ids(response: &SqsBatchResponse) -> Vec<String> {
@@ -565,7 +565,7 @@ mod tests {
         let mut sent = dead_letters.sent.lock().unwrap().clone();
         sent.sort();
         let ids: Vec<&str> = sent.iter().map(|(id, _)| id.as_str()).collect();
-        assert_eq!(ids, ["m-0", "m-2", "m-3"]);
+        assert_eq!(ids, [message_id(0), message_id(2), message_id(3)]);
         assert!(
             sent[0].1.contains("not an EventBridge envelope"),
             "{sent:?}"
@@ -597,7 +597,7 @@ mod tests {
         let response = handler
             .handle(sqs_event(&[envelope("OrderDetailsValidated", detail)]))
             .await;
-        assert_eq!(failed_ids(&response), ["m-0"]);
+        assert_eq!(failed_ids(&response), [message_id(0)]);
         assert!(dead_letters.sent.lock().unwrap().is_empty());
     }
 
