@@ -5,7 +5,7 @@
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{Path, State};
+use axum::extract::{DefaultBodyLimit, Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -28,11 +28,17 @@ pub trait Resource: Entity + 'static {
     fn readable_by(caller: &Caller, id: &str) -> bool;
 }
 
+/// The largest `PUT` body: every valid one fits (the largest menu, each character escaped as
+/// JSON allows, is about 650 KB), and API Gateway has passed it whole already.
+pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+
 /// The routes `{path}` (ending in `/{id}`) for `E`, kept in `store`.
 pub fn router<E: Resource, S: VersionedStore>(path: &str, store: S) -> Router {
     Router::new()
         .route(path, get(read::<E, S>).put(write::<E, S>))
         .method_not_allowed_fallback(method_not_allowed)
+        // The body bound is ours (answered as problem+json), not axum's default.
+        .layer(DefaultBodyLimit::disable())
         .with_state(store)
 }
 
@@ -69,6 +75,17 @@ async fn save<E: Resource, S: VersionedStore>(
         )));
     }
     require_json(headers)?;
+    if body.len() > MAX_BODY_BYTES {
+        return Err(Problem::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload-too-large",
+            "Request body too large",
+            format!(
+                "the body is {} bytes; the limit is {MAX_BODY_BYTES}",
+                body.len()
+            ),
+        ));
+    }
     let entity = E::from_body(id.clone(), decode(body)?).map_err(Problem::invalid_fields)?;
     let (stored, outcome) = versioned::put(store, &id, entity, Some(correlation_id.to_owned()))
         .await

@@ -237,4 +237,17 @@ mod tests {
         assert_eq!(created.status(), StatusCode::CREATED);
         assert_eq!(published(&store).len(), 1);
     }
+
+    #[tokio::test]
+    async fn a_body_over_the_limit_is_refused_as_a_problem_and_nothing_is_stored() {
+        let store = MemoryVersionedStore::default();
+        let padded = format!(
+            r#"{{"name":"Ada","status":"ACTIVE","pad":"{}"}}"#,
+            "x".repeat(shared::entity_api::MAX_BODY_BYTES)
+        );
+        let (status, body) = send(&store, "ops", &[OPERATOR_SCOPE], "PUT", &padded).await;
+        assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+        assert_eq!(body["type"], "/problems/payload-too-large");
+        assert!(published(&store).is_empty());
+    }
 }

@@ -192,6 +192,31 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn the_largest_menu_sent_with_every_character_escaped_is_within_the_body_limit() {
+        let escaped: String = largest_menu()
+            .to_string()
+            .encode_utf16()
+            .map(|unit| match unit {
+                0x20..=0x7e => char::from(unit as u8).to_string(),
+                _ => format!("\\u{unit:04x}"),
+            })
+            .collect();
+        assert!(escaped.len() <= shared::entity_api::MAX_BODY_BYTES);
+        let store = MemoryVersionedStore::default();
+        let mut request = Request::builder()
+            .method("PUT")
+            .uri("/restaurants/restaurant-1")
+            .header("content-type", "application/json")
+            .body(Body::from(escaped))
+            .unwrap();
+        request
+            .extensions_mut()
+            .insert(request_context("someone", &[OPERATOR_SCOPE]));
+        let response = router(store).oneshot(request).await.unwrap();
+        assert_eq!(response.status(), StatusCode::CREATED);
+    }
+
+    #[tokio::test]
     async fn the_largest_menu_allowed_makes_an_event_eventbridge_takes() {
         let store = MemoryVersionedStore::default();
         let (status, _) = send(&store, &[OPERATOR_SCOPE], "PUT", &largest_menu()).await;
