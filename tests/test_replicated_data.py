@@ -198,3 +198,22 @@ def test_bad_input_to_the_owners_apis_is_refused_and_publishes_nothing(stack):
     assert stack.request("GET", f"/restaurants/{restaurant}").status_code == 404
     rows = [r for r in stack.scan("RestaurantsOutboxTable") if r["subject"]["S"] == restaurant]
     assert rows == []
+
+
+def test_a_retry_after_the_restaurant_closed_is_answered_with_the_first_order(stack):
+    """An honest retry (same Idempotency-Key, same body) gets the first answer, even once the
+    replica would refuse the body; a new key for it is refused and writes nothing."""
+    restaurant = new_restaurant(stack, price=1000)
+    order = order_for(restaurant)
+    first = place(stack, body=order, headers={"Idempotency-Key": "retry-after-close"})
+    assert first.status_code == 202, first.text
+    closed = put(stack, f"/restaurants/{restaurant}", restaurant_body(price=1000, accepting=False))
+    assert closed.status_code == 200, closed.text
+    wait_for_replica(stack, f"RESTAURANT#{restaurant}", 2)
+    again = place(stack, body=order, headers={"Idempotency-Key": "retry-after-close"})
+    assert again.status_code == 202, again.text
+    assert again.headers["idempotent-replayed"] == "true"
+    assert again.json()["orderId"] == first.json()["orderId"]
+    fresh = place(stack, body=order, headers={"Idempotency-Key": "a-new-order"})
+    assert fresh.status_code == 422, fresh.text
+    assert fresh.json()["type"] == "/problems/invalid-fields"

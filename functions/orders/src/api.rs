@@ -193,34 +193,27 @@ async fn accept<S: OrderStore, Q: ReplicaStore, R: Resolver>(
             caller.subject, request.consumer_id
         )));
     }
-    if let Some(url) = &request.callback_url {
-        let checked = callback::check(url, app.callbacks.policy, app.callbacks.resolver.as_ref());
-        checked.await.map_err(|refused| {
-            Problem::invalid_fields(vec![FieldError::new("callbackUrl", refused.to_string())])
-        })?;
-    }
     // Keys are the caller's own: another caller's use of the same key neither replays nor
     // refuses this request (the subject's length first, so that no two pairs join alike).
-    // What the replica proves wrong is refused now; what it does not know, validation decides.
-    let known = app
-        .replica
-        .lookup(&request.consumer_id, &request.restaurant_id)
-        .await
-        .unwrap_or_else(|e| {
-            warn!(error = %e, "replica not readable; the order is accepted unpriced");
-            Known::default()
-        });
-    let priced = replica::check(
-        &request.consumer_id,
-        &request.restaurant_id,
-        &request.line_items,
-        &known,
-    )
-    .map_err(Problem::invalid_fields)?;
     let claim = idempotency_key.map(|key| IdempotencyClaim {
         key: format!("{}:{}#{key}", caller.subject.len(), caller.subject),
         fingerprint: request.fingerprint(),
     });
+    let priced = match checked(app, &request).await {
+        Ok(priced) => priced,
+        Err(refused) => {
+            // An honest retry of an order already accepted gets its first answer, whatever the
+            // callback's name or the replica says now; only a refused request pays the read.
+            if let Some(claim) = &claim
+                && let Ok(Some(Placement::Replayed { order_id })) = app.store.claimed(claim).await
+            {
+                info!(replayedOrderId = %order_id, "idempotent retry answered with the first order");
+                let first = app.store.get(order_id).await.ok().flatten();
+                return Ok(replayed(order_id, first.as_ref()));
+            }
+            return Err(refused);
+        }
+    };
 
     let (order, event) = new_order(request, priced, correlation_id);
     tracing::Span::current().record("orderId", tracing::field::display(order.order_id));
@@ -255,6 +248,35 @@ async fn accept<S: OrderStore, Q: ReplicaStore, R: Resolver>(
             Err(Problem::internal())
         }
     }
+}
+
+/// The checks that need more than the body: the callback URL's address, and what the replica
+/// proves wrong (what it does not know, validation decides). The order's prices when known.
+async fn checked<S: OrderStore, Q: ReplicaStore, R: Resolver>(
+    app: &App<S, Q, R>,
+    request: &PlaceOrder,
+) -> Result<Priced, Problem> {
+    if let Some(url) = &request.callback_url {
+        let checked = callback::check(url, app.callbacks.policy, app.callbacks.resolver.as_ref());
+        checked.await.map_err(|refused| {
+            Problem::invalid_fields(vec![FieldError::new("callbackUrl", refused.to_string())])
+        })?;
+    }
+    let known = app
+        .replica
+        .lookup(&request.consumer_id, &request.restaurant_id)
+        .await
+        .unwrap_or_else(|e| {
+            warn!(error = %e, "replica not readable; the order is accepted unpriced");
+            Known::default()
+        });
+    replica::check(
+        &request.consumer_id,
+        &request.restaurant_id,
+        &request.line_items,
+        &known,
+    )
+    .map_err(Problem::invalid_fields)
 }
 
 fn new_order(request: PlaceOrder, priced: Priced, correlation_id: &str) -> (Order, OrderCreated) {
@@ -976,6 +998,35 @@ mod tests {
             .await
             .unwrap();
         replica
+    }
+
+    #[tokio::test]
+    async fn a_retry_after_the_restaurant_closed_gets_the_first_answer_and_a_new_key_does_not() {
+        let store = MemoryStore::default();
+        let (status, _, first) = send_to(
+            &store,
+            replica_knowing(false, true).await,
+            post(ORDER, Some("k-1")),
+        )
+        .await;
+        assert_eq!(status, StatusCode::ACCEPTED);
+        let closed = replica_knowing(false, false).await;
+        let (status, headers, again) =
+            send_to(&store, closed.clone(), post(ORDER, Some("k-1"))).await;
+        assert_eq!(status, StatusCode::ACCEPTED, "{again}");
+        assert_eq!(headers[IDEMPOTENT_REPLAYED], "true");
+        assert_eq!(again["orderId"], first["orderId"]);
+        assert_eq!(again["total"], first["total"]);
+        // What the replica refuses now is refused for a new key, and for the key with another
+        // body; nothing more is written.
+        let other = ORDER.replace(":2}", ":3}");
+        for (body, key) in [(ORDER, "k-2"), (other.as_str(), "k-1")] {
+            let (status, headers, problem) =
+                send_to(&store, closed.clone(), post(body, Some(key))).await;
+            assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{problem}");
+            assert!(!headers.contains_key(IDEMPOTENT_REPLAYED));
+        }
+        assert_eq!(written(&store), (1, 1));
     }
 
     #[tokio::test]

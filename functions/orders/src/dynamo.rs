@@ -296,6 +296,26 @@ impl OrderStore for DynamoStore {
         }
     }
 
+    async fn claimed(&self, claim: &IdempotencyClaim) -> Result<Option<Placement>, StoreError> {
+        let found = self
+            .client
+            .get_item()
+            .table_name(&self.orders_table)
+            .key("pk", AttributeValue::S(claim_key(&claim.key)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(backend)?;
+        let Some(item) = found.item else {
+            return Ok(None);
+        };
+        let stored: ClaimItem = serde_dynamo::from_item(item).map_err(corrupt)?;
+        if stored.expires_at <= Utc::now().timestamp() {
+            return Ok(None);
+        }
+        Self::existing_claim(claim, Some(serde_dynamo::to_item(stored).map_err(corrupt)?)).map(Some)
+    }
+
     async fn get(&self, order_id: Uuid) -> Result<Option<Order>, StoreError> {
         let found = self
             .client

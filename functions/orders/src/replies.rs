@@ -433,6 +433,13 @@ mod tests {
             self.inner.place(order, outbox, claim).await
         }
 
+        async fn claimed(
+            &self,
+            claim: &crate::store::IdempotencyClaim,
+        ) -> Result<Option<crate::store::Placement>, StoreError> {
+            self.inner.claimed(claim).await
+        }
+
         async fn get(&self, order_id: Uuid) -> Result<Option<Order>, StoreError> {
             self.inner.get(order_id).await
         }
@@ -651,6 +658,13 @@ mod tests {
             claim: Option<&crate::store::IdempotencyClaim>,
         ) -> Result<crate::store::Placement, StoreError> {
             self.inner.place(order, outbox, claim).await
+        }
+
+        async fn claimed(
+            &self,
+            claim: &crate::store::IdempotencyClaim,
+        ) -> Result<Option<crate::store::Placement>, StoreError> {
+            self.inner.claimed(claim).await
         }
 
         async fn get(&self, order_id: Uuid) -> Result<Option<Order>, StoreError> {

@@ -63,6 +63,13 @@ pub trait OrderStore: Clone + Send + Sync + 'static {
     fn get(&self, order_id: Uuid)
     -> impl Future<Output = Result<Option<Order>, StoreError>> + Send;
 
+    /// What a held idempotency key answers for `claim`: `Replayed` with its order for the same
+    /// request, `KeyReused` for another; `None` when nobody holds it (or its window passed).
+    fn claimed(
+        &self,
+        claim: &IdempotencyClaim,
+    ) -> impl Future<Output = Result<Option<Placement>, StoreError>> + Send;
+
     /// Replaces the order if it is still at `read_version`, writing `outbox` in the same
     /// transaction when there is one.
     fn save(
@@ -130,6 +137,19 @@ pub mod memory {
 
         async fn get(&self, order_id: Uuid) -> Result<Option<Order>, StoreError> {
             Ok(self.inner.lock().unwrap().orders.get(&order_id).cloned())
+        }
+
+        async fn claimed(&self, claim: &IdempotencyClaim) -> Result<Option<Placement>, StoreError> {
+            let inner = self.inner.lock().unwrap();
+            Ok(inner.claims.get(&claim.key).map(|(fingerprint, order_id)| {
+                if *fingerprint == claim.fingerprint {
+                    Placement::Replayed {
+                        order_id: *order_id,
+                    }
+                } else {
+                    Placement::KeyReused
+                }
+            }))
         }
 
         async fn save(
