@@ -172,6 +172,29 @@ def test_an_order_for_a_restaurant_not_yet_replicated_is_accepted_and_validated(
     wait_for_replica(stack, f"RESTAURANT#{restaurant}", 1)
 
 
+@pytest.mark.parametrize("quantity, outcome", [(2, "VALIDATED"), (3, "REJECTED")])
+def test_the_spending_limit_holds_for_an_order_accepted_unpriced(stack, quantity, outcome):
+    """The replica does not know the restaurant: the order is accepted without a total, the
+    consumer context answers with the limit, and the restaurant's total is held to it."""
+    consumer = f"consumer-{uuid.uuid4().hex[:8]}"
+    body = {"name": "Lim", "status": "ACTIVE", "orderLimit": {"currency": "EUR", "amountMinor": 2000}}
+    assert put(stack, f"/consumers/{consumer}", body).status_code == 201
+    wait_for_replica(stack, f"CONSUMER#{consumer}", 1)
+    restaurant = f"restaurant-{uuid.uuid4().hex[:8]}"
+    stack.function("ReplicaUpdaterFunction", "stop")
+    try:
+        assert put(stack, f"/restaurants/{restaurant}", restaurant_body(price=900)).status_code == 201
+        answer = place(stack, body=order_for(restaurant, consumer=consumer, quantity=quantity))
+        assert answer.status_code == 202 and "total" not in answer.json(), answer.text
+        shown = wait_for(stack, answer.json()["orderId"], {"VALIDATED", "REJECTED"})
+    finally:
+        stack.function("ReplicaUpdaterFunction", "start")
+    wait_for_replica(stack, f"RESTAURANT#{restaurant}", 1)
+    assert shown["status"] == outcome
+    if outcome == "REJECTED":
+        assert shown["rejectionReasons"] == [f"order total 2700 EUR is over consumer {consumer}'s limit of 2000 EUR"]
+
+
 def test_only_an_operator_changes_consumers_and_menus(stack):
     consumer_token = stack.bearer("consumer-1")
     menu = put(stack, "/restaurants/restaurant-1", restaurant_body(price=1), token=consumer_token)

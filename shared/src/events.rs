@@ -160,6 +160,23 @@ pub struct RestaurantUpdated {
 pub struct ConsumerValidated {
     #[serde(flatten)]
     pub meta: EventMeta,
+    /// The consumer's limit when the order came without a total to check it against: the order
+    /// is valid for the consumer only if its total, once the restaurant prices it, keeps to it
+    /// (`over_limit`). Absent when the limit was checked, or there is none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub order_limit: Option<Money>,
+}
+
+/// The consumer context's spending rule, in the published language so that the order context
+/// applies it to a total priced after the consumer answered exactly as the consumer context
+/// does: why `total` is over `limit` for `consumer_id`, if it is.
+pub fn over_limit(consumer_id: &str, total: &Money, limit: &Money) -> Option<String> {
+    (total.currency != limit.currency || total.amount_minor > limit.amount_minor).then(|| {
+        format!(
+            "order total {} {} is over consumer {consumer_id}'s limit of {} {}",
+            total.amount_minor, total.currency, limit.amount_minor, limit.currency
+        )
+    })
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -174,6 +174,7 @@ mod tests {
         async fn answer(&self, order: &OrderCreated) -> Result<Entry, AnswerError> {
             Ok(Entry::of(&ConsumerValidated {
                 meta: EventMeta::answering(&order.meta, ConsumerValidated::DETAIL_TYPE),
+                order_limit: None,
             })?)
         }
     }

@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 pub use shared::events::ConsumerStatus;
-use shared::events::Money;
+use shared::events::{Money, over_limit};
 
 /// An item of the consumers table: its owner's state, changed only by `PUT /consumers/{id}`,
 /// which raises `version` by one.
@@ -18,28 +18,25 @@ pub struct Consumer {
     pub order_limit: Option<Money>,
 }
 
-/// Whether `consumer_id` (found as `consumer`) may place an order. The limit is checked when
-/// the order's total is known: when it was priced at intake (`OrderCreated.total`).
+/// Whether `consumer_id` (found as `consumer`) may place an order: `Ok(None)` when it may,
+/// `Ok(Some(limit))` when it may if the order's total keeps to `limit` (the order came without a
+/// total to check: the order context applies the rule once the restaurant prices it).
 pub fn check(
     consumer_id: &str,
     consumer: Option<&Consumer>,
     total: Option<&Money>,
-) -> Result<(), String> {
+) -> Result<Option<Money>, String> {
     let Some(consumer) = consumer else {
         return Err(format!("consumer {consumer_id} is unknown"));
     };
     if consumer.status == ConsumerStatus::Suspended {
         return Err(format!("consumer {consumer_id} is suspended"));
     }
-    if let (Some(limit), Some(total)) = (&consumer.order_limit, total)
-        && (total.currency != limit.currency || total.amount_minor > limit.amount_minor)
-    {
-        return Err(format!(
-            "order total {} {} is over consumer {consumer_id}'s limit of {} {}",
-            total.amount_minor, total.currency, limit.amount_minor, limit.currency
-        ));
+    match (&consumer.order_limit, total) {
+        (Some(limit), Some(total)) => over_limit(consumer_id, total, limit).map_or(Ok(None), Err),
+        (Some(limit), None) => Ok(Some(limit.clone())),
+        (None, _) => Ok(None),
     }
-    Ok(())
 }
 
 #[cfg(test)]
@@ -64,19 +61,22 @@ mod tests {
     }
 
     #[test]
-    fn an_active_consumer_may_order() {
+    fn an_active_consumer_may_order_and_an_unpriced_order_within_its_limit() {
+        let active = consumer(ConsumerStatus::Active);
         assert_eq!(
-            check("consumer-1", Some(&consumer(ConsumerStatus::Active)), None),
-            Ok(())
+            check("consumer-1", Some(&active), Some(&eur(10_000))),
+            Ok(None)
         );
+        // Without a total, the answer carries the limit the total must keep to.
         assert_eq!(
-            check(
-                "consumer-1",
-                Some(&consumer(ConsumerStatus::Active)),
-                Some(&eur(10_000))
-            ),
-            Ok(())
+            check("consumer-1", Some(&active), None),
+            Ok(Some(eur(10_000)))
         );
+        let unlimited = Consumer {
+            order_limit: None,
+            ..active
+        };
+        assert_eq!(check("consumer-1", Some(&unlimited), None), Ok(None));
     }
 
     #[test]

@@ -26,10 +26,11 @@ impl Validator for ConsumerValidator {
         let consumer: Option<Consumer> = self.consumers.get(&order.consumer_id).await?;
         Ok(
             match domain::check(&order.consumer_id, consumer.as_ref(), order.total.as_ref()) {
-                Ok(()) => {
-                    info!("consumer may order");
+                Ok(order_limit) => {
+                    info!(withinLimit = order_limit.is_some(), "consumer may order");
                     Entry::of(&ConsumerValidated {
                         meta: EventMeta::answering(&order.meta, ConsumerValidated::DETAIL_TYPE),
+                        order_limit,
                     })?
                 }
                 Err(reason) => {

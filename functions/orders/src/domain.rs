@@ -2,7 +2,7 @@
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use shared::events::{LineItem, Money};
+use shared::events::{LineItem, Money, over_limit};
 use uuid::Uuid;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -50,6 +50,10 @@ pub struct Order {
     /// Where the outcome is POSTed once the order is decided.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub callback_url: Option<String>,
+    /// The consumer's limit, when the consumer context validated the order before it had a
+    /// total: the restaurant's total must keep to it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub consumer_limit: Option<Money>,
 }
 
 impl Order {
@@ -75,6 +79,7 @@ impl Order {
             total: None,
             rejection_reasons: Vec::new(),
             callback_url: None,
+            consumer_limit: None,
         }
     }
 }
@@ -87,9 +92,19 @@ pub const VALIDATION_TIMEOUT: &str = "VALIDATION_TIMEOUT";
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Reply {
     ConsumerValidated,
-    ConsumerValidationFailed { reason: String },
-    OrderDetailsValidated { total: Money },
-    OrderDetailsValidationFailed { reasons: Vec<String> },
+    /// The consumer may order if the total keeps to `limit` (the order had no total to check).
+    ConsumerValidatedWithin {
+        limit: Money,
+    },
+    ConsumerValidationFailed {
+        reason: String,
+    },
+    OrderDetailsValidated {
+        total: Money,
+    },
+    OrderDetailsValidationFailed {
+        reasons: Vec<String>,
+    },
     DeadlinePassed,
 }
 
@@ -144,17 +159,25 @@ pub fn apply(order: &Order, reply: &Reply, at: DateTime<Utc>) -> Transition {
             next.status = Rejected;
         }
         (Pending, Reply::ConsumerValidated) => next.status = ConsumerValidated,
+        (Pending, Reply::ConsumerValidatedWithin { limit }) => {
+            next.consumer_limit = Some(limit.clone());
+            next.status = ConsumerValidated;
+        }
         (OrderDetailsValidated, Reply::ConsumerValidated) => next.status = Validated,
+        (OrderDetailsValidated, Reply::ConsumerValidatedWithin { limit }) => {
+            next.consumer_limit = Some(limit.clone());
+            next.status = decided(&mut next);
+        }
         (Pending, Reply::OrderDetailsValidated { total }) => {
             next.total = Some(total.clone());
             next.status = OrderDetailsValidated;
         }
         (ConsumerValidated, Reply::OrderDetailsValidated { total }) => {
             next.total = Some(total.clone());
-            next.status = Validated;
+            next.status = decided(&mut next);
         }
         // A repeat of a validation this order already has.
-        (ConsumerValidated, Reply::ConsumerValidated)
+        (ConsumerValidated, Reply::ConsumerValidated | Reply::ConsumerValidatedWithin { .. })
         | (OrderDetailsValidated, Reply::OrderDetailsValidated { .. }) => {
             return Transition::Unchanged;
         }
@@ -167,6 +190,22 @@ pub fn apply(order: &Order, reply: &Reply, at: DateTime<Utc>) -> Transition {
     });
     Transition::Changed {
         order: Box::new(next),
+    }
+}
+
+/// Both validations in: `Validated`, unless the total is over the limit the consumer context
+/// validated the order within, by the consumer context's own rule (`over_limit`).
+fn decided(order: &mut Order) -> OrderStatus {
+    let refused = match (&order.consumer_limit, &order.total) {
+        (Some(limit), Some(total)) => over_limit(&order.consumer_id, total, limit),
+        _ => None,
+    };
+    match refused {
+        Some(reason) => {
+            order.rejection_reasons = vec![reason];
+            OrderStatus::Rejected
+        }
+        None => OrderStatus::Validated,
     }
 }
 
@@ -291,6 +330,8 @@ mod tests {
     fn any_reply() -> impl Strategy<Value = Reply> {
         prop_oneof![
             Just(Reply::ConsumerValidated),
+            (1u64..100_000)
+                .prop_map(|amount| Reply::ConsumerValidatedWithin { limit: eur(amount) }),
             "[a-z ]{1,12}".prop_map(|reason| Reply::ConsumerValidationFailed { reason }),
             (1u64..100_000).prop_map(|amount| Reply::OrderDetailsValidated { total: eur(amount) }),
             prop::collection::vec("[a-z ]{1,12}", 1..3)
@@ -303,6 +344,8 @@ mod tests {
     fn deliveries() -> impl Strategy<Value = (Vec<Reply>, Vec<Reply>)> {
         let consumer = prop_oneof![
             Just(Reply::ConsumerValidated),
+            (1u64..100_000)
+                .prop_map(|amount| Reply::ConsumerValidatedWithin { limit: eur(amount) }),
             "[a-z ]{1,12}".prop_map(|reason| Reply::ConsumerValidationFailed { reason }),
         ];
         let restaurant = prop_oneof![
@@ -408,6 +451,44 @@ mod tests {
             let at_the_intake_price = Reply::OrderDetailsValidated { total: eur(placed) };
             if order.status == Validated {
                 prop_assert!(shuffled.contains(&at_the_intake_price));
+            }
+        }
+
+        /// The consumer's limit holds for every order, priced at intake (the consumer context
+        /// checks the total itself) or not (it answers with the limit, and the order context
+        /// applies its rule once the restaurant prices the order), whichever reply comes first
+        /// and however often.
+        #[test]
+        fn the_spending_limit_holds_priced_at_intake_or_not(
+            total in 1u64..20_000,
+            limit in 1u64..20_000,
+            priced_at_intake in any::<bool>(),
+            consumer_first in any::<bool>(),
+            copies in (1usize..3, 1usize..3),
+        ) {
+            let over = over_limit("consumer-1", &eur(total), &eur(limit));
+            let consumer = match (priced_at_intake, &over) {
+                (true, Some(reason)) => Reply::ConsumerValidationFailed { reason: reason.clone() },
+                (true, None) => Reply::ConsumerValidated,
+                (false, _) => Reply::ConsumerValidatedWithin { limit: eur(limit) },
+            };
+            let restaurant = Reply::OrderDetailsValidated { total: eur(total) };
+            let mut replies = vec![consumer; copies.0];
+            replies.extend(std::iter::repeat_n(restaurant, copies.1));
+            if !consumer_first {
+                replies.reverse();
+            }
+            let placed = Order { total: priced_at_intake.then(|| eur(total)), ..pending() };
+            let order = replies.iter().fold(placed, |order, reply| match apply(&order, reply, at(1)) {
+                Transition::Changed { order } => *order,
+                Transition::Unchanged => order,
+            });
+            match over {
+                None => prop_assert_eq!(order.status, Validated),
+                Some(reason) => {
+                    prop_assert_eq!(order.status, Rejected);
+                    prop_assert_eq!(order.rejection_reasons, vec![reason]);
+                }
             }
         }
 

@@ -98,7 +98,11 @@ pub fn decode(envelope: &Envelope) -> Result<(EventMeta, Reply), ReplyError> {
     Ok(match envelope.detail_type.as_str() {
         ConsumerValidated::DETAIL_TYPE => {
             let event: ConsumerValidated = envelope.detail()?;
-            (event.meta, Reply::ConsumerValidated)
+            let reply = match event.order_limit {
+                Some(limit) => Reply::ConsumerValidatedWithin { limit },
+                None => Reply::ConsumerValidated,
+            };
+            (event.meta, reply)
         }
         ConsumerValidationFailed::DETAIL_TYPE => {
             let event: ConsumerValidationFailed = envelope.detail()?;
@@ -554,10 +558,12 @@ mod tests {
         let handler = ReplyHandler::new(store.clone(), dead_letters.clone());
         let good = serde_json::to_value(ConsumerValidated {
             meta: EventMeta::new(id, None),
+            order_limit: None,
         })
         .unwrap();
         let unknown = serde_json::to_value(ConsumerValidated {
             meta: EventMeta::new(Uuid::now_v7(), None),
+            order_limit: None,
         })
         .unwrap();
         let response = handler
@@ -624,6 +630,7 @@ mod tests {
         .unwrap();
         let late = serde_json::to_value(ConsumerValidated {
             meta: EventMeta::new(id, None),
+            order_limit: None,
         })
         .unwrap();
         for body in [
@@ -703,6 +710,7 @@ mod tests {
                 "ConsumerValidated",
                 serde_json::to_value(ConsumerValidated {
                     meta: EventMeta::new(id, None),
+                    order_limit: None,
                 })
                 .unwrap(),
             )
