@@ -204,14 +204,22 @@ async fn accept<S: OrderStore, Q: ReplicaStore, R: Resolver>(
         Err(refused) => {
             // An honest retry of an order already accepted gets its first answer, whatever the
             // callback's name or the replica says now; only a refused request pays the read.
-            if let Some(claim) = &claim
-                && let Ok(Some(Placement::Replayed { order_id })) = app.store.claimed(claim).await
-            {
-                info!(replayedOrderId = %order_id, "idempotent retry answered with the first order");
-                let first = app.store.get(order_id).await.ok().flatten();
-                return Ok(replayed(order_id, first.as_ref()));
-            }
-            return Err(refused);
+            let Some(claim) = &claim else {
+                return Err(refused);
+            };
+            return match app.store.claimed(claim).await {
+                Ok(Some(Placement::Replayed { order_id })) => {
+                    info!(replayedOrderId = %order_id, "idempotent retry answered with the first order");
+                    let first = app.store.get(order_id).await.ok().flatten();
+                    Ok(replayed(order_id, first.as_ref()))
+                }
+                Ok(_) => Err(refused),
+                // Not knowing whether this key placed an order, a refusal could be wrong.
+                Err(e) => {
+                    error!(error = %e, "idempotency claim not readable");
+                    Err(Problem::internal())
+                }
+            };
         }
     };
 
@@ -1024,9 +1032,66 @@ mod tests {
             let (status, headers, problem) =
                 send_to(&store, closed.clone(), post(body, Some(key))).await;
             assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{problem}");
+            // The body's own refusal: it says what to change.
+            assert_eq!(problem["type"], "/problems/invalid-fields");
             assert!(!headers.contains_key(IDEMPOTENT_REPLAYED));
         }
         assert_eq!(written(&store), (1, 1));
+    }
+
+    /// A store whose idempotency claims cannot be read.
+    #[derive(Clone, Default)]
+    struct UnreadableClaims(MemoryStore);
+
+    impl OrderStore for UnreadableClaims {
+        async fn place(
+            &self,
+            order: &Order,
+            outbox: &OutboxRecord,
+            claim: Option<&IdempotencyClaim>,
+        ) -> Result<Placement, crate::store::StoreError> {
+            self.0.place(order, outbox, claim).await
+        }
+
+        async fn get(&self, order_id: Uuid) -> Result<Option<Order>, crate::store::StoreError> {
+            self.0.get(order_id).await
+        }
+
+        async fn claimed(
+            &self,
+            _: &IdempotencyClaim,
+        ) -> Result<Option<Placement>, crate::store::StoreError> {
+            Err(crate::store::StoreError::Backend("throttled".into()))
+        }
+
+        async fn save(
+            &self,
+            order: &Order,
+            read_version: u64,
+            outbox: Option<&OutboxRecord>,
+        ) -> Result<crate::store::Saved, crate::store::StoreError> {
+            self.0.save(order, read_version, outbox).await
+        }
+    }
+
+    #[tokio::test]
+    async fn a_refusal_that_cannot_check_its_key_is_a_retryable_500_not_a_422() {
+        let store = UnreadableClaims::default();
+        let app = router(App {
+            store: store.clone(),
+            replica: replica_knowing(false, false).await,
+            callbacks: Callbacks::from_env(),
+        });
+        let response = app.oneshot(post(ORDER, Some("k-1"))).await.unwrap();
+        assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        // Without a key there is nothing to check: the refusal stands.
+        let app = router(App {
+            store,
+            replica: replica_knowing(false, false).await,
+            callbacks: Callbacks::from_env(),
+        });
+        let response = app.oneshot(post(ORDER, None)).await.unwrap();
+        assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
     }
 
     #[tokio::test]

@@ -149,21 +149,12 @@ pub fn check(
             None
         }
     };
+    // The consumer context's own rule, on the replica's copy of the limit.
     if let (Some(priced), Some(consumer)) = (&priced, &known.consumer)
         && let Some(limit) = &consumer.order_limit
-        && (priced.total.currency != limit.currency
-            || priced.total.amount_minor > limit.amount_minor)
+        && let Some(reason) = shared::events::over_limit(consumer_id, &priced.total, limit)
     {
-        reasons.push(FieldError::new(
-            "lineItems",
-            format!(
-                "order total {} {} is over consumer {consumer_id}'s limit of {} {}",
-                priced.total.amount_minor,
-                priced.total.currency,
-                limit.amount_minor,
-                limit.currency
-            ),
-        ));
+        reasons.push(FieldError::new("lineItems", reason));
     }
     match priced {
         Some(priced) if reasons.is_empty() => Ok(Priced {

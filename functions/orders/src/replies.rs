@@ -746,6 +746,28 @@ mod tests {
         assert_eq!(store.conflicts.load(Ordering::SeqCst), 0);
     }
 
+    #[test]
+    fn a_consumer_validated_with_a_limit_is_a_reply_within_it() {
+        let id = Uuid::now_v7();
+        let decoded = |order_limit: Option<Money>| {
+            let body = envelope(
+                "ConsumerValidated",
+                serde_json::to_value(ConsumerValidated {
+                    meta: EventMeta::new(id, None),
+                    order_limit,
+                })
+                .unwrap(),
+            );
+            let envelope: Envelope = serde_json::from_str(&body).unwrap();
+            decode(&envelope).unwrap().1
+        };
+        assert_eq!(
+            decoded(Some(eur(2000))),
+            Reply::ConsumerValidatedWithin { limit: eur(2000) }
+        );
+        assert_eq!(decoded(None), Reply::ConsumerValidated);
+    }
+
     proptest::proptest! {
         #![proptest_config(proptest::prelude::ProptestConfig::with_cases(200))]
 
