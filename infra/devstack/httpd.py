@@ -30,6 +30,9 @@ class Handler(BaseHTTPRequestHandler):
                 self.send_header(name, value)
         for cookie in cookies:
             self.send_header("Set-Cookie", cookie)
+        if self.close_connection:
+            # Said, so that a client does not send its next request on this connection.
+            self.send_header("Connection", "close")
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         self.wfile.write(body)

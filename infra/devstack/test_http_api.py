@@ -122,3 +122,17 @@ def test_an_event_over_lambdas_6_mb_gets_413_a_failed_function_500_and_a_timeout
         finally:
             function.refuse = None
         assert (answer[0], json.loads(answer[2])) == (status, {"message": message})
+
+
+def test_a_refusal_that_closes_the_connection_says_so(api):
+    """A client must not send its next request on a connection the server is closing (the
+    body, if any, was not read): the answer says `Connection: close`."""
+    connection = http.client.HTTPConnection("127.0.0.1", api[1], timeout=10)
+    connection.putrequest("GET", "/x")
+    connection.putheader("X-Correlation-Id", b"a\x01b")
+    connection.endheaders()
+    answer = connection.getresponse()
+    answer.read()
+    assert (answer.status, answer.getheader("connection")) == (400, "close")
+    connection.close()
+    assert call(api[1], "GET")[0] == 200  # a kept-alive answer says nothing of the kind
