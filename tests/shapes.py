@@ -94,15 +94,7 @@ def _compare(sample: Any, model: Any, shape: dict[str, Any], path: str, found: l
         if not model:
             return
         for i, item in enumerate(sample):
-            attempts = []
-            for candidate in model:
-                attempt: list[str] = []
-                _compare(item, candidate, shape, f"{path}[]", attempt)
-                if not attempt:
-                    break
-                attempts.append(attempt)
-            else:
-                found.extend(f"[{i}] {d}" for d in min(attempts, key=len))
+            found.extend(f"[{i}] {d}" for d in _closest(item, model, shape, f"{path}[]"))
         return
     if not isinstance(model, dict):
         return
@@ -117,15 +109,7 @@ def _compare(sample: Any, model: Any, shape: dict[str, Any], path: str, found: l
             if not examples:
                 continue
             if isinstance(value, dict):
-                attempts = []
-                for candidate in examples:
-                    attempt: list[str] = []
-                    _compare(value, candidate, shape, f"{path}.*", attempt)
-                    if not attempt:
-                        break
-                    attempts.append(attempt)
-                else:
-                    found.extend(f"{path}.{key}: {d}" for d in min(attempts, key=len))
+                found.extend(f"{path}.{key}: {d}" for d in _closest(value, examples, shape, f"{path}.*"))
             elif not any(type(value) is type(e) for e in examples):
                 found.append(f"{path}.{key}: {kind(value).split(' ')[0]} where AWS sends "
                              f"{kind(examples[0]).split(' ')[0]}")
@@ -137,6 +121,19 @@ def _compare(sample: Any, model: Any, shape: dict[str, Any], path: str, found: l
             found.append(f"{_join(path, key)}: missing")
     for key in model.keys() & sample.keys():
         _compare(sample[key], model[key], shape, _join(path, key), found)
+
+
+def _closest(sample: Any, candidates: list[Any], shape: dict[str, Any], path: str) -> list[str]:
+    """No differences if `sample` has the shape of one of `candidates`; else those from the
+    candidate it is closest to."""
+    attempts = []
+    for candidate in candidates:
+        attempt: list[str] = []
+        _compare(sample, candidate, shape, path, attempt)
+        if not attempt:
+            return []
+        attempts.append(attempt)
+    return min(attempts, key=len)
 
 
 def _join(path: str, key: str) -> str:

@@ -76,26 +76,16 @@ async fn save<E: Resource, S: VersionedStore>(
     }
     require_json(headers)?;
     if body.len() > MAX_BODY_BYTES {
-        return Err(Problem::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "payload-too-large",
-            "Request body too large",
-            format!(
-                "the body is {} bytes; the limit is {MAX_BODY_BYTES}",
-                body.len()
-            ),
-        ));
+        return Err(Problem::body_over(body.len(), MAX_BODY_BYTES));
     }
     let entity = E::from_body(id.clone(), decode(body)?).map_err(Problem::invalid_fields)?;
     let (stored, outcome) = versioned::put(store, &id, entity, Some(correlation_id.to_owned()))
         .await
         .map_err(|e| match e {
-            SaveError::EventTooLarge { .. } => Problem::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "payload-too-large",
-                "Request body too large",
-                format!("nothing was stored: {e}; send a smaller {}", E::NAME),
-            ),
+            SaveError::EventTooLarge { .. } => Problem::payload_too_large(format!(
+                "nothing was stored: {e}; send a smaller {}",
+                E::NAME
+            )),
             e => {
                 error!(entity = E::NAME, id, error = %e, "not stored");
                 Problem::internal()

@@ -115,6 +115,21 @@ impl Problem {
         Self::new(StatusCode::NOT_FOUND, "not-found", "Not found", detail)
     }
 
+    /// A body past a limit (`413`): the body's size, or what it would make, in `detail`.
+    pub fn payload_too_large(detail: impl Into<String>) -> Self {
+        Self::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload-too-large",
+            "Request body too large",
+            detail,
+        )
+    }
+
+    /// A body over `limit` bytes.
+    pub fn body_over(bytes: usize, limit: usize) -> Self {
+        Self::payload_too_large(format!("the body is {bytes} bytes; the limit is {limit}"))
+    }
+
     /// A request the verified caller may not make; `detail` names the rule that refused it.
     pub fn forbidden(detail: impl Into<String>) -> Self {
         Self::new(StatusCode::FORBIDDEN, "forbidden", "Forbidden", detail)

@@ -172,15 +172,7 @@ async fn accept<S: OrderStore, Q: ReplicaStore, R: Resolver>(
 ) -> Result<Response, Problem> {
     require_json(headers)?;
     if body.len() > MAX_BODY_BYTES {
-        return Err(Problem::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "payload-too-large",
-            "Request body too large",
-            format!(
-                "the body is {} bytes; the limit is {MAX_BODY_BYTES}",
-                body.len()
-            ),
-        ));
+        return Err(Problem::body_over(body.len(), MAX_BODY_BYTES));
     }
     let idempotency_key = idempotency_key(headers)?;
     let request = request::parse(body).map_err(|invalid| match invalid {
