@@ -54,6 +54,7 @@ CHECKS = [
     ("outbox-relay/inserts-and-a-ttl-expiry.json", lambda a: a == BATCH_OK),
     ("consumer-validator/order-created.json", lambda a: a == BATCH_OK),
     ("restaurant-validator/order-created.json", lambda a: a == BATCH_OK),
+    ("decision-timer/order-created.json", lambda a: a == BATCH_OK),
     ("order-replies/deadline.json", lambda a: a == BATCH_OK),
     ("order-replies/replies.json", lambda a: a == BATCH_OK),
     ("order-notifier/order-validated.json", lambda a: a == BATCH_OK),
@@ -63,7 +64,8 @@ FUNCTIONS = {"order-api": "OrderApiFunction", "consumer-api": "ConsumerApiFuncti
              "restaurant-api": "RestaurantApiFunction", "outbox-relay": "OutboxRelayFunction",
              "consumer-validator": "ConsumerValidatorFunction",
              "restaurant-validator": "RestaurantValidatorFunction", "order-replies": "OrderRepliesFunction",
-             "order-notifier": "OrderNotifierFunction", "replica-updater": "ReplicaUpdaterFunction"}
+             "order-notifier": "OrderNotifierFunction", "replica-updater": "ReplicaUpdaterFunction",
+             "decision-timer": "DecisionTimerFunction"}
 
 
 def reachable(docker_host: str) -> bool:

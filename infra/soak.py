@@ -258,11 +258,16 @@ class Emulator:
         return list(seen.values())
 
     def relay_failures(self) -> list[str]:
-        """The order ids of outbox records the relay gave up on, read back from the stream."""
+        """The order ids of outbox rows the relay dead-lettered (their image is the message), or
+        of a batch a mapping gave up on (read back from the stream)."""
         order_ids = []
         streams = self.client("dynamodbstreams")
         for message in self.peek("OutboxRelayFailures"):
-            info = json.loads(message["Body"])["DDBStreamBatchInfo"]
+            body = json.loads(message["Body"])
+            if "DDBStreamBatchInfo" not in body:
+                order_ids.append(body.get("orderId", {}).get("S", "?"))
+                continue
+            info = body["DDBStreamBatchInfo"]
             iterator = streams.get_shard_iterator(
                 StreamArn=info["streamArn"], ShardId=info["shardId"], ShardIteratorType="AT_SEQUENCE_NUMBER",
                 SequenceNumber=info["startSequenceNumber"])["ShardIterator"]

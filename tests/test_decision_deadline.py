@@ -1,8 +1,10 @@
 """The decision deadline, on a stack of its own whose deadline is 3 seconds: an order a validator
-does not answer in time is REJECTED with VALIDATION_TIMEOUT, and nothing after that changes it."""
+does not answer in time, or whose events the bus refuses, is REJECTED with VALIDATION_TIMEOUT,
+and nothing after that changes it."""
 
 from __future__ import annotations
 
+import json
 import time
 from datetime import datetime
 
@@ -65,3 +67,47 @@ def test_an_order_decided_in_time_is_left_alone_by_its_deadline(stack):
     after = stack.request("GET", f"/orders/{order_id}").json()
     assert after["status"] == "VALIDATED" and after["history"] == shown["history"]
     assert terminal_rows(stack, order_id) == ["OrderValidated"]
+
+
+def test_an_order_whose_events_the_bus_refuses_is_decided_by_its_deadline_and_published_after(stack):
+    """The bus refuses every event of the order context for longer than the deadline: the
+    order's timer, started apart from the bus, decides it; once the bus accepts again, the
+    relay, which never gave up, publishes OrderCreated and then OrderRejected."""
+    stack.function("OrderNotifierFunction", "stop")  # so the published outcome can be read
+    stack.faults({"putEvents": {"failureRate": 1.0, "source": "orders"}})
+    try:
+        order_id = place(stack).json()["orderId"]
+        shown = wait_for(stack, order_id, {"REJECTED", "VALIDATED"}, timeout=DEADLINE + 20)
+        assert shown["rejectionReasons"] == ["VALIDATION_TIMEOUT"], shown
+        assert [change["status"] for change in shown["history"]] == ["PENDING", "REJECTED"]
+        time.sleep(2)  # refused for longer still: the relay keeps trying
+        assert stack.faults()["putEvents"]["injected"] > 0
+    finally:
+        stack.faults({"putEvents": {"failureRate": 0}})
+    try:
+        outcome = None
+        sqs, url = stack.client("sqs"), stack.name("OutcomeNotificationsQueue")
+        deadline = time.time() + 30
+        while outcome is None and time.time() < deadline:
+            for message in sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=1,
+                                               VisibilityTimeout=0).get("Messages", []):
+                envelope = json.loads(message["Body"])
+                if envelope["detail"]["orderId"] == order_id:
+                    outcome = envelope
+        assert outcome and outcome["detail-type"] == "OrderRejected", "OrderRejected was never published"
+    finally:
+        stack.function("OrderNotifierFunction", "start")
+    # OrderCreated was published too: both validators answered it, after the deadline.
+    log = ROOT / ".local" / LOGS / "OrderRepliesFunction.log"
+    deadline = time.time() + 30
+    while time.time() < deadline:
+        late = [line for line in log.read_text().splitlines()
+                if order_id in line and "after the order's deadline" in line]
+        if len(late) >= 2:
+            break
+        time.sleep(0.5)
+    assert len(late) >= 2, late
+    after = stack.request("GET", f"/orders/{order_id}").json()
+    assert (after["status"], len(after["history"])) == ("REJECTED", 2)
+    assert terminal_rows(stack, order_id) == ["OrderRejected"]
+    wait_until_empty(stack, "OutboxRelayFailures", timeout=0)

@@ -17,7 +17,7 @@ from flows import place, wait_for
 # The meter names an operation by its wire target; the SDK by the service's model name.
 SERVICES = {"DynamoDB_20120810": "DynamoDB", "AWSEvents": "EventBridge", "AmazonSQS": "SQS",
             "secretsmanager": "Secrets Manager"}
-FLOW = ["OrderApiFunction", "OutboxRelayFunction", "ConsumerValidatorFunction",
+FLOW = ["OrderApiFunction", "OutboxRelayFunction", "DecisionTimerFunction", "ConsumerValidatorFunction",
         "RestaurantValidatorFunction", "OrderRepliesFunction", "OrderNotifierFunction"]
 
 

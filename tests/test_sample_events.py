@@ -100,12 +100,19 @@ def test_replies_for_an_order_that_does_not_exist_go_to_the_dead_letter_queue_at
 
 
 def test_the_deadline_rejects_a_stored_order_still_undecided():
-    # The sample is OrderCreated as the deadline queue delivers it, once the deadline passed.
+    # The sample is the order's timer as the deadline queue delivers it, once the deadline passed.
     logs: list[str] = []
     assert invoke("order-replies", "order-replies/deadline.json", "order-replies/seed.json",
                   logs=logs) == {"batchItemFailures": []}
     moved = [json.loads(line) for line in logs if "order moved" in line]
     assert [(m["from"], m["to"]) for m in moved] == [("Pending", "Rejected")], logs
+
+
+def test_the_timer_starts_a_deadline_for_an_order_created():
+    logs: list[str] = []
+    assert invoke("decision-timer", "decision-timer/order-created.json", logs=logs) == {"batchItemFailures": []}
+    started = [json.loads(line) for line in logs if "deadline timers started" in line]
+    assert [s["timers"] for s in started] == [1], logs
 
 
 def test_the_notifier_takes_an_outcome_whose_order_has_no_callback():
@@ -125,5 +132,5 @@ def test_every_sample_is_covered():
               "order-api/get-unknown-order.json", "outbox-relay/inserts-and-a-ttl-expiry.json",
               "consumer-validator/order-created.json", "restaurant-validator/order-created.json",
               "order-replies/replies.json", "order-replies/deadline.json",
-              "order-notifier/order-validated.json"}
+              "order-notifier/order-validated.json", "decision-timer/order-created.json"}
     assert samples == tested

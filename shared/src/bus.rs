@@ -75,6 +75,17 @@ pub enum EntryOutcome {
     Failed { code: String, message: String },
 }
 
+/// Whether EventBridge will refuse an entry it refused with `code` on every attempt: the codes
+/// its API reference lists as non-retryable for the entry itself (`PutEventsResultEntry`,
+/// https://docs.aws.amazon.com/eventbridge/latest/APIReference/API_PutEventsResultEntry.html).
+/// Permission errors are left out, though listed: once the policy is fixed, the entry passes.
+pub fn refused_for_good(code: &str) -> bool {
+    matches!(
+        code,
+        "MalformedDetail" | "InvalidArgument" | "InvalidAccountIdException" | "RedactionFailure"
+    )
+}
+
 #[derive(Debug, thiserror::Error)]
 #[error("PutEvents failed: {0}")]
 pub struct PublishError(pub String);

@@ -22,6 +22,9 @@ pub const FUNCTION_ATTRIBUTE: &str = "DeadLetterFunction";
 /// The queue it came from and its id there.
 pub const SOURCE_QUEUE_ATTRIBUTE: &str = "SourceQueueArn";
 pub const SOURCE_MESSAGE_ATTRIBUTE: &str = "SourceMessageId";
+/// For a stream record: the stream it came from and its sequence number there.
+pub const SOURCE_STREAM_ATTRIBUTE: &str = "SourceStreamArn";
+pub const SOURCE_SEQUENCE_ATTRIBUTE: &str = "SourceSequenceNumber";
 
 #[derive(Debug, thiserror::Error)]
 #[error("dead-letter queue refused the message: {0}")]
@@ -80,6 +83,30 @@ impl DeadLetters for SqsDeadLetters {
                 SOURCE_MESSAGE_ATTRIBUTE,
                 text(message.message_id.as_deref().unwrap_or_default())?,
             )
+            .send()
+            .await
+            .map_err(|e| DeadLetterError(aws_sdk_sqs::error::DisplayErrorContext(e).to_string()))?;
+        Ok(())
+    }
+}
+
+impl SqsDeadLetters {
+    /// Dead-letters a stream record (its image, as the stream gave it) with the reason.
+    pub async fn send_stream_record(
+        &self,
+        image: &str,
+        reason: &str,
+        stream_arn: &str,
+        sequence_number: &str,
+    ) -> Result<(), DeadLetterError> {
+        self.client
+            .send_message()
+            .queue_url(&self.queue_url)
+            .message_body(image)
+            .message_attributes(REASON_ATTRIBUTE, text(reason)?)
+            .message_attributes(FUNCTION_ATTRIBUTE, text(&self.function)?)
+            .message_attributes(SOURCE_STREAM_ATTRIBUTE, text(stream_arn)?)
+            .message_attributes(SOURCE_SEQUENCE_ATTRIBUTE, text(sequence_number)?)
             .send()
             .await
             .map_err(|e| DeadLetterError(aws_sdk_sqs::error::DisplayErrorContext(e).to_string()))?;

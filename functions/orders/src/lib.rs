@@ -12,3 +12,4 @@ pub mod replica_updates;
 pub mod replies;
 pub mod request;
 pub mod store;
+pub mod timer;

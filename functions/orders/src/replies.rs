@@ -16,6 +16,7 @@ use tracing::{Instrument, error, info, info_span};
 
 use crate::domain::{Order, OrderStatus, Reply, Transition, VALIDATION_TIMEOUT, apply};
 use crate::store::{OrderStore, Saved, StoreError};
+use crate::timer::DeadlineTimer;
 use shared::outbox::OutboxRecord;
 
 /// How often a reply is re-applied after losing a race (with a jittered wait between tries)
@@ -73,6 +74,13 @@ struct Decoded {
 
 impl Decoded {
     fn from_message(message: &SqsMessage) -> Result<Self, ReplyError> {
+        if let Some(timer) = message.body.as_deref().and_then(DeadlineTimer::from_body) {
+            return Ok(Self {
+                detail_type: "DecisionDeadline".to_owned(),
+                meta: timer.decision_deadline,
+                reply: Reply::DeadlinePassed,
+            });
+        }
         let envelope = Envelope::from_message(message)?;
         let (meta, reply) = decode(&envelope)?;
         Ok(Self {
@@ -129,8 +137,8 @@ pub fn decode(envelope: &Envelope) -> Result<(EventMeta, Reply), ReplyError> {
                 },
             )
         }
-        // `OrderCreated` reaches this function only through the deadline queue, whose delivery
-        // delay is the time the validators have to answer.
+        // The deadline as the bus delivered it before decision-timer started timers (messages
+        // of that time may still wait in the deadline queue after an upgrade).
         OrderCreated::DETAIL_TYPE => {
             let event: OrderCreated = envelope.detail()?;
             (event.meta, Reply::DeadlinePassed)
@@ -644,6 +652,29 @@ mod tests {
         assert_eq!(order.status, OrderStatus::Rejected);
         assert_eq!(order.rejection_reasons, [VALIDATION_TIMEOUT]);
         assert_eq!(order.version, 2);
+        assert_eq!(terminal_rows(&store, id), ["OrderRejected"]);
+        assert!(dead_letters.sent.lock().unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn the_timer_rejects_an_undecided_order_once() {
+        let store = MemoryStore::default();
+        let id = placed(&store).await;
+        let dead_letters = MemoryDeadLetters::default();
+        let handler = ReplyHandler::new(store.clone(), dead_letters.clone());
+        let timer = serde_json::to_string(&DeadlineTimer {
+            decision_deadline: EventMeta::new(id, None),
+        })
+        .unwrap();
+        // Started twice (the stream mapping retried): the second finds the order decided.
+        for _ in 0..2 {
+            let response = handler
+                .handle(sqs_event(std::slice::from_ref(&timer)))
+                .await;
+            assert!(failed_ids(&response).is_empty(), "{response:?}");
+        }
+        let order = store.get(id).await.unwrap().unwrap();
+        assert_eq!(order.rejection_reasons, [VALIDATION_TIMEOUT]);
         assert_eq!(terminal_rows(&store, id), ["OrderRejected"]);
         assert!(dead_letters.sent.lock().unwrap().is_empty());
     }

@@ -2,10 +2,12 @@
 //!
 //! Nothing accepted is lost: entries `PutEvents` refuses are retried with backoff, and what still
 //! fails is reported as the batch item failure with the earliest sequence number, so the stream
-//! mapping retries from there (and, once its retries are spent, sends that record to the
-//! on-failure destination). Records of one order never share a `PutEvents` call, and calls are
-//! made in stream order, so an order's events are published in the order they were written.
-//! Calls keep within EventBridge's limits: ten entries and 256 KB, counted as it counts them.
+//! mapping retries from there, for as long as the bus refuses (the template sets no limit): when
+//! it accepts again, every row is published. A row that could never be published (unreadable,
+//! or over EventBridge's limit) is dead-lettered with its reason instead, so it cannot hold up the
+//! rows behind it. Records of one subject never share a `PutEvents` call, and calls are made in
+//! stream order, so a subject's events are published in the order they were written. Calls keep
+//! within EventBridge's limits: ten entries and 256 KB, counted as it counts them.
 
 use std::collections::HashSet;
 use std::future::Future;
@@ -15,6 +17,7 @@ use aws_lambda_events::event::dynamodb::{Event, EventRecord};
 use aws_lambda_events::event::streams::{DynamoDbBatchItemFailure, DynamoDbEventResponse};
 use chrono::Utc;
 use shared::bus::{EntryOutcome, EventBus, MAX_BYTES_PER_CALL, MAX_ENTRIES_PER_CALL, PublishError};
+use shared::dead_letter::{DeadLetterError, SqsDeadLetters};
 use shared::metrics::{self, Unit};
 use tracing::{debug, error, info, warn};
 
@@ -37,6 +40,36 @@ impl Publisher for EventBus {
     }
 }
 
+/// A stream record that can never be published, and why.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DeadRow {
+    pub sequence_number: String,
+    pub stream_arn: String,
+    /// The record's image as the stream gave it (DynamoDB JSON), for an operator to read.
+    pub image: String,
+    pub reason: String,
+}
+
+/// Where rows that can never be published go: `OutboxRelayFailures`.
+pub trait DeadRows: Send + Sync {
+    fn dead_letter(
+        &self,
+        row: &DeadRow,
+    ) -> impl Future<Output = Result<(), DeadLetterError>> + Send;
+}
+
+impl DeadRows for SqsDeadLetters {
+    async fn dead_letter(&self, row: &DeadRow) -> Result<(), DeadLetterError> {
+        self.send_stream_record(
+            &row.image,
+            &row.reason,
+            &row.stream_arn,
+            &row.sequence_number,
+        )
+        .await
+    }
+}
+
 /// Retries within one invocation, before the stream mapping's own retries.
 #[derive(Debug, Clone, Copy)]
 pub struct Backoff {
@@ -53,20 +86,42 @@ impl Default for Backoff {
     }
 }
 
-pub struct Relay<P> {
+pub struct Relay<P, D> {
     publisher: P,
+    dead_rows: D,
     backoff: Backoff,
 }
 
-/// A stream record the relay must publish, or the reason it cannot be read.
+/// A stream record the relay must publish, or the row it can never publish.
 struct Pending {
     sequence_number: String,
-    record: Result<OutboxRecord, String>,
+    stream_arn: String,
+    record: Result<OutboxRecord, DeadRow>,
 }
 
-impl<P: Publisher> Relay<P> {
-    pub fn new(publisher: P, backoff: Backoff) -> Self {
-        Self { publisher, backoff }
+impl Pending {
+    /// The row as dead-lettered after EventBridge refused it for good.
+    fn refused(&self, record: &OutboxRecord, code: &str, message: &str) -> DeadRow {
+        let image = serde_dynamo::to_item::<_, serde_dynamo::Item>(record)
+            .ok()
+            .and_then(|item| serde_json::to_string(&item).ok())
+            .unwrap_or_default();
+        DeadRow {
+            sequence_number: self.sequence_number.clone(),
+            stream_arn: self.stream_arn.clone(),
+            image,
+            reason: format!("EventBridge refuses the entry for good: {code}: {message}"),
+        }
+    }
+}
+
+impl<P: Publisher, D: DeadRows> Relay<P, D> {
+    pub fn new(publisher: P, dead_rows: D, backoff: Backoff) -> Self {
+        Self {
+            publisher,
+            dead_rows,
+            backoff,
+        }
     }
 
     pub async fn handle(&self, event: Event) -> DynamoDbEventResponse {
@@ -85,6 +140,7 @@ impl<P: Publisher> Relay<P> {
             coldStart = shared::telemetry::cold_start(),
             records = pending.len(),
             published = tally.published,
+            deadLettered = tally.dead_lettered,
             calls = tally.calls,
             failed = !response.batch_item_failures.is_empty(),
             "relay batch done"
@@ -99,15 +155,24 @@ impl<P: Publisher> Relay<P> {
                 &[],
             );
         }
+        if tally.dead_lettered > 0 {
+            metrics::emit(
+                &[("RelayDeadLettered", Unit::Count, tally.dead_lettered as f64)],
+                &[],
+            );
+        }
         response
     }
 
-    /// Publishes one chunk, retrying refused entries; on giving up, answers the sequence number
-    /// of the earliest record not published.
+    /// Publishes one chunk, retrying refused entries, or dead-letters the row that can never be
+    /// published; on giving up, answers the sequence number of the earliest record not done.
     async fn publish_chunk(&self, chunk: &[Pending], tally: &mut Tally) -> Result<(), String> {
-        if let Some(unreadable) = chunk.iter().find(|p| p.record.is_err()) {
-            // `chunks` puts an unreadable record alone in its chunk.
-            return Err(unreadable.sequence_number.clone());
+        // `chunks` puts a row that can never be published alone in its chunk.
+        if let Some(Err(dead)) = chunk.first().map(|p| &p.record) {
+            return match self.dead_letter(dead, tally).await {
+                true => Ok(()),
+                false => Err(dead.sequence_number.clone()),
+            };
         }
         let mut waiting: Vec<&Pending> = chunk.iter().collect();
         let mut delay = self.backoff.first_delay;
@@ -129,6 +194,14 @@ impl<P: Publisher> Relay<P> {
                     {
                         match outcome {
                             EntryOutcome::Published => tally.published_one(record),
+                            EntryOutcome::Failed { code, message }
+                                if shared::bus::refused_for_good(&code) =>
+                            {
+                                let dead = pending.refused(record, &code, &message);
+                                if !self.dead_letter(&dead, tally).await {
+                                    still.push(pending);
+                                }
+                            }
                             EntryOutcome::Failed { code, message } => {
                                 warn!(sequenceNumber = %pending.sequence_number, code, message, attempt, "entry refused");
                                 still.push(pending);
@@ -155,11 +228,29 @@ impl<P: Publisher> Relay<P> {
     }
 }
 
+impl<P: Publisher, D: DeadRows> Relay<P, D> {
+    /// Dead-letters a row that can never be published; false when the failure queue refused it.
+    async fn dead_letter(&self, dead: &DeadRow, tally: &mut Tally) -> bool {
+        match self.dead_rows.dead_letter(dead).await {
+            Ok(()) => {
+                warn!(sequenceNumber = %dead.sequence_number, reason = %dead.reason, "outbox row dead-lettered: it can never be published");
+                tally.dead_lettered += 1;
+                true
+            }
+            Err(e) => {
+                error!(sequenceNumber = %dead.sequence_number, error = %e, "outbox row not dead-lettered; the stream will deliver it again");
+                false
+            }
+        }
+    }
+}
+
 /// What one invocation did, for its summary line and metrics.
 #[derive(Default)]
 struct Tally {
     calls: usize,
     published: usize,
+    dead_lettered: usize,
     max_lag_ms: i64,
 }
 
@@ -187,20 +278,28 @@ fn decode(record: EventRecord) -> Option<Pending> {
         return None;
     }
     let sequence_number = record.change.sequence_number.clone().unwrap_or_default();
-    let decoded = serde_dynamo::from_item::<_, OutboxRecord>(record.change.new_image)
+    let stream_arn = record.event_source_arn.clone().unwrap_or_default();
+    let image = record.change.new_image;
+    let decoded = serde_dynamo::from_item::<_, OutboxRecord>(image.clone())
         .map_err(|e| e.to_string())
-        .and_then(publishable);
-    if let Err(reason) = &decoded {
-        error!(sequenceNumber = %sequence_number, reason, "outbox record cannot be published");
-    }
+        .and_then(publishable)
+        .map_err(|reason| {
+            error!(sequenceNumber = %sequence_number, reason, "outbox record cannot be published");
+            DeadRow {
+                sequence_number: sequence_number.clone(),
+                stream_arn: stream_arn.clone(),
+                image: serde_json::to_string(&image).unwrap_or_default(),
+                reason,
+            }
+        });
     Some(Pending {
         sequence_number,
+        stream_arn,
         record: decoded,
     })
 }
 
-/// A record whose entry EventBridge would refuse on every attempt is not publishable: it is
-/// reported, as an unreadable one is, so that it ends at the on-failure destination.
+/// A record whose entry EventBridge would refuse on every attempt can never be published.
 fn publishable(record: OutboxRecord) -> Result<OutboxRecord, String> {
     let size = record.entry().size();
     if size > MAX_BYTES_PER_CALL {
@@ -309,6 +408,37 @@ mod tests {
         }
     }
 
+    /// The failure queue in memory; it refuses while `refuse` is set.
+    #[derive(Default)]
+    struct Kept {
+        rows: Mutex<Vec<DeadRow>>,
+        refuse: bool,
+    }
+
+    impl DeadRows for Kept {
+        async fn dead_letter(&self, row: &DeadRow) -> Result<(), DeadLetterError> {
+            if self.refuse {
+                return Err(DeadLetterError("refused".into()));
+            }
+            self.rows.lock().unwrap().push(row.clone());
+            Ok(())
+        }
+    }
+
+    fn relay<F: Fn(Uuid, u32) -> bool + Send + Sync>(
+        publisher: Scripted<F>,
+    ) -> Relay<Scripted<F>, Kept> {
+        Relay::new(publisher, Kept::default(), quick())
+    }
+
+    /// The sequence numbers of the rows dead-lettered, and why.
+    fn kept<F>(relay: &Relay<Scripted<F>, Kept>) -> Vec<(String, String)> {
+        let rows = relay.dead_rows.rows.lock().unwrap();
+        rows.iter()
+            .map(|r| (r.sequence_number.clone(), r.reason.clone()))
+            .collect()
+    }
+
     fn record(order_id: Uuid) -> OutboxRecord {
         OutboxRecord {
             event_id: Uuid::now_v7(),
@@ -354,7 +484,7 @@ mod tests {
     }
 
     /// How many entries each `PutEvents` call carried, in order.
-    fn call_sizes<F>(relay: &Relay<Scripted<F>>) -> Vec<usize> {
+    fn call_sizes<F>(relay: &Relay<Scripted<F>, Kept>) -> Vec<usize> {
         relay
             .publisher
             .calls
@@ -376,7 +506,7 @@ mod tests {
     #[tokio::test]
     async fn publishes_in_calls_of_at_most_ten() {
         let records: Vec<_> = (0..25).map(|_| record(Uuid::now_v7())).collect();
-        let relay = Relay::new(Scripted::new(|_, _| false), quick());
+        let relay = relay(Scripted::new(|_, _| false));
         let response = relay.handle(batch(&records, 0)).await;
         assert!(failures(&response).is_empty());
         assert_eq!(call_sizes(&relay), [10, 10, 5]);
@@ -397,26 +527,100 @@ mod tests {
         let kb = 1024;
         let sizes = [100 * kb, 100 * kb, 56 * kb, 100, 200 * kb, 256 * kb];
         let records: Vec<_> = sizes.iter().map(|&s| record_of_size(s)).collect();
-        let relay = Relay::new(Scripted::new(|_, _| false), quick());
+        let relay = relay(Scripted::new(|_, _| false));
         assert!(failures(&relay.handle(batch(&records, 0)).await).is_empty());
         // 100 + 100 + 56 KB is exactly the budget: the next entry starts a call.
         assert_eq!(call_sizes(&relay), [3, 2, 1]);
     }
 
     #[tokio::test]
-    async fn an_event_over_eventbridges_limit_is_reported_after_the_records_before_it() {
+    async fn an_event_over_eventbridges_limit_is_dead_lettered_and_the_rest_published() {
         let records = vec![
             record_of_size(1000),
             record_of_size(MAX_BYTES_PER_CALL + 1),
             record_of_size(1000),
         ];
-        let relay = Relay::new(Scripted::new(|_, _| false), quick());
+        let relay = relay(Scripted::new(|_, _| false));
         let response = relay.handle(batch(&records, 40)).await;
-        assert_eq!(failures(&response), ["41"]);
+        assert!(failures(&response).is_empty());
         assert_eq!(
             *relay.publisher.published.lock().unwrap(),
-            [records[0].event_id]
+            [records[0].event_id, records[2].event_id]
         );
+        let reason = format!(
+            "the event is {} bytes; EventBridge takes at most {MAX_BYTES_PER_CALL}",
+            MAX_BYTES_PER_CALL + 1
+        );
+        assert_eq!(kept(&relay), [("41".to_owned(), reason)]);
+        // The image as the stream gave it, for an operator to read.
+        let image: Value =
+            serde_json::from_str(&relay.dead_rows.rows.lock().unwrap()[0].image).unwrap();
+        assert_eq!(image["eventId"]["S"], records[1].event_id.to_string());
+    }
+
+    /// A publisher that refuses one entry with a code EventBridge never retries.
+    struct Malformed(Uuid, Mutex<Vec<Uuid>>);
+
+    impl Publisher for Malformed {
+        async fn publish(
+            &self,
+            records: &[OutboxRecord],
+        ) -> Result<Vec<EntryOutcome>, PublishError> {
+            Ok(records
+                .iter()
+                .map(|r| {
+                    if r.event_id == self.0 {
+                        EntryOutcome::Failed {
+                            code: "MalformedDetail".into(),
+                            message: "Detail is malformed.".into(),
+                        }
+                    } else {
+                        self.1.lock().unwrap().push(r.event_id);
+                        EntryOutcome::Published
+                    }
+                })
+                .collect())
+        }
+    }
+
+    #[tokio::test]
+    async fn an_entry_eventbridge_refuses_for_good_is_dead_lettered_at_once_with_its_code() {
+        let records: Vec<_> = (0..3).map(|_| record(Uuid::now_v7())).collect();
+        let relay = Relay::new(
+            Malformed(records[1].event_id, Mutex::default()),
+            Kept::default(),
+            quick(),
+        );
+        assert!(failures(&relay.handle(batch(&records, 0)).await).is_empty());
+        assert_eq!(
+            *relay.publisher.1.lock().unwrap(),
+            [records[0].event_id, records[2].event_id]
+        );
+        let rows = relay.dead_rows.rows.lock().unwrap().clone();
+        assert_eq!(rows.len(), 1);
+        assert_eq!(rows[0].sequence_number, "1");
+        assert!(
+            rows[0].reason.contains("MalformedDetail"),
+            "{}",
+            rows[0].reason
+        );
+        let image: Value = serde_json::from_str(&rows[0].image).unwrap();
+        assert_eq!(image["eventId"]["S"], records[1].event_id.to_string());
+    }
+
+    #[tokio::test]
+    async fn a_row_the_failure_queue_refuses_is_reported_and_nothing_after_it_is_sent() {
+        let records = vec![record_of_size(MAX_BYTES_PER_CALL + 1), record_of_size(1000)];
+        let relay = Relay::new(
+            Scripted::new(|_, _| false),
+            Kept {
+                refuse: true,
+                ..Kept::default()
+            },
+            quick(),
+        );
+        assert_eq!(failures(&relay.handle(batch(&records, 0)).await), ["0"]);
+        assert!(relay.publisher.published.lock().unwrap().is_empty());
     }
 
     #[tokio::test]
@@ -424,13 +628,19 @@ mod tests {
         let corpus =
             |name| -> Event { serde_json::from_value(shared::corpus::event(name)).unwrap() };
         // A TTL expiry (a REMOVE by the service itself) publishes nothing and fails nothing.
-        let relay = Relay::new(Scripted::new(|_, _| false), quick());
+        let relay = relay(Scripted::new(|_, _| false));
         assert!(failures(&relay.handle(corpus("dynamodb-stream-ttl-delete")).await).is_empty());
-        // An INSERT whose image is no outbox row is reported at its sequence number.
+        // An INSERT whose image is no outbox row is dead-lettered with its stream and position.
         let inserted = corpus("dynamodb-stream-insert-modify");
         let first = inserted.records[0].change.sequence_number.clone().unwrap();
-        assert_eq!(failures(&relay.handle(inserted).await), [first]);
+        let stream = inserted.records[0].event_source_arn.clone().unwrap();
+        assert!(failures(&relay.handle(inserted).await).is_empty());
         assert!(relay.publisher.calls.lock().unwrap().is_empty());
+        let rows = relay.dead_rows.rows.lock().unwrap().clone();
+        assert_eq!(
+            (rows.len(), &rows[0].sequence_number, &rows[0].stream_arn),
+            (1, &first, &stream)
+        );
         // The same record carrying an outbox row is published.
         let row = record(Uuid::now_v7());
         let mut event = shared::corpus::event("dynamodb-stream-insert-modify");
@@ -450,7 +660,7 @@ mod tests {
             stream_record(2, "MODIFY", image),
         ]}))
         .unwrap();
-        let relay = Relay::new(Scripted::new(|_, _| false), quick());
+        let relay = relay(Scripted::new(|_, _| false));
         assert!(failures(&relay.handle(event).await).is_empty());
         assert!(relay.publisher.calls.lock().unwrap().is_empty());
     }
@@ -459,10 +669,9 @@ mod tests {
     async fn refused_entries_are_retried_within_the_invocation() {
         let records: Vec<_> = (0..12).map(|_| record(Uuid::now_v7())).collect();
         let flaky: HashSet<Uuid> = [records[3].event_id, records[11].event_id].into();
-        let relay = Relay::new(
-            Scripted::new(move |id, attempt| flaky.contains(&id) && attempt < 3),
-            quick(),
-        );
+        let relay = relay(Scripted::new(move |id, attempt| {
+            flaky.contains(&id) && attempt < 3
+        }));
         assert!(failures(&relay.handle(batch(&records, 0)).await).is_empty());
         assert_eq!(relay.publisher.published.lock().unwrap().len(), 12);
     }
@@ -471,7 +680,7 @@ mod tests {
     async fn a_record_that_keeps_failing_is_reported_and_nothing_after_its_call_is_sent() {
         let records: Vec<_> = (0..25).map(|_| record(Uuid::now_v7())).collect();
         let stuck = records[13].event_id;
-        let relay = Relay::new(Scripted::new(move |id, _| id == stuck), quick());
+        let relay = relay(Scripted::new(move |id, _| id == stuck));
         let response = relay.handle(batch(&records, 100)).await;
         assert_eq!(failures(&response), ["113"]);
         let published = relay.publisher.published.lock().unwrap();
@@ -481,7 +690,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn an_unreadable_record_is_reported_after_the_records_before_it() {
+    async fn an_unreadable_record_is_dead_lettered_after_the_records_before_it() {
         let good = record(Uuid::now_v7());
         let mut items = vec![];
         let image: serde_dynamo::Item = serde_dynamo::to_item(&good).unwrap();
@@ -496,16 +705,18 @@ mod tests {
             json!({"eventId": {"S": "not-a-uuid"}}),
         ));
         let event = serde_json::from_value(json!({ "Records": items })).unwrap();
-        let relay = Relay::new(Scripted::new(|_, _| false), quick());
-        assert_eq!(failures(&relay.handle(event).await), ["8"]);
+        let relay = relay(Scripted::new(|_, _| false));
+        assert!(failures(&relay.handle(event).await).is_empty());
         assert_eq!(*relay.publisher.published.lock().unwrap(), [good.event_id]);
+        assert_eq!(kept(&relay).len(), 1);
+        assert_eq!(kept(&relay)[0].0, "8");
     }
 
     #[tokio::test]
     async fn one_order_never_has_two_records_in_one_call() {
         let order = Uuid::now_v7();
         let records = vec![record(order), record(Uuid::now_v7()), record(order)];
-        let relay = Relay::new(Scripted::new(|_, _| false), quick());
+        let relay = relay(Scripted::new(|_, _| false));
         relay.handle(batch(&records, 0)).await;
         assert_eq!(call_sizes(&relay), [2, 1]);
     }
@@ -527,6 +738,7 @@ mod tests {
                 records.iter().zip(&refusals).map(|(r, &n)| (r.event_id, n)).collect();
             let relay = Relay::new(
                 Scripted::new(move |id, attempt| attempt <= refuse_count[&id]),
+                Kept::default(),
                 Backoff { retries: 0, first_delay: Duration::ZERO },
             );
             let runtime = tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap();
@@ -571,7 +783,7 @@ mod tests {
         #![proptest_config(ProptestConfig::with_cases(200))]
 
         /// A stream record whose image is anything at all: published if it reads as an outbox
-        /// record, otherwise reported as the batch's failure, never skipped and never a panic.
+        /// record, otherwise dead-lettered with a reason, never skipped and never a panic.
         #[test]
         fn a_hostile_image_is_published_or_reported_never_skipped(
             image in shared::hostile::mutated(serde_json::to_value(record(Uuid::now_v7())).unwrap()),
@@ -583,16 +795,19 @@ mod tests {
             let event: Event = serde_json::from_value(json!({
                 "Records": [stream_record(7, "INSERT", serde_json::to_value(item).unwrap())]
             })).unwrap();
-            let relay = Relay::new(Scripted::new(|_, _| false), quick());
+            let relay = relay(Scripted::new(|_, _| false));
             let runtime = tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap();
             let response = runtime.block_on(relay.handle(event));
             let published = relay.publisher.published.lock().unwrap().len();
+            prop_assert!(failures(&response).is_empty());
+            let dead = kept(&relay);
             if readable {
-                prop_assert_eq!(published, 1);
-                prop_assert!(failures(&response).is_empty());
+                prop_assert_eq!((published, dead.len()), (1, 0));
             } else {
                 prop_assert_eq!(published, 0);
-                prop_assert_eq!(failures(&response), ["7"]);
+                prop_assert_eq!(dead.len(), 1);
+                prop_assert_eq!(&dead[0].0, "7");
+                prop_assert!(!dead[0].1.is_empty());
             }
         }
     }

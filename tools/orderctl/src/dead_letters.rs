@@ -57,10 +57,12 @@ pub fn summarize(message: &Message) -> DeadLetter {
         .and_then(|body| serde_json::from_str(body).ok())
         .unwrap_or_default();
     let text = |value: &serde_json::Value| value.as_str().map(str::to_owned);
-    // An EventBridge envelope names its event and order; the relay's on-failure record names the
-    // stream batch it gave up on.
+    // An EventBridge envelope names its event and order; an outbox row the relay dead-lettered
+    // is its stream image (DynamoDB JSON); Lambda's on-failure record names a stream batch.
     let (event_type, order_id) = if body.get("detail-type").is_some() {
         (text(&body["detail-type"]), text(&body["detail"]["orderId"]))
+    } else if body.get("detailType").is_some() {
+        (text(&body["detailType"]["S"]), text(&body["orderId"]["S"]))
     } else if body.get("requestContext").is_some() {
         (Some("stream batch".to_owned()), None)
     } else {
@@ -246,6 +248,18 @@ mod tests {
                 .build(),
         );
         assert!(bus.reason.contains("SQS.AccessDenied"), "{}", bus.reason);
+        let row = summarize(
+            &Message::builder()
+                .message_id("m-5")
+                .body(r#"{"detailType": {"S": "OrderCreated"}, "orderId": {"S": "o-1"}}"#)
+                .message_attributes(REASON_ATTRIBUTE, text("the event is 300000 bytes"))
+                .build(),
+        );
+        assert_eq!(
+            (row.event_type.as_deref(), row.order_id.as_deref()),
+            (Some("OrderCreated"), Some("o-1"))
+        );
+        assert_eq!(row.reason, "the event is 300000 bytes");
     }
 
     #[test]

@@ -10,6 +10,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let config = shared::aws::sdk_config().await;
     let relay = Relay::new(
         shared::bus::EventBus::from_env(&config)?,
+        shared::dead_letter::SqsDeadLetters::from_env(&config)?,
         Backoff::default(),
     );
     let relay = &relay;

@@ -1,0 +1,19 @@
+//! Lambda entry point of the decision deadline's timer (the orders outbox table's stream).
+
+use aws_lambda_events::event::dynamodb::Event;
+use lambda_runtime::{LambdaEvent, service_fn};
+use orders::timer::{DeadlineTimers, SqsTimers};
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    shared::telemetry::init();
+    let config = shared::aws::sdk_config().await;
+    let timers = DeadlineTimers::new(SqsTimers::from_env(&config)?);
+    let timers = &timers;
+    lambda_runtime::run(shared::metrics::Recorded(service_fn(
+        move |event: LambdaEvent<Event>| async move {
+            Ok::<_, lambda_runtime::Error>(timers.handle(event.payload).await)
+        },
+    )))
+    .await
+}
