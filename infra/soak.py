@@ -4,7 +4,8 @@ check, through the AWS API alone, that nothing accepted was lost, doubled or dec
 `python -m infra.soak --orders 5000` (`make soak ORDERS=5000`). It starts a stack of its own with
 every fault on, places a mix of valid orders, orders each kind of validation rejects, requests
 the API must refuse, and client retries of one `Idempotency-Key` (some at once), while validators
-are stopped and started at random. Then it turns the faults off, lets the stack drain, reads
+are stopped and started at random and the bus refuses the order context's events for seconds at
+a time. Then it turns the faults off, lets the stack drain, reads
 the tables and the dead-letter queues, prints a table and exits 1 on any breach.
 
 The checker knows the demo data and the state machine from its own copy of the rules below,
@@ -210,6 +211,19 @@ def chaos_monkey(control: str, stop: threading.Event, seed: int, stops: Counter)
         requests.post(f"{control}/functions/{name}/start", timeout=10)
     for name in VALIDATORS:
         requests.post(f"{control}/functions/{name}/start", timeout=10)
+
+
+def bus_outages(control: str, stop: threading.Event, seed: int, stops: Counter) -> None:
+    """Refuses every event of the order context for two to five seconds, every five to fifteen:
+    longer than the relay's retries within an invocation, so the stream mapping's retries carry
+    the rows, which must all be published, in order, once the bus accepts again."""
+    rng = random.Random(seed + 1)
+    while not stop.wait(rng.uniform(5, 15)):
+        requests.post(f"{control}/faults", json={"putEvents": {"failureRate": 1.0, "source": "orders"}},
+                      timeout=10)
+        stops["the bus, for the order context's events,"] += 1
+        stop.wait(rng.uniform(2, 5))
+        requests.post(f"{control}/faults", json={"putEvents": FAULTS["putEvents"]}, timeout=10)
 
 
 class Emulator:
@@ -431,15 +445,18 @@ def main() -> int:
     demo = json.loads((ROOT / "infra" / "demo-data.json").read_text())
     with devstack(PORTS, LOGS, PARAMETERS, FAULTS) as state:
         stop, stops = threading.Event(), Counter()
-        monkey = threading.Thread(target=chaos_monkey, args=(state["control"], stop, args.seed, stops))
-        monkey.start()
+        monkeys = [threading.Thread(target=chaos, args=(state["control"], stop, args.seed, stops))
+                   for chaos in (chaos_monkey, bus_outages)]
+        for monkey in monkeys:
+            monkey.start()
         began = time.time()
         try:
             placed, refusals = place_all(Client(state["api"], token_for(state, operator=True)), args.orders, args.seed,
                                          began + args.minutes * 60, args.rate)
         finally:
             stop.set()
-            monkey.join()
+            for monkey in monkeys:
+                monkey.join()
         took = time.time() - began
         faults = requests.post(f"{state['control']}/faults", json=FAULTS_OFF, timeout=10).json()
         emulator = Emulator(state)

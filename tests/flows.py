@@ -84,3 +84,29 @@ def invoke_replies(stack, event: dict) -> dict:
                            json=event, timeout=30).json()
     assert "result" in answer, answer
     return answer["result"]
+
+
+def take_dead_timers(stack, order_ids: set[str], timeout: float = 30) -> int:
+    """Deletes from OrderRepliesDLQ the deadline timers of outbox rows a test wrote for orders
+    that do not exist (decision-timer starts one for every OrderCreated row; an old `createdAt`
+    makes it fire at once, and order-replies dead-letters it: no such order). Fails unless one
+    came for each order; answers how many were taken."""
+    sqs, url = stack.client("sqs"), stack.name("OrderRepliesDLQ")
+    seen: set[str] = set()
+    taken = 0
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        for message in sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=1,
+                                           VisibilityTimeout=5).get("Messages", []):
+            order_id = json.loads(message["Body"]).get("decisionDeadline", {}).get("orderId")
+            if order_id in order_ids:
+                sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+                seen.add(order_id)
+                taken += 1
+            else:
+                sqs.change_message_visibility(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"],
+                                              VisibilityTimeout=0)
+        if seen == order_ids:
+            break
+    assert seen == order_ids, f"no timer came for {order_ids - seen}"
+    return taken

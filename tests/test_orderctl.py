@@ -1,6 +1,7 @@
 """orderctl against the running stack: a reply that cannot apply lands in a dead-letter queue,
 `dlq list` shows it with its order and reason, and once the cause is gone `dlq redrive` brings
-the order to its decision; `order` tells its story."""
+the order to its decision; an outbox row the relay could not publish is put back for it;
+`order` tells its story."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import uuid
 
 from conftest import ROOT
 from infra.devstack.identity import token_for
-from flows import pending_order, queue_depth, reply_envelope, wait_for
+from flows import pending_order, queue_depth, reply_envelope, take_dead_timers, wait_for
 
 ORDERCTL = ROOT / "target" / "debug" / "orderctl"
 
@@ -110,3 +111,44 @@ def test_without_a_token_orderctl_says_how_to_send_one(stack, tmp_path):
     done = subprocess.run([str(ORDERCTL), "--state", str(state), "get", str(uuid.uuid4())],
                           capture_output=True, text=True, timeout=60, env=environment)
     assert done.returncode == 1 and "401" in done.stderr and "--token" in done.stderr, done.stderr
+
+
+def relay_failures_for(stack, tmp_path, order_id: str) -> list[dict]:
+    listing = orderctl(stack, tmp_path, "dlq", "list")
+    return [m for queue, m in letters_for(listing, order_id) if queue == "OutboxRelayFailures"]
+
+
+def test_an_outbox_row_the_relay_could_not_publish_is_listed_and_put_back_for_the_relay(stack, tmp_path):
+    order_id, table = str(uuid.uuid4()), stack.name("OutboxTable")
+    # EventBridge refuses this row's entry for good (MalformedDetail): the relay dead-letters it.
+    stack.client("dynamodb").put_item(TableName=table, Item={
+        "eventId": {"S": str(uuid.uuid4())}, "subject": {"S": order_id}, "orderId": {"S": order_id},
+        "source": {"S": "orders"}, "detailType": {"S": "OrderCreated"}, "detail": {"S": "not JSON"},
+        "createdAt": {"S": "2026-11-26T12:00:00Z"}, "expiresAt": {"N": "0"}})
+    deadline = time.time() + 30
+    while not (letters := relay_failures_for(stack, tmp_path, order_id)) and time.time() < deadline:
+        time.sleep(0.5)
+    assert len(letters) == 1, letters
+    first = letters[0]
+    assert first["eventType"] == "OrderCreated" and "MalformedDetail" in first["reason"], first
+    assert first["function"] == "OutboxRelayFunction" and first["sourceStreamArn"]
+
+    redriven = orderctl(stack, tmp_path, "dlq", "redrive", "OutboxRelayFailures")
+    assert redriven["moved"] == {f"table {table}": 1} and redriven["left"] == [], redriven
+    # Put back as a new insert, the relay reads it again: still malformed, it is dead-lettered
+    # again, as a new message.
+    deadline = time.time() + 30
+    while not (letters := relay_failures_for(stack, tmp_path, order_id)) and time.time() < deadline:
+        time.sleep(0.5)
+    assert [m["messageId"] != first["messageId"] for m in letters] == [True], letters
+    sqs, url = stack.client("sqs"), stack.name("OutboxRelayFailures")
+    for message in sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", []):
+        if json.loads(message["Body"]).get("orderId", {}).get("S") == order_id:
+            sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+    assert relay_failures_for(stack, tmp_path, order_id) == []
+    # The row was inserted twice, and started its order's timer twice; the order does not exist.
+    deadline = time.time() + 30
+    taken = 0
+    while taken < 2 and time.time() < deadline:
+        taken += take_dead_timers(stack, {order_id})
+    assert taken == 2

@@ -10,7 +10,7 @@ import uuid
 import pytest
 import requests
 
-from flows import ORDER, place, queue_depth
+from flows import ORDER, place, queue_depth, take_dead_timers
 
 VALIDATION_QUEUES = ("ConsumerValidationQueue", "RestaurantValidationQueue")
 VALIDATORS = ("ConsumerValidatorFunction", "RestaurantValidatorFunction")
@@ -123,6 +123,8 @@ def test_a_row_that_can_never_be_published_goes_to_the_failure_queue_and_the_res
     assert attributes["SourceStreamArn"].startswith("arn:aws:dynamodb:")
     assert json.loads(failures[0]["Body"])["eventId"] == poison["eventId"]
     sqs.delete_message(QueueUrl=stack.name("OutboxRelayFailures"), ReceiptHandle=failures[0]["ReceiptHandle"])
+    # Every row, the poison one too, started its order's timer; none of these orders exists.
+    take_dead_timers(stack, good | {poison["orderId"]["S"]})
 
 
 @pytest.fixture

@@ -430,6 +430,12 @@ class Stack:
                 destination = (props.get("DestinationConfig") or {}).get("OnFailure", {})
                 if destination and ":sqs:" not in destination.get("Destination", ""):
                     raise TemplateError(f"{where}: only an SQS on-failure destination is emulated")
+                readers = [m.where for m in self.mappings
+                           if isinstance(m, StreamMapping) and m.stream_arn == props["Stream"]]
+                if len(readers) >= 2:
+                    # DynamoDB Streams throttles a third reader of a shard (LimitExceededException:
+                    # "More than 2 processes are reading from the same streams shard").
+                    raise TemplateError(f"{where}: a third reader of a stream {readers} would be throttled")
                 mapping = StreamMapping(function, where, self.client("dynamodbstreams"),
                                         self.client("sqs"), props["Stream"], props,
                                         functools.partial(self._send_failure, function),

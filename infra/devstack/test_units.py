@@ -61,6 +61,26 @@ def test_an_unsupported_resource_type_is_an_error(tmp_path):
         Stack(Template(path), tmp_path, tmp_path, 0)
 
 
+def test_a_third_reader_of_one_stream_is_refused():
+    """DynamoDB Streams throttles more than two readers of a shard; devstack refuses the template."""
+    from types import SimpleNamespace
+
+    from infra.devstack.mappings import StreamMapping
+    from infra.devstack.stack import Stack
+
+    stack = Stack.__new__(Stack)
+    stack.template = Template(ROOT / "template.yaml")
+    stack.mappings = []
+    for name in ("OutboxRelayFunction", "DecisionTimerFunction"):
+        reader = StreamMapping.__new__(StreamMapping)
+        reader.where, reader.stream_arn = f"{name}.Events.Stream", "arn:aws:dynamodb:r:1:table/T/stream/x"
+        stack.mappings.append(reader)
+    event = {"Type": "DynamoDB", "Properties": {"Stream": "arn:aws:dynamodb:r:1:table/T/stream/x",
+                                                 "StartingPosition": "TRIM_HORIZON"}}
+    with pytest.raises(TemplateError, match="third reader"):
+        stack._create_event_source(SimpleNamespace(logical_id="Third"), None, "Stream", event)
+
+
 def test_no_table_has_an_index_or_a_key_shared_by_all_orders():
     """Every table is keyed by one entity's own id and has no secondary index: a key every order
     writes to (as `awaiting-index` was) would cap the system at one partition's throughput."""

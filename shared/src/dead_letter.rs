@@ -90,6 +90,53 @@ impl DeadLetters for SqsDeadLetters {
     }
 }
 
+/// The largest body a stream record is dead-lettered with, leaving room for the attributes in
+/// the queue's `MaximumMessageSize` of 1 MiB (set in the template).
+const MAX_STREAM_RECORD_BYTES: usize = 1_000_000;
+
+/// Text SQS takes: it refuses any character but #x9, #xA, #xD, #x20 to #xD7FF, #xE000 to
+/// #xFFFD and #x10000 to #x10FFFF (SendMessage, `MessageBody`). In a JSON body the others are
+/// written as JSON escapes, elsewhere as U+FFFD.
+fn sqs_text(value: &str, json: bool) -> String {
+    let refused = |c: char| !matches!(c, '\u{9}' | '\u{A}' | '\u{D}' | '\u{20}'..='\u{D7FF}' | '\u{E000}'..='\u{FFFD}' | '\u{10000}'..='\u{10FFFF}');
+    value
+        .chars()
+        .map(|c| match (refused(c), json) {
+            (false, _) => c.to_string(),
+            (true, true) => format!("\\u{:04x}", c as u32),
+            (true, false) => '\u{FFFD}'.to_string(),
+        })
+        .collect()
+}
+
+/// A stream record's image as SQS takes it, or, over the size SQS takes, its keys: the row is
+/// in its table by `eventId`.
+pub fn stream_record_body(image: &str) -> String {
+    let body = sqs_text(image, true);
+    if body.len() <= MAX_STREAM_RECORD_BYTES {
+        return body;
+    }
+    let full: serde_json::Value = serde_json::from_str(image).unwrap_or_default();
+    let mut keys = serde_json::Map::new();
+    for key in ["eventId", "subject", "orderId", "source", "detailType"] {
+        if let Some(value) = full.get(key) {
+            keys.insert(key.to_owned(), value.clone());
+        }
+    }
+    let omitted = format!(
+        "the image is {} bytes; the row is in its table by eventId",
+        body.len()
+    );
+    keys.insert(
+        IMAGE_OMITTED.to_owned(),
+        serde_json::json!({ "S": omitted }),
+    );
+    sqs_text(&serde_json::Value::Object(keys).to_string(), true)
+}
+
+/// In a dead-lettered stream record's body when the image was too large to carry.
+pub const IMAGE_OMITTED: &str = "imageOmitted";
+
 impl SqsDeadLetters {
     /// Dead-letters a stream record (its image, as the stream gave it) with the reason.
     pub async fn send_stream_record(
@@ -102,8 +149,8 @@ impl SqsDeadLetters {
         self.client
             .send_message()
             .queue_url(&self.queue_url)
-            .message_body(image)
-            .message_attributes(REASON_ATTRIBUTE, text(reason)?)
+            .message_body(stream_record_body(image))
+            .message_attributes(REASON_ATTRIBUTE, text(&sqs_text(reason, false))?)
             .message_attributes(FUNCTION_ATTRIBUTE, text(&self.function)?)
             .message_attributes(SOURCE_STREAM_ATTRIBUTE, text(stream_arn)?)
             .message_attributes(SOURCE_SEQUENCE_ATTRIBUTE, text(sequence_number)?)
@@ -217,6 +264,27 @@ mod tests {
             *dead_letters.sent.lock().unwrap(),
             [("b".to_owned(), "order x does not exist".to_owned())]
         );
+    }
+
+    #[test]
+    fn a_stream_record_is_dead_lettered_in_text_sqs_takes_and_within_its_size() {
+        let image =
+            serde_json::json!({"eventId": {"S": "e-1"}, "detail": {"S": "a\u{FFFF}b"}}).to_string();
+        let body = stream_record_body(&image);
+        assert!(!body.contains('\u{FFFF}'));
+        // Still the same JSON: the character is written as its escape.
+        let read: serde_json::Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(read["detail"]["S"], "a\u{FFFF}b");
+        assert_eq!(sqs_text("x\u{FFFE}y", false), "x\u{FFFD}y");
+
+        let big = serde_json::json!({"eventId": {"S": "e-2"}, "detailType": {"S": "OrderCreated"},
+                                     "detail": {"S": "x".repeat(MAX_STREAM_RECORD_BYTES)}})
+        .to_string();
+        let body: serde_json::Value = serde_json::from_str(&stream_record_body(&big)).unwrap();
+        assert_eq!(body["eventId"]["S"], "e-2");
+        assert_eq!(body["detailType"]["S"], "OrderCreated");
+        assert!(body.get("detail").is_none());
+        assert!(body[IMAGE_OMITTED]["S"].as_str().unwrap().contains("bytes"));
     }
 
     #[tokio::test]

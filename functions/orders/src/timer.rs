@@ -3,22 +3,29 @@
 //! It is read from the outbox table's stream by a function of its own, apart from the relay and
 //! the bus, so an order whose events cannot be published (the bus refusing, the relay failing,
 //! a rule missing, an event over a limit) is still decided by its deadline. A timer is a small
-//! message that `DecisionDeadlineQueue` holds back for its delivery delay; order-replies then
-//! rejects the order if it is still undecided. One message per order: no scan, and no key or
-//! index shared by all orders.
+//! message that `DecisionDeadlineQueue` holds back until the deadline, counted from when the
+//! order was placed (so a late start does not stretch it); order-replies then rejects the order
+//! if it is still undecided. One message per order: no scan, and no key or index shared by all
+//! orders. Only the row's own attributes are read, so even a row whose event does not decode
+//! starts one.
 
 use std::future::Future;
+use std::time::Duration;
 
 use aws_lambda_events::event::dynamodb::{Event, EventRecord};
 use aws_lambda_events::event::streams::{DynamoDbBatchItemFailure, DynamoDbEventResponse};
 use aws_sdk_sqs::types::SendMessageBatchRequestEntry;
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use shared::events::{Event as _, EventMeta, OrderCreated};
+use shared::events::{Event as _, EventMeta, OrderCreated, SCHEMA_VERSION};
+use shared::metrics::{self, Unit};
 use shared::outbox::OutboxRecord;
 use tracing::{error, info, warn};
 
 /// At most ten messages per `SendMessageBatch` (the SQS API's limit).
 const MAX_PER_CALL: usize = 10;
+/// SQS holds a message back at most 15 minutes (`DelaySeconds`).
+const MAX_DELAY: Duration = Duration::from_secs(900);
 
 /// The timer's message: the `OrderCreated` it was started for.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -34,6 +41,13 @@ impl DeadlineTimer {
     }
 }
 
+/// A timer to start, and how long SQS holds it back.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Started {
+    pub timer: DeadlineTimer,
+    pub delay: Duration,
+}
+
 #[derive(Debug, thiserror::Error)]
 #[error("SQS did not take the timers")]
 pub struct TimerError(#[source] pub Box<dyn std::error::Error + Send + Sync>);
@@ -43,7 +57,7 @@ pub trait Timers: Send + Sync {
     /// Starts at most ten timers in one call; answers the positions of those not started.
     fn start(
         &self,
-        timers: &[DeadlineTimer],
+        timers: &[Started],
     ) -> impl Future<Output = Result<Vec<usize>, TimerError>> + Send;
 }
 
@@ -63,15 +77,17 @@ impl SqsTimers {
 }
 
 impl Timers for SqsTimers {
-    async fn start(&self, timers: &[DeadlineTimer]) -> Result<Vec<usize>, TimerError> {
+    async fn start(&self, timers: &[Started]) -> Result<Vec<usize>, TimerError> {
         let entries = timers
             .iter()
             .enumerate()
-            .map(|(i, timer)| {
-                let body = serde_json::to_string(timer).map_err(|e| TimerError(e.into()))?;
+            .map(|(i, started)| {
+                let body =
+                    serde_json::to_string(&started.timer).map_err(|e| TimerError(e.into()))?;
                 SendMessageBatchRequestEntry::builder()
                     .id(i.to_string())
                     .message_body(body)
+                    .delay_seconds(started.delay.as_secs() as i32)
                     .build()
                     .map_err(|e| TimerError(e.into()))
             })
@@ -84,48 +100,55 @@ impl Timers for SqsTimers {
             .send()
             .await
             .map_err(|e| TimerError(e.into()))?;
+        // An id that does not read as one of ours counts as the first: retried, never lost.
         Ok(answer
             .failed()
             .iter()
-            .filter_map(|failed| {
+            .map(|failed| {
                 warn!(
                     code = failed.code(),
                     message = failed.message(),
                     "timer refused"
                 );
-                failed.id().parse().ok()
+                failed.id().parse().unwrap_or(0)
             })
             .collect())
     }
 }
 
 /// An `OrderCreated` row of the stream, with its sequence number.
-struct Started {
+struct Row {
     sequence_number: String,
-    timer: DeadlineTimer,
+    order_id: uuid::Uuid,
+    event_id: uuid::Uuid,
+    placed_at: DateTime<Utc>,
+    correlation_id: Option<String>,
 }
 
 pub struct DeadlineTimers<T> {
     timers: T,
+    deadline: Duration,
 }
 
 impl<T: Timers> DeadlineTimers<T> {
-    pub fn new(timers: T) -> Self {
-        Self { timers }
+    /// `deadline`: how long after an order is placed its timer fires (`DecisionDeadlineSeconds`).
+    pub fn new(timers: T, deadline: Duration) -> Self {
+        Self { timers, deadline }
     }
 
     /// Starts a timer for every `OrderCreated` row of the batch. What SQS does not take is
     /// reported from its earliest record, so the stream mapping tries again from there (a
     /// timer started twice rejects nothing twice: the second finds the order decided).
     pub async fn handle(&self, event: Event) -> DynamoDbEventResponse {
-        let started: Vec<Started> = event
+        let rows: Vec<Row> = event
             .records
             .into_iter()
             .filter_map(order_created)
             .collect();
+        let now = Utc::now();
         let mut response = DynamoDbEventResponse::default();
-        for chunk in started.chunks(MAX_PER_CALL) {
-            let timers: Vec<DeadlineTimer> = chunk.iter().map(|s| s.timer.clone()).collect();
+        for chunk in rows.chunks(MAX_PER_CALL) {
+            let timers: Vec<Started> = chunk.iter().map(|row| self.started(row, now)).collect();
             let refused = match self.timers.start(&timers).await {
                 Ok(refused) => refused,
                 Err(e) => {
@@ -134,49 +157,73 @@ impl<T: Timers> DeadlineTimers<T> {
                 }
             };
             if let Some(first) = refused.into_iter().min() {
+                // A position past the chunk cannot be ours: report the chunk's first record.
+                let row = chunk.get(first).unwrap_or(&chunk[0]);
                 let mut failure = DynamoDbBatchItemFailure::default();
-                failure.item_identifier =
-                    Some(chunk[first.min(chunk.len() - 1)].sequence_number.clone());
+                failure.item_identifier = Some(row.sequence_number.clone());
                 response.batch_item_failures.push(failure);
                 break;
             }
         }
         info!(
             coldStart = shared::telemetry::cold_start(),
-            timers = started.len(),
+            timers = rows.len(),
             failed = !response.batch_item_failures.is_empty(),
             "deadline timers started"
         );
         response
     }
+
+    /// The order's timer, held back for what is left of its deadline (at most what SQS can).
+    fn started(&self, row: &Row, now: DateTime<Utc>) -> Started {
+        let elapsed = (now - row.placed_at).to_std().unwrap_or_default();
+        Started {
+            timer: DeadlineTimer {
+                decision_deadline: EventMeta {
+                    event_id: row.event_id,
+                    order_id: row.order_id,
+                    occurred_at: row.placed_at,
+                    schema_version: SCHEMA_VERSION,
+                    correlation_id: row.correlation_id.clone(),
+                },
+            },
+            // Whole seconds, rounded up: never before the deadline.
+            delay: Duration::from_secs(
+                self.deadline.saturating_sub(elapsed).as_secs_f64().ceil() as u64
+            )
+            .min(MAX_DELAY),
+        }
+    }
 }
 
-/// The timer for an `OrderCreated` row; nothing for any other row or change. An unreadable row
-/// starts nothing: the relay dead-letters it with its reason.
-fn order_created(record: EventRecord) -> Option<Started> {
+/// The `OrderCreated` row of an insert; nothing for any other row or change.
+fn order_created(record: EventRecord) -> Option<Row> {
     if record.event_name != "INSERT" {
         return None;
     }
     let sequence_number = record.change.sequence_number.clone().unwrap_or_default();
-    let row = match serde_dynamo::from_item::<_, OutboxRecord>(record.change.new_image) {
-        Ok(row) if row.detail_type == OrderCreated::DETAIL_TYPE => row,
-        Ok(_) => return None,
-        Err(e) => {
-            error!(sequenceNumber = %sequence_number, error = %e, "outbox row unreadable; no timer");
-            return None;
-        }
+    let not_started = |why: &str| {
+        error!(sequenceNumber = %sequence_number, why, "no timer started");
+        metrics::emit(&[("TimersNotStarted", Unit::Count, 1.0)], &[]);
+        None
     };
-    match serde_json::from_str::<OrderCreated>(&row.detail) {
-        Ok(created) => Some(Started {
+    match serde_dynamo::from_item::<_, OutboxRecord>(record.change.new_image) {
+        Ok(row) if row.detail_type != OrderCreated::DETAIL_TYPE => None,
+        Ok(OutboxRecord {
+            order_id: Some(order_id),
+            event_id,
+            created_at,
+            correlation_id,
+            ..
+        }) => Some(Row {
             sequence_number,
-            timer: DeadlineTimer {
-                decision_deadline: created.meta,
-            },
+            order_id,
+            event_id,
+            placed_at: created_at,
+            correlation_id,
         }),
-        Err(e) => {
-            error!(sequenceNumber = %sequence_number, error = %e, "OrderCreated unreadable; no timer");
-            None
-        }
+        Ok(_) => not_started("the OrderCreated row has no orderId"),
+        Err(e) => not_started(&format!("the outbox row does not read: {e}")),
     }
 }
 
@@ -194,18 +241,20 @@ mod tests {
         down: bool,
         calls: Mutex<Vec<usize>>,
         started: Mutex<Vec<Uuid>>,
+        delays: Mutex<Vec<Duration>>,
     }
 
     impl Timers for Scripted {
-        async fn start(&self, timers: &[DeadlineTimer]) -> Result<Vec<usize>, TimerError> {
+        async fn start(&self, timers: &[Started]) -> Result<Vec<usize>, TimerError> {
             assert!(timers.len() <= MAX_PER_CALL);
             self.calls.lock().unwrap().push(timers.len());
             if self.down {
                 return Err(TimerError("connection refused".into()));
             }
             let mut refused = Vec::new();
-            for (i, timer) in timers.iter().enumerate() {
-                let order = timer.decision_deadline.order_id;
+            for (i, started) in timers.iter().enumerate() {
+                self.delays.lock().unwrap().push(started.delay);
+                let order = started.timer.decision_deadline.order_id;
                 if self.refuse.contains(&order) {
                     refused.push(i);
                 } else {
@@ -216,13 +265,18 @@ mod tests {
         }
     }
 
-    fn row(detail_type: &str, detail: &str) -> Value {
+    fn row(detail_type: &str, detail: &str, order_id: Uuid, created_at: DateTime<Utc>) -> Value {
         let event_id = Uuid::now_v7().to_string();
         json!({
-            "eventId": {"S": event_id}, "subject": {"S": "s"}, "source": {"S": "orders"},
+            "eventId": {"S": event_id}, "subject": {"S": order_id.to_string()},
+            "orderId": {"S": order_id.to_string()}, "source": {"S": "orders"},
             "detailType": {"S": detail_type}, "detail": {"S": detail},
-            "createdAt": {"S": "2026-11-26T12:00:00Z"}, "expiresAt": {"N": "0"}
+            "createdAt": {"S": created_at.to_rfc3339()}, "expiresAt": {"N": "0"}
         })
+    }
+
+    fn timers(timers: Scripted) -> DeadlineTimers<Scripted> {
+        DeadlineTimers::new(timers, Duration::from_secs(900))
     }
 
     fn created(order_id: Uuid) -> Value {
@@ -232,7 +286,7 @@ mod tests {
             "schemaVersion": 1, "correlationId": "c-1", "consumerId": "consumer-1",
             "restaurantId": "restaurant-1", "lineItems": [{"menuItemId": "item-1", "quantity": 1}]
         });
-        row("OrderCreated", &detail.to_string())
+        row("OrderCreated", &detail.to_string(), order_id, Utc::now())
     }
 
     fn batch(images: &[(&str, Value)]) -> Event {
@@ -263,19 +317,21 @@ mod tests {
 
     #[tokio::test]
     async fn a_timer_starts_for_each_order_created_and_for_nothing_else() {
-        let (a, b) = (Uuid::now_v7(), Uuid::now_v7());
-        let handler = DeadlineTimers::new(Scripted::default());
+        let (a, b, c) = (Uuid::now_v7(), Uuid::now_v7(), Uuid::now_v7());
+        let handler = timers(Scripted::default());
         let response = handler
             .handle(batch(&[
                 ("INSERT", created(a)),
-                ("INSERT", row("OrderValidated", "{}")),
+                ("INSERT", row("OrderValidated", "{}", a, Utc::now())),
                 ("REMOVE", created(Uuid::now_v7())),
-                ("INSERT", row("OrderCreated", "not JSON")),
-                ("INSERT", created(b)),
+                // Its event does not decode; the row names its order, which gets its timer.
+                ("INSERT", row("OrderCreated", "not JSON", b, Utc::now())),
+                ("INSERT", json!({"eventId": {"S": "not an id"}})),
+                ("INSERT", created(c)),
             ]))
             .await;
         assert!(failures(&response).is_empty());
-        assert_eq!(*handler.timers.started.lock().unwrap(), vec![a, b]);
+        assert_eq!(*handler.timers.started.lock().unwrap(), vec![a, b, c]);
     }
 
     #[tokio::test]
@@ -283,7 +339,7 @@ mod tests {
         let rows: Vec<(&str, Value)> = (0..23)
             .map(|_| ("INSERT", created(Uuid::now_v7())))
             .collect();
-        let handler = DeadlineTimers::new(Scripted::default());
+        let handler = timers(Scripted::default());
         assert!(failures(&handler.handle(batch(&rows)).await).is_empty());
         assert_eq!(*handler.timers.calls.lock().unwrap(), vec![10, 10, 3]);
     }
@@ -292,7 +348,7 @@ mod tests {
     async fn a_refused_timer_is_reported_and_nothing_after_its_call_is_sent() {
         let orders: Vec<Uuid> = (0..15).map(|_| Uuid::now_v7()).collect();
         let rows: Vec<(&str, Value)> = orders.iter().map(|o| ("INSERT", created(*o))).collect();
-        let handler = DeadlineTimers::new(Scripted {
+        let handler = timers(Scripted {
             refuse: vec![orders[3], orders[7]],
             ..Scripted::default()
         });
@@ -305,7 +361,7 @@ mod tests {
     #[tokio::test]
     async fn sqs_down_reports_the_first_record_of_the_call() {
         let rows = [("INSERT", created(Uuid::now_v7()))];
-        let handler = DeadlineTimers::new(Scripted {
+        let handler = timers(Scripted {
             down: true,
             ..Scripted::default()
         });
@@ -313,6 +369,40 @@ mod tests {
             failures(&handler.handle(batch(&rows)).await),
             vec!["100".to_owned()]
         );
+    }
+
+    #[tokio::test]
+    async fn the_deadline_counts_from_when_the_order_was_placed() {
+        let now = Utc::now();
+        let handler = timers(Scripted::default());
+        let at = |ago: i64| {
+            row(
+                "OrderCreated",
+                "{}",
+                Uuid::now_v7(),
+                now - chrono::Duration::seconds(ago),
+            )
+        };
+        handler
+            .handle(batch(&[
+                ("INSERT", at(0)),
+                ("INSERT", at(300)),
+                ("INSERT", at(2000)),
+            ]))
+            .await;
+        let delays: Vec<u64> = handler
+            .timers
+            .delays
+            .lock()
+            .unwrap()
+            .iter()
+            .map(Duration::as_secs)
+            .collect();
+        // Placed just now: the whole deadline (less the test's own time); 300 s ago: what is
+        // left; past its deadline (a stream read late, or from its start): at once.
+        assert!((899..=900).contains(&delays[0]), "{delays:?}");
+        assert!((599..=600).contains(&delays[1]), "{delays:?}");
+        assert_eq!(delays[2], 0);
     }
 
     #[test]

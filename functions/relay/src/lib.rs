@@ -174,7 +174,9 @@ impl<P: Publisher, D: DeadRows> Relay<P, D> {
                 false => Err(dead.sequence_number.clone()),
             };
         }
-        let mut waiting: Vec<&Pending> = chunk.iter().collect();
+        // Positions in the chunk, so that what is reported is the earliest record not done.
+        let mut waiting: Vec<(usize, &Pending)> = chunk.iter().enumerate().collect();
+        let mut refused: Vec<(usize, DeadRow)> = Vec::new();
         let mut delay = self.backoff.first_delay;
         for attempt in 0..=self.backoff.retries {
             if attempt > 0 {
@@ -183,13 +185,13 @@ impl<P: Publisher, D: DeadRows> Relay<P, D> {
             }
             let records: Vec<OutboxRecord> = waiting
                 .iter()
-                .filter_map(|p| p.record.as_ref().ok().cloned())
+                .filter_map(|(_, p)| p.record.as_ref().ok().cloned())
                 .collect();
             tally.calls += 1;
             match self.publisher.publish(&records).await {
                 Ok(outcomes) if outcomes.len() == records.len() => {
                     let mut still = Vec::new();
-                    for ((pending, record), outcome) in
+                    for (((at, pending), record), outcome) in
                         waiting.into_iter().zip(&records).zip(outcomes)
                     {
                         match outcome {
@@ -197,14 +199,11 @@ impl<P: Publisher, D: DeadRows> Relay<P, D> {
                             EntryOutcome::Failed { code, message }
                                 if shared::bus::refused_for_good(&code) =>
                             {
-                                let dead = pending.refused(record, &code, &message);
-                                if !self.dead_letter(&dead, tally).await {
-                                    still.push(pending);
-                                }
+                                refused.push((at, pending.refused(record, &code, &message)));
                             }
                             EntryOutcome::Failed { code, message } => {
                                 warn!(sequenceNumber = %pending.sequence_number, code, message, attempt, "entry refused");
-                                still.push(pending);
+                                still.push((at, pending));
                             }
                         }
                     }
@@ -221,10 +220,26 @@ impl<P: Publisher, D: DeadRows> Relay<P, D> {
                 Err(e) => warn!(error = %e, attempt, "PutEvents call failed"),
             }
             if waiting.is_empty() {
-                return Ok(());
+                break;
             }
         }
-        Err(waiting[0].sequence_number.clone())
+        // A row refused for good is dead-lettered only when nothing before it is still waiting:
+        // the mapping delivers again from the earliest record not done, and a row after it will
+        // be refused again then, and dead-lettered once.
+        let mut not_done = waiting.first().map(|(at, _)| *at);
+        refused.sort_by_key(|(at, _)| *at);
+        for (at, dead) in refused {
+            if not_done.is_some_and(|first| first < at) {
+                continue;
+            }
+            if !self.dead_letter(&dead, tally).await {
+                not_done = Some(not_done.map_or(at, |first| first.min(at)));
+            }
+        }
+        match not_done {
+            None => Ok(()),
+            Some(at) => Err(chunk[at].sequence_number.clone()),
+        }
     }
 }
 
@@ -432,7 +447,7 @@ mod tests {
     }
 
     /// The sequence numbers of the rows dead-lettered, and why.
-    fn kept<F>(relay: &Relay<Scripted<F>, Kept>) -> Vec<(String, String)> {
+    fn kept<P>(relay: &Relay<P, Kept>) -> Vec<(String, String)> {
         let rows = relay.dead_rows.rows.lock().unwrap();
         rows.iter()
             .map(|r| (r.sequence_number.clone(), r.reason.clone()))
@@ -606,6 +621,68 @@ mod tests {
         );
         let image: Value = serde_json::from_str(&rows[0].image).unwrap();
         assert_eq!(image["eventId"]["S"], records[1].event_id.to_string());
+    }
+
+    /// Refuses `malformed` for good, and `busy` for its first `busy_left` tries; records the rest.
+    struct Mixed {
+        malformed: Uuid,
+        busy: Uuid,
+        busy_left: Mutex<u32>,
+        published: Mutex<Vec<Uuid>>,
+    }
+
+    impl Publisher for Mixed {
+        async fn publish(
+            &self,
+            records: &[OutboxRecord],
+        ) -> Result<Vec<EntryOutcome>, PublishError> {
+            let mut busy_left = self.busy_left.lock().unwrap();
+            Ok(records
+                .iter()
+                .map(|r| {
+                    let failed = |code: &str| EntryOutcome::Failed {
+                        code: code.into(),
+                        message: "no".into(),
+                    };
+                    if r.event_id == self.malformed {
+                        failed("MalformedDetail")
+                    } else if r.event_id == self.busy && *busy_left > 0 {
+                        *busy_left -= 1;
+                        failed("ThrottlingException")
+                    } else {
+                        self.published.lock().unwrap().push(r.event_id);
+                        EntryOutcome::Published
+                    }
+                })
+                .collect())
+        }
+    }
+
+    #[tokio::test]
+    async fn a_row_refused_for_good_after_one_still_waiting_is_dead_lettered_once() {
+        let records: Vec<_> = (0..2).map(|_| record(Uuid::now_v7())).collect();
+        let relay = Relay::new(
+            Mixed {
+                busy: records[0].event_id,
+                malformed: records[1].event_id,
+                // Refused through the first invocation's three tries, then taken.
+                busy_left: Mutex::new(3),
+                published: Mutex::default(),
+            },
+            Kept::default(),
+            quick(),
+        );
+        // The first waits: the mapping delivers both again from it, so the second is not
+        // dead-lettered yet.
+        assert_eq!(failures(&relay.handle(batch(&records, 0)).await), ["0"]);
+        assert!(kept(&relay).is_empty());
+        assert!(failures(&relay.handle(batch(&records, 0)).await).is_empty());
+        assert_eq!(
+            *relay.publisher.published.lock().unwrap(),
+            [records[0].event_id]
+        );
+        assert_eq!(kept(&relay).len(), 1);
+        assert_eq!(kept(&relay)[0].0, "1");
     }
 
     #[tokio::test]

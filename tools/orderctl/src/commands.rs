@@ -8,9 +8,11 @@ use aws_sdk_sqs::types::{Message, MessageSystemAttributeName};
 use serde_json::{Value, json};
 
 use crate::dead_letters::{
-    DEAD_LETTER_QUEUES, DeadLetter, attributes_to_keep, destination, summarize,
+    DEAD_LETTER_QUEUES, DeadLetter, attributes_to_keep, destination, sent_after, stream_table,
+    summarize,
 };
 use crate::stack::{Stack, StackError, aws};
+use shared::dead_letter::IMAGE_OMITTED;
 
 /// A listing reads at most this many messages of one queue.
 const PEEK_LIMIT: usize = 100;
@@ -101,7 +103,9 @@ pub async fn dlq_list(stack: &Stack) -> Result<Value, StackError> {
 
 /// Moves every message of a dead-letter queue back to the queue it came from (or to `to`), one
 /// by one: sent there first, then deleted here, so a failure in between leaves a duplicate,
-/// which the functions are built to take, and never a loss.
+/// which the functions are built to take, and never a loss. An outbox row the relay dead-lettered
+/// is put back in its table instead, so its stream carries it to the relay again. What is
+/// dead-lettered again while this runs is left for the next redrive.
 pub async fn dlq_redrive(
     stack: &Stack,
     queue: &str,
@@ -129,6 +133,7 @@ pub async fn dlq_redrive(
     let mut urls: HashMap<String, String> = HashMap::new();
     let mut left = Vec::new();
     let mut handled = std::collections::HashSet::new();
+    let began = chrono::Utc::now().timestamp_millis();
     loop {
         let received = receive(stack, url).await?;
         let fresh: Vec<Message> = received
@@ -140,20 +145,24 @@ pub async fn dlq_redrive(
         }
         for message in fresh {
             let letter = summarize(&message);
+            if sent_after(&message, began) {
+                release(stack, url, &message).await?;
+                left.push(json!({"messageId": letter.message_id, "why": "dead-lettered again during this redrive"}));
+                continue;
+            }
+            if let Some(stream) = &letter.source_stream_arn {
+                let table = put_back(stack, stream, &message).await?;
+                delete(stack, url, &message).await?;
+                *moved.entry(format!("table {table}")).or_default() += 1;
+                continue;
+            }
             match destination(&letter, &source_arns, forced.as_deref()) {
                 Ok(arn) => {
                     if !urls.contains_key(&arn) {
                         urls.insert(arn.clone(), queue_url(stack, &arn).await?);
                     }
                     send_back(stack, &urls[&arn], &message).await?;
-                    stack
-                        .sqs
-                        .delete_message()
-                        .queue_url(url)
-                        .receipt_handle(message.receipt_handle().unwrap_or_default())
-                        .send()
-                        .await
-                        .map_err(aws)?;
+                    delete(stack, url, &message).await?;
                     *moved.entry(arn).or_default() += 1;
                 }
                 Err(why) => {
@@ -164,6 +173,70 @@ pub async fn dlq_redrive(
         }
     }
     Ok(json!({"stack": stack.described_as, "queue": queue, "moved": moved, "left": left}))
+}
+
+async fn delete(stack: &Stack, url: &str, message: &Message) -> Result<(), StackError> {
+    stack
+        .sqs
+        .delete_message()
+        .queue_url(url)
+        .receipt_handle(message.receipt_handle().unwrap_or_default())
+        .send()
+        .await
+        .map_err(aws)?;
+    Ok(())
+}
+
+/// Puts an outbox row back in its table as a new insert, so the relay reads it again from the
+/// stream: the row as the table holds it (deleted first), or, once TTL removed it, as the message
+/// carries it (its stream image). Answers the table's name.
+async fn put_back(stack: &Stack, stream: &str, message: &Message) -> Result<String, StackError> {
+    let table = stream_table(stream)
+        .ok_or_else(|| StackError::Aws(format!("{stream} is not a DynamoDB stream")))?
+        .to_owned();
+    let image: serde_dynamo::Item = serde_json::from_str(message.body().unwrap_or_default())
+        .map_err(|e| StackError::Aws(format!("the dead-lettered row does not read: {e}")))?;
+    let image: HashMap<String, AttributeValue> = image.into();
+    let key = image
+        .get("eventId")
+        .cloned()
+        .ok_or_else(|| StackError::Aws("the dead-lettered row has no eventId".into()))?;
+    let stored = stack
+        .dynamodb
+        .get_item()
+        .table_name(&table)
+        .key("eventId", key.clone())
+        .consistent_read(true)
+        .send()
+        .await
+        .map_err(aws)?
+        .item;
+    let item = match stored {
+        Some(item) => item,
+        None if image.contains_key(IMAGE_OMITTED) => {
+            return Err(StackError::Aws(format!(
+                "row {key:?} is gone from {table} and the message holds only its keys"
+            )));
+        }
+        None => image,
+    };
+    stack
+        .dynamodb
+        .delete_item()
+        .table_name(&table)
+        .key("eventId", key)
+        .send()
+        .await
+        .map_err(aws)?;
+    stack
+        .dynamodb
+        .put_item()
+        .table_name(&table)
+        .set_item(Some(item))
+        .send()
+        .await
+        .map_err(aws)?;
+    Ok(table)
 }
 
 /// The URL of the queue with this ARN.

@@ -7,6 +7,7 @@ use aws_sdk_sqs::types::{Message, MessageSystemAttributeName};
 use serde::Serialize;
 use shared::dead_letter::{
     FUNCTION_ATTRIBUTE, REASON_ATTRIBUTE, SOURCE_MESSAGE_ATTRIBUTE, SOURCE_QUEUE_ATTRIBUTE,
+    SOURCE_STREAM_ATTRIBUTE,
 };
 
 /// The stack's dead-letter queues, by logical id: the functions' DLQs, the relay's on-failure
@@ -31,6 +32,8 @@ pub struct DeadLetter {
     pub reason: String,
     pub function: Option<String>,
     pub source_queue_arn: Option<String>,
+    /// For an outbox row the relay dead-lettered: the stream it was read from.
+    pub source_stream_arn: Option<String>,
     /// When it entered the dead-letter queue (its `SentTimestamp` there).
     pub dead_lettered_at: Option<String>,
     /// How often it was received, this listing included.
@@ -58,11 +61,17 @@ pub fn summarize(message: &Message) -> DeadLetter {
         .unwrap_or_default();
     let text = |value: &serde_json::Value| value.as_str().map(str::to_owned);
     // An EventBridge envelope names its event and order; an outbox row the relay dead-lettered
-    // is its stream image (DynamoDB JSON); Lambda's on-failure record names a stream batch.
+    // is its stream image (DynamoDB JSON); an order's timer names its order; Lambda's on-failure
+    // record names a stream batch.
     let (event_type, order_id) = if body.get("detail-type").is_some() {
         (text(&body["detail-type"]), text(&body["detail"]["orderId"]))
     } else if body.get("detailType").is_some() {
         (text(&body["detailType"]["S"]), text(&body["orderId"]["S"]))
+    } else if body.get("decisionDeadline").is_some() {
+        (
+            Some("DecisionDeadline".to_owned()),
+            text(&body["decisionDeadline"]["orderId"]),
+        )
     } else if body.get("requestContext").is_some() {
         (Some("stream batch".to_owned()), None)
     } else {
@@ -93,6 +102,7 @@ pub fn summarize(message: &Message) -> DeadLetter {
                 )
             })
             .map(str::to_owned),
+        source_stream_arn: attribute(message, SOURCE_STREAM_ATTRIBUTE).map(str::to_owned),
         dead_lettered_at: system_attribute(message, MessageSystemAttributeName::SentTimestamp)
             .and_then(|millis| millis.parse().ok())
             .and_then(chrono::DateTime::from_timestamp_millis)
@@ -134,6 +144,21 @@ pub fn destination(
             sources.len(),
         )),
     }
+}
+
+/// The table a DynamoDB stream belongs to (`arn:aws:dynamodb:REGION:ACCOUNT:table/NAME/stream/LABEL`).
+pub fn stream_table(stream_arn: &str) -> Option<&str> {
+    let (_, rest) = stream_arn.split_once(":table/")?;
+    let (table, _) = rest.split_once("/stream/")?;
+    (!table.is_empty()).then_some(table)
+}
+
+/// Whether SQS took the message after `since` (epoch milliseconds): dead-lettered again while a
+/// redrive runs, it waits for the next one instead of going round for ever.
+pub fn sent_after(message: &Message, since: i64) -> bool {
+    system_attribute(message, MessageSystemAttributeName::SentTimestamp)
+        .and_then(|millis| millis.parse::<i64>().ok())
+        .is_some_and(|sent| sent > since)
 }
 
 /// The message attributes to send back with a redriven message: its own, without those the
@@ -196,6 +221,7 @@ mod tests {
                 reason: "order o-1 does not exist".into(),
                 function: Some("order-replies".into()),
                 source_queue_arn: Some("arn:aws:sqs:us-east-1:1:Replies".into()),
+                source_stream_arn: None,
                 dead_lettered_at: Some("2026-11-26T12:00:00.123+00:00".into()),
                 receive_count: Some(2),
             }
@@ -260,6 +286,29 @@ mod tests {
             (Some("OrderCreated"), Some("o-1"))
         );
         assert_eq!(row.reason, "the event is 300000 bytes");
+        let timer = summarize(
+            &Message::builder()
+                .message_id("m-6")
+                .body(r#"{"decisionDeadline": {"orderId": "o-2"}}"#)
+                .build(),
+        );
+        assert_eq!(
+            (timer.event_type.as_deref(), timer.order_id.as_deref()),
+            (Some("DecisionDeadline"), Some("o-2"))
+        );
+    }
+
+    #[test]
+    fn a_stream_names_its_table_and_a_message_knows_when_it_was_sent() {
+        let arn =
+            "arn:aws:dynamodb:us-east-1:1:table/stack-OutboxTable-X/stream/2026-11-26T00:00:00.000";
+        assert_eq!(stream_table(arn), Some("stack-OutboxTable-X"));
+        assert_eq!(stream_table("arn:aws:sqs:us-east-1:1:Replies"), None);
+        let message = Message::builder()
+            .attributes(MessageSystemAttributeName::SentTimestamp, "1000")
+            .build();
+        assert!(sent_after(&message, 999) && !sent_after(&message, 1000));
+        assert!(!sent_after(&Message::builder().build(), 0));
     }
 
     #[test]

@@ -15,7 +15,9 @@ const USAGE: &str = "usage: orderctl [--local | --state FILE | --stack NAME] [--
 As an operator (AWS credentials):
   dlq list                      every dead-letter queue, its depth, and each message: order,
                                 event, why it failed, when, how often it was received
-  dlq redrive QUEUE [--to Q]    moves QUEUE's messages back to the queues they came from
+  dlq redrive QUEUE [--to Q]    moves QUEUE's messages back to the queues they came from; an
+                                outbox row the relay could not publish (OutboxRelayFailures) is
+                                put back in its table, and the relay publishes it again
   order ORDER_ID                the order's row and history, its outbox events, and any of its
                                 messages in a dead-letter queue
 As a client of the API ([--api URL] [--token TOKEN]):

@@ -8,7 +8,11 @@ use orders::timer::{DeadlineTimers, SqsTimers};
 async fn main() -> Result<(), lambda_runtime::Error> {
     shared::telemetry::init();
     let config = shared::aws::sdk_config().await;
-    let timers = DeadlineTimers::new(SqsTimers::from_env(&config)?);
+    let deadline: u64 = shared::aws::required_env("DECISION_DEADLINE_SECONDS")?.parse()?;
+    let timers = DeadlineTimers::new(
+        SqsTimers::from_env(&config)?,
+        std::time::Duration::from_secs(deadline),
+    );
     let timers = &timers;
     lambda_runtime::run(shared::metrics::Recorded(service_fn(
         move |event: LambdaEvent<Event>| async move {
