@@ -214,15 +214,15 @@ def chaos_monkey(control: str, stop: threading.Event, seed: int, stops: Counter)
 
 
 def bus_outages(control: str, stop: threading.Event, seed: int, stops: Counter) -> None:
-    """Refuses every event of the order context for two to five seconds, every five to fifteen:
+    """Refuses every event of the order context for two to four seconds, every three to eight:
     longer than the relay's retries within an invocation, so the stream mapping's retries carry
     the rows, which must all be published, in order, once the bus accepts again."""
     rng = random.Random(seed + 1)
-    while not stop.wait(rng.uniform(5, 15)):
+    while not stop.wait(rng.uniform(3, 8)):
         requests.post(f"{control}/faults", json={"putEvents": {"failureRate": 1.0, "source": "orders"}},
                       timeout=10)
         stops["the bus, for the order context's events,"] += 1
-        stop.wait(rng.uniform(2, 5))
+        stop.wait(rng.uniform(2, 4))
         requests.post(f"{control}/faults", json={"putEvents": FAULTS["putEvents"]}, timeout=10)
 
 
