@@ -113,7 +113,8 @@ fn sqs_text(value: &str, json: bool) -> String {
 /// in its table by `eventId`.
 pub fn stream_record_body(image: &str) -> String {
     let body = sqs_text(image, true);
-    if body.len() <= MAX_STREAM_RECORD_BYTES {
+    // SQS refuses an empty body too.
+    if !body.is_empty() && body.len() <= MAX_STREAM_RECORD_BYTES {
         return body;
     }
     let full: serde_json::Value = serde_json::from_str(image).unwrap_or_default();

@@ -19,7 +19,6 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use shared::events::{Event as _, EventMeta, OrderCreated, SCHEMA_VERSION};
 use shared::metrics::{self, Unit};
-use shared::outbox::OutboxRecord;
 use tracing::{error, info, warn};
 
 /// At most ten messages per `SendMessageBatch` (the SQS API's limit).
@@ -116,6 +115,17 @@ impl Timers for SqsTimers {
     }
 }
 
+/// The attributes of an outbox row the timer reads; the rest of the row may be anything.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Keys {
+    event_id: uuid::Uuid,
+    order_id: Option<uuid::Uuid>,
+    detail_type: String,
+    created_at: DateTime<Utc>,
+    correlation_id: Option<String>,
+}
+
 /// An `OrderCreated` row of the stream, with its sequence number.
 struct Row {
     sequence_number: String,
@@ -207,9 +217,9 @@ fn order_created(record: EventRecord) -> Option<Row> {
         metrics::emit(&[("TimersNotStarted", Unit::Count, 1.0)], &[]);
         None
     };
-    match serde_dynamo::from_item::<_, OutboxRecord>(record.change.new_image) {
+    match serde_dynamo::from_item::<_, Keys>(record.change.new_image) {
         Ok(row) if row.detail_type != OrderCreated::DETAIL_TYPE => None,
-        Ok(OutboxRecord {
+        Ok(Keys {
             order_id: Some(order_id),
             event_id,
             created_at,
@@ -317,7 +327,12 @@ mod tests {
 
     #[tokio::test]
     async fn a_timer_starts_for_each_order_created_and_for_nothing_else() {
-        let (a, b, c) = (Uuid::now_v7(), Uuid::now_v7(), Uuid::now_v7());
+        let (a, b, c, d) = (
+            Uuid::now_v7(),
+            Uuid::now_v7(),
+            Uuid::now_v7(),
+            Uuid::now_v7(),
+        );
         let handler = timers(Scripted::default());
         let response = handler
             .handle(batch(&[
@@ -327,11 +342,14 @@ mod tests {
                 // Its event does not decode; the row names its order, which gets its timer.
                 ("INSERT", row("OrderCreated", "not JSON", b, Utc::now())),
                 ("INSERT", json!({"eventId": {"S": "not an id"}})),
+                // Only its keys: the rest of an outbox row is not needed.
+                ("INSERT", json!({"eventId": {"S": Uuid::now_v7().to_string()}, "orderId": {"S": d.to_string()},
+                                  "detailType": {"S": "OrderCreated"}, "createdAt": {"S": Utc::now().to_rfc3339()}})),
                 ("INSERT", created(c)),
             ]))
             .await;
         assert!(failures(&response).is_empty());
-        assert_eq!(*handler.timers.started.lock().unwrap(), vec![a, b, c]);
+        assert_eq!(*handler.timers.started.lock().unwrap(), vec![a, b, d, c]);
     }
 
     #[tokio::test]

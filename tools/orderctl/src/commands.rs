@@ -8,8 +8,8 @@ use aws_sdk_sqs::types::{Message, MessageSystemAttributeName};
 use serde_json::{Value, json};
 
 use crate::dead_letters::{
-    DEAD_LETTER_QUEUES, DeadLetter, attributes_to_keep, destination, sent_after, stream_table,
-    summarize,
+    DEAD_LETTER_QUEUES, DeadLetter, attributes_to_keep, came_back, destination, row_event_id,
+    stream_table, summarize,
 };
 use crate::stack::{Stack, StackError, aws};
 use shared::dead_letter::IMAGE_OMITTED;
@@ -132,8 +132,13 @@ pub async fn dlq_redrive(
     // Destination queue URLs by ARN, looked up once each.
     let mut urls: HashMap<String, String> = HashMap::new();
     let mut left = Vec::new();
+    // Left messages stay hidden until the end, so that every receive finds the ones not handled.
+    let mut kept_back: Vec<Message> = Vec::new();
     let mut handled = std::collections::HashSet::new();
-    let began = chrono::Utc::now().timestamp_millis();
+    let (mut sent, mut put) = (
+        std::collections::HashSet::new(),
+        std::collections::HashSet::new(),
+    );
     loop {
         let received = receive(stack, url).await?;
         let fresh: Vec<Message> = received
@@ -145,15 +150,23 @@ pub async fn dlq_redrive(
         }
         for message in fresh {
             let letter = summarize(&message);
-            if sent_after(&message, began) {
-                release(stack, url, &message).await?;
-                left.push(json!({"messageId": letter.message_id, "why": "dead-lettered again during this redrive"}));
+            let mut leave = |why: String, message: Message| {
+                left.push(json!({"messageId": letter.message_id, "why": why}));
+                kept_back.push(message);
+            };
+            if came_back(&message, &sent, &put) {
+                leave("dead-lettered again during this redrive".into(), message);
                 continue;
             }
             if let Some(stream) = &letter.source_stream_arn {
-                let table = put_back(stack, stream, &message).await?;
-                delete(stack, url, &message).await?;
-                *moved.entry(format!("table {table}")).or_default() += 1;
+                match put_back(stack, stream, &message).await {
+                    Ok(table) => {
+                        put.extend(row_event_id(&message));
+                        delete(stack, url, &message).await?;
+                        *moved.entry(format!("table {table}")).or_default() += 1;
+                    }
+                    Err(why) => leave(why.to_string(), message),
+                }
                 continue;
             }
             match destination(&letter, &source_arns, forced.as_deref()) {
@@ -161,16 +174,16 @@ pub async fn dlq_redrive(
                     if !urls.contains_key(&arn) {
                         urls.insert(arn.clone(), queue_url(stack, &arn).await?);
                     }
-                    send_back(stack, &urls[&arn], &message).await?;
+                    sent.insert(send_back(stack, &urls[&arn], &message).await?);
                     delete(stack, url, &message).await?;
                     *moved.entry(arn).or_default() += 1;
                 }
-                Err(why) => {
-                    release(stack, url, &message).await?;
-                    left.push(json!({"messageId": letter.message_id, "why": why.to_string()}));
-                }
+                Err(why) => leave(why.to_string(), message),
             }
         }
+    }
+    for message in &kept_back {
+        release(stack, url, message).await?;
     }
     Ok(json!({"stack": stack.described_as, "queue": queue, "moved": moved, "left": left}))
 }
@@ -228,15 +241,27 @@ async fn put_back(stack: &Stack, stream: &str, message: &Message) -> Result<Stri
         .send()
         .await
         .map_err(aws)?;
-    stack
-        .dynamodb
-        .put_item()
-        .table_name(&table)
-        .set_item(Some(item))
-        .send()
-        .await
-        .map_err(aws)?;
-    Ok(table)
+    // Deleted: the put must happen. Tried three times; on failure the row is in the answer.
+    let mut failure = None;
+    for _ in 0..3 {
+        match stack
+            .dynamodb
+            .put_item()
+            .table_name(&table)
+            .set_item(Some(item.clone()))
+            .send()
+            .await
+        {
+            Ok(_) => return Ok(table),
+            Err(e) => failure = Some(aws(e)),
+        }
+    }
+    let row: serde_dynamo::Item = item.into();
+    Err(StackError::Aws(format!(
+        "deleted from {table} but not put back ({}): put it by hand: {}",
+        failure.map(|e| e.to_string()).unwrap_or_default(),
+        serde_json::to_string(&row).unwrap_or_default()
+    )))
 }
 
 /// The URL of the queue with this ARN.
@@ -253,8 +278,9 @@ async fn queue_url(stack: &Stack, arn: &str) -> Result<String, StackError> {
         .unwrap_or_default())
 }
 
-async fn send_back(stack: &Stack, url: &str, message: &Message) -> Result<(), StackError> {
-    stack
+/// Sends a message back to its queue; answers the id that queue gave it.
+async fn send_back(stack: &Stack, url: &str, message: &Message) -> Result<String, StackError> {
+    let sent = stack
         .sqs
         .send_message()
         .queue_url(url)
@@ -263,7 +289,7 @@ async fn send_back(stack: &Stack, url: &str, message: &Message) -> Result<(), St
         .send()
         .await
         .map_err(aws)?;
-    Ok(())
+    Ok(sent.message_id.unwrap_or_default())
 }
 
 async fn queue_arn(stack: &Stack, url: &str) -> Result<String, StackError> {

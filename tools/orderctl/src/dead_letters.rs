@@ -1,7 +1,7 @@
 //! What a message in a dead-letter queue says, read by a person, and where it goes back to.
 //! Pure: the messages come in as the SQS SDK returns them.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use aws_sdk_sqs::types::{Message, MessageSystemAttributeName};
 use serde::Serialize;
@@ -153,12 +153,18 @@ pub fn stream_table(stream_arn: &str) -> Option<&str> {
     (!table.is_empty()).then_some(table)
 }
 
-/// Whether SQS took the message after `since` (epoch milliseconds): dead-lettered again while a
-/// redrive runs, it waits for the next one instead of going round for ever.
-pub fn sent_after(message: &Message, since: i64) -> bool {
-    system_attribute(message, MessageSystemAttributeName::SentTimestamp)
-        .and_then(|millis| millis.parse::<i64>().ok())
-        .is_some_and(|sent| sent > since)
+/// The `eventId` of an outbox row a message carries (its stream image), if it carries one.
+pub fn row_event_id(message: &Message) -> Option<String> {
+    let body: serde_json::Value = serde_json::from_str(message.body()?).ok()?;
+    body["eventId"]["S"].as_str().map(str::to_owned)
+}
+
+/// Whether a message is one this redrive sent back (by the id the source queue gave it) or
+/// put back (by its row's `eventId`), dead-lettered again: it waits for the next redrive
+/// instead of going round for ever. No clock is compared, so a skewed one cannot fool it.
+pub fn came_back(message: &Message, sent: &HashSet<String>, put: &HashSet<String>) -> bool {
+    attribute(message, SOURCE_MESSAGE_ATTRIBUTE).is_some_and(|id| sent.contains(id))
+        || row_event_id(message).is_some_and(|id| put.contains(&id))
 }
 
 /// The message attributes to send back with a redriven message: its own, without those the
@@ -299,16 +305,25 @@ mod tests {
     }
 
     #[test]
-    fn a_stream_names_its_table_and_a_message_knows_when_it_was_sent() {
+    fn a_stream_names_its_table_and_a_message_that_came_back_is_known() {
         let arn =
             "arn:aws:dynamodb:us-east-1:1:table/stack-OutboxTable-X/stream/2026-11-26T00:00:00.000";
         assert_eq!(stream_table(arn), Some("stack-OutboxTable-X"));
         assert_eq!(stream_table("arn:aws:sqs:us-east-1:1:Replies"), None);
-        let message = Message::builder()
-            .attributes(MessageSystemAttributeName::SentTimestamp, "1000")
+        let sent: HashSet<String> = ["m-new".to_owned()].into();
+        let put: HashSet<String> = ["e-1".to_owned()].into();
+        let redriven = Message::builder()
+            .message_attributes(SOURCE_MESSAGE_ATTRIBUTE, text("m-new"))
             .build();
-        assert!(sent_after(&message, 999) && !sent_after(&message, 1000));
-        assert!(!sent_after(&Message::builder().build(), 0));
+        let row = Message::builder()
+            .body(r#"{"eventId": {"S": "e-1"}}"#)
+            .build();
+        let other = Message::builder()
+            .body(r#"{"eventId": {"S": "e-2"}}"#)
+            .message_attributes(SOURCE_MESSAGE_ATTRIBUTE, text("m-old"))
+            .build();
+        assert!(came_back(&redriven, &sent, &put) && came_back(&row, &sent, &put));
+        assert!(!came_back(&other, &sent, &put));
     }
 
     #[test]
