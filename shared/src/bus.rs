@@ -6,6 +6,7 @@ use aws_sdk_eventbridge::primitives::DateTime as SdkDateTime;
 use aws_sdk_eventbridge::types::PutEventsRequestEntry;
 use chrono::{DateTime, Utc};
 
+use crate::aws_error::{AwsError, Classified, Retry};
 use crate::events::Event;
 
 /// EventBridge's limit of entries per `PutEvents` call.
@@ -87,8 +88,22 @@ pub fn refused_for_good(code: &str) -> bool {
 }
 
 #[derive(Debug, thiserror::Error)]
-#[error("PutEvents failed: {0}")]
-pub struct PublishError(pub String);
+pub enum PublishError {
+    #[error(transparent)]
+    Call(#[from] AwsError),
+    /// The answer does not add up (entries missing, a count that disagrees): asked again.
+    #[error("PutEvents answered inconsistently: {0}")]
+    Inconsistent(String),
+}
+
+impl Classified for PublishError {
+    fn retry(&self) -> Retry {
+        match self {
+            PublishError::Call(call) => call.retry(),
+            PublishError::Inconsistent(_) => Retry::Transient,
+        }
+    }
+}
 
 #[derive(Clone, Debug)]
 pub struct EventBus {
@@ -132,9 +147,7 @@ impl EventBus {
             .set_entries(Some(request))
             .send()
             .await
-            .map_err(|e| {
-                PublishError(aws_sdk_eventbridge::error::DisplayErrorContext(e).to_string())
-            })?;
+            .map_err(|e| AwsError::from_sdk("EventBridge.PutEvents", e))?;
         // Entries answer in request order; one with an error code was not published, whatever
         // FailedEntryCount says.
         let outcomes: Vec<EntryOutcome> = output
@@ -155,7 +168,7 @@ impl EventBus {
         let reported = usize::try_from(output.failed_entry_count()).unwrap_or(usize::MAX);
         if outcomes.len() != entries.len() || refused != reported {
             // An answer that does not add up is no answer: every entry counts as refused.
-            return Err(PublishError(format!(
+            return Err(PublishError::Inconsistent(format!(
                 "{} entries sent, {} answered, FailedEntryCount {reported} but {refused} entries with an error",
                 entries.len(),
                 outcomes.len()

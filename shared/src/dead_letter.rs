@@ -1,19 +1,12 @@
-//! How an SQS-triggered function settles a batch: each message is done, handed back to SQS to be
-//! tried again (a retry can help), or dead-lettered at once with the reason (it never can).
-//!
-//! SQS's own redrive only counts receives: a message that can never succeed would be received
-//! five times, a visibility timeout apart, and reach the DLQ without saying why. A permanent
-//! failure is sent to the DLQ by the function itself, with the reason in a message attribute,
-//! and then reported as done so that SQS deletes the original. If the DLQ refuses it, the
-//! message is handed back instead: nothing is lost.
+//! Where messages and stream records that can never succeed go: the function's dead-letter
+//! queue, with the reason and where they came from in message attributes.
 
 use std::future::Future;
 
-use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsMessage};
+use aws_lambda_events::event::sqs::SqsMessage;
 use aws_sdk_sqs::types::MessageAttributeValue;
-use tracing::{error, warn};
 
-use crate::envelope::batch_response;
+use crate::aws_error::AwsError;
 
 /// The attribute that says why a message was dead-lettered.
 pub const REASON_ATTRIBUTE: &str = "DeadLetterReason";
@@ -28,7 +21,7 @@ pub const SOURCE_SEQUENCE_ATTRIBUTE: &str = "SourceSequenceNumber";
 
 #[derive(Debug, thiserror::Error)]
 #[error("dead-letter queue refused the message: {0}")]
-pub struct DeadLetterError(pub String);
+pub struct DeadLetterError(#[from] pub AwsError);
 
 /// Where messages that can never succeed go.
 pub trait DeadLetters: Send + Sync {
@@ -64,7 +57,7 @@ fn text(value: &str) -> Result<MessageAttributeValue, DeadLetterError> {
         .data_type("String")
         .string_value(value)
         .build()
-        .map_err(|e| DeadLetterError(e.to_string()))
+        .map_err(|e| DeadLetterError(AwsError::unbuilt("SQS.SendMessage", e)))
 }
 
 impl DeadLetters for SqsDeadLetters {
@@ -85,7 +78,7 @@ impl DeadLetters for SqsDeadLetters {
             )
             .send()
             .await
-            .map_err(|e| DeadLetterError(aws_sdk_sqs::error::DisplayErrorContext(e).to_string()))?;
+            .map_err(|e| AwsError::from_sdk("SQS.SendMessage", e))?;
         Ok(())
     }
 }
@@ -157,54 +150,8 @@ impl SqsDeadLetters {
             .message_attributes(SOURCE_SEQUENCE_ATTRIBUTE, text(sequence_number)?)
             .send()
             .await
-            .map_err(|e| DeadLetterError(aws_sdk_sqs::error::DisplayErrorContext(e).to_string()))?;
+            .map_err(|e| AwsError::from_sdk("SQS.SendMessage", e))?;
         Ok(())
-    }
-}
-
-/// The fate of each message of a batch, decided one by one and settled together.
-#[derive(Debug, Default)]
-pub struct Verdicts {
-    retry: Vec<String>,
-    permanent: Vec<(String, String)>,
-}
-
-impl Verdicts {
-    /// SQS delivers the message again after its visibility timeout.
-    pub fn retry(&mut self, message_id: String) {
-        self.retry.push(message_id);
-    }
-
-    /// The message can never succeed: it goes to the dead-letter queue with `reason`.
-    pub fn reject(&mut self, message_id: String, reason: String) {
-        self.permanent.push((message_id, reason));
-    }
-
-    /// Dead-letters the permanent failures and names every message SQS must deliver again.
-    pub async fn settle<D: DeadLetters>(
-        mut self,
-        messages: &[SqsMessage],
-        dead_letters: &D,
-    ) -> SqsBatchResponse {
-        for (id, reason) in std::mem::take(&mut self.permanent) {
-            let Some(message) = messages
-                .iter()
-                .find(|m| m.message_id.as_deref() == Some(&id))
-            else {
-                self.retry.push(id);
-                continue;
-            };
-            match dead_letters.send(message, &reason).await {
-                Ok(()) => {
-                    warn!(messageId = %id, reason, "message dead-lettered: it can never succeed")
-                }
-                Err(e) => {
-                    error!(messageId = %id, reason, error = %e, "message not dead-lettered; SQS will deliver it again");
-                    self.retry.push(id);
-                }
-            }
-        }
-        batch_response(self.retry)
     }
 }
 
@@ -224,7 +171,12 @@ pub mod memory {
     impl DeadLetters for MemoryDeadLetters {
         async fn send(&self, message: &SqsMessage, reason: &str) -> Result<(), DeadLetterError> {
             if self.refuse {
-                return Err(DeadLetterError("refused".into()));
+                return Err(DeadLetterError(AwsError::coded(
+                    "SQS.SendMessage",
+                    "AccessDenied",
+                    403,
+                    "refused",
+                )));
             }
             self.sent.lock().unwrap().push((
                 message.message_id.clone().unwrap_or_default(),
@@ -237,35 +189,7 @@ pub mod memory {
 
 #[cfg(test)]
 mod tests {
-    use super::memory::MemoryDeadLetters;
     use super::*;
-
-    fn message(id: &str) -> SqsMessage {
-        serde_json::from_value(serde_json::json!({"messageId": id, "body": "{}"})).unwrap()
-    }
-
-    fn failed_ids(response: &SqsBatchResponse) -> Vec<&str> {
-        response
-            .batch_item_failures
-            .iter()
-            .map(|f| f.item_identifier.as_str())
-            .collect()
-    }
-
-    #[tokio::test]
-    async fn permanent_failures_are_dead_lettered_with_their_reason_and_not_retried() {
-        let messages = [message("a"), message("b"), message("c")];
-        let mut verdicts = Verdicts::default();
-        verdicts.retry("a".into());
-        verdicts.reject("b".into(), "order x does not exist".into());
-        let dead_letters = MemoryDeadLetters::default();
-        let response = verdicts.settle(&messages, &dead_letters).await;
-        assert_eq!(failed_ids(&response), ["a"]);
-        assert_eq!(
-            *dead_letters.sent.lock().unwrap(),
-            [("b".to_owned(), "order x does not exist".to_owned())]
-        );
-    }
 
     #[test]
     fn a_stream_record_is_dead_lettered_in_text_sqs_takes_and_within_its_size() {
@@ -286,18 +210,5 @@ mod tests {
         assert_eq!(body["detailType"]["S"], "OrderCreated");
         assert!(body.get("detail").is_none());
         assert!(body[IMAGE_OMITTED]["S"].as_str().unwrap().contains("bytes"));
-    }
-
-    #[tokio::test]
-    async fn a_refused_dead_letter_hands_the_message_back_to_sqs() {
-        let messages = [message("b")];
-        let mut verdicts = Verdicts::default();
-        verdicts.reject("b".into(), "bad".into());
-        let dead_letters = MemoryDeadLetters {
-            refuse: true,
-            ..Default::default()
-        };
-        let response = verdicts.settle(&messages, &dead_letters).await;
-        assert_eq!(failed_ids(&response), ["b"]);
     }
 }

@@ -2,6 +2,8 @@
 //! problem+json errors and log setup. Nothing here knows about any one context's model.
 
 pub mod aws;
+pub mod aws_error;
+pub mod batch;
 pub mod bus;
 #[cfg(any(test, feature = "hostile"))]
 pub mod corpus;

@@ -4,21 +4,29 @@ use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::AttributeValue;
 use serde::de::DeserializeOwned;
 
+use crate::aws_error::{AwsError, Classified, Retry};
+
+/// The error of every DynamoDB adapter in `shared`.
 #[derive(Debug, thiserror::Error)]
 pub enum TableError {
-    #[error("DynamoDB call failed: {0}")]
-    Call(String),
+    #[error(transparent)]
+    Call(#[from] AwsError),
     #[error("item in {table} does not decode: {error}")]
     Corrupt {
         table: String,
         error: serde_dynamo::Error,
     },
+    #[error("value does not encode as an item: {0}")]
+    Unencodable(serde_dynamo::Error),
 }
 
-impl TableError {
-    /// A failed call may succeed later; an item that does not decode never will.
-    pub fn is_permanent(&self) -> bool {
-        matches!(self, TableError::Corrupt { .. })
+impl Classified for TableError {
+    /// A call is as the AWS error says; an item that does not decode never will.
+    fn retry(&self) -> Retry {
+        match self {
+            TableError::Call(call) => call.retry(),
+            TableError::Corrupt { .. } | TableError::Unencodable(_) => Retry::Never,
+        }
     }
 }
 
@@ -58,9 +66,7 @@ impl Table {
             .consistent_read(true)
             .send()
             .await
-            .map_err(|e| {
-                TableError::Call(aws_sdk_dynamodb::error::DisplayErrorContext(e).to_string())
-            })?;
+            .map_err(|e| AwsError::from_sdk("DynamoDB.GetItem", e))?;
         output
             .item
             .map(|item| {

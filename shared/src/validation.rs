@@ -1,17 +1,19 @@
-//! What both validators do with a batch of `OrderCreated` messages: decide each one, publish
-//! the answers in one `PutEvents` call, and report every message whose answer was not
-//! published, so that SQS delivers it again (and, after enough tries, to its dead-letter queue).
-//! A message that can never be answered (it does not decode, or the context's own record is
-//! corrupt) goes to the dead-letter queue at once, with the reason.
+//! What both validators do with a batch of `OrderCreated` messages: decide each one (through
+//! the batch processor), publish the answers in one `PutEvents` call, and report every message
+//! whose answer was not published, so that SQS delivers it again. A message that can never be
+//! answered (it does not decode, the context's own record is corrupt, AWS refused the call for
+//! good) goes to the dead-letter queue with the reason.
 
 use std::future::Future;
 
-use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
-use futures_util::future::join_all;
+use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
+use tokio::time::Instant;
 use tracing::{Instrument, debug, error, info, info_span};
 
+use crate::aws_error::{Classified, Retry};
+use crate::batch::{self, Handler, Handling, Outcome, QueueTimeout};
 use crate::bus::{self, Entry, EntryOutcome, EventBus};
-use crate::dead_letter::{DeadLetters, SqsDeadLetters, Verdicts};
+use crate::dead_letter::{DeadLetters, SqsDeadLetters};
 use crate::envelope::{Envelope, EnvelopeError};
 use crate::events::{Event, OrderCreated};
 
@@ -32,18 +34,17 @@ pub enum AnswerError {
     Serialize(#[from] serde_json::Error),
 }
 
-impl AnswerError {
-    /// True when trying again cannot help: the data itself is wrong.
-    pub fn is_permanent(&self) -> bool {
+impl Classified for AnswerError {
+    fn retry(&self) -> Retry {
         match self {
-            AnswerError::Table(table) => table.is_permanent(),
-            AnswerError::Serialize(_) => true,
+            AnswerError::Table(table) => table.retry(),
+            AnswerError::Serialize(_) => Retry::Never,
         }
     }
 }
 
 #[derive(Debug, thiserror::Error)]
-enum MessageError {
+pub enum MessageError {
     #[error(transparent)]
     Envelope(#[from] EnvelopeError),
     #[error("expected OrderCreated, got {0}")]
@@ -52,12 +53,43 @@ enum MessageError {
     Answer(#[from] AnswerError),
 }
 
-impl MessageError {
-    fn is_permanent(&self) -> bool {
+impl Classified for MessageError {
+    fn retry(&self) -> Retry {
         match self {
-            MessageError::Envelope(_) | MessageError::UnexpectedEvent(_) => true,
-            MessageError::Answer(answer) => answer.is_permanent(),
+            MessageError::Envelope(_) | MessageError::UnexpectedEvent(_) => Retry::Never,
+            MessageError::Answer(answer) => answer.retry(),
         }
+    }
+}
+
+/// A validator as the batch processor sees it: one `OrderCreated` a message, answered.
+pub struct Answering<'a, V>(pub &'a V);
+
+impl<V: Validator> Handler for Answering<'_, V> {
+    type Message = OrderCreated;
+    type Handled = Entry;
+    type Error = MessageError;
+
+    fn decode(&self, message: &SqsMessage) -> Result<OrderCreated, MessageError> {
+        let envelope = Envelope::from_message(message)?;
+        if envelope.detail_type != OrderCreated::DETAIL_TYPE {
+            return Err(MessageError::UnexpectedEvent(envelope.detail_type));
+        }
+        Ok(envelope.detail()?)
+    }
+
+    fn subject(&self, order: &OrderCreated) -> String {
+        order.meta.order_id.to_string()
+    }
+
+    async fn handle(&self, order: OrderCreated) -> Result<Entry, MessageError> {
+        let span = info_span!(
+            "validate",
+            orderId = %order.meta.order_id,
+            eventId = %order.meta.event_id,
+            correlationId = order.meta.correlation_id.as_deref().unwrap_or_default(),
+        );
+        Ok(self.0.answer(&order).instrument(span).await?)
     }
 }
 
@@ -66,78 +98,67 @@ pub async fn answer_batch<V: Validator, D: DeadLetters>(
     bus: &EventBus,
     dead_letters: &D,
     event: SqsEvent,
+    deadline: Instant,
 ) -> SqsBatchResponse {
     info!(
         coldStart = crate::telemetry::cold_start(),
         messages = event.records.len(),
         "orders received"
     );
-    let mut verdicts = Verdicts::default();
-    let mut answers: Vec<(String, Entry)> = Vec::new();
+    let messages = &event.records;
+    let handler = Answering(validator);
     // Each order is checked on its own (one read of this context's table): all at once.
-    let decided = join_all(
-        event
-            .records
-            .iter()
-            .map(|message| decide(validator, message)),
-    )
-    .await;
-    for (message, decision) in event.records.iter().zip(decided) {
-        let id = message.message_id.clone().unwrap_or_default();
-        match decision {
-            Ok(answer) => answers.push((id, answer)),
-            Err(e) if e.is_permanent() => verdicts.reject(id, e.to_string()),
-            Err(e) => {
-                error!(messageId = %id, error = %e, "message not answered; SQS will deliver it again");
-                verdicts.retry(id);
-            }
-        }
-    }
-    let entries: Vec<Entry> = answers.iter().map(|(_, entry)| entry.clone()).collect();
-    // One outcome per answer, in order: calls within EventBridge's limits, one after another.
-    let mut outcomes = Vec::with_capacity(entries.len());
+    let results = batch::handle_all(&handler, messages, deadline).await;
+    let mut outcomes = batch::outcomes(&handler, messages, &results);
+    // A message is done only once its answer is published.
+    let answered: Vec<(usize, &Entry)> = results
+        .iter()
+        .enumerate()
+        .filter_map(|(i, result)| match result {
+            Handling::Handled(entry) => Some((i, entry)),
+            _ => None,
+        })
+        .collect();
+    let entries: Vec<Entry> = answered.iter().map(|(_, entry)| (*entry).clone()).collect();
+    // Calls within EventBridge's limits, one after another.
     for call in bus::calls(&entries) {
-        match bus.put(&entries[call.clone()]).await {
-            Ok(answered) => outcomes.extend(answered.into_iter().map(Some)),
+        let in_call = &answered[call.clone()];
+        match bus.put(&entries[call]).await {
+            Ok(published) => {
+                for (&(i, entry), published) in in_call.iter().zip(published) {
+                    outcomes[i] = answer_outcome(&messages[i], entry, published);
+                }
+            }
             Err(e) => {
-                error!(error = %e, answers = call.len(), "answers not published");
-                outcomes.extend(call.map(|_| None));
+                error!(error = %e, answers = in_call.len(), "answers not published");
+                for &(i, _) in in_call {
+                    outcomes[i] = batch::outcome_of_failure(&messages[i], &e, |_| None);
+                }
             }
         }
     }
-    for ((id, entry), outcome) in answers.into_iter().zip(outcomes) {
-        match outcome {
-            // Per message at debug: the verdict is logged at info already, and log ingestion is
-            // billed by the byte (`make bench` counts it per order).
-            Some(EntryOutcome::Published) => {
-                debug!(messageId = %id, answer = %entry.detail_type, "answer published")
-            }
-            Some(EntryOutcome::Failed { code, message }) => {
-                error!(messageId = %id, code, message, "answer refused by the bus");
-                verdicts.retry(id);
-            }
-            None => verdicts.retry(id),
-        }
-    }
-    verdicts.settle(&event.records, dead_letters).await
+    batch::settle(messages, outcomes, dead_letters, &QueueTimeout).await
 }
 
-async fn decide<V: Validator>(
-    validator: &V,
-    message: &aws_lambda_events::event::sqs::SqsMessage,
-) -> Result<Entry, MessageError> {
-    let envelope = Envelope::from_message(message)?;
-    if envelope.detail_type != OrderCreated::DETAIL_TYPE {
-        return Err(MessageError::UnexpectedEvent(envelope.detail_type));
+/// A message whose answer the bus took is done; one it refused is tried again, or, refused with
+/// a code that no retry changes, dead-lettered with it.
+fn answer_outcome(message: &SqsMessage, entry: &Entry, published: EntryOutcome) -> Outcome {
+    let id = message.message_id.as_deref().unwrap_or_default();
+    match published {
+        // Per message at debug: the verdict is logged at info already, and log ingestion is
+        // billed by the byte (`make bench` counts it per order).
+        EntryOutcome::Published => {
+            debug!(messageId = id, answer = %entry.detail_type, "answer published");
+            Outcome::Done
+        }
+        EntryOutcome::Failed { code, message } if bus::refused_for_good(&code) => {
+            Outcome::DeadLetter(format!("the bus refused the answer: {code}: {message}"))
+        }
+        EntryOutcome::Failed { code, message } => {
+            error!(messageId = id, code, message, "answer refused by the bus");
+            Outcome::Retry
+        }
     }
-    let order: OrderCreated = envelope.detail()?;
-    let span = info_span!(
-        "validate",
-        orderId = %order.meta.order_id,
-        eventId = %order.meta.event_id,
-        correlationId = order.meta.correlation_id.as_deref().unwrap_or_default(),
-    );
-    Ok(validator.answer(&order).instrument(span).await?)
 }
 
 /// The whole life of a validator function: logs, clients built once, then one batch per
@@ -153,9 +174,16 @@ pub async fn run<V: Validator>(
     let (validator, bus, dead_letters) = (&validator, &bus, &dead_letters);
     lambda_runtime::run(crate::metrics::Recorded(lambda_runtime::service_fn(
         move |event: lambda_runtime::LambdaEvent<SqsEvent>| async move {
+            let deadline = batch::work_deadline(&event.context);
             // Boxed: the nested future types otherwise exceed the compiler's layout depth limit.
-            let answered =
-                Box::pin(answer_batch(validator, bus, dead_letters, event.payload)).await;
+            let answered = Box::pin(answer_batch(
+                validator,
+                bus,
+                dead_letters,
+                event.payload,
+                deadline,
+            ))
+            .await;
             Ok::<_, lambda_runtime::Error>(answered)
         },
     )))
@@ -166,7 +194,14 @@ pub async fn run<V: Validator>(
 mod tests {
     use super::*;
     use crate::events::{ConsumerValidated, EventMeta};
-    use aws_lambda_events::event::sqs::SqsMessage;
+
+    async fn decide<V: Validator>(
+        validator: &V,
+        message: &SqsMessage,
+    ) -> Result<Entry, MessageError> {
+        let handler = Answering(validator);
+        handler.handle(handler.decode(message)?).await
+    }
 
     struct AlwaysYes;
 
@@ -199,7 +234,7 @@ mod tests {
                 "messageId": "m", "body": String::from_utf8_lossy(&body)})).unwrap();
             let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
             if let Err(error) = runtime.block_on(decide(&AlwaysYes, &message)) {
-                proptest::prop_assert!(error.is_permanent(), "{}", error);
+                proptest::prop_assert_eq!(error.retry(), Retry::Never, "{}", error);
             }
         }
     }
@@ -233,7 +268,7 @@ mod tests {
         assert_eq!(answer.detail_type, "ConsumerValidated");
         for message in &batch.records[1..] {
             let refused = runtime.block_on(decide(&AlwaysYes, message)).unwrap_err();
-            assert!(refused.is_permanent(), "{refused}");
+            assert_eq!(refused.retry(), Retry::Never, "{refused}");
         }
     }
 }

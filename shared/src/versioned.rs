@@ -14,6 +14,7 @@ use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use crate::aws_error::AwsError;
 use crate::outbox::OutboxRecord;
 use crate::table::{Table, TableError};
 
@@ -134,7 +135,7 @@ impl DynamoVersionedStore {
 }
 
 fn to_item<T: Serialize>(value: &T) -> Result<HashMap<String, AttributeValue>, TableError> {
-    serde_dynamo::to_item(value).map_err(|error| TableError::Call(error.to_string()))
+    serde_dynamo::to_item(value).map_err(TableError::Unencodable)
 }
 
 impl VersionedStore for DynamoVersionedStore {
@@ -167,8 +168,8 @@ impl VersionedStore for DynamoVersionedStore {
         let result = self
             .client
             .transact_write_items()
-            .transact_items(built(put.build().map_err(call)?))
-            .transact_items(built(event.build().map_err(call)?))
+            .transact_items(built(put.build().map_err(unbuilt)?))
+            .transact_items(built(event.build().map_err(unbuilt)?))
             .send()
             .await;
         match result {
@@ -184,14 +185,14 @@ impl VersionedStore for DynamoVersionedStore {
                     tracing::info!(id, "version moved on under this write; reading again");
                     return Ok(false);
                 }
-                Err(call(error))
+                Err(AwsError::from_sdk("DynamoDB.TransactWriteItems", error).into())
             }
         }
     }
 }
 
-fn call(error: impl std::error::Error + Send + Sync + 'static) -> TableError {
-    TableError::Call(aws_sdk_dynamodb::error::DisplayErrorContext(error).to_string())
+fn unbuilt(error: aws_sdk_dynamodb::error::BuildError) -> TableError {
+    AwsError::unbuilt("DynamoDB.TransactWriteItems", error).into()
 }
 
 /// An in-memory adapter for handler tests: entities as JSON, the outbox as a list.

@@ -1053,7 +1053,13 @@ mod tests {
             &self,
             _: &IdempotencyClaim,
         ) -> Result<Option<Placement>, crate::store::StoreError> {
-            Err(crate::store::StoreError::Backend("throttled".into()))
+            Err(shared::aws_error::AwsError::coded(
+                "DynamoDB.GetItem",
+                "ThrottlingException",
+                400,
+                "throttled",
+            )
+            .into())
         }
 
         async fn save(

@@ -8,7 +8,7 @@
 use std::collections::HashMap;
 
 use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::error::SdkError;
+use aws_sdk_dynamodb::error::BuildError;
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{
@@ -19,6 +19,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::domain::Order;
+use shared::aws_error::AwsError;
 use shared::outbox::OutboxRecord;
 
 use crate::store::{IdempotencyClaim, OrderStore, Placement, Saved, StoreError};
@@ -65,8 +66,8 @@ fn claim_key(key: &str) -> String {
     format!("IDEMPOTENCY#{key}")
 }
 
-fn backend<E: std::error::Error + 'static>(error: E) -> StoreError {
-    StoreError::Backend(aws_sdk_dynamodb::error::DisplayErrorContext(error).to_string())
+fn unbuilt(operation: &'static str) -> impl Fn(BuildError) -> StoreError {
+    move |error| AwsError::unbuilt(operation, error).into()
 }
 
 fn corrupt(error: serde_dynamo::Error) -> StoreError {
@@ -81,7 +82,7 @@ fn create(table: &str, key_attribute: &str, item: Item) -> Result<TransactWriteI
         .condition_expression("attribute_not_exists(#key)")
         .expression_attribute_names("#key", key_attribute)
         .build()
-        .map_err(backend)?;
+        .map_err(unbuilt("DynamoDB.TransactWriteItems"))?;
     Ok(TransactWriteItem::builder().put(put).build())
 }
 
@@ -120,11 +121,12 @@ impl DynamoStore {
             .await;
         let cancelled = match result {
             Ok(_) => return Ok(Transaction::Committed),
-            Err(SdkError::ServiceError(failure)) => match failure.into_err() {
-                TransactWriteItemsError::TransactionCanceledException(cancelled) => cancelled,
-                error => return Err(backend(error)),
+            Err(error) => match error.as_service_error() {
+                Some(TransactWriteItemsError::TransactionCanceledException(cancelled)) => {
+                    cancelled.clone()
+                }
+                _ => return Err(AwsError::from_sdk("DynamoDB.TransactWriteItems", error).into()),
             },
-            Err(error) => return Err(backend(error)),
         };
         let reasons = cancelled.cancellation_reasons();
         let failed: Vec<(usize, Option<Item>)> = reasons
@@ -141,9 +143,9 @@ impl DynamoStore {
         {
             Ok(Transaction::Conflicted)
         } else {
-            Err(backend(
-                TransactWriteItemsError::TransactionCanceledException(cancelled),
-            ))
+            // Cancelled for another reason (throttled, a validation error): as its codes say.
+            let codes: Vec<&str> = reasons.iter().filter_map(|r| r.code()).collect();
+            Err(AwsError::cancelled("DynamoDB.TransactWriteItems", &codes).into())
         }
     }
 
@@ -165,12 +167,13 @@ impl DynamoStore {
             .await;
         match result {
             Ok(_) => Ok(Saved::Saved),
-            Err(SdkError::ServiceError(failure)) => match failure.into_err() {
-                PutItemError::ConditionalCheckFailedException(_)
-                | PutItemError::TransactionConflictException(_) => Ok(Saved::Conflict),
-                error => Err(backend(error)),
+            Err(error) => match error.as_service_error() {
+                Some(
+                    PutItemError::ConditionalCheckFailedException(_)
+                    | PutItemError::TransactionConflictException(_),
+                ) => Ok(Saved::Conflict),
+                _ => Err(AwsError::from_sdk("DynamoDB.PutItem", error).into()),
             },
-            Err(error) => Err(backend(error)),
         }
     }
 
@@ -180,7 +183,7 @@ impl DynamoStore {
         stored: Option<Item>,
     ) -> Result<Placement, StoreError> {
         let stored: ClaimItem = serde_dynamo::from_item(stored.ok_or_else(|| {
-            StoreError::Backend("a refused idempotency claim came back without its item".into())
+            StoreError::Unsettled("a refused idempotency claim came back without its item".into())
         })?)
         .map_err(corrupt)?;
         Ok(if stored.fingerprint == claim.fingerprint {
@@ -213,7 +216,7 @@ impl DynamoStore {
             .expression_attribute_values(":now", AttributeValue::N(now.timestamp().to_string()))
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .build()
-            .map_err(backend)?;
+            .map_err(unbuilt("DynamoDB.TransactWriteItems"))?;
         Ok(TransactWriteItem::builder().put(put).build())
     }
 }
@@ -244,7 +247,7 @@ impl OrderStore for DynamoStore {
                     // taken, and the claim as it stands came back with the failure.
                     return match (failed.into_iter().find(|(i, _)| *i == 2), claim) {
                         (Some((_, stored)), Some(claim)) => Self::existing_claim(claim, stored),
-                        _ => Err(StoreError::Backend(
+                        _ => Err(StoreError::Unsettled(
                             "a new order's id or event id already exists".into(),
                         )),
                     };
@@ -254,7 +257,7 @@ impl OrderStore for DynamoStore {
                 Transaction::Conflicted => crate::backoff::wait(attempt).await,
             }
         }
-        Err(StoreError::Backend(format!(
+        Err(StoreError::Unsettled(format!(
             "the new order's transaction conflicted {PLACE_ATTEMPTS} times"
         )))
     }
@@ -274,7 +277,7 @@ impl OrderStore for DynamoStore {
             .condition_expression("version = :read")
             .expression_attribute_values(":read", AttributeValue::N(read_version.to_string()))
             .build()
-            .map_err(backend)?;
+            .map_err(unbuilt("DynamoDB.TransactWriteItems"))?;
         let writes = vec![
             TransactWriteItem::builder().put(put).build(),
             create(
@@ -289,7 +292,7 @@ impl OrderStore for DynamoStore {
             Transaction::ConditionFailed(failed) if failed.iter().any(|(i, _)| *i == 0) => {
                 Ok(Saved::Conflict)
             }
-            Transaction::ConditionFailed(_) => Err(StoreError::Backend(
+            Transaction::ConditionFailed(_) => Err(StoreError::Unsettled(
                 "an outbox event id already exists".into(),
             )),
             Transaction::Conflicted => Ok(Saved::Conflict),
@@ -305,7 +308,7 @@ impl OrderStore for DynamoStore {
             .consistent_read(true)
             .send()
             .await
-            .map_err(backend)?;
+            .map_err(|e| AwsError::from_sdk("DynamoDB.GetItem", e))?;
         let Some(item) = found.item else {
             return Ok(None);
         };
@@ -325,7 +328,7 @@ impl OrderStore for DynamoStore {
             .consistent_read(true)
             .send()
             .await
-            .map_err(backend)?;
+            .map_err(|e| AwsError::from_sdk("DynamoDB.GetItem", e))?;
         found
             .item
             .map(|item| serde_dynamo::from_item(item).map_err(corrupt))

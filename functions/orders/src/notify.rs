@@ -13,14 +13,16 @@ use std::time::Duration;
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use base64::Engine;
 use chrono::Utc;
-use futures_util::future::join_all;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
-use shared::dead_letter::{DeadLetters, Verdicts};
+use shared::aws_error::{AwsError, Classified, Retry};
+use shared::batch::{self, Handler, RetryLater};
+use shared::dead_letter::DeadLetters;
 use shared::envelope::{Envelope, EnvelopeError};
 use shared::events::{Event, EventMeta, OrderRejected, OrderValidated};
 use shared::metrics::{self, Unit};
-use tracing::{Instrument, error, info, info_span};
+use tokio::time::Instant;
+use tracing::{Instrument, info, info_span};
 
 use crate::api::Callbacks;
 use crate::callback::{self, Checked, Refused, Resolver};
@@ -34,36 +36,6 @@ pub const DELIVERY_TIMEOUT: Duration = Duration::from_secs(10);
 pub fn retry_delay(receive_count: u32) -> Duration {
     let doublings = receive_count.saturating_sub(1).min(5);
     Duration::from_secs((10u64 << doublings).min(300))
-}
-
-/// Puts a failed delivery off: SQS delivers it again after the given delay rather than after
-/// the queue's fixed visibility timeout.
-pub trait RetryLater: Send + Sync {
-    fn retry_after(&self, message: &SqsMessage, delay: Duration)
-    -> impl Future<Output = ()> + Send;
-}
-
-/// `ChangeMessageVisibility` on the notifications queue (`NOTIFICATIONS_QUEUE_URL`).
-pub struct SqsRetryLater {
-    pub client: aws_sdk_sqs::Client,
-    pub queue_url: String,
-}
-
-impl RetryLater for SqsRetryLater {
-    async fn retry_after(&self, message: &SqsMessage, delay: Duration) {
-        let result = self
-            .client
-            .change_message_visibility()
-            .queue_url(&self.queue_url)
-            .receipt_handle(message.receipt_handle.clone().unwrap_or_default())
-            .visibility_timeout(delay.as_secs() as i32)
-            .send()
-            .await;
-        if let Err(e) = result {
-            // Not lost: the message comes back after the queue's own visibility timeout.
-            error!(error = %e, "could not put the retry off; the queue's timeout applies");
-        }
-    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -81,20 +53,38 @@ pub enum NotifyError {
     #[error("delivery failed: {0}")]
     Delivery(String),
     #[error("the signing secret could not be read: {0}")]
-    Secret(String),
+    Secret(#[from] SecretError),
 }
 
-impl NotifyError {
+impl Classified for NotifyError {
     /// A message that can never be delivered goes to the DLQ at once; a failed delivery is
     /// tried again.
-    pub fn is_permanent(&self) -> bool {
+    fn retry(&self) -> Retry {
         match self {
             NotifyError::Envelope(_)
             | NotifyError::UnexpectedEvent(_)
             | NotifyError::UnknownOrder(_)
-            | NotifyError::Refused(_) => true,
-            NotifyError::Store(store) => store.is_permanent(),
-            NotifyError::Delivery(_) | NotifyError::Secret(_) => false,
+            | NotifyError::Refused(_) => Retry::Never,
+            NotifyError::Store(store) => store.retry(),
+            NotifyError::Secret(secret) => secret.retry(),
+            NotifyError::Delivery(_) => Retry::Transient,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SecretError {
+    #[error(transparent)]
+    Aws(#[from] AwsError),
+    #[error("the webhook secret has no string value")]
+    NoString,
+}
+
+impl Classified for SecretError {
+    fn retry(&self) -> Retry {
+        match self {
+            SecretError::Aws(call) => call.retry(),
+            SecretError::NoString => Retry::Never,
         }
     }
 }
@@ -141,7 +131,7 @@ pub trait Deliverer: Send + Sync {
     ) -> impl Future<Output = Result<u16, String>> + Send;
 }
 
-type SecretRead = Pin<Box<dyn Future<Output = Result<Vec<u8>, String>> + Send>>;
+type SecretRead = Pin<Box<dyn Future<Output = Result<Vec<u8>, SecretError>> + Send>>;
 
 /// The deployment's signing secret, read once, on the first delivery that signs: most orders
 /// have no callback, and a cold start need not wait on Secrets Manager for them.
@@ -159,7 +149,7 @@ impl SigningSecret {
     pub fn read_with<F, R>(read: F) -> Self
     where
         F: Fn() -> R + Send + Sync + 'static,
-        R: Future<Output = Result<Vec<u8>, String>> + Send + 'static,
+        R: Future<Output = Result<Vec<u8>, SecretError>> + Send + 'static,
     {
         Self {
             value: tokio::sync::OnceCell::new(),
@@ -169,7 +159,7 @@ impl SigningSecret {
 
     async fn get(&self) -> Result<&[u8], NotifyError> {
         let value = self.value.get_or_try_init(|| (self.read)()).await;
-        value.map(Vec::as_slice).map_err(NotifyError::Secret)
+        Ok(value.map(Vec::as_slice)?)
     }
 }
 
@@ -202,37 +192,57 @@ fn payload(detail_type: &str, meta: &EventMeta, order: &crate::domain::Order) ->
 impl<S: OrderStore, R: Resolver, D: Deliverer, L: DeadLetters, T: RetryLater>
     Notifier<S, R, D, L, T>
 {
-    pub async fn handle(&self, event: SqsEvent) -> SqsBatchResponse {
-        let results = join_all(event.records.iter().map(|m| self.deliver(m))).await;
-        let mut verdicts = Verdicts::default();
-        for (message, result) in event.records.iter().zip(results) {
-            let id = message.message_id.clone().unwrap_or_default();
-            match result {
-                Ok(()) => {}
-                Err(e) if e.is_permanent() => verdicts.reject(id, e.to_string()),
-                Err(e) => {
-                    let receives = message
-                        .attributes
-                        .get("ApproximateReceiveCount")
-                        .and_then(|count| count.parse().ok())
-                        .unwrap_or(1);
-                    let delay = retry_delay(receives);
-                    error!(messageId = %id, error = %e, retryInSeconds = delay.as_secs(), "outcome not delivered; tried again later");
-                    self.retry_later.retry_after(message, delay).await;
-                    verdicts.retry(id);
-                }
-            }
-        }
-        verdicts.settle(&event.records, &self.dead_letters).await
+    /// Delivers a batch: each outcome at once, each within the invocation's time, so that one
+    /// slow receiver cannot make its neighbours' deliveries time out.
+    pub async fn handle_batch(&self, event: SqsEvent, deadline: Instant) -> SqsBatchResponse {
+        let (response, _) = batch::process(
+            self,
+            &event.records,
+            deadline,
+            &self.dead_letters,
+            &self.retry_later,
+        )
+        .await;
+        response
     }
+}
 
-    async fn deliver(&self, message: &SqsMessage) -> Result<(), NotifyError> {
+/// A decision to deliver, read out of its message.
+pub struct Decided {
+    detail_type: String,
+    meta: EventMeta,
+}
+
+impl<S: OrderStore, R: Resolver, D: Deliverer, L: DeadLetters, T: RetryLater> Handler
+    for Notifier<S, R, D, L, T>
+{
+    type Message = Decided;
+    type Handled = ();
+    type Error = NotifyError;
+
+    fn decode(&self, message: &SqsMessage) -> Result<Decided, NotifyError> {
         let envelope = Envelope::from_message(message)?;
         let meta = match envelope.detail_type.as_str() {
             OrderValidated::DETAIL_TYPE => envelope.detail::<OrderValidated>()?.meta,
             OrderRejected::DETAIL_TYPE => envelope.detail::<OrderRejected>()?.meta,
             other => return Err(NotifyError::UnexpectedEvent(other.to_owned())),
         };
+        Ok(Decided {
+            detail_type: envelope.detail_type,
+            meta,
+        })
+    }
+
+    fn subject(&self, decided: &Decided) -> String {
+        decided.meta.order_id.to_string()
+    }
+
+    fn retry_delay(&self, receives: u32) -> Option<Duration> {
+        Some(retry_delay(receives))
+    }
+
+    async fn handle(&self, decided: Decided) -> Result<(), NotifyError> {
+        let Decided { detail_type, meta } = decided;
         let span =
             info_span!("deliver_outcome", orderId = %meta.order_id, eventId = %meta.event_id);
         async {
@@ -247,7 +257,7 @@ impl<S: OrderStore, R: Resolver, D: Deliverer, L: DeadLetters, T: RetryLater>
             let target =
                 callback::check(url, self.callbacks.policy, self.callbacks.resolver.as_ref())
                     .await?;
-            let body = payload(&envelope.detail_type, &meta, &order)
+            let body = payload(&detail_type, &meta, &order)
                 .to_string()
                 .into_bytes();
             // The event's id: the same on every retry, so the receiver can drop duplicates.
@@ -453,6 +463,10 @@ mod tests {
         (id, body)
     }
 
+    fn unhurried() -> Instant {
+        Instant::now() + Duration::from_secs(60)
+    }
+
     /// One message as Lambda delivers it (the corpus's record shape), as `m-1`.
     fn sqs_event(body: String) -> SqsEvent {
         let mut event = shared::corpus::sqs_records(&[body]);
@@ -502,7 +516,7 @@ mod tests {
         let store = MemoryStore::default();
         let (id, body) = decided(&store, Some("https://hooks.example.com/orders")).await;
         let (notifier, receiver, dead_letters) = notifier(store, "93.184.215.14", 204);
-        let response = notifier.handle(sqs_event(body)).await;
+        let response = notifier.handle_batch(sqs_event(body), unhurried()).await;
         assert!(response.batch_item_failures.is_empty());
         assert!(dead_letters.sent.lock().unwrap().is_empty());
         let got = receiver.got.lock().unwrap().clone();
@@ -536,7 +550,13 @@ mod tests {
             async move {
                 // The first read fails (Secrets Manager unreachable): tried again next time.
                 if n == 0 {
-                    Err("unreachable".to_owned())
+                    Err(AwsError::coded(
+                        "SecretsManager.GetSecretValue",
+                        "InternalServiceError",
+                        500,
+                        "unreachable",
+                    )
+                    .into())
                 } else {
                     Ok(b"whsec-test".to_vec())
                 }
@@ -550,18 +570,20 @@ mod tests {
 
         assert!(
             notifier
-                .handle(sqs_event(unsigned))
+                .handle_batch(sqs_event(unsigned), unhurried())
                 .await
                 .batch_item_failures
                 .is_empty()
         );
         assert_eq!(reads.load(std::sync::atomic::Ordering::SeqCst), 0);
-        let failed = notifier.handle(sqs_event(signed.clone())).await;
+        let failed = notifier
+            .handle_batch(sqs_event(signed.clone()), unhurried())
+            .await;
         assert_eq!(failed.batch_item_failures.len(), 1, "tried again later");
         for _ in 0..2 {
             assert!(
                 notifier
-                    .handle(sqs_event(signed.clone()))
+                    .handle_batch(sqs_event(signed.clone()), unhurried())
                     .await
                     .batch_item_failures
                     .is_empty()
@@ -578,7 +600,7 @@ mod tests {
         let (notifier, receiver, _) = notifier(store, "93.184.215.14", 204);
         assert!(
             notifier
-                .handle(sqs_event(body))
+                .handle_batch(sqs_event(body), unhurried())
                 .await
                 .batch_item_failures
                 .is_empty()
@@ -593,7 +615,7 @@ mod tests {
         let (notifier, receiver, dead_letters) = notifier(store, "10.0.0.8", 204);
         assert!(
             notifier
-                .handle(sqs_event(body))
+                .handle_batch(sqs_event(body), unhurried())
                 .await
                 .batch_item_failures
                 .is_empty()
@@ -616,7 +638,7 @@ mod tests {
             event.records[0]
                 .attributes
                 .insert("ApproximateReceiveCount".into(), receives.into());
-            let response = notifier.handle(event).await;
+            let response = notifier.handle_batch(event, unhurried()).await;
             assert_eq!(response.batch_item_failures.len(), 1, "{status}");
             assert!(dead_letters.sent.lock().unwrap().is_empty());
             let put_off = notifier.retry_later.0.lock().unwrap().clone();

@@ -219,9 +219,9 @@ pub mod dynamo {
     use std::collections::HashMap;
 
     use aws_sdk_dynamodb::Client;
-    use aws_sdk_dynamodb::error::SdkError;
     use aws_sdk_dynamodb::operation::put_item::PutItemError;
     use aws_sdk_dynamodb::types::AttributeValue;
+    use shared::aws_error::AwsError;
 
     use super::*;
 
@@ -236,10 +236,6 @@ pub mod dynamo {
         pk: String,
         version: u64,
         entity: Replicated,
-    }
-
-    fn backend<E: std::error::Error + 'static>(error: E) -> StoreError {
-        StoreError::Backend(aws_sdk_dynamodb::error::DisplayErrorContext(error).to_string())
     }
 
     impl DynamoReplica {
@@ -259,7 +255,7 @@ pub mod dynamo {
                 .key("pk", AttributeValue::S(key))
                 .send()
                 .await
-                .map_err(backend)?;
+                .map_err(|e| AwsError::from_sdk("DynamoDB.GetItem", e))?;
             output
                 .item
                 .map(|item| serde_dynamo::from_item::<_, Row>(item).map(|row| row.entity))
@@ -288,11 +284,10 @@ pub mod dynamo {
                 .await;
             match result {
                 Ok(_) => Ok(Applied::Newer),
-                Err(SdkError::ServiceError(failure)) => match failure.into_err() {
-                    PutItemError::ConditionalCheckFailedException(_) => Ok(Applied::Stale),
-                    error => Err(backend(error)),
+                Err(error) => match error.as_service_error() {
+                    Some(PutItemError::ConditionalCheckFailedException(_)) => Ok(Applied::Stale),
+                    _ => Err(AwsError::from_sdk("DynamoDB.PutItem", error).into()),
                 },
-                Err(error) => Err(backend(error)),
             }
         }
 

@@ -5,24 +5,41 @@
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use chrono::Utc;
-use futures_util::future::join_all;
-use shared::dead_letter::{DeadLetters, Verdicts};
-use shared::envelope::Envelope;
+use shared::aws_error::{Classified, Retry};
+use shared::batch::{self, Handler, QueueTimeout};
+use shared::dead_letter::DeadLetters;
+use shared::envelope::{Envelope, EnvelopeError};
 use shared::events::{ConsumerUpdated, Event, RestaurantUpdated};
 use shared::metrics::{self, Unit};
-use tracing::{error, info};
+use tokio::time::Instant;
+use tracing::info;
 
 use crate::replica::{Applied, ReplicaStore, Replicated};
+use crate::store::StoreError;
 
 pub struct ReplicaUpdater<R, D> {
     replica: R,
     dead_letters: D,
 }
 
-/// Why a message did not apply, and whether a retry can help.
-enum Failure {
-    Permanent(String),
-    Retry(String),
+/// Why an update did not apply.
+#[derive(Debug, thiserror::Error)]
+pub enum UpdateError {
+    #[error(transparent)]
+    Envelope(#[from] EnvelopeError),
+    #[error("expected ConsumerUpdated or RestaurantUpdated, got {0}")]
+    UnexpectedEvent(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl Classified for UpdateError {
+    fn retry(&self) -> Retry {
+        match self {
+            UpdateError::Envelope(_) | UpdateError::UnexpectedEvent(_) => Retry::Never,
+            UpdateError::Store(store) => store.retry(),
+        }
+    }
 }
 
 impl<R: ReplicaStore, D: DeadLetters> ReplicaUpdater<R, D> {
@@ -33,23 +50,23 @@ impl<R: ReplicaStore, D: DeadLetters> ReplicaUpdater<R, D> {
         }
     }
 
-    pub async fn handle(&self, event: SqsEvent) -> SqsBatchResponse {
-        let outcomes = join_all(event.records.iter().map(|m| self.apply(m))).await;
-        let mut verdicts = Verdicts::default();
+    pub async fn handle_batch(&self, event: SqsEvent, deadline: Instant) -> SqsBatchResponse {
+        let (response, applied) = batch::process(
+            self,
+            &event.records,
+            deadline,
+            &self.dead_letters,
+            &QueueTimeout,
+        )
+        .await;
         let (mut newer, mut stale, mut max_lag_ms) = (0, 0, 0i64);
-        for (message, outcome) in event.records.iter().zip(outcomes) {
-            let id = message.message_id.clone().unwrap_or_default();
-            match outcome {
-                Ok((Applied::Newer, lag_ms)) => {
+        for (applied, lag_ms) in applied {
+            match applied {
+                Applied::Newer => {
                     newer += 1;
                     max_lag_ms = max_lag_ms.max(lag_ms);
                 }
-                Ok((Applied::Stale, _)) => stale += 1,
-                Err(Failure::Permanent(reason)) => verdicts.reject(id, reason),
-                Err(Failure::Retry(reason)) => {
-                    error!(messageId = %id, reason, "update not applied; SQS will deliver it again");
-                    verdicts.retry(id);
-                }
+                Applied::Stale => stale += 1,
             }
         }
         info!(
@@ -68,20 +85,33 @@ impl<R: ReplicaStore, D: DeadLetters> ReplicaUpdater<R, D> {
             measured.push(("ReplicaLag", Unit::Milliseconds, max_lag_ms as f64));
         }
         metrics::emit(&measured, &[]);
-        verdicts.settle(&event.records, &self.dead_letters).await
+        response
+    }
+}
+
+impl<R: ReplicaStore, D: DeadLetters> Handler for ReplicaUpdater<R, D> {
+    type Message = Replicated;
+    /// What the update did, with the replica lag of one that changed the replica.
+    type Handled = (Applied, i64);
+    type Error = UpdateError;
+
+    fn decode(&self, message: &SqsMessage) -> Result<Replicated, UpdateError> {
+        let envelope = Envelope::from_message(message)?;
+        Ok(match envelope.detail_type.as_str() {
+            ConsumerUpdated::DETAIL_TYPE => Replicated::Consumer(envelope.detail()?),
+            RestaurantUpdated::DETAIL_TYPE => Replicated::Restaurant(envelope.detail()?),
+            other => return Err(UpdateError::UnexpectedEvent(other.to_owned())),
+        })
     }
 
-    /// Applies one message; with the replica lag of an update that changed the replica.
-    async fn apply(&self, message: &SqsMessage) -> Result<(Applied, i64), Failure> {
-        let update = decode(message).map_err(Failure::Permanent)?;
-        let applied = self
-            .replica
-            .apply(&update)
-            .await
-            .map_err(|e| match e.is_permanent() {
-                true => Failure::Permanent(e.to_string()),
-                false => Failure::Retry(e.to_string()),
-            })?;
+    /// Updates of one entity in turn: the version check would keep the newest anyway, but not
+    /// without a conflicting write for each that lost.
+    fn subject(&self, update: &Replicated) -> String {
+        update.key()
+    }
+
+    async fn handle(&self, update: Replicated) -> Result<(Applied, i64), UpdateError> {
+        let applied = self.replica.apply(&update).await?;
         let lag_ms = (Utc::now() - update.occurred_at())
             .num_milliseconds()
             .max(0);
@@ -90,26 +120,16 @@ impl<R: ReplicaStore, D: DeadLetters> ReplicaUpdater<R, D> {
     }
 }
 
-fn decode(message: &SqsMessage) -> Result<Replicated, String> {
-    let envelope = Envelope::from_message(message).map_err(|e| e.to_string())?;
-    match envelope.detail_type.as_str() {
-        ConsumerUpdated::DETAIL_TYPE => envelope.detail().map(Replicated::Consumer),
-        RestaurantUpdated::DETAIL_TYPE => envelope.detail().map(Replicated::Restaurant),
-        other => {
-            return Err(format!(
-                "expected ConsumerUpdated or RestaurantUpdated, got {other}"
-            ));
-        }
-    }
-    .map_err(|e| e.to_string())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::replica::memory::MemoryReplica;
     use shared::dead_letter::memory::MemoryDeadLetters;
     use shared::events::{ChangeMeta, ConsumerStatus};
+
+    fn unhurried() -> Instant {
+        Instant::now() + std::time::Duration::from_secs(60)
+    }
 
     /// An event as Lambda delivers it from a rule's queue (the corpus's shapes), as `id`.
     fn message(id: &str, detail_type: &str, detail: serde_json::Value) -> SqsMessage {
@@ -147,7 +167,7 @@ mod tests {
             ),
             message("m4", "OrderCreated", consumer(3)),
         ];
-        let response = updater.handle(event).await;
+        let response = updater.handle_batch(event, unhurried()).await;
         assert!(response.batch_item_failures.is_empty());
         let known = replica.lookup("consumer-1", "r").await.unwrap();
         assert_eq!(known.consumer.map(|c| c.version), Some(2));
@@ -165,7 +185,7 @@ mod tests {
         let updater = ReplicaUpdater::new(replica.clone(), dead_letters.clone());
         let event: SqsEvent =
             serde_json::from_value(shared::corpus::event("sqs-eventbridge-batch")).unwrap();
-        let response = updater.handle(event).await;
+        let response = updater.handle_batch(event, unhurried()).await;
         assert!(response.batch_item_failures.is_empty());
         let sent = dead_letters.sent.lock().unwrap().clone();
         assert_eq!(sent.len(), 2);

@@ -4,15 +4,17 @@
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use chrono::Utc;
-use futures_util::future::join_all;
-use shared::dead_letter::{DeadLetters, Verdicts};
+use shared::aws_error::{Classified, Retry};
+use shared::batch::{self, Handler, QueueTimeout};
+use shared::dead_letter::DeadLetters;
 use shared::envelope::{Envelope, EnvelopeError};
 use shared::events::{
     ConsumerValidated, ConsumerValidationFailed, Event, EventMeta, OrderCreated,
     OrderDetailsValidated, OrderDetailsValidationFailed, OrderRejected, OrderValidated,
 };
 use shared::metrics::{self, Unit};
-use tracing::{Instrument, error, info, info_span};
+use tokio::time::Instant;
+use tracing::{Instrument, info, info_span};
 
 use crate::domain::{Order, OrderStatus, Reply, Transition, VALIDATION_TIMEOUT, apply};
 use crate::store::{OrderStore, Saved, StoreError};
@@ -41,18 +43,18 @@ pub enum ReplyError {
     Serialize(#[from] serde_json::Error),
 }
 
-impl ReplyError {
-    /// True when the message itself can never be applied: it goes to the dead-letter queue at
-    /// once. Everything else is handed back to SQS to be tried again.
-    pub fn is_permanent(&self) -> bool {
+impl Classified for ReplyError {
+    /// A message that can never be applied goes to the dead-letter queue at once; the store's
+    /// failures are as its AWS error says; a contended order is tried again.
+    fn retry(&self) -> Retry {
         match self {
             ReplyError::Envelope(_)
             | ReplyError::UnexpectedEvent(_)
             | ReplyError::UnknownOrder(_)
             | ReplyError::MissingTotal(_)
-            | ReplyError::Serialize(_) => true,
-            ReplyError::Store(store) => store.is_permanent(),
-            ReplyError::Contended => false,
+            | ReplyError::Serialize(_) => Retry::Never,
+            ReplyError::Store(store) => store.retry(),
+            ReplyError::Contended => Retry::Transient,
         }
     }
 }
@@ -66,7 +68,7 @@ pub enum Applied {
 }
 
 /// A reply read out of its message.
-struct Decoded {
+pub struct Decoded {
     detail_type: String,
     meta: EventMeta,
     reply: Reply,
@@ -88,16 +90,6 @@ impl Decoded {
             meta,
             reply,
         })
-    }
-}
-
-/// A message that can never apply goes to the dead-letter queue; any other failure back to SQS.
-fn judge(verdicts: &mut Verdicts, id: String, error: ReplyError) {
-    if error.is_permanent() {
-        verdicts.reject(id, error.to_string());
-    } else {
-        error!(messageId = %id, error = %error, "reply not applied; SQS will deliver it again");
-        verdicts.retry(id);
     }
 }
 
@@ -209,54 +201,21 @@ impl<S: OrderStore, D: DeadLetters> ReplyHandler<S, D> {
 
     /// Applies a batch. Replies to different orders are applied at once; those to one order in
     /// turn, in the order SQS gave them, so that they do not race each other for its version.
-    pub async fn handle(&self, event: SqsEvent) -> SqsBatchResponse {
+    pub async fn handle_batch(&self, event: SqsEvent, deadline: Instant) -> SqsBatchResponse {
         info!(
             coldStart = shared::telemetry::cold_start(),
             messages = event.records.len(),
             "replies received"
         );
-        let mut verdicts = Verdicts::default();
-        let mut lanes: Vec<(uuid::Uuid, Vec<(String, Decoded)>)> = Vec::new();
-        for message in &event.records {
-            let id = message.message_id.clone().unwrap_or_default();
-            match Decoded::from_message(message) {
-                Ok(reply) => match lanes
-                    .iter_mut()
-                    .find(|(order, _)| *order == reply.meta.order_id)
-                {
-                    Some((_, lane)) => lane.push((id, reply)),
-                    None => lanes.push((reply.meta.order_id, vec![(id, reply)])),
-                },
-                Err(e) => judge(&mut verdicts, id, e),
-            }
-        }
-        let applied = join_all(lanes.into_iter().map(|(_, lane)| async move {
-            let mut results = Vec::with_capacity(lane.len());
-            for (id, reply) in lane {
-                results.push((id, self.apply_decoded(reply).await));
-            }
-            results
-        }))
+        let (response, _) = batch::process(
+            self,
+            &event.records,
+            deadline,
+            &self.dead_letters,
+            &QueueTimeout,
+        )
         .await;
-        for (id, result) in applied.into_iter().flatten() {
-            if let Err(e) = result {
-                judge(&mut verdicts, id, e);
-            }
-        }
-        verdicts.settle(&event.records, &self.dead_letters).await
-    }
-
-    async fn apply_decoded(&self, decoded: Decoded) -> Result<Applied, ReplyError> {
-        let span = info_span!(
-            "apply_reply",
-            orderId = %decoded.meta.order_id,
-            eventId = %decoded.meta.event_id,
-            reply = %decoded.detail_type,
-            correlationId = decoded.meta.correlation_id.as_deref().unwrap_or_default(),
-        );
-        self.apply_reply(&decoded.meta, &decoded.reply)
-            .instrument(span)
-            .await
+        response
     }
 
     /// Applies one reply: read, decide, save if unchanged since the read; on a lost race, again.
@@ -301,6 +260,33 @@ impl<S: OrderStore, D: DeadLetters> ReplyHandler<S, D> {
     }
 }
 
+impl<S: OrderStore, D: DeadLetters> Handler for ReplyHandler<S, D> {
+    type Message = Decoded;
+    type Handled = Applied;
+    type Error = ReplyError;
+
+    fn decode(&self, message: &SqsMessage) -> Result<Decoded, ReplyError> {
+        Decoded::from_message(message)
+    }
+
+    fn subject(&self, reply: &Decoded) -> String {
+        reply.meta.order_id.to_string()
+    }
+
+    async fn handle(&self, decoded: Decoded) -> Result<Applied, ReplyError> {
+        let span = info_span!(
+            "apply_reply",
+            orderId = %decoded.meta.order_id,
+            eventId = %decoded.meta.event_id,
+            reply = %decoded.detail_type,
+            correlationId = decoded.meta.correlation_id.as_deref().unwrap_or_default(),
+        );
+        self.apply_reply(&decoded.meta, &decoded.reply)
+            .instrument(span)
+            .await
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -308,6 +294,10 @@ mod tests {
     use shared::dead_letter::memory::MemoryDeadLetters;
     use shared::events::{LineItem, Money};
     use uuid::Uuid;
+
+    fn unhurried() -> Instant {
+        Instant::now() + std::time::Duration::from_secs(60)
+    }
 
     fn eur(amount_minor: u64) -> Money {
         Money {
@@ -575,12 +565,15 @@ mod tests {
         })
         .unwrap();
         let response = handler
-            .handle(sqs_event(&[
-                "not json".into(),
-                envelope("ConsumerValidated", good),
-                envelope("ConsumerValidated", unknown),
-                envelope("Surprise", serde_json::json!({})),
-            ]))
+            .handle_batch(
+                sqs_event(&[
+                    "not json".into(),
+                    envelope("ConsumerValidated", good),
+                    envelope("ConsumerValidated", unknown),
+                    envelope("Surprise", serde_json::json!({})),
+                ]),
+                unhurried(),
+            )
             .await;
         assert!(failed_ids(&response).is_empty(), "{response:?}");
         let mut sent = dead_letters.sent.lock().unwrap().clone();
@@ -616,7 +609,10 @@ mod tests {
         })
         .unwrap();
         let response = handler
-            .handle(sqs_event(&[envelope("OrderDetailsValidated", detail)]))
+            .handle_batch(
+                sqs_event(&[envelope("OrderDetailsValidated", detail)]),
+                unhurried(),
+            )
             .await;
         assert_eq!(failed_ids(&response), [message_id(0)]);
         assert!(dead_letters.sent.lock().unwrap().is_empty());
@@ -645,7 +641,7 @@ mod tests {
             envelope("OrderCreated", created),
             envelope("ConsumerValidated", late),
         ] {
-            let response = handler.handle(sqs_event(&[body])).await;
+            let response = handler.handle_batch(sqs_event(&[body]), unhurried()).await;
             assert!(failed_ids(&response).is_empty(), "{response:?}");
         }
         let order = store.get(id).await.unwrap().unwrap();
@@ -669,7 +665,7 @@ mod tests {
         // Started twice (the stream mapping retried): the second finds the order decided.
         for _ in 0..2 {
             let response = handler
-                .handle(sqs_event(std::slice::from_ref(&timer)))
+                .handle_batch(sqs_event(std::slice::from_ref(&timer)), unhurried())
                 .await;
             assert!(failed_ids(&response).is_empty(), "{response:?}");
         }
@@ -757,13 +753,16 @@ mod tests {
             )
         };
         let response = handler
-            .handle(sqs_event(&[
-                consumer(a),
-                consumer(b),
-                details(a),
-                consumer(a),
-                details(b),
-            ]))
+            .handle_batch(
+                sqs_event(&[
+                    consumer(a),
+                    consumer(b),
+                    details(a),
+                    consumer(a),
+                    details(b),
+                ]),
+                unhurried(),
+            )
             .await;
         assert!(failed_ids(&response).is_empty(), "{response:?}");
         for id in [a, b] {
@@ -827,7 +826,7 @@ mod tests {
                 }).unwrap();
                 store.place(&order, &outbox, None).await.unwrap();
                 let handler = ReplyHandler::new(store.clone(), dead_letters.clone());
-                handler.handle(sqs_event(&[String::from_utf8_lossy(&body).into_owned()])).await
+                handler.handle_batch(sqs_event(&[String::from_utf8_lossy(&body).into_owned()]), unhurried()).await
             });
             proptest::prop_assert!(failed_ids(&response).is_empty());
             let buried = dead_letters.sent.lock().unwrap().len();
@@ -845,7 +844,13 @@ mod tests {
         let handler = ReplyHandler::new(MemoryStore::default(), dead_letters.clone());
         let event: SqsEvent =
             serde_json::from_value(shared::corpus::event("sqs-eventbridge-batch")).unwrap();
-        assert!(handler.handle(event).await.batch_item_failures.is_empty());
+        assert!(
+            handler
+                .handle_batch(event, unhurried())
+                .await
+                .batch_item_failures
+                .is_empty()
+        );
         let sent = dead_letters.sent.lock().unwrap().clone();
         assert_eq!(sent.len(), 2, "{sent:?}");
     }

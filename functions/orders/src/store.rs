@@ -5,6 +5,7 @@ use std::future::Future;
 use uuid::Uuid;
 
 use crate::domain::Order;
+use shared::aws_error::{AwsError, Classified, Retry};
 use shared::outbox::OutboxRecord;
 
 /// A client's `Idempotency-Key` and the fingerprint of the request it came with.
@@ -34,19 +35,27 @@ pub enum Saved {
     Conflict,
 }
 
+/// The error of the order context's storage adapters.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    /// The call failed or kept conflicting; the same request may succeed later.
-    #[error("storage call failed: {0}")]
-    Backend(String),
+    /// The call failed: whether a retry can help is the AWS error's to say.
+    #[error(transparent)]
+    Aws(#[from] AwsError),
+    /// The writes kept colliding with others', or found an id taken that a retry makes anew.
+    #[error("storage unsettled: {0}")]
+    Unsettled(String),
     /// What is stored is not what this code writes: no retry will change that.
     #[error("stored item does not decode: {0}")]
     Corrupt(String),
 }
 
-impl StoreError {
-    pub fn is_permanent(&self) -> bool {
-        matches!(self, StoreError::Corrupt(_))
+impl Classified for StoreError {
+    fn retry(&self) -> Retry {
+        match self {
+            StoreError::Aws(call) => call.retry(),
+            StoreError::Unsettled(_) => Retry::Transient,
+            StoreError::Corrupt(_) => Retry::Never,
+        }
     }
 }
 

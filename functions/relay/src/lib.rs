@@ -433,7 +433,13 @@ mod tests {
     impl DeadRows for Kept {
         async fn dead_letter(&self, row: &DeadRow) -> Result<(), DeadLetterError> {
             if self.refuse {
-                return Err(DeadLetterError("refused".into()));
+                return Err(shared::aws_error::AwsError::coded(
+                    "SQS.SendMessage",
+                    "AccessDenied",
+                    403,
+                    "refused",
+                )
+                .into());
             }
             self.rows.lock().unwrap().push(row.clone());
             Ok(())

@@ -4,7 +4,9 @@ use aws_lambda_events::event::sqs::SqsEvent;
 use lambda_runtime::{LambdaEvent, service_fn};
 use orders::api::Callbacks;
 use orders::dynamo::DynamoStore;
-use orders::notify::{HttpDeliverer, Notifier, SigningSecret, SqsRetryLater};
+use orders::notify::{HttpDeliverer, Notifier, SecretError, SigningSecret};
+use shared::aws_error::AwsError;
+use shared::batch::SqsRetryLater;
 use shared::dead_letter::SqsDeadLetters;
 
 #[tokio::main]
@@ -26,9 +28,9 @@ async fn main() -> Result<(), lambda_runtime::Error> {
                 .secret_id(secret_id)
                 .send()
                 .await
-                .map_err(|e| aws_sdk_secretsmanager::error::DisplayErrorContext(e).to_string())?;
+                .map_err(|e| AwsError::from_sdk("SecretsManager.GetSecretValue", e))?;
             let value = answer.secret_string.map(String::into_bytes);
-            value.ok_or_else(|| "the webhook secret has no string value".to_owned())
+            value.ok_or(SecretError::NoString)
         }
     });
     let notifier = Notifier {
@@ -45,7 +47,10 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let notifier = &notifier;
     lambda_runtime::run(shared::metrics::Recorded(service_fn(
         move |event: LambdaEvent<SqsEvent>| async move {
-            Ok::<_, lambda_runtime::Error>(Box::pin(notifier.handle(event.payload)).await)
+            let deadline = shared::batch::work_deadline(&event.context);
+            Ok::<_, lambda_runtime::Error>(
+                Box::pin(notifier.handle_batch(event.payload, deadline)).await,
+            )
         },
     )))
     .await

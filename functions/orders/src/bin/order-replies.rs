@@ -17,7 +17,13 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let handler = &handler;
     lambda_runtime::run(shared::metrics::Recorded(service_fn(
         move |event: LambdaEvent<SqsEvent>| async move {
-            Ok::<_, lambda_runtime::Error>(Box::pin(handler.handle(event.payload)).await)
+            Ok::<_, lambda_runtime::Error>(
+                Box::pin(
+                    handler
+                        .handle_batch(event.payload, shared::batch::work_deadline(&event.context)),
+                )
+                .await,
+            )
         },
     )))
     .await

@@ -18,7 +18,11 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let updater = &updater;
     lambda_runtime::run(shared::metrics::Recorded(service_fn(
         move |event: LambdaEvent<SqsEvent>| async move {
-            Ok::<_, lambda_runtime::Error>(updater.handle(event.payload).await)
+            Ok::<_, lambda_runtime::Error>(
+                updater
+                    .handle_batch(event.payload, shared::batch::work_deadline(&event.context))
+                    .await,
+            )
         },
     )))
     .await
