@@ -135,6 +135,16 @@ impl Problem {
         Self::new(StatusCode::FORBIDDEN, "forbidden", "Forbidden", detail)
     }
 
+    /// A dependency failed for now (`503`): the same request may succeed in a moment.
+    pub fn unavailable(detail: impl Into<String>) -> Self {
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "unavailable",
+            "Temporarily unavailable",
+            detail,
+        )
+    }
+
     /// For failures of ours, not the caller's: the detail stays generic, the log has the cause.
     pub fn internal() -> Self {
         Self::new(

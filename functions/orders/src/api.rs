@@ -20,7 +20,7 @@ use uuid::Uuid;
 
 use std::sync::Arc;
 
-use crate::callback::{self, Policy, Resolver, SystemResolver};
+use crate::callback::{self, CheckError, Policy, Resolver, SystemResolver};
 use crate::domain::{Order, OrderStatus, StatusChange};
 use crate::replica::{self, Known, Priced, ReplicaStore};
 use crate::request::{self, Invalid, MAX_BODY_BYTES, PlaceOrder};
@@ -258,8 +258,12 @@ async fn checked<S: OrderStore, Q: ReplicaStore, R: Resolver>(
 ) -> Result<Priced, Problem> {
     if let Some(url) = &request.callback_url {
         let checked = callback::check(url, app.callbacks.policy, app.callbacks.resolver.as_ref());
-        checked.await.map_err(|refused| {
-            Problem::invalid_fields(vec![FieldError::new("callbackUrl", refused.to_string())])
+        checked.await.map_err(|failed| match failed {
+            CheckError::Refused(refused) => {
+                Problem::invalid_fields(vec![FieldError::new("callbackUrl", refused.to_string())])
+            }
+            // Not the request's fault: the same request may pass in a moment.
+            CheckError::Unresolved { .. } => Problem::unavailable(failed.to_string()),
         })?;
     }
     let known = app
@@ -731,8 +735,11 @@ mod tests {
     struct OneAddress(std::net::IpAddr);
 
     impl Resolver for OneAddress {
-        async fn resolve(&self, _host: &str, _port: u16) -> Vec<std::net::IpAddr> {
-            vec![self.0]
+        async fn resolve(
+            &self,
+            _host: &str,
+        ) -> Result<Vec<std::net::IpAddr>, crate::callback::ResolveError> {
+            Ok(vec![self.0])
         }
     }
 

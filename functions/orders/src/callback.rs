@@ -5,6 +5,7 @@
 
 use std::future::Future;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::time::Duration;
 
 use axum::http::Uri;
 
@@ -38,22 +39,71 @@ pub enum Refused {
     },
 }
 
-/// Finds the addresses of a host.
-pub trait Resolver: Send + Sync {
-    fn resolve(&self, host: &str, port: u16) -> impl Future<Output = Vec<IpAddr>> + Send;
+/// Why a host's addresses could not be had.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ResolveError {
+    /// The name does not exist (NXDOMAIN) or has no address records: no retry changes that.
+    #[error("does not exist")]
+    NoSuchHost,
+    /// The resolver failed for now (SERVFAIL, a timeout, unreachable): the next try may pass.
+    #[error("could not be resolved for now: {0}")]
+    Failed(String),
 }
 
-/// The system's resolver (Lambda's VPC resolver, or the machine's).
+/// Finds the addresses of a host.
+pub trait Resolver: Send + Sync {
+    fn resolve(&self, host: &str)
+    -> impl Future<Output = Result<Vec<IpAddr>, ResolveError>> + Send;
+}
+
+/// How long a name may take to resolve: within the notifier's budget with the delivery's
+/// own timeout, and well within an API request's.
+pub const RESOLVE_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// The system's resolver (Lambda's VPC resolver, or the machine's), through `getaddrinfo`,
+/// whose error kind tells a name that does not exist from a resolver that failed.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct SystemResolver;
 
 impl Resolver for SystemResolver {
-    async fn resolve(&self, host: &str, port: u16) -> Vec<IpAddr> {
-        match tokio::net::lookup_host((host, port)).await {
-            Ok(found) => found.map(|socket| socket.ip()).collect(),
-            Err(_) => Vec::new(),
+    async fn resolve(&self, host: &str) -> Result<Vec<IpAddr>, ResolveError> {
+        let name = host.to_owned();
+        // getaddrinfo blocks: on a blocking thread, abandoned past `check`'s timeout.
+        match tokio::task::spawn_blocking(move || lookup(&name)).await {
+            Ok(found) => found,
+            Err(gone) => Err(ResolveError::Failed(gone.to_string())),
         }
     }
+}
+
+fn lookup(host: &str) -> Result<Vec<IpAddr>, ResolveError> {
+    use dns_lookup::{AddrInfoHints, LookupErrorKind, SockType};
+    let hints = AddrInfoHints {
+        socktype: SockType::Stream.into(),
+        ..AddrInfoHints::default()
+    };
+    let found =
+        dns_lookup::getaddrinfo(Some(host), None, Some(hints)).map_err(|e| match e.kind() {
+            LookupErrorKind::NoName | LookupErrorKind::NoData => ResolveError::NoSuchHost,
+            _ => ResolveError::Failed(std::io::Error::from(e).to_string()),
+        })?;
+    let addresses = found
+        .map(|info| info.map(|info| info.sockaddr.ip()))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| ResolveError::Failed(e.to_string()))?;
+    match addresses.is_empty() {
+        true => Err(ResolveError::NoSuchHost),
+        false => Ok(addresses),
+    }
+}
+
+/// Why a URL did not pass its check: refused for good, or not checkable for now.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CheckError {
+    #[error("callback URL refused: it {0}")]
+    Refused(#[from] Refused),
+    #[error("callback host {host} {error}")]
+    Unresolved { host: String, error: ResolveError },
 }
 
 /// A URL that passed the check, with the addresses it was checked at: a delivery connects to
@@ -68,35 +118,42 @@ pub async fn check<R: Resolver>(
     url: &str,
     policy: Policy,
     resolver: &R,
-) -> Result<Checked, Refused> {
+) -> Result<Checked, CheckError> {
     if url.chars().count() > MAX_URL_CHARS {
-        return Err(Refused::TooLong);
+        return Err(Refused::TooLong.into());
     }
     let uri: Uri = url.parse().map_err(|_| Refused::NotAUrl)?;
     let https = match uri.scheme_str() {
         Some("https") => true,
         Some("http") => false,
-        _ => return Err(Refused::NotAUrl),
+        _ => return Err(Refused::NotAUrl.into()),
     };
     let authority = uri.authority().ok_or(Refused::NotAUrl)?;
     if authority.as_str().contains('@') {
-        return Err(Refused::Credentials);
+        return Err(Refused::Credentials.into());
     }
     let host = authority
         .host()
         .trim_start_matches('[')
         .trim_end_matches(']');
     if host.is_empty() {
-        return Err(Refused::NotAUrl);
+        return Err(Refused::NotAUrl.into());
     }
-    let port = authority.port_u16().unwrap_or(if https { 443 } else { 80 });
     let addresses = match host.parse::<IpAddr>() {
         Ok(literal) => vec![literal],
-        Err(_) => resolver.resolve(host, port).await,
+        Err(_) => match resolve_in_time(resolver, host).await {
+            Ok(found) if !found.is_empty() => found,
+            Ok(_) | Err(ResolveError::NoSuchHost) => {
+                return Err(Refused::Unresolvable(host.to_owned()).into());
+            }
+            Err(error) => {
+                return Err(CheckError::Unresolved {
+                    host: host.to_owned(),
+                    error,
+                });
+            }
+        },
     };
-    if addresses.is_empty() {
-        return Err(Refused::Unresolvable(host.to_owned()));
-    }
     for &address in &addresses {
         if let Some(range) = refused_range(address)
             && !(policy.allow_loopback && range == "loopback")
@@ -105,16 +162,30 @@ pub async fn check<R: Resolver>(
                 host: host.to_owned(),
                 address,
                 range,
-            });
+            }
+            .into());
         }
     }
     let all_loopback = addresses
         .iter()
         .all(|a| refused_range(*a) == Some("loopback"));
     if !(https || (policy.allow_loopback && all_loopback)) {
-        return Err(Refused::NotHttps);
+        return Err(Refused::NotHttps.into());
     }
     Ok(Checked { uri, addresses })
+}
+
+async fn resolve_in_time<R: Resolver>(
+    resolver: &R,
+    host: &str,
+) -> Result<Vec<IpAddr>, ResolveError> {
+    match tokio::time::timeout(RESOLVE_TIMEOUT, resolver.resolve(host)).await {
+        Ok(found) => found,
+        Err(_) => Err(ResolveError::Failed(format!(
+            "no answer within {} s",
+            RESOLVE_TIMEOUT.as_secs()
+        ))),
+    }
 }
 
 /// The name of the range an address must not be reached in, or `None` for a public unicast one.
@@ -175,14 +246,48 @@ mod tests {
     use super::*;
     use std::collections::HashMap;
 
-    /// A resolver that answers from a table, so no test ever sends a packet.
+    /// A resolver that answers from a table, so no test ever sends a packet: a name not in it
+    /// does not exist, `servfail.example.com` fails and `slow.example.com` never answers.
     #[derive(Default)]
     struct Stub(HashMap<&'static str, Vec<IpAddr>>);
 
     impl Resolver for Stub {
-        async fn resolve(&self, host: &str, _port: u16) -> Vec<IpAddr> {
-            self.0.get(host).cloned().unwrap_or_default()
+        async fn resolve(&self, host: &str) -> Result<Vec<IpAddr>, ResolveError> {
+            match host {
+                "servfail.example.com" => Err(ResolveError::Failed("SERVFAIL".into())),
+                "slow.example.com" => std::future::pending().await,
+                _ => self.0.get(host).cloned().ok_or(ResolveError::NoSuchHost),
+            }
         }
+    }
+
+    /// The check, for tests of what it refuses.
+    async fn check<R: Resolver>(
+        url: &str,
+        policy: Policy,
+        resolver: &R,
+    ) -> Result<Checked, Refused> {
+        super::check(url, policy, resolver)
+            .await
+            .map_err(|e| match e {
+                CheckError::Refused(refused) => refused,
+                other => panic!("{url}: {other}"),
+            })
+    }
+
+    #[tokio::test]
+    async fn a_resolver_failing_or_silent_for_now_is_not_a_refusal() {
+        let failed =
+            super::check("https://servfail.example.com/", DEPLOYED, &Stub::default()).await;
+        assert_eq!(
+            failed.unwrap_err().to_string(),
+            "callback host servfail.example.com could not be resolved for now: SERVFAIL"
+        );
+        let silent = super::check("https://slow.example.com/", DEPLOYED, &Stub::default()).await;
+        assert_eq!(
+            silent.unwrap_err().to_string(),
+            "callback host slow.example.com could not be resolved for now: no answer within 3 s"
+        );
     }
 
     fn ip(text: &str) -> IpAddr {

@@ -25,7 +25,7 @@ use tokio::time::Instant;
 use tracing::{Instrument, info, info_span};
 
 use crate::api::Callbacks;
-use crate::callback::{self, Checked, Refused, Resolver};
+use crate::callback::{self, CheckError, Checked, Resolver};
 use crate::store::{OrderStore, StoreError};
 
 /// How long one delivery may take before it counts as failed.
@@ -48,8 +48,8 @@ pub enum NotifyError {
     UnknownOrder(uuid::Uuid),
     #[error(transparent)]
     Store(#[from] StoreError),
-    #[error("callback URL refused at delivery: it {0}")]
-    Refused(#[from] Refused),
+    #[error("at delivery, {0}")]
+    Callback(#[from] CheckError),
     #[error("delivery failed: {0}")]
     Delivery(String),
     #[error("the signing secret could not be read: {0}")]
@@ -64,7 +64,9 @@ impl Classified for NotifyError {
             NotifyError::Envelope(_)
             | NotifyError::UnexpectedEvent(_)
             | NotifyError::UnknownOrder(_)
-            | NotifyError::Refused(_) => Retry::Never,
+            | NotifyError::Callback(CheckError::Refused(_)) => Retry::Never,
+            // The name may resolve on the next try; a name that does not exist is refused.
+            NotifyError::Callback(CheckError::Unresolved { .. }) => Retry::Transient,
             NotifyError::Store(store) => store.retry(),
             NotifyError::Secret(secret) => secret.retry(),
             NotifyError::Delivery(_) => Retry::Transient,
@@ -398,18 +400,20 @@ mod tests {
     use std::sync::{Arc, Mutex};
     use uuid::Uuid;
 
-    struct OneAddress(IpAddr);
+    /// Every name resolves to what it holds.
+    struct Resolves(Result<Vec<IpAddr>, callback::ResolveError>);
 
-    impl Resolver for OneAddress {
-        async fn resolve(&self, _host: &str, _port: u16) -> Vec<IpAddr> {
-            vec![self.0]
+    impl Resolver for Resolves {
+        async fn resolve(&self, _host: &str) -> Result<Vec<IpAddr>, callback::ResolveError> {
+            self.0.clone()
         }
     }
 
     /// Each delivery's headers and body.
     type Deliveries = Arc<Mutex<Vec<(Vec<(&'static str, String)>, Vec<u8>)>>>;
 
-    /// Records each delivery and answers with a fixed status.
+    /// Records each delivery and answers with a fixed status; never answers for
+    /// `slow.example.com`.
     #[derive(Clone)]
     struct Receiver {
         status: u16,
@@ -419,10 +423,13 @@ mod tests {
     impl Deliverer for Receiver {
         async fn post(
             &self,
-            _: &Checked,
+            target: &Checked,
             headers: Vec<(&'static str, String)>,
             body: Vec<u8>,
         ) -> Result<u16, String> {
+            if target.uri.host() == Some("slow.example.com") {
+                std::future::pending::<()>().await;
+            }
             self.got.lock().unwrap().push((headers, body));
             Ok(self.status)
         }
@@ -485,7 +492,7 @@ mod tests {
         }
     }
 
-    type TestNotifier = Notifier<MemoryStore, OneAddress, Receiver, MemoryDeadLetters, PutOff>;
+    type TestNotifier = Notifier<MemoryStore, Resolves, Receiver, MemoryDeadLetters, PutOff>;
 
     fn notifier(
         store: MemoryStore,
@@ -501,7 +508,7 @@ mod tests {
             store,
             callbacks: Callbacks {
                 policy: Policy::default(),
-                resolver: Arc::new(OneAddress(address.parse().unwrap())),
+                resolver: Arc::new(Resolves(Ok(vec![address.parse().unwrap()]))),
             },
             deliverer: receiver.clone(),
             secret: SigningSecret::known(b"whsec-test".to_vec()),
@@ -594,6 +601,56 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_slow_receiver_is_cut_at_the_deadline_and_its_neighbours_are_delivered() {
+        let store = MemoryStore::default();
+        let (_, slow) = decided(&store, Some("https://slow.example.com/orders")).await;
+        let (_, quick) = decided(&store, Some("https://hooks.example.com/orders")).await;
+        let (notifier, receiver, dead_letters) = notifier(store, "93.184.215.14", 204);
+        let mut event = shared::corpus::sqs_records(&[slow, quick]);
+        event.records[0].message_id = Some("slow".into());
+        event.records[1].message_id = Some("quick".into());
+        let started = Instant::now();
+        let response = notifier
+            .handle_batch(event, Instant::now() + Duration::from_millis(300))
+            .await;
+        assert!(started.elapsed() < Duration::from_secs(2));
+        let failed: Vec<&str> = response
+            .batch_item_failures
+            .iter()
+            .map(|f| f.item_identifier.as_str())
+            .collect();
+        assert_eq!(failed, ["slow"]);
+        assert_eq!(receiver.got.lock().unwrap().len(), 1);
+        assert!(dead_letters.sent.lock().unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_name_gone_is_dead_lettered_and_a_resolver_failing_is_tried_again_later() {
+        use callback::ResolveError;
+        for (answer, dead) in [
+            (ResolveError::NoSuchHost, true),
+            (ResolveError::Failed("SERVFAIL".into()), false),
+        ] {
+            let store = MemoryStore::default();
+            let (_, body) = decided(&store, Some("https://hooks.example.com/orders")).await;
+            let (mut notifier, receiver, dead_letters) = notifier(store, "93.184.215.14", 204);
+            notifier.callbacks.resolver = Arc::new(Resolves(Err(answer.clone())));
+            let response = notifier.handle_batch(sqs_event(body), unhurried()).await;
+            assert!(receiver.got.lock().unwrap().is_empty());
+            let sent = dead_letters.sent.lock().unwrap().clone();
+            let put_off = notifier.retry_later.0.lock().unwrap().clone();
+            if dead {
+                assert!(response.batch_item_failures.is_empty());
+                assert!(sent[0].1.contains("does not resolve"), "{sent:?}");
+            } else {
+                assert_eq!(response.batch_item_failures.len(), 1, "{answer}");
+                assert!(sent.is_empty(), "{sent:?}");
+                assert_eq!(put_off, [("m-1".to_owned(), retry_delay(1))]);
+            }
+        }
+    }
+
+    #[tokio::test]
     async fn no_callback_no_delivery() {
         let store = MemoryStore::default();
         let (_, body) = decided(&store, None).await;
@@ -623,7 +680,8 @@ mod tests {
         assert!(receiver.got.lock().unwrap().is_empty());
         let sent = dead_letters.sent.lock().unwrap().clone();
         assert!(
-            sent[0].1.contains("refused at delivery") && sent[0].1.contains("private"),
+            sent[0].1.contains("at delivery, callback URL refused")
+                && sent[0].1.contains("private"),
             "{sent:?}"
         );
     }
