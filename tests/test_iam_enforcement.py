@@ -43,7 +43,7 @@ def stack(tmp_path_factory):
         text = text.replace(old, new)
     template = directory / "template.yaml"
     template.write_text(text)
-    # Short visibility: five receives, and the message is in the DLQ within a minute.
+    # Short visibility: three receives, and the function dead-letters the message within a minute.
     with running_stack(directory, (API_PORT + 60, MOTO_PORT + 60, CONTROL_PORT - 2), LOGS,
                        "QueueVisibilityTimeout=10", template) as running:
         yield running

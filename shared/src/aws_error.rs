@@ -115,11 +115,15 @@ impl AwsError {
         }
     }
 
-    /// A `TransactWriteItems` cancelled for reasons other than the caller's conditions, judged
-    /// by its `CancellationReasons` (TransactWriteItems, API reference): a throttle or a
-    /// conflict passes, a validation error or a full item collection never does.
+    /// A `TransactWriteItems` cancelled for reasons the caller did not handle, judged by its
+    /// `CancellationReasons` (TransactWriteItems, API reference): a throttle or a conflict
+    /// passes; a validation error, a full item collection or a condition failing never does.
     pub fn cancelled(operation: &'static str, reasons: &[&str]) -> Self {
-        let never = ["ValidationError", "ItemCollectionSizeLimitExceeded"];
+        let never = [
+            "ValidationError",
+            "ItemCollectionSizeLimitExceeded",
+            "ConditionalCheckFailed",
+        ];
         Self {
             operation,
             code: Some("TransactionCanceledException".to_owned()),
@@ -215,7 +219,8 @@ mod tests {
                 400,
                 Retry::Never,
             ),
-            ("NonExistentQueue", 400, Retry::Never),
+            ("AWS.SimpleQueueService.NonExistentQueue", 400, Retry::Never),
+            ("RequestThrottled", 403, Retry::Transient),
         ] {
             let error = answered(code, status);
             assert_eq!(error.retry(), retry, "{code} {status}");

@@ -21,9 +21,10 @@ use crate::dead_letter::DeadLetters;
 use crate::envelope::batch_response;
 
 /// How many receives a message refused by IAM gets before it is dead-lettered with the code:
-/// a permission being granted reaches every endpoint within seconds to a few minutes, and each
-/// receive is a visibility timeout apart. Below every queue's `maxReceiveCount` (5), so that
-/// the function, not SQS, dead-letters it, with the reason.
+/// a permission just granted takes a while to reach every endpoint, and each receive is a
+/// visibility timeout (or the handler's delay) apart. Below every queue's `maxReceiveCount`
+/// (5), so that the function, not SQS, dead-letters it, with the reason; `orderctl dlq redrive`
+/// puts it back once the policy is fixed.
 pub const ACCESS_DENIED_RECEIVES: u32 = 3;
 
 /// Time kept back from the invocation's deadline to settle the batch: dead-letter, put retries
@@ -61,6 +62,8 @@ pub enum Handling<T, E> {
     Failed(E),
     /// The invocation's time ran out before the message was handled (or finished).
     OutOfTime,
+    /// An earlier message of its subject comes again, so this one does too, to stay behind it.
+    Held,
 }
 
 /// What becomes of one message.
@@ -94,14 +97,22 @@ pub fn outcome_of_failure<E: Classified>(
     error: &E,
     delay: impl Fn(u32) -> Option<Duration>,
 ) -> Outcome {
+    let outcome = failure_outcome(message, error, delay);
+    if !matches!(outcome, Outcome::DeadLetter(_)) {
+        error!(messageId = id(message), receives = receive_count(message), error = %error, "message not handled; it comes again");
+    }
+    outcome
+}
+
+fn failure_outcome<E: Classified>(
+    message: &SqsMessage,
+    error: &E,
+    delay: impl Fn(u32) -> Option<Duration>,
+) -> Outcome {
     let receives = receive_count(message);
-    let again = |delay: Option<Duration>| {
-        error!(messageId = id(message), receives, error = %error, retryInSeconds = delay.map(|d| d.as_secs()), "message not handled; it comes again");
-        delay.map_or(Outcome::Retry, Outcome::RetryAfter)
-    };
     match error.retry() {
-        Retry::Transient => again(delay(receives)),
-        Retry::AccessDenied if receives < ACCESS_DENIED_RECEIVES => again(delay(receives)),
+        Retry::Transient => again(receives, delay),
+        Retry::AccessDenied if receives < ACCESS_DENIED_RECEIVES => again(receives, delay),
         Retry::AccessDenied => {
             Outcome::DeadLetter(format!("{error} (still refused on receive {receives})"))
         }
@@ -109,11 +120,33 @@ pub fn outcome_of_failure<E: Classified>(
     }
 }
 
+/// Handed back, after the handler's delay for this receive if it has one.
+fn again(receives: u32, delay: impl Fn(u32) -> Option<Duration>) -> Outcome {
+    delay(receives).map_or(Outcome::Retry, Outcome::RetryAfter)
+}
+
+/// Why a lane stopped: what the rest of its messages get.
+#[derive(Clone, Copy)]
+enum Stopped {
+    OutOfTime,
+    Held,
+}
+
+impl Stopped {
+    fn handling<T, E>(self) -> Handling<T, E> {
+        match self {
+            Stopped::OutOfTime => Handling::OutOfTime,
+            Stopped::Held => Handling::Held,
+        }
+    }
+}
+
 /// One subject's messages, by their place in the batch.
 type Lane<M> = (String, Vec<(usize, M)>);
 
 /// Decodes and handles every message, in lanes by subject, each lane stopping at `deadline`
-/// so that the batch is answered within the invocation. Results are in the messages' order.
+/// so that the batch is answered within the invocation, and at a message that comes again, so
+/// that the rest of its subject stays behind it. Results are in the messages' order.
 pub async fn handle_all<H: Handler>(
     handler: &H,
     messages: &[SqsMessage],
@@ -136,11 +169,31 @@ pub async fn handle_all<H: Handler>(
     }
     let handled = join_all(lanes.into_iter().map(|(_, lane)| async move {
         let mut done = Vec::with_capacity(lane.len());
+        let mut stopped = None;
         for (i, decoded) in lane {
+            if stopped.is_none() && Instant::now() >= deadline {
+                stopped = Some(Stopped::OutOfTime);
+            }
+            if let Some(stop) = stopped {
+                done.push((i, stop.handling()));
+                continue;
+            }
             let result = match tokio::time::timeout_at(deadline, handler.handle(decoded)).await {
                 Ok(Ok(handled)) => Handling::Handled(handled),
-                Ok(Err(e)) => Handling::Failed(e),
-                Err(_) => Handling::OutOfTime,
+                Ok(Err(e)) => {
+                    let delay = |n| handler.retry_delay(n);
+                    if !matches!(
+                        failure_outcome(&messages[i], &e, delay),
+                        Outcome::DeadLetter(_)
+                    ) {
+                        stopped = Some(Stopped::Held);
+                    }
+                    Handling::Failed(e)
+                }
+                Err(_) => {
+                    stopped = Some(Stopped::OutOfTime);
+                    Handling::OutOfTime
+                }
             };
             done.push((i, result));
         }
@@ -173,8 +226,9 @@ pub fn outcomes<H: Handler>(
                     messageId = id(message),
                     "out of time before the message was handled; it comes again"
                 );
-                Outcome::Retry
+                again(receive_count(message), |n| handler.retry_delay(n))
             }
+            Handling::Held => again(receive_count(message), |n| handler.retry_delay(n)),
         })
         .collect()
 }
@@ -247,12 +301,16 @@ pub async fn settle<D: DeadLetters, L: RetryLater>(
     batch_response(again)
 }
 
-/// The deadline of an invocation's work: its own deadline less the time to settle.
+/// The longest an invocation can run (Lambda's 15 minutes): a deadline further off is not one.
+const MAX_INVOCATION: Duration = Duration::from_secs(900);
+
+/// The deadline of an invocation's work: its own deadline (the runtime API's
+/// `Lambda-Runtime-Deadline-Ms`, Unix milliseconds) less the time to settle.
 pub fn work_deadline(context: &lambda_runtime::Context) -> Instant {
     let now_ms = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as u64);
-    let left = Duration::from_millis(context.deadline.saturating_sub(now_ms));
+    let left = Duration::from_millis(context.deadline.saturating_sub(now_ms)).min(MAX_INVOCATION);
     Instant::now() + left.saturating_sub(SETTLE_MARGIN)
 }
 
@@ -458,6 +516,51 @@ mod tests {
         assert_eq!(handled, ["b"]);
         assert_eq!(failed_ids(&response), ["slow", "after-slow"]);
         assert!(dead_letters.sent.lock().unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_message_that_comes_again_holds_the_rest_of_its_subject_back() {
+        let script = Script::default();
+        let messages = [
+            message("1", "a:ThrottlingException", 1),
+            message("2", "a:ok", 1),
+            message("3", "b:ValidationException", 1),
+            message("4", "b:ok", 1),
+        ];
+        let (response, handled) = process(
+            &script,
+            &messages,
+            soon(),
+            &MemoryDeadLetters::default(),
+            &QueueTimeout,
+        )
+        .await;
+        // a's second waits for its first; b's first is dead-lettered, so b goes on.
+        assert_eq!(failed_ids(&response), ["1", "2"]);
+        assert_eq!(handled, ["b"]);
+        assert!(
+            !script
+                .log
+                .lock()
+                .unwrap()
+                .contains(&"start a:ok".to_owned())
+        );
+    }
+
+    #[tokio::test]
+    async fn past_its_deadline_a_batch_starts_nothing_and_hands_everything_back() {
+        let script = Script::default();
+        let messages = [message("1", "a:ok", 1), message("2", "b:ok", 1)];
+        let (response, _) = process(
+            &script,
+            &messages,
+            Instant::now(),
+            &MemoryDeadLetters::default(),
+            &QueueTimeout,
+        )
+        .await;
+        assert_eq!(failed_ids(&response), ["1", "2"]);
+        assert!(script.log.lock().unwrap().is_empty());
     }
 
     #[tokio::test]

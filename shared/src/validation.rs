@@ -10,7 +10,7 @@ use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use tokio::time::Instant;
 use tracing::{Instrument, debug, error, info, info_span};
 
-use crate::aws_error::{Classified, Retry};
+use crate::aws_error::{AwsError, Classified, Retry, classify};
 use crate::batch::{self, Handler, Handling, Outcome, QueueTimeout};
 use crate::bus::{self, Entry, EntryOutcome, EventBus};
 use crate::dead_letter::{DeadLetters, SqsDeadLetters};
@@ -132,7 +132,12 @@ pub async fn answer_batch<V: Validator, D: DeadLetters>(
             Err(e) => {
                 error!(error = %e, answers = in_call.len(), "answers not published");
                 for &(i, _) in in_call {
-                    outcomes[i] = batch::outcome_of_failure(&messages[i], &e, |_| None);
+                    // A call refused for good may be one entry's fault: only a call of one entry
+                    // is dead-lettered for it; in another batch the others go through.
+                    outcomes[i] = match (e.retry(), in_call.len()) {
+                        (Retry::Never, 2..) => Outcome::Retry,
+                        _ => batch::outcome_of_failure(&messages[i], &e, |_| None),
+                    };
                 }
             }
         }
@@ -141,7 +146,7 @@ pub async fn answer_batch<V: Validator, D: DeadLetters>(
 }
 
 /// A message whose answer the bus took is done; one it refused is tried again, or, refused with
-/// a code that no retry changes, dead-lettered with it.
+/// a code that no retry changes, dead-lettered with it (access denied: after a few receives).
 fn answer_outcome(message: &SqsMessage, entry: &Entry, published: EntryOutcome) -> Outcome {
     let id = message.message_id.as_deref().unwrap_or_default();
     match published {
@@ -153,6 +158,13 @@ fn answer_outcome(message: &SqsMessage, entry: &Entry, published: EntryOutcome) 
         }
         EntryOutcome::Failed { code, message } if bus::refused_for_good(&code) => {
             Outcome::DeadLetter(format!("the bus refused the answer: {code}: {message}"))
+        }
+        EntryOutcome::Failed {
+            code,
+            message: text,
+        } if classify(Some(&code), None) == Retry::AccessDenied => {
+            let refused = AwsError::coded("EventBridge.PutEvents", &code, 400, &text);
+            batch::outcome_of_failure(message, &refused, |_| None)
         }
         EntryOutcome::Failed { code, message } => {
             error!(messageId = id, code, message, "answer refused by the bus");
@@ -237,6 +249,34 @@ mod tests {
                 proptest::prop_assert_eq!(error.retry(), Retry::Never, "{}", error);
             }
         }
+    }
+
+    #[test]
+    fn an_answer_refused_is_retried_dead_lettered_for_good_or_after_receive_three_if_denied() {
+        let entry = Entry::of(&ConsumerValidated {
+            meta: EventMeta::new(uuid::Uuid::now_v7(), None),
+            order_limit: None,
+        })
+        .unwrap();
+        let received = |receives: u32| -> SqsMessage {
+            serde_json::from_value(serde_json::json!({"messageId": "m", "body": "{}",
+                "attributes": {"ApproximateReceiveCount": receives.to_string()}}))
+            .unwrap()
+        };
+        let refused = |code: &str| EntryOutcome::Failed {
+            code: code.into(),
+            message: "as AWS says it".into(),
+        };
+        let outcome = |receives, code| answer_outcome(&received(receives), &entry, refused(code));
+        assert_eq!(outcome(1, "ThrottlingException"), Outcome::Retry);
+        assert_eq!(outcome(4, "InternalFailure"), Outcome::Retry);
+        assert!(
+            matches!(outcome(1, "MalformedDetail"), Outcome::DeadLetter(r) if r.contains("MalformedDetail"))
+        );
+        assert_eq!(outcome(2, "AccessDeniedException"), Outcome::Retry);
+        assert!(
+            matches!(outcome(3, "AccessDeniedException"), Outcome::DeadLetter(r) if r.contains("AccessDeniedException"))
+        );
     }
 
     #[test]

@@ -185,6 +185,16 @@ impl VersionedStore for DynamoVersionedStore {
                     tracing::info!(id, "version moved on under this write; reading again");
                     return Ok(false);
                 }
+                if let Some(TransactWriteItemsError::TransactionCanceledException(canceled)) =
+                    error.as_service_error()
+                {
+                    let reasons: Vec<&str> = canceled
+                        .cancellation_reasons()
+                        .iter()
+                        .filter_map(|r| r.code())
+                        .collect();
+                    return Err(AwsError::cancelled("DynamoDB.TransactWriteItems", &reasons).into());
+                }
                 Err(AwsError::from_sdk("DynamoDB.TransactWriteItems", error).into())
             }
         }

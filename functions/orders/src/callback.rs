@@ -68,7 +68,8 @@ pub struct SystemResolver;
 impl Resolver for SystemResolver {
     async fn resolve(&self, host: &str) -> Result<Vec<IpAddr>, ResolveError> {
         let name = host.to_owned();
-        // getaddrinfo blocks: on a blocking thread, abandoned past `check`'s timeout.
+        // getaddrinfo blocks: on a blocking thread, abandoned past `check`'s timeout (the thread
+        // runs on until the system resolver gives up, one per delivery at most).
         match tokio::task::spawn_blocking(move || lookup(&name)).await {
             Ok(found) => found,
             Err(gone) => Err(ResolveError::Failed(gone.to_string())),
