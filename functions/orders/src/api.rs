@@ -391,7 +391,7 @@ async fn get_order<S: OrderStore, Q: ReplicaStore, R: Resolver>(
 }
 
 /// Reads the order, and with a wait reads it again (backing off to once a second) until it
-/// differs from `known`, or is decided when nothing is known, or the wait is over. An order the
+/// differs from `known` or is decided, or the wait is over. An order the
 /// caller may not see is `None` at once: it is not waited on.
 async fn read_until_changed<S: OrderStore>(
     store: &S,
@@ -408,10 +408,8 @@ async fn read_until_changed<S: OrderStore>(
         let Some(order) = store.get(id).await?.filter(visible) else {
             return Ok(None);
         };
-        let done = match known {
-            Some(known) => etag(&order) != known,
-            None => order.status.is_terminal(),
-        };
+        // A decided order never changes again: waiting on it would only hold a function.
+        let done = order.status.is_terminal() || known.is_some_and(|known| etag(&order) != known);
         let now = tokio::time::Instant::now();
         if done || now >= deadline {
             return Ok(Some(order));
@@ -687,6 +685,31 @@ mod tests {
             answered - changed < std::time::Duration::from_secs(1),
             "{:?}",
             answered - changed
+        );
+    }
+
+    #[tokio::test]
+    async fn a_wait_on_a_decided_order_answers_at_once() {
+        let store = MemoryStore::default();
+        let id = placed(&store).await;
+        let rejected = crate::domain::Reply::ConsumerValidationFailed {
+            reason: "no".into(),
+        };
+        reply(&store, &id, rejected).await;
+        let began = std::time::Instant::now();
+        let wait = ("prefer", "wait=20");
+        let (status, _, _) =
+            send(&store, get_with(&id, &[wait, ("if-none-match", "\"v2\"")])).await;
+        assert_eq!(status, StatusCode::NOT_MODIFIED);
+        let (status, _, body) = send(&store, get_with(&id, &[wait])).await;
+        assert_eq!(
+            (status, body["status"].as_str()),
+            (StatusCode::OK, Some("REJECTED"))
+        );
+        assert!(
+            began.elapsed() < std::time::Duration::from_secs(1),
+            "{:?}",
+            began.elapsed()
         );
     }
 
