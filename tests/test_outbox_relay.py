@@ -10,7 +10,7 @@ import uuid
 import pytest
 import requests
 
-from flows import ORDER, place, queue_depth, take_dead_timers
+from flows import ORDER, place, queue_depth, take_dead_timers, wait_for
 
 VALIDATION_QUEUES = ("ConsumerValidationQueue", "RestaurantValidationQueue")
 VALIDATORS = ("ConsumerValidatorFunction", "RestaurantValidatorFunction")
@@ -125,6 +125,32 @@ def test_a_row_that_can_never_be_published_goes_to_the_failure_queue_and_the_res
     sqs.delete_message(QueueUrl=stack.name("OutboxRelayFailures"), ReceiptHandle=failures[0]["ReceiptHandle"])
     # Every row, the poison one too, started its order's timer; none of these orders exists.
     take_dead_timers(stack, good | {poison["orderId"]["S"]})
+
+
+def test_a_forged_reply_written_to_the_orders_outbox_is_dead_lettered_not_published(stack):
+    # Anyone with a PutItem on the orders outbox writes the restaurants' answer to a real order,
+    # one order-replies would apply (the validators are stopped: the order waits, PENDING).
+    order_id = place(stack).json()["orderId"]
+    event_id = str(uuid.uuid4())
+    answer = {"eventId": event_id, "orderId": order_id, "occurredAt": "2026-12-02T03:00:00Z",
+              "schemaVersion": 1, "total": {"currency": "EUR", "amountMinor": 1}}
+    forged = {**outbox_row(json.dumps(answer), order_id), "eventId": {"S": event_id},
+              "source": {"S": "restaurants"}, "detailType": {"S": "OrderDetailsValidated"}}
+    stack.client("dynamodb").put_item(TableName=stack.name("OutboxTable"), Item=forged)
+    sqs = stack.client("sqs")
+    letters, deadline = [], time.time() + 30
+    while not letters and time.time() < deadline:
+        letters = sqs.receive_message(QueueUrl=stack.name("OutboxRelayFailures"), WaitTimeSeconds=1,
+                                      MessageAttributeNames=["All"]).get("Messages", [])
+    assert letters, "the forged row never reached the failure queue"
+    attributes = {k: v["StringValue"] for k, v in letters[0]["MessageAttributes"].items()}
+    reason = attributes["DeadLetterReason"]
+    assert "carries only orders events" in reason and "not restaurants OrderDetailsValidated" in reason, reason
+    assert json.loads(letters[0]["Body"])["eventId"]["S"] == event_id
+    sqs.delete_message(QueueUrl=stack.name("OutboxRelayFailures"), ReceiptHandle=letters[0]["ReceiptHandle"])
+    # Published, it would have reached order-replies within a second or two and moved the order.
+    time.sleep(3)
+    assert wait_for(stack, order_id, {"PENDING"}, timeout=1)["status"] == "PENDING"
 
 
 @pytest.fixture

@@ -86,10 +86,78 @@ impl Default for Backoff {
     }
 }
 
+/// What each outbox may carry: its context's source and the detail types that context writes
+/// there. A row with any other (written by someone with a `PutItem` on the table, not by the
+/// context's own code) is dead-lettered, not published: the bus trusts its sources.
+#[derive(Debug, Clone)]
+pub struct Outboxes {
+    tables: Vec<(String, &'static str, &'static [&'static str])>,
+}
+
+impl Outboxes {
+    /// The outbox tables by name: the orders', the consumers' and the restaurants'.
+    pub fn new(orders: &str, consumers: &str, restaurants: &str) -> Self {
+        use shared::events::{
+            ConsumerUpdated, Event, OrderCreated, OrderRejected, OrderValidated, RestaurantUpdated,
+            source,
+        };
+        const ORDERS: &[&str] = &[
+            OrderCreated::DETAIL_TYPE,
+            OrderValidated::DETAIL_TYPE,
+            OrderRejected::DETAIL_TYPE,
+        ];
+        Self {
+            tables: vec![
+                (orders.to_owned(), source::ORDERS, ORDERS),
+                (
+                    consumers.to_owned(),
+                    source::CONSUMERS,
+                    &[ConsumerUpdated::DETAIL_TYPE],
+                ),
+                (
+                    restaurants.to_owned(),
+                    source::RESTAURANTS,
+                    &[RestaurantUpdated::DETAIL_TYPE],
+                ),
+            ],
+        }
+    }
+
+    /// The names the template sets (`ORDERS_OUTBOX_TABLE`, `CONSUMERS_OUTBOX_TABLE`,
+    /// `RESTAURANTS_OUTBOX_TABLE`).
+    pub fn from_env() -> Result<Self, shared::aws::MissingEnv> {
+        use shared::aws::required_env;
+        Ok(Self::new(
+            &required_env("ORDERS_OUTBOX_TABLE")?,
+            &required_env("CONSUMERS_OUTBOX_TABLE")?,
+            &required_env("RESTAURANTS_OUTBOX_TABLE")?,
+        ))
+    }
+
+    /// Whether the stream's table may carry this row. A stream ARN names its table:
+    /// `arn:aws:dynamodb:<region>:<account>:table/<name>/stream/<label>`.
+    fn admit(&self, stream_arn: &str, record: OutboxRecord) -> Result<OutboxRecord, String> {
+        let table = stream_arn.split('/').nth(1).unwrap_or_default();
+        let Some((_, source, detail_types)) = self.tables.iter().find(|(t, ..)| t == table) else {
+            return Err(format!(
+                "the stream {stream_arn} is no outbox this relay publishes"
+            ));
+        };
+        if record.source != *source || !detail_types.contains(&record.detail_type.as_str()) {
+            return Err(format!(
+                "{table} carries only {source} events {detail_types:?}, not {} {}",
+                record.source, record.detail_type
+            ));
+        }
+        Ok(record)
+    }
+}
+
 pub struct Relay<P, D> {
     publisher: P,
     dead_rows: D,
     backoff: Backoff,
+    outboxes: Outboxes,
 }
 
 /// A stream record the relay must publish, or the row it can never publish.
@@ -116,16 +184,21 @@ impl Pending {
 }
 
 impl<P: Publisher, D: DeadRows> Relay<P, D> {
-    pub fn new(publisher: P, dead_rows: D, backoff: Backoff) -> Self {
+    pub fn new(publisher: P, dead_rows: D, backoff: Backoff, outboxes: Outboxes) -> Self {
         Self {
             publisher,
             dead_rows,
             backoff,
+            outboxes,
         }
     }
 
     pub async fn handle(&self, event: Event) -> DynamoDbEventResponse {
-        let pending: Vec<Pending> = event.records.into_iter().filter_map(decode).collect();
+        let pending: Vec<Pending> = event
+            .records
+            .into_iter()
+            .filter_map(|record| decode(record, &self.outboxes))
+            .collect();
         let mut response = DynamoDbEventResponse::default();
         let mut tally = Tally::default();
         for chunk in chunks(&pending) {
@@ -288,7 +361,7 @@ impl Tally {
 }
 
 /// Keeps inserts only: a TTL expiry or any other change publishes nothing.
-fn decode(record: EventRecord) -> Option<Pending> {
+fn decode(record: EventRecord, outboxes: &Outboxes) -> Option<Pending> {
     if record.event_name != "INSERT" {
         return None;
     }
@@ -297,6 +370,7 @@ fn decode(record: EventRecord) -> Option<Pending> {
     let image = record.change.new_image;
     let decoded = serde_dynamo::from_item::<_, OutboxRecord>(image.clone())
         .map_err(|e| e.to_string())
+        .and_then(|record| outboxes.admit(&stream_arn, record))
         .and_then(publishable)
         .map_err(|reason| {
             error!(sequenceNumber = %sequence_number, reason, "outbox record cannot be published");
@@ -449,7 +523,7 @@ mod tests {
     fn relay<F: Fn(Uuid, u32) -> bool + Send + Sync>(
         publisher: Scripted<F>,
     ) -> Relay<Scripted<F>, Kept> {
-        Relay::new(publisher, Kept::default(), quick())
+        Relay::new(publisher, Kept::default(), quick(), outboxes())
     }
 
     /// The sequence numbers of the rows dead-lettered, and why.
@@ -477,7 +551,7 @@ mod tests {
     fn stream_record(sequence: usize, name: &str, image: Value) -> Value {
         json!({
             "eventID": format!("e{sequence}"), "eventName": name, "eventVersion": "1.1",
-            "eventSource": "aws:dynamodb", "awsRegion": "us-east-1",
+            "eventSource": "aws:dynamodb", "awsRegion": "us-east-1", "eventSourceARN": ORDERS_STREAM,
             "dynamodb": {"ApproximateCreationDateTime": 1.8e9, "Keys": {}, "NewImage": image,
                          "SequenceNumber": sequence.to_string(), "SizeBytes": 100,
                          "StreamViewType": "NEW_IMAGE"}
@@ -496,6 +570,18 @@ mod tests {
             .collect::<Vec<_>>();
         serde_json::from_value(json!({ "Records": items })).unwrap()
     }
+
+    /// The outboxes as devstack names them; `batch` reads from the orders'.
+    fn outboxes() -> Outboxes {
+        Outboxes::new(
+            "OutboxTable",
+            "ConsumersOutboxTable",
+            "RestaurantsOutboxTable",
+        )
+    }
+
+    const ORDERS_STREAM: &str =
+        "arn:aws:dynamodb:us-east-1:123456789012:table/OutboxTable/stream/x";
 
     fn quick() -> Backoff {
         Backoff {
@@ -611,6 +697,7 @@ mod tests {
             Malformed(records[1].event_id, Mutex::default()),
             Kept::default(),
             quick(),
+            outboxes(),
         );
         assert!(failures(&relay.handle(batch(&records, 0)).await).is_empty());
         assert_eq!(
@@ -677,6 +764,7 @@ mod tests {
             },
             Kept::default(),
             quick(),
+            outboxes(),
         );
         // The first waits: the mapping delivers both again from it, so the second is not
         // dead-lettered yet.
@@ -701,9 +789,52 @@ mod tests {
                 ..Kept::default()
             },
             quick(),
+            outboxes(),
         );
         assert_eq!(failures(&relay.handle(batch(&records, 0)).await), ["0"]);
         assert!(relay.publisher.published.lock().unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_row_its_outbox_may_not_carry_is_dead_lettered_not_published() {
+        let relay = relay(Scripted::new(|_, _| false));
+        let honest = record(Uuid::now_v7());
+        let mut forged = record(Uuid::now_v7());
+        (forged.source, forged.detail_type) =
+            ("restaurants".into(), "OrderDetailsValidated".into());
+        let mut misfiled = record(Uuid::now_v7());
+        misfiled.detail_type = "ConsumerUpdated".into();
+        let response = relay
+            .handle(batch(&[forged, honest.clone(), misfiled], 0))
+            .await;
+        assert!(failures(&response).is_empty());
+        assert_eq!(
+            *relay.publisher.published.lock().unwrap(),
+            [honest.event_id]
+        );
+        let reasons = kept(&relay);
+        assert_eq!(reasons.len(), 2, "{reasons:?}");
+        assert!(
+            reasons[0]
+                .1
+                .contains("not restaurants OrderDetailsValidated"),
+            "{reasons:?}"
+        );
+        assert!(
+            reasons[1].1.contains("not orders ConsumerUpdated"),
+            "{reasons:?}"
+        );
+
+        // A stream of another table entirely is no outbox at all.
+        let mut elsewhere = batch(&[record(Uuid::now_v7())], 7);
+        elsewhere.records[0].event_source_arn =
+            Some("arn:aws:dynamodb:r:1:table/OrdersTable/stream/x".into());
+        assert!(failures(&relay.handle(elsewhere).await).is_empty());
+        assert!(
+            kept(&relay)[2].1.contains("no outbox"),
+            "{:?}",
+            kept(&relay)
+        );
     }
 
     #[tokio::test]
@@ -711,7 +842,12 @@ mod tests {
         let corpus =
             |name| -> Event { serde_json::from_value(shared::corpus::event(name)).unwrap() };
         // A TTL expiry (a REMOVE by the service itself) publishes nothing and fails nothing.
-        let relay = relay(Scripted::new(|_, _| false));
+        let relay = Relay::new(
+            Scripted::new(|_, _| false),
+            Kept::default(),
+            quick(),
+            Outboxes::new("ExampleOrders", "ExampleConsumers", "ExampleRestaurants"),
+        );
         assert!(failures(&relay.handle(corpus("dynamodb-stream-ttl-delete")).await).is_empty());
         // An INSERT whose image is no outbox row is dead-lettered with its stream and position.
         let inserted = corpus("dynamodb-stream-insert-modify");
@@ -823,6 +959,7 @@ mod tests {
                 Scripted::new(move |id, attempt| attempt <= refuse_count[&id]),
                 Kept::default(),
                 Backoff { retries: 0, first_delay: Duration::ZERO },
+                outboxes(),
             );
             let runtime = tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap();
             let mut checkpoint = 0;

@@ -2,7 +2,7 @@
 
 use aws_lambda_events::event::dynamodb::Event;
 use lambda_runtime::{LambdaEvent, service_fn};
-use relay::{Backoff, Relay};
+use relay::{Backoff, Outboxes, Relay};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
@@ -12,6 +12,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         shared::bus::EventBus::from_env(&config)?,
         shared::dead_letter::SqsDeadLetters::from_env(&config)?,
         Backoff::default(),
+        Outboxes::from_env()?,
     );
     let relay = &relay;
     lambda_runtime::run(shared::metrics::Recorded(service_fn(
