@@ -123,7 +123,8 @@ def test_a_correlation_id_is_echoed_when_it_fits_the_pattern_and_refused_when_no
 
 def test_methods_the_document_does_not_list_get_a_problem(stack):
     for method in ("TRACE", "PATCH", "DELETE", "PUT"):
-        for path in ("/orders", "/orders/0193f0a0-0000-7000-8000-000000000000", "/nowhere"):
+        for path in ("/orders", "/orders/0193f0a0-0000-7000-8000-000000000000", "/nowhere",
+                     "/consumers/consumer-1/webhook-secret", "/consumers/consumer-1/webhook-secret/rotate"):
             answer = stack.request(method, path)
             assert answer.status_code in (404, 405), (method, path, answer.status_code)
 

@@ -1,34 +1,32 @@
 """Outcome delivery on the local stack: an order with a callback URL gets its outcome POSTed,
-signed as Standard Webhooks; a receiver verifies it, and drops a duplicate by its id. Callback
-URLs inside the network are refused at submission (literal addresses here: no packet is sent
-to them; names that resolve there are covered with a stubbed resolver in the Rust tests)."""
+signed as Standard Webhooks with its consumer's own secret; a receiver verifies it with the
+`standardwebhooks` library exactly as its documentation shows, before and after a rotation, and
+drops a duplicate by its id; another consumer's secret verifies nothing. Callback URLs inside the
+network are refused at submission (literal addresses here: no packet is sent to them; names that
+resolve there are covered with a stubbed resolver in the Rust tests)."""
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
 import json
 import threading
 import time
+from datetime import datetime, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 from flows import ORDER, place, terminal_rows
 
-TOLERANCE_SECONDS = 300
 
-
-def verify(secret: str, headers: dict[str, str], body: bytes, now: float | None = None) -> bool:
-    """A receiver's check of a delivery (the README shows the same): the signature over
-    `id.timestamp.body` with the shared secret, and a timestamp within five minutes."""
-    webhook_id, timestamp = headers["webhook-id"], headers["webhook-timestamp"]
-    if abs((now or time.time()) - int(timestamp)) > TOLERANCE_SECONDS:
+def verifies(secret: str, headers: dict[str, str], body: bytes) -> bool:
+    """A receiver's check, as the library's documentation shows it (it also refuses a timestamp
+    more than five minutes off)."""
+    try:
+        Webhook(secret).verify(body, headers)
+        return True
+    except WebhookVerificationError:
         return False
-    signed = f"{webhook_id}.{timestamp}.".encode() + body
-    expected = base64.b64encode(hmac.new(secret.encode(), signed, hashlib.sha256).digest()).decode()
-    return any(hmac.compare_digest(f"v1,{expected}", s) for s in headers["webhook-signature"].split())
 
 
 @pytest.fixture
@@ -52,8 +50,13 @@ def receiver():
     server.shutdown()
 
 
-def secret(stack) -> str:
-    return stack.client("secretsmanager").get_secret_value(SecretId=stack.name("WebhookSecret"))["SecretString"]
+def webhook_secret(stack, consumer: str = "consumer-1", as_operator: bool = False) -> str:
+    """The consumer's secret, read as the consumer reads it (or as an operator)."""
+    token = stack.bearer(operator=True) if as_operator else stack.bearer(consumer)
+    answer = stack.request("GET", f"/consumers/{consumer}/webhook-secret", headers={"Authorization": token})
+    assert answer.status_code == 200, answer.text
+    assert answer.headers["cache-control"] == "no-store"
+    return answer.json()["secret"]
 
 
 def wait_for_deliveries(got: list, count: int, timeout: float = 20) -> None:
@@ -68,7 +71,9 @@ def test_the_outcome_is_posted_signed_and_verifiable(stack, receiver):
     order_id = place(stack, body={**ORDER, "callbackUrl": url}).json()["orderId"]
     wait_for_deliveries(got, 1)
     headers, body = got[0]
-    assert verify(secret(stack), headers, body)
+    key = webhook_secret(stack)
+    assert key.startswith("whsec_") and key == webhook_secret(stack, as_operator=True)
+    assert verifies(key, headers, body)
     outcome = json.loads(body)
     assert outcome["type"] == "order.validated"
     assert outcome["data"]["orderId"] == order_id and outcome["data"]["status"] == "VALIDATED"
@@ -80,14 +85,42 @@ def test_the_outcome_is_posted_signed_and_verifiable(stack, receiver):
     assert terminal_rows(stack, order_id) == ["OrderValidated"]
     assert stack.request("GET", f"/orders/{order_id}").json()["callbackUrl"] == url
 
-    # What a receiver must refuse: a tampered body, another secret, an old (re-signed) timestamp.
-    key = secret(stack)
-    assert not verify(key, headers, body.replace(b"VALIDATED", b"REJECTED"))
-    assert not verify("not-the-secret", headers, body)
-    old = str(int(headers["webhook-timestamp"]) - 600)
-    signed = f"{headers['webhook-id']}.{old}.".encode() + body
-    resigned = "v1," + base64.b64encode(hmac.new(key.encode(), signed, hashlib.sha256).digest()).decode()
-    assert not verify(key, {**headers, "webhook-timestamp": old, "webhook-signature": resigned}, body)
+    # What a receiver must refuse: a tampered body, another consumer's secret, an old timestamp
+    # signed anew with the right secret.
+    assert not verifies(key, headers, body.replace(b"VALIDATED", b"REJECTED"))
+    other = webhook_secret(stack, "consumer-2")
+    assert other != key and not verifies(other, headers, body)
+    old = int(headers["webhook-timestamp"]) - 600
+    resigned = Webhook(key).sign(headers["webhook-id"], datetime.fromtimestamp(old, timezone.utc), body.decode())
+    assert not verifies(key, {**headers, "webhook-timestamp": str(old), "webhook-signature": resigned}, body)
+
+
+def test_a_consumer_reads_only_its_own_secret(stack):
+    answer = stack.request("GET", "/consumers/consumer-2/webhook-secret",
+                           headers={"Authorization": stack.bearer("consumer-1")})
+    assert answer.status_code == 404 and "secret" not in answer.json()
+    rotate = stack.request("POST", "/consumers/consumer-1/webhook-secret/rotate",
+                           headers={"Authorization": stack.bearer("consumer-1")})
+    assert rotate.status_code == 403, rotate.text
+
+
+def test_after_a_rotation_deliveries_verify_with_the_new_secret_and_the_old_one(stack, receiver):
+    url, got = receiver
+    consumer = "consumer-3"
+    old = webhook_secret(stack, consumer)
+    rotated = stack.request("POST", f"/consumers/{consumer}/webhook-secret/rotate",
+                            headers={"Authorization": stack.bearer(operator=True)})
+    assert rotated.status_code == 200, rotated.text
+    new = rotated.json()["secret"]
+    assert new != old and webhook_secret(stack, consumer) == new
+    assert datetime.fromisoformat(rotated.json()["previousSecretSignsUntil"]) > datetime.now(timezone.utc)
+    place(stack, body={**ORDER, "consumerId": consumer, "callbackUrl": url})
+    wait_for_deliveries(got, 1)
+    headers, body = got[0]
+    # Both signatures for the overlap: a receiver on either secret loses nothing meanwhile.
+    assert len(headers["webhook-signature"].split()) == 2
+    assert verifies(new, headers, body) and verifies(old, headers, body)
+    assert not verifies(webhook_secret(stack, "consumer-1"), headers, body)
 
 
 def test_an_outcome_delivered_twice_carries_one_id(stack, receiver):
@@ -98,8 +131,8 @@ def test_an_outcome_delivered_twice_carries_one_id(stack, receiver):
         wait_for_deliveries(got, 2)
     finally:
         stack.faults({"eventDuplicates": 0.0})
-    key = secret(stack)
-    assert all(verify(key, headers, body) for headers, body in got)
+    key = webhook_secret(stack)
+    assert all(verifies(key, headers, body) for headers, body in got)
     assert len({headers["webhook-id"] for headers, _ in got}) == 1  # a receiver keeps one
 
 

@@ -25,6 +25,8 @@ use crate::domain::{Order, OrderStatus, StatusChange};
 use crate::replica::{self, Known, Priced, ReplicaStore};
 use crate::request::{self, Invalid, MAX_BODY_BYTES, PlaceOrder};
 use crate::store::{IdempotencyClaim, OrderStore, Placement};
+use crate::webhook_api;
+use crate::webhooks::{GenerationStore, MasterSecret};
 use shared::outbox::OutboxRecord;
 
 pub const IDEMPOTENCY_KEY: HeaderName = HeaderName::from_static("idempotency-key");
@@ -64,6 +66,8 @@ pub struct App<S, Q, R> {
     pub store: S,
     pub replica: Q,
     pub callbacks: Callbacks<R>,
+    /// Consumers' webhook secrets derive from it; read when a request first needs it.
+    pub secret: Arc<MasterSecret>,
 }
 
 impl<S: Clone, Q: Clone, R> Clone for App<S, Q, R> {
@@ -72,14 +76,28 @@ impl<S: Clone, Q: Clone, R> Clone for App<S, Q, R> {
             store: self.store.clone(),
             replica: self.replica.clone(),
             callbacks: self.callbacks.clone(),
+            secret: Arc::clone(&self.secret),
         }
     }
 }
 
-pub fn router<S: OrderStore, Q: ReplicaStore, R: Resolver + 'static>(app: App<S, Q, R>) -> Router {
+pub fn router<S, Q, R>(app: App<S, Q, R>) -> Router
+where
+    S: OrderStore + GenerationStore,
+    Q: ReplicaStore,
+    R: Resolver + 'static,
+{
     Router::new()
         .route("/orders", post(place_order::<S, Q, R>))
         .route("/orders/{order_id}", get(get_order::<S, Q, R>))
+        .route(
+            "/consumers/{consumer_id}/webhook-secret",
+            get(webhook_api::get_secret::<S, Q, R>),
+        )
+        .route(
+            "/consumers/{consumer_id}/webhook-secret/rotate",
+            post(webhook_api::rotate_secret::<S, Q, R>),
+        )
         .method_not_allowed_fallback(method_not_allowed)
         .fallback(unknown_route)
         // The body bound is ours (64 KiB, answered as problem+json), not axum's default.
@@ -485,7 +503,9 @@ fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, Problem> {
 
 async fn unknown_route(uri: axum::http::Uri) -> Problem {
     Problem::not_found(format!(
-        "no resource at {}; the API serves POST /orders and GET /orders/{{orderId}}",
+        "no resource at {}; the API serves POST /orders, GET /orders/{{orderId}}, GET \
+         /consumers/{{consumerId}}/webhook-secret and POST \
+         /consumers/{{consumerId}}/webhook-secret/rotate",
         uri.path()
     ))
 }
@@ -510,6 +530,7 @@ mod tests {
             store: store.clone(),
             replica,
             callbacks: Callbacks::from_env(),
+            secret: Arc::new(MasterSecret::known(b"master".to_vec())),
         })
     }
 
@@ -788,6 +809,7 @@ mod tests {
             let router = router(App {
                 store: store.clone(),
                 replica: MemoryReplica::default(),
+                secret: Arc::new(MasterSecret::known(b"master".to_vec())),
                 callbacks: resolving_to(address),
             });
             let response = router.oneshot(with_callback(url)).await.unwrap();
@@ -801,6 +823,7 @@ mod tests {
         let router = router(App {
             store: store.clone(),
             replica: MemoryReplica::default(),
+            secret: Arc::new(MasterSecret::known(b"master".to_vec())),
             callbacks: resolving_to("93.184.215.14"),
         });
         let response = router
@@ -1065,6 +1088,23 @@ mod tests {
     #[derive(Clone, Default)]
     struct UnreadableClaims(MemoryStore);
 
+    impl GenerationStore for UnreadableClaims {
+        async fn generations(
+            &self,
+            consumer_id: &str,
+        ) -> Result<crate::webhooks::Generations, crate::store::StoreError> {
+            self.0.generations(consumer_id).await
+        }
+
+        async fn rotate(
+            &self,
+            consumer_id: &str,
+            now: DateTime<Utc>,
+        ) -> Result<crate::webhooks::Generations, crate::store::StoreError> {
+            self.0.rotate(consumer_id, now).await
+        }
+    }
+
     impl OrderStore for UnreadableClaims {
         async fn place(
             &self,
@@ -1108,6 +1148,7 @@ mod tests {
         let app = router(App {
             store: store.clone(),
             replica: replica_knowing(false, false).await,
+            secret: Arc::new(MasterSecret::known(b"master".to_vec())),
             callbacks: Callbacks::from_env(),
         });
         let response = app.oneshot(post(ORDER, Some("k-1"))).await.unwrap();
@@ -1116,6 +1157,7 @@ mod tests {
         let app = router(App {
             store,
             replica: replica_knowing(false, false).await,
+            secret: Arc::new(MasterSecret::known(b"master".to_vec())),
             callbacks: Callbacks::from_env(),
         });
         let response = app.oneshot(post(ORDER, None)).await.unwrap();

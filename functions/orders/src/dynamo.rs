@@ -2,7 +2,8 @@
 //!
 //! Orders table: key `pk`. An order is `ORDER#<id>`; an idempotency claim is
 //! `IDEMPOTENCY#<caller>#<key>`, the caller being its token's subject after its length (it expires through the table's TTL attribute `expiresAt`). No index:
-//! every key belongs to one order or one request.
+//! every key belongs to one order or one request. A consumer whose webhook secret was rotated
+//! has `WEBHOOK#<consumerId>`, its secret's generations (`crate::webhooks`).
 //! Outbox table: key `eventId`, one row per event, streamed to the relay.
 
 use std::collections::HashMap;
@@ -14,7 +15,7 @@ use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{
     AttributeValue, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem,
 };
-use chrono::{Duration, Utc};
+use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -23,6 +24,7 @@ use shared::aws_error::AwsError;
 use shared::outbox::OutboxRecord;
 
 use crate::store::{IdempotencyClaim, OrderStore, Placement, Saved, StoreError};
+use crate::webhooks::{GenerationStore, Generations};
 
 type Item = HashMap<String, AttributeValue>;
 
@@ -333,5 +335,80 @@ impl OrderStore for DynamoStore {
             .item
             .map(|item| serde_dynamo::from_item(item).map_err(corrupt))
             .transpose()
+    }
+}
+
+/// How often a rotation is tried when another rotation of the same consumer wins the race.
+const ROTATE_ATTEMPTS: u32 = 3;
+
+#[derive(Serialize, Deserialize)]
+struct GenerationsItem {
+    pk: String,
+    #[serde(flatten)]
+    generations: Generations,
+}
+
+fn webhook_key(consumer_id: &str) -> String {
+    format!("WEBHOOK#{consumer_id}")
+}
+
+impl GenerationStore for DynamoStore {
+    async fn generations(&self, consumer_id: &str) -> Result<Generations, StoreError> {
+        let found = self
+            .client
+            .get_item()
+            .table_name(&self.orders_table)
+            .key("pk", AttributeValue::S(webhook_key(consumer_id)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| AwsError::from_sdk("DynamoDB.GetItem", e))?;
+        Ok(match found.item {
+            Some(item) => {
+                serde_dynamo::from_item::<_, GenerationsItem>(item)
+                    .map_err(corrupt)?
+                    .generations
+            }
+            None => Generations::default(),
+        })
+    }
+
+    async fn rotate(
+        &self,
+        consumer_id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Generations, StoreError> {
+        for attempt in 1..=ROTATE_ATTEMPTS {
+            let read = self.generations(consumer_id).await?;
+            let next = read.rotated(now);
+            let item = serde_dynamo::to_item(GenerationsItem {
+                pk: webhook_key(consumer_id),
+                generations: next.clone(),
+            })
+            .map_err(corrupt)?;
+            let result = self
+                .client
+                .put_item()
+                .table_name(&self.orders_table)
+                .set_item(Some(item))
+                .condition_expression("attribute_not_exists(pk) OR #current = :read")
+                .expression_attribute_names("#current", "current")
+                .expression_attribute_values(":read", AttributeValue::N(read.current.to_string()))
+                .send()
+                .await;
+            match result {
+                Ok(_) => return Ok(next),
+                Err(error) => match error.as_service_error() {
+                    // Rotated by someone else since the read: rotate from theirs.
+                    Some(PutItemError::ConditionalCheckFailedException(_)) => {
+                        crate::backoff::wait(attempt).await
+                    }
+                    _ => return Err(AwsError::from_sdk("DynamoDB.PutItem", error).into()),
+                },
+            }
+        }
+        Err(StoreError::Unsettled(format!(
+            "the webhook secret of {consumer_id} was rotated by others {ROTATE_ATTEMPTS} times meanwhile"
+        )))
     }
 }

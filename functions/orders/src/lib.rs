@@ -13,3 +13,5 @@ pub mod replies;
 pub mod request;
 pub mod store;
 pub mod timer;
+pub mod webhook_api;
+pub mod webhooks;

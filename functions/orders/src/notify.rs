@@ -1,22 +1,19 @@
 //! Outcome delivery: when an order is decided, its outcome is POSTed to the order's callback URL,
 //! signed the Standard Webhooks way (`webhook-id`, `webhook-timestamp`, `webhook-signature`:
-//! `v1,` + base64 HMAC-SHA256 of `id.timestamp.body` under the deployment's secret). The URL is
+//! `v1,` + base64 HMAC-SHA256 of `id.timestamp.body` under the consumer's own secret, and during
+//! a rotation's overlap under the one before too: `crate::webhooks`). The URL is
 //! checked again before each delivery and the connection goes to the addresses just checked.
 //! A failed delivery is handed back to SQS (tried again after the visibility timeout, then the
 //! DLQ); a redirect is a failure.
 
 use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
-use std::pin::Pin;
 use std::time::Duration;
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
-use base64::Engine;
 use chrono::Utc;
-use hmac::{Hmac, KeyInit, Mac};
 use serde_json::{Value, json};
-use sha2::Sha256;
-use shared::aws_error::{AwsError, Classified, Retry};
+use shared::aws_error::{Classified, Retry};
 use shared::batch::{self, Handler, RetryLater};
 use shared::dead_letter::DeadLetters;
 use shared::envelope::{Envelope, EnvelopeError};
@@ -28,6 +25,7 @@ use tracing::{Instrument, info, info_span};
 use crate::api::Callbacks;
 use crate::callback::{self, CheckError, Checked, Resolver};
 use crate::store::{OrderStore, StoreError};
+use crate::webhooks::{GenerationStore, MasterSecret, SecretError};
 
 /// How long one delivery may take before it counts as failed.
 pub const DELIVERY_TIMEOUT: Duration = Duration::from_secs(10);
@@ -75,41 +73,6 @@ impl Classified for NotifyError {
     }
 }
 
-#[derive(Debug, thiserror::Error)]
-pub enum SecretError {
-    #[error(transparent)]
-    Aws(#[from] AwsError),
-    #[error("the webhook secret has no string value")]
-    NoString,
-}
-
-impl Classified for SecretError {
-    fn retry(&self) -> Retry {
-        match self {
-            SecretError::Aws(call) => call.retry(),
-            SecretError::NoString => Retry::Never,
-        }
-    }
-}
-
-/// HMAC-SHA256 (RFC 2104) of `message` under `key`.
-pub fn hmac_sha256(key: &[u8], message: &[u8]) -> [u8; 32] {
-    let mut mac = Hmac::<Sha256>::new_from_slice(key).expect("HMAC takes keys of any length");
-    mac.update(message);
-    mac.finalize().into_bytes().into()
-}
-
-/// The `webhook-signature` header's value for one delivery.
-pub fn signature(secret: &[u8], id: &str, timestamp: i64, body: &[u8]) -> String {
-    let mut signed = format!("{id}.{timestamp}.").into_bytes();
-    signed.extend_from_slice(body);
-    let mac = hmac_sha256(secret, &signed);
-    format!(
-        "v1,{}",
-        base64::engine::general_purpose::STANDARD.encode(mac)
-    )
-}
-
 /// Sends one signed POST to an address already checked.
 pub trait Deliverer: Send + Sync {
     /// The HTTP status the receiver answered.
@@ -121,43 +84,11 @@ pub trait Deliverer: Send + Sync {
     ) -> impl Future<Output = Result<u16, String>> + Send;
 }
 
-type SecretRead = Pin<Box<dyn Future<Output = Result<Vec<u8>, SecretError>> + Send>>;
-
-/// The deployment's signing secret, read once, on the first delivery that signs: most orders
-/// have no callback, and a cold start need not wait on Secrets Manager for them.
-pub struct SigningSecret {
-    value: tokio::sync::OnceCell<Vec<u8>>,
-    read: Box<dyn Fn() -> SecretRead + Send + Sync>,
-}
-
-impl SigningSecret {
-    pub fn known(secret: Vec<u8>) -> Self {
-        Self::read_with(move || std::future::ready(Ok(secret.clone())))
-    }
-
-    /// Read by `read` when first needed; a failed read is tried again on the next delivery.
-    pub fn read_with<F, R>(read: F) -> Self
-    where
-        F: Fn() -> R + Send + Sync + 'static,
-        R: Future<Output = Result<Vec<u8>, SecretError>> + Send + 'static,
-    {
-        Self {
-            value: tokio::sync::OnceCell::new(),
-            read: Box::new(move || Box::pin(read())),
-        }
-    }
-
-    async fn get(&self) -> Result<&[u8], NotifyError> {
-        let value = self.value.get_or_try_init(|| (self.read)()).await;
-        Ok(value.map(Vec::as_slice)?)
-    }
-}
-
 pub struct Notifier<S, R, D, L, T> {
     pub store: S,
     pub callbacks: Callbacks<R>,
     pub deliverer: D,
-    pub secret: SigningSecret,
+    pub secret: MasterSecret,
     pub dead_letters: L,
     pub retry_later: T,
 }
@@ -179,7 +110,7 @@ fn payload(detail_type: &str, meta: &EventMeta, order: &crate::domain::Order) ->
     json!({"type": kind, "timestamp": meta.occurred_at, "data": data})
 }
 
-impl<S: OrderStore, R: Resolver, D: Deliverer, L: DeadLetters, T: RetryLater>
+impl<S: OrderStore + GenerationStore, R: Resolver, D: Deliverer, L: DeadLetters, T: RetryLater>
     Notifier<S, R, D, L, T>
 {
     /// Delivers a batch: each outcome at once, each within the invocation's time, so that one
@@ -203,8 +134,8 @@ pub struct Decided {
     meta: EventMeta,
 }
 
-impl<S: OrderStore, R: Resolver, D: Deliverer, L: DeadLetters, T: RetryLater> Handler
-    for Notifier<S, R, D, L, T>
+impl<S: OrderStore + GenerationStore, R: Resolver, D: Deliverer, L: DeadLetters, T: RetryLater>
+    Handler for Notifier<S, R, D, L, T>
 {
     type Message = Decided;
     type Handled = ();
@@ -252,15 +183,20 @@ impl<S: OrderStore, R: Resolver, D: Deliverer, L: DeadLetters, T: RetryLater> Ha
                 .into_bytes();
             // The event's id: the same on every retry, so the receiver can drop duplicates.
             let id = meta.event_id.to_string();
-            let timestamp = Utc::now().timestamp();
+            let now = Utc::now();
+            let generations = self.store.generations(&order.consumer_id).await?;
+            let signature = self.secret.get().await?.signature_header(
+                &order.consumer_id,
+                &generations.signing(now),
+                &id,
+                now.timestamp(),
+                &body,
+            );
             let headers = vec![
                 ("content-type", "application/json".to_owned()),
-                ("webhook-id", id.clone()),
-                ("webhook-timestamp", timestamp.to_string()),
-                (
-                    "webhook-signature",
-                    signature(self.secret.get().await?, &id, timestamp, &body),
-                ),
+                ("webhook-id", id),
+                ("webhook-timestamp", now.timestamp().to_string()),
+                ("webhook-signature", signature),
             ];
             let status = self
                 .deliverer
@@ -499,7 +435,7 @@ mod tests {
                 resolver: Arc::new(Resolves(Ok(vec![address.parse().unwrap()]))),
             },
             deliverer: receiver.clone(),
-            secret: SigningSecret::known(b"whsec-test".to_vec()),
+            secret: MasterSecret::known(b"master-test".to_vec()),
             dead_letters: dead_letters.clone(),
             retry_later: PutOff::default(),
         };
@@ -525,10 +461,12 @@ mod tests {
                 .map(|(_, v)| v.clone())
                 .unwrap()
         };
+        // Signed with the order's consumer's own secret, of its first generation.
         let timestamp: i64 = header("webhook-timestamp").parse().unwrap();
+        let keyring = crate::webhooks::Keyring(b"master-test");
         assert_eq!(
             header("webhook-signature"),
-            signature(b"whsec-test", &header("webhook-id"), timestamp, body)
+            keyring.signature_header("c", &[1], &header("webhook-id"), timestamp, body)
         );
         let sent: Value = serde_json::from_slice(body).unwrap();
         assert_eq!(sent["type"], "order.rejected");
@@ -537,15 +475,36 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn after_a_rotation_deliveries_carry_the_new_and_the_old_signature() {
+        let store = MemoryStore::default();
+        let (_, body) = decided(&store, Some("https://hooks.example.com/orders")).await;
+        store.rotate("c", Utc::now()).await.unwrap();
+        let (notifier, receiver, _) = notifier(store, "93.184.215.14", 204);
+        notifier.handle_batch(sqs_event(body), unhurried()).await;
+        let got = receiver.got.lock().unwrap().clone();
+        let (headers, body) = &got[0];
+        let value = |name: &str| headers.iter().find(|(n, _)| *n == name).unwrap().1.clone();
+        let keyring = crate::webhooks::Keyring(b"master-test");
+        let (id, timestamp) = (
+            value("webhook-id"),
+            value("webhook-timestamp").parse().unwrap(),
+        );
+        assert_eq!(
+            value("webhook-signature"),
+            keyring.signature_header("c", &[2, 1], &id, timestamp, body)
+        );
+    }
+
+    #[tokio::test]
     async fn the_secret_is_read_once_and_only_when_a_delivery_signs() {
         let reads = Arc::new(std::sync::atomic::AtomicUsize::new(0));
         let counted = reads.clone();
-        let secret = SigningSecret::read_with(move || {
+        let secret = MasterSecret::read_with(move || {
             let n = counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
             async move {
                 // The first read fails (Secrets Manager unreachable): tried again next time.
                 if n == 0 {
-                    Err(AwsError::coded(
+                    Err(shared::aws_error::AwsError::coded(
                         "SecretsManager.GetSecretValue",
                         "InternalServiceError",
                         500,
@@ -696,36 +655,5 @@ mod tests {
         }
         assert_eq!(retry_delay(0), Duration::from_secs(10));
         assert_eq!(retry_delay(9), Duration::from_secs(300));
-    }
-
-    #[test]
-    fn hmac_matches_rfc_4231() {
-        // Test case 2 of RFC 4231.
-        let mac = hmac_sha256(b"Jefe", b"what do ya want for nothing?");
-        let hex: String = mac.iter().map(|b| format!("{b:02x}")).collect();
-        assert_eq!(
-            hex,
-            "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
-        );
-        // A key longer than a block is hashed first (test case 6).
-        let mac = hmac_sha256(
-            &[0xaa; 131],
-            b"Test Using Larger Than Block-Size Key - Hash Key First",
-        );
-        let hex: String = mac.iter().map(|b| format!("{b:02x}")).collect();
-        assert_eq!(
-            hex,
-            "60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54"
-        );
-    }
-
-    #[test]
-    fn the_signature_covers_id_timestamp_and_body() {
-        let signed = signature(b"secret", "msg_1", 1_795_694_400, b"{}");
-        assert!(signed.starts_with("v1,"));
-        assert_ne!(signed, signature(b"secret", "msg_2", 1_795_694_400, b"{}"));
-        assert_ne!(signed, signature(b"secret", "msg_1", 1_795_694_401, b"{}"));
-        assert_ne!(signed, signature(b"secret", "msg_1", 1_795_694_400, b"{ }"));
-        assert_ne!(signed, signature(b"other", "msg_1", 1_795_694_400, b"{}"));
     }
 }

@@ -97,6 +97,7 @@ pub mod memory {
     use std::sync::{Arc, Mutex};
 
     use super::*;
+    use crate::webhooks::{GenerationStore, Generations};
 
     #[derive(Clone, Default)]
     pub struct MemoryStore {
@@ -108,6 +109,36 @@ pub mod memory {
         pub orders: HashMap<Uuid, Order>,
         pub outbox: Vec<OutboxRecord>,
         claims: HashMap<String, (String, Uuid)>,
+        generations: HashMap<String, Generations>,
+    }
+
+    impl GenerationStore for MemoryStore {
+        async fn generations(&self, consumer_id: &str) -> Result<Generations, StoreError> {
+            let inner = self.inner.lock().unwrap();
+            Ok(inner
+                .generations
+                .get(consumer_id)
+                .cloned()
+                .unwrap_or_default())
+        }
+
+        async fn rotate(
+            &self,
+            consumer_id: &str,
+            now: chrono::DateTime<chrono::Utc>,
+        ) -> Result<Generations, StoreError> {
+            let mut inner = self.inner.lock().unwrap();
+            let next = inner
+                .generations
+                .get(consumer_id)
+                .cloned()
+                .unwrap_or_default()
+                .rotated(now);
+            inner
+                .generations
+                .insert(consumer_id.to_owned(), next.clone());
+            Ok(next)
+        }
     }
 
     impl MemoryStore {

@@ -1,8 +1,10 @@
-//! Lambda entry point of `POST /orders` and `GET /orders/{orderId}` (HTTP API, payload 2.0).
+//! Lambda entry point of `POST /orders`, `GET /orders/{orderId}` and a consumer's webhook secret
+//! (HTTP API, payload 2.0).
 
 use orders::api::{self, App, Callbacks};
 use orders::dynamo::DynamoStore;
 use orders::replica::dynamo::DynamoReplica;
+use orders::webhooks::MasterSecret;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
@@ -12,6 +14,7 @@ async fn main() -> Result<(), lambda_http::Error> {
         store: DynamoStore::from_env(&config)?,
         replica: DynamoReplica::from_env(&config)?,
         callbacks: Callbacks::from_env(),
+        secret: std::sync::Arc::new(MasterSecret::from_env(&config)?),
     })))
     .await
 }
