@@ -412,3 +412,26 @@ impl GenerationStore for DynamoStore {
         )))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_consumers_generations_are_the_attributes_the_rotation_condition_reads() {
+        let generations = Generations::default()
+            .rotated(Utc::now())
+            .rotated(Utc::now());
+        let item: Item = serde_dynamo::to_item(GenerationsItem {
+            pk: webhook_key("consumer-1"),
+            generations: generations.clone(),
+        })
+        .unwrap();
+        let mut names: Vec<&str> = item.keys().map(String::as_str).collect();
+        names.sort();
+        assert_eq!(names, ["current", "pk", "previous"]);
+        assert_eq!(item["current"], AttributeValue::N("3".into()));
+        let read: GenerationsItem = serde_dynamo::from_item(item).unwrap();
+        assert_eq!(read.generations, generations);
+    }
+}

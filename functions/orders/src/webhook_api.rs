@@ -22,7 +22,7 @@ use crate::webhooks::{GenerationStore, Generations};
 #[serde(rename_all = "camelCase")]
 struct WebhookSecret {
     secret: String,
-    /// After a rotation: until when the secret before it also signs.
+    /// After a rotation: until when the secrets before it also sign (the last to end).
     #[serde(skip_serializing_if = "Option::is_none")]
     previous_secret_signs_until: Option<DateTime<Utc>>,
 }
@@ -112,11 +112,7 @@ async fn secret_response<S, Q, R>(
     };
     let body = WebhookSecret {
         secret: keyring.secret(consumer_id, generations.current),
-        previous_secret_signs_until: generations
-            .previous
-            .as_ref()
-            .map(|p| p.until)
-            .filter(|until| *until > Utc::now()),
+        previous_secret_signs_until: generations.in_overlap(Utc::now()).map(|p| p.until).max(),
     };
     let mut response = (StatusCode::OK, axum::Json(body)).into_response();
     // A secret is never kept by a cache on the way.

@@ -134,10 +134,15 @@ impl Outboxes {
         ))
     }
 
-    /// Whether the stream's table may carry this row. A stream ARN names its table:
+    /// Whether this relay knows the stream's table as an outbox. A stream ARN names its table:
     /// `arn:aws:dynamodb:<region>:<account>:table/<name>/stream/<label>`.
+    fn knows(&self, stream_arn: &str) -> bool {
+        self.tables.iter().any(|(t, ..)| t == table_of(stream_arn))
+    }
+
+    /// Whether the stream's table may carry this row.
     fn admit(&self, stream_arn: &str, record: OutboxRecord) -> Result<OutboxRecord, String> {
-        let table = stream_arn.split('/').nth(1).unwrap_or_default();
+        let table = table_of(stream_arn);
         let Some((_, source, detail_types)) = self.tables.iter().find(|(t, ..)| t == table) else {
             return Err(format!(
                 "the stream {stream_arn} is no outbox this relay publishes"
@@ -151,6 +156,10 @@ impl Outboxes {
         }
         Ok(record)
     }
+}
+
+fn table_of(stream_arn: &str) -> &str {
+    stream_arn.split('/').nth(1).unwrap_or_default()
 }
 
 pub struct Relay<P, D> {
@@ -194,6 +203,22 @@ impl<P: Publisher, D: DeadRows> Relay<P, D> {
     }
 
     pub async fn handle(&self, event: Event) -> DynamoDbEventResponse {
+        // A stream of a table the relay was not told of is a configuration fault (a table
+        // replaced, a mapping added), not the rows': held, for the mapping to retry once the
+        // template is fixed (the IteratorAge alarm fires), never dead-lettered.
+        if let Some(unknown) = event.records.iter().find(|r| {
+            r.event_name == "INSERT"
+                && !self
+                    .outboxes
+                    .knows(r.event_source_arn.as_deref().unwrap_or_default())
+        }) {
+            error!(stream = ?unknown.event_source_arn, "a stream of no outbox this relay knows; held");
+            let mut response = DynamoDbEventResponse::default();
+            let mut failure = DynamoDbBatchItemFailure::default();
+            failure.item_identifier = event.records[0].change.sequence_number.clone();
+            response.batch_item_failures.push(failure);
+            return response;
+        }
         let pending: Vec<Pending> = event
             .records
             .into_iter()
@@ -825,16 +850,14 @@ mod tests {
             "{reasons:?}"
         );
 
-        // A stream of another table entirely is no outbox at all.
-        let mut elsewhere = batch(&[record(Uuid::now_v7())], 7);
-        elsewhere.records[0].event_source_arn =
-            Some("arn:aws:dynamodb:r:1:table/OrdersTable/stream/x".into());
-        assert!(failures(&relay.handle(elsewhere).await).is_empty());
-        assert!(
-            kept(&relay)[2].1.contains("no outbox"),
-            "{:?}",
-            kept(&relay)
-        );
+        // A stream of a table the relay was not told of is held whole, for the mapping to retry.
+        let mut elsewhere = batch(&[record(Uuid::now_v7()), record(Uuid::now_v7())], 7);
+        for record in &mut elsewhere.records {
+            record.event_source_arn = Some("arn:aws:dynamodb:r:1:table/NewOutbox/stream/x".into());
+        }
+        assert_eq!(failures(&relay.handle(elsewhere).await), ["7"]);
+        assert_eq!(kept(&relay).len(), 2, "nothing more dead-lettered");
+        assert_eq!(relay.publisher.published.lock().unwrap().len(), 1);
     }
 
     #[tokio::test]
@@ -1011,7 +1034,9 @@ mod tests {
             let Ok(item) = serde_dynamo::to_item::<_, serde_dynamo::Item>(&image) else {
                 return Ok(()); // not an object: no DynamoDB item has that shape
             };
-            let readable = serde_dynamo::from_item::<_, OutboxRecord>(item.clone()).is_ok();
+            // Readable, and of what the orders outbox may carry: published; else dead-lettered.
+            let publishable = serde_dynamo::from_item::<_, OutboxRecord>(item.clone())
+                .is_ok_and(|r| outboxes().admit(ORDERS_STREAM, r).is_ok());
             let event: Event = serde_json::from_value(json!({
                 "Records": [stream_record(7, "INSERT", serde_json::to_value(item).unwrap())]
             })).unwrap();
@@ -1021,7 +1046,7 @@ mod tests {
             let published = relay.publisher.published.lock().unwrap().len();
             prop_assert!(failures(&response).is_empty());
             let dead = kept(&relay);
-            if readable {
+            if publishable {
                 prop_assert_eq!((published, dead.len()), (1, 0));
             } else {
                 prop_assert_eq!(published, 0);
