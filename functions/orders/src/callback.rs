@@ -29,6 +29,8 @@ pub enum Refused {
     NotHttps,
     #[error("must not carry credentials")]
     Credentials,
+    #[error("must use port 443, not {0}")]
+    Port(u16),
     #[error("host {0} does not resolve")]
     Unresolvable(String),
     #[error("host {host} resolves to {address}, a {range} address")]
@@ -170,8 +172,15 @@ pub async fn check<R: Resolver>(
     let all_loopback = addresses
         .iter()
         .all(|a| refused_range(*a) == Some("loopback"));
-    if !(https || (policy.allow_loopback && all_loopback)) {
+    let local = policy.allow_loopback && all_loopback;
+    if !(https || local) {
         return Err(Refused::NotHttps.into());
+    }
+    // Only the https port, so that a public host's other services (SSH, databases, admin
+    // consoles) are never a callback's target; the local stack's receivers listen where they can.
+    let port = uri.port_u16().unwrap_or(443);
+    if port != 443 && !local {
+        return Err(Refused::Port(port).into());
     }
     Ok(Checked { uri, addresses })
 }
@@ -408,6 +417,8 @@ mod tests {
                 "https://user:secret@hooks.example.com/",
                 Refused::Credentials,
             ),
+            ("https://hooks.example.com:8443/", Refused::Port(8443)),
+            ("https://hooks.example.com:22/", Refused::Port(22)),
         ] {
             assert_eq!(check(url, DEPLOYED, &resolver).await, Err(refused), "{url}");
         }
