@@ -60,7 +60,28 @@ impl EventMeta {
 #[serde(rename_all = "camelCase")]
 pub struct Money {
     pub currency: String,
+    #[serde(deserialize_with = "whole_number")]
     pub amount_minor: u64,
+}
+
+/// A count as JSON Schema's `integer` takes it: whole, in whatever form (`100`, `100.0`,
+/// `1e2`), as `quantity` is; `100.5` and `-1` are refused.
+fn whole_number<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<u64, D::Error> {
+    let number = serde_json::Number::deserialize(deserializer)?;
+    if let Some(whole) = number.as_u64() {
+        return Ok(whole);
+    }
+    match number.as_f64() {
+        // Below 2^64, so the conversion is exact for every whole value f64 holds.
+        Some(value)
+            if value.fract() == 0.0 && (0.0..18_446_744_073_709_551_616.0).contains(&value) =>
+        {
+            Ok(value as u64)
+        }
+        _ => Err(serde::de::Error::custom(format!(
+            "invalid value: {number}, expected a whole number of minor units, 0 or more"
+        ))),
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -279,6 +300,29 @@ event!(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_amount_is_any_whole_number_as_json_schema_counts_them() {
+        let amount = |json: &str| {
+            serde_json::from_str::<Money>(&format!(r#"{{"currency":"EUR","amountMinor":{json}}}"#))
+                .map(|m| m.amount_minor)
+                .map_err(|e| e.to_string())
+        };
+        assert_eq!(amount("100"), Ok(100));
+        assert_eq!(amount("100.0"), Ok(100));
+        assert_eq!(amount("1e2"), Ok(100));
+        for refused in ["100.5", "-1", "-1.0", "1e20", "\"100\""] {
+            assert!(amount(refused).is_err(), "{refused}");
+        }
+        assert!(amount("100.5").unwrap_err().contains("whole number"));
+        // As DynamoDB holds it too.
+        let money = Money {
+            currency: "EUR".into(),
+            amount_minor: 2950,
+        };
+        let item: serde_dynamo::Item = serde_dynamo::to_item(&money).unwrap();
+        assert_eq!(serde_dynamo::from_item::<_, Money>(item).unwrap(), money);
+    }
     use serde::de::DeserializeOwned;
     use serde_json::Value;
 
