@@ -215,12 +215,22 @@ def test_bad_input_to_the_owners_apis_is_refused_and_publishes_nothing(stack):
     restaurant = f"restaurant-{uuid.uuid4().hex[:8]}"
     mixed = restaurant_body()
     mixed["menu"][1]["price"]["currency"] = "USD"
-    for body, status in ((mixed, 422), ({"name": "x"}, 400), ({**restaurant_body(), "menu": "none"}, 400)):
+    # A name that reads backwards from where a bidirectional control sits, a menu item id with a
+    # zero-width space: format characters are refused like control characters.
+    reversed_name = {**restaurant_body(), "name": "Pizza \u202eanul"}
+    hidden_id = restaurant_body()
+    hidden_id["menu"][0]["menuItemId"] = "item\u200b-1"
+    for body, status in ((mixed, 422), ({"name": "x"}, 400), ({**restaurant_body(), "menu": "none"}, 400),
+                         (reversed_name, 422), (hidden_id, 422)):
         answer = put(stack, f"/restaurants/{restaurant}", body)
         assert answer.status_code == status, answer.text
     assert stack.request("GET", f"/restaurants/{restaurant}").status_code == 404
     rows = [r for r in stack.scan("RestaurantsOutboxTable") if r["subject"]["S"] == restaurant]
     assert rows == []
+    # A whole amount written as a decimal is an integer, as JSON Schema counts them.
+    decimal = restaurant_body()
+    decimal["menu"][0]["price"]["amountMinor"] = float(decimal["menu"][0]["price"]["amountMinor"])
+    assert put(stack, f"/restaurants/{restaurant}", decimal).status_code == 201
 
 
 def test_a_retry_after_the_restaurant_closed_is_answered_with_the_first_order(stack):

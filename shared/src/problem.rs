@@ -26,34 +26,51 @@ impl FieldError {
 /// The longest id (consumer, restaurant, menu item), in characters.
 pub const MAX_ID_CHARS: usize = 64;
 
-/// The rule for every id a client sends: 1 to 64 characters, not all spaces, no control
-/// characters (docs/openapi.yaml, schema `Id`). Adds the field's error to `errors`.
+/// The rule for every id a client sends: 1 to 64 characters, not all spaces, no control or
+/// format characters (docs/openapi.yaml, schema `Id`). Adds the field's error to `errors`.
 pub fn check_id(errors: &mut Vec<FieldError>, field: &str, value: &str) {
     let message = if value.trim().is_empty() {
         "must not be empty".to_owned()
     } else if value.chars().count() > MAX_ID_CHARS {
         format!("must be at most {MAX_ID_CHARS} characters")
-    } else if value.chars().any(char::is_control) {
-        "must not contain control characters".to_owned()
+    } else if let Some(c) = value.chars().find(|&c| c.is_control() || is_format(c)) {
+        format!(
+            "must not contain control or format characters, such as U+{:04X}",
+            c as u32
+        )
     } else {
         return;
     };
     errors.push(FieldError::new(field, message));
 }
 
+/// A format character (Unicode category Cf: bidirectional controls, zero-width spaces, ...):
+/// invisible, and able to make one id look like another or reorder the text around it.
+pub fn is_format(c: char) -> bool {
+    use unicode_properties::{GeneralCategory, UnicodeGeneralCategory};
+    c.general_category() == GeneralCategory::Format
+}
+
+/// The zero-width joiner, the one format character a name keeps: emoji sequences need it.
+pub const ZERO_WIDTH_JOINER: char = '\u{200D}';
+
 /// The longest display name (a consumer's, a restaurant's, a menu item's), in characters.
 pub const MAX_NAME_CHARS: usize = 200;
 
-/// A display name: 1 to 200 characters, not all spaces, no control characters.
+/// A display name: 1 to 200 characters, not all spaces, no control or format characters but
+/// the zero-width joiner.
 pub fn check_name(errors: &mut Vec<FieldError>, field: &str, name: &str) {
     if name.trim().is_empty()
         || name.chars().count() > MAX_NAME_CHARS
-        || name.chars().any(char::is_control)
+        || name
+            .chars()
+            .any(|c| c.is_control() || (is_format(c) && c != ZERO_WIDTH_JOINER))
     {
         errors.push(FieldError::new(
             field,
             format!(
-                "must be 1 to {MAX_NAME_CHARS} characters, not all spaces, no control characters"
+                "must be 1 to {MAX_NAME_CHARS} characters, not all spaces, no control or format \
+                 characters"
             ),
         ));
     }
@@ -170,6 +187,75 @@ impl IntoResponse for Problem {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The characters `keep` refuses, as the ranges of a regex character class written in YAML's
+    /// double-quoted escapes (`\u00AD`, `\U000110BD`).
+    fn refused_ranges(refused: impl Fn(char) -> bool) -> String {
+        let escape = |c: char| match c as u32 {
+            n @ ..=0xFFFF => format!("\\u{n:04X}"),
+            n => format!("\\U{n:08X}"),
+        };
+        let mut text = String::new();
+        let mut run: Option<(char, char)> = None;
+        for c in (0..=0x10FFFF).filter_map(char::from_u32) {
+            match (refused(c), run) {
+                (true, Some((start, end))) if end as u32 + 1 == c as u32 => run = Some((start, c)),
+                (true, _) => {
+                    if let Some((start, end)) = run.replace((c, c)) {
+                        text += &range(start, end, &escape);
+                    }
+                }
+                (false, _) => {}
+            }
+        }
+        if let Some((start, end)) = run {
+            text += &range(start, end, &escape);
+        }
+        text
+    }
+
+    fn range(start: char, end: char, escape: &impl Fn(char) -> String) -> String {
+        match start == end {
+            true => escape(start),
+            false => format!("{}-{}", escape(start), escape(end)),
+        }
+    }
+
+    #[test]
+    fn the_documented_schemas_refuse_exactly_the_format_characters_the_code_refuses() {
+        let openapi = include_str!("../../docs/openapi.yaml");
+        let controls = "\\\\u0000-\\\\u001F\\\\u007F-\\\\u009F";
+        let id = format!("[^{controls}{}]", refused_ranges(is_format));
+        let name = format!(
+            "[^{controls}{}]",
+            refused_ranges(|c| is_format(c) && c != ZERO_WIDTH_JOINER)
+        );
+        assert!(openapi.contains(&id), "schema Id should refuse with {id}");
+        assert!(
+            openapi.contains(&name),
+            "schema Name should refuse with {name}"
+        );
+    }
+
+    #[test]
+    fn ids_and_names_refuse_bidirectional_controls_and_zero_width_characters() {
+        for refused in [
+            "abc\u{202E}def",
+            "a\u{200B}b",
+            "\u{2066}x",
+            "\u{FEFF}",
+            "x\u{E0041}",
+        ] {
+            let mut errors = Vec::new();
+            check_id(&mut errors, "consumerId", refused);
+            check_name(&mut errors, "name", refused);
+            assert_eq!(errors.len(), 2, "{refused:?}: {errors:?}");
+        }
+        let mut errors = Vec::new();
+        check_name(&mut errors, "name", "Chef \u{1F469}\u{200D}\u{1F373}");
+        check_id(&mut errors, "consumerId", "caf\u{E9}-1");
+        assert!(errors.is_empty(), "{errors:?}");
+    }
 
     #[test]
     fn invalid_fields_name_every_field_in_the_detail() {
