@@ -51,20 +51,21 @@ pub fn is_format(c: char) -> bool {
     c.general_category() == GeneralCategory::Format
 }
 
-/// The zero-width joiner, the one format character a name keeps: emoji sequences need it.
-pub const ZERO_WIDTH_JOINER: char = '\u{200D}';
+/// The format characters a name keeps: the zero-width non-joiner (Persian, Kurdish and Indic
+/// spelling needs it) and joiner (emoji sequences).
+pub const NAME_FORMAT_CHARACTERS: [char; 2] = ['\u{200C}', '\u{200D}'];
 
 /// The longest display name (a consumer's, a restaurant's, a menu item's), in characters.
 pub const MAX_NAME_CHARS: usize = 200;
 
 /// A display name: 1 to 200 characters, not all spaces, no control or format characters but
-/// the zero-width joiner.
+/// the zero-width non-joiner and joiner.
 pub fn check_name(errors: &mut Vec<FieldError>, field: &str, name: &str) {
     if name.trim().is_empty()
         || name.chars().count() > MAX_NAME_CHARS
         || name
             .chars()
-            .any(|c| c.is_control() || (is_format(c) && c != ZERO_WIDTH_JOINER))
+            .any(|c| c.is_control() || (is_format(c) && !NAME_FORMAT_CHARACTERS.contains(&c)))
     {
         errors.push(FieldError::new(
             field,
@@ -224,16 +225,30 @@ mod tests {
     #[test]
     fn the_documented_schemas_refuse_exactly_the_format_characters_the_code_refuses() {
         let openapi = include_str!("../../docs/openapi.yaml");
-        let controls = "\\\\u0000-\\\\u001F\\\\u007F-\\\\u009F";
-        let id = format!("[^{controls}{}]", refused_ranges(is_format));
-        let name = format!(
-            "[^{controls}{}]",
-            refused_ranges(|c| is_format(c) && c != ZERO_WIDTH_JOINER)
-        );
-        assert!(openapi.contains(&id), "schema Id should refuse with {id}");
+        // Any number of allowed characters around one that is not a space either.
+        let pattern = |refused: String| {
+            let class = format!("\\\\u0000-\\\\u001F\\\\u007F-\\\\u009F{refused}");
+            format!("pattern: \"^[^{class}]*[^\\\\s{class}][^{class}]*$\"\n")
+        };
+        let id = pattern(refused_ranges(is_format));
+        let name = pattern(refused_ranges(|c| {
+            is_format(c) && !NAME_FORMAT_CHARACTERS.contains(&c)
+        }));
+        // Each schema's own lines, from its name to the next schema.
+        let schema = |name: &str| -> String {
+            let start = openapi.find(&format!("\n    {name}:\n")).expect(name) + 1;
+            let mut lines = openapi[start..].lines();
+            let header = lines.next().unwrap_or_default();
+            let body = lines.take_while(|line| line.starts_with("      "));
+            std::iter::once(header)
+                .chain(body)
+                .map(|line| format!("{line}\n"))
+                .collect()
+        };
+        assert!(schema("Id").contains(&id), "schema Id should be {id}");
         assert!(
-            openapi.contains(&name),
-            "schema Name should refuse with {name}"
+            schema("Name").contains(&name),
+            "schema Name should be {name}"
         );
     }
 
@@ -253,6 +268,11 @@ mod tests {
         }
         let mut errors = Vec::new();
         check_name(&mut errors, "name", "Chef \u{1F469}\u{200D}\u{1F373}");
+        check_name(
+            &mut errors,
+            "name",
+            "\u{631}\u{633}\u{62A}\u{648}\u{631}\u{627}\u{646}\u{200C}\u{647}\u{627}",
+        );
         check_id(&mut errors, "consumerId", "caf\u{E9}-1");
         assert!(errors.is_empty(), "{errors:?}");
     }

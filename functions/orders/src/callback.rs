@@ -142,6 +142,14 @@ pub async fn check<R: Resolver>(
     if host.is_empty() {
         return Err(Refused::NotAUrl.into());
     }
+    // A port is digits for a u16, written as they are read (no `:0443`, `:+443`, `:99999`):
+    // anything else is no URL, not the default port.
+    let port_text = authority.as_str()[authority.host().len()..].strip_prefix(':');
+    if port_text.is_some_and(|text| {
+        authority.port_u16().map(|port| port.to_string()).as_deref() != Some(text)
+    }) {
+        return Err(Refused::NotAUrl.into());
+    }
     let addresses = match host.parse::<IpAddr>() {
         Ok(literal) => vec![literal],
         Err(_) => match resolve_in_time(resolver, host).await {
@@ -418,6 +426,10 @@ mod tests {
                 Refused::Credentials,
             ),
             ("https://hooks.example.com:8443/", Refused::Port(8443)),
+            ("https://hooks.example.com:99999/", Refused::NotAUrl),
+            ("https://hooks.example.com:0443/", Refused::NotAUrl),
+            ("https://hooks.example.com:abc/", Refused::NotAUrl),
+            ("https://[2606:4700::1]:8443/", Refused::Port(8443)),
             ("https://hooks.example.com:22/", Refused::Port(22)),
         ] {
             assert_eq!(check(url, DEPLOYED, &resolver).await, Err(refused), "{url}");
