@@ -259,6 +259,7 @@ impl RetryLater for SqsRetryLater {
             .change_message_visibility()
             .queue_url(&self.queue_url)
             .receipt_handle(message.receipt_handle.clone().unwrap_or_default())
+            // At most 12 hours (ChangeMessageVisibility, `VisibilityTimeout`).
             .visibility_timeout(delay.as_secs().min(43_200) as i32)
             .send()
             .await;

@@ -1,6 +1,6 @@
 //! Each consumer's webhook signing secret, in the Standard Webhooks form: `whsec_` and the
 //! base64 of 32 bytes, the bytes being the HMAC key. A consumer's secret is derived from the
-//! deployment's master secret (`WebhookSecret` in Secrets Manager), the consumer's id and the
+//! deployment's master secret (`WebhookMasterSecret` in Secrets Manager), the consumer's id and the
 //! secret's generation, so no receiver can sign for another and nothing per consumer is stored
 //! but the generation, and that only once it has been rotated.
 //!
