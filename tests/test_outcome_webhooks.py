@@ -144,8 +144,22 @@ def test_an_outcome_delivered_twice_carries_one_id(stack, receiver):
     "http://169.254.169.254/latest/meta-data/", "https://169.254.1.1/", "https://224.0.0.1/", "https://0.0.0.0/",
     "https://[fd00:ec2::254]/", "https://[fe80::1]/", "https://[fc00::1]/", "https://[ff02::1]/", "https://[::]/",
     "https://[::ffff:10.0.0.1]/", "ftp://hooks.example.com/", "https://user:pass@127.0.0.1/",
+    # IPv6 forms that carry an IPv4 address or a range that is not globally reachable (IANA)
+    "https://[2002:a9fe:a9fe::1]/", "https://[64:ff9b::a00:1]/", "https://[64:ff9b:1::808:808]/",
+    "https://[2001:0:4136:e378:8000:63bf:3fff:fdd2]/", "https://[fec0::1]/", "https://[::10.0.0.1]/",
+    "https://[3fff::1]/", "https://[5f00::1]/", "https://192.88.99.1/",
 ])
 def test_a_callback_inside_the_network_is_refused_at_submission(stack, url):
     answer = place(stack, body={**ORDER, "callbackUrl": url})
     assert answer.status_code == 422, answer.text
     assert answer.json()["errors"][0]["field"] == "callbackUrl"
+
+
+def test_a_callback_to_the_local_stack_itself_is_refused_though_loopback_is_allowed(stack):
+    """Its AWS endpoint, API and control port: a callback there would drive the emulator."""
+    for base, path in [(stack.state["endpoint"], "/"), (stack.state["api"], "/orders"),
+                       (stack.state["control"], "/functions/OrderApiFunction/stop")]:
+        answer = place(stack, body={**ORDER, "callbackUrl": base + path})
+        assert answer.status_code == 422, answer.text
+        port = base.rsplit(":", 1)[1]
+        assert answer.json()["errors"][0]["message"] == f"must not reach the local stack's own port {port}"

@@ -76,6 +76,8 @@ def main() -> int:
     issuer = LocalIssuer.create(f"http://127.0.0.1:{getattr(args, 'control_port', 3999)}")
     args.parameters.setdefault("JwtIssuer", issuer.url)
     args.parameters.setdefault("JwtAudience", DEFAULT_AUDIENCE)
+    # The functions call devstack's emulator (set on each; the template's rules need it named).
+    args.parameters.setdefault("LocalEndpointUrl", f"http://127.0.0.1:{args.moto_port}")
     if args.command == "invoke":
         return run_invoke(args, issuer)
 
@@ -83,7 +85,8 @@ def main() -> int:
     try:
         stack = Stack(Template(args.template, args.parameters), args.bin_dir, args.log_dir,
                       args.moto_port, args.instances, args.faults, not args.no_speedups, issuer,
-                      enforce_iam=not args.no_iam)
+                      enforce_iam=not args.no_iam,
+                      served_ports=(args.api_port, args.control_port))
         stack.start_data_plane()
         stack.create()
         for seed in args.seed:

@@ -80,8 +80,11 @@ def _check_properties(resource: Resource, allowed: set[str]) -> None:
 class Stack:
     def __init__(self, template: Template, bin_dir: Path, log_dir: Path, moto_port: int,
                  instances: int = 2, faults: dict[str, Any] | None = None, speedups: bool = True,
-                 issuer: LocalIssuer | None = None, enforce_iam: bool = True):
+                 issuer: LocalIssuer | None = None, enforce_iam: bool = True,
+                 served_ports: tuple[int, ...] = ()):
         self.template = template
+        # The API's and control interface's ports: with the emulator's, no callback may reach them.
+        self.served_ports = served_ports
         self.enforce_iam = enforce_iam
         self.roles: dict[str, iam.Role] = {}  # by access key
         self.issuer = issuer
@@ -377,6 +380,9 @@ class Stack:
         self.roles[environment["AWS_ACCESS_KEY_ID"]] = iam.role_of(self.template, resource, name)
         environment["AWS_ENDPOINT_URL"] = self.endpoint
         environment["AWS_ENDPOINT_URL_DYNAMODB"] = self.dynamodb_endpoint
+        emulator_ports = {int(e.rsplit(":", 1)[1]) for e in (self.endpoint, self.dynamodb_endpoint)}
+        environment["LOCAL_STACK_PORTS"] = ",".join(
+            str(p) for p in sorted(emulator_ports | set(self.served_ports)))
         # Lambda scales a function behind an API with its requests; here one that may hold a
         # request for long (order-api: Prefer: wait, timeout 25 s) gets a few more instances
         # than the others, so that waiting requests leave room for the rest.

@@ -74,6 +74,8 @@ class Template:
         self.lists = {name for name, spec in doc.get("Parameters", {}).items()
                       if spec.get("Type") == "CommaDelimitedList"}
         self.conditions = doc.get("Conditions", {})
+        self._check_parameters(doc.get("Parameters", {}))
+        self._check_rules(doc.get("Rules", {}))
         globals_ = doc.get("Globals", {})
         self.resources: dict[str, Resource] = {}
         for logical_id, spec in doc.get("Resources", {}).items():
@@ -86,6 +88,30 @@ class Template:
                 logical_id, spec["Type"], properties, spec.get("Metadata", {}))
         self.physical: dict[str, str] = {}
         self.attributes: dict[tuple[str, str], str] = {}
+
+    def _check_parameters(self, specs: dict[str, Any]) -> None:
+        """What CloudFormation checks of each value before anything is created: AllowedValues and
+        AllowedPattern (a whole-string match; docs: parameters-section-structure)."""
+        for name, spec in specs.items():
+            value = self.parameters[name]
+            if "AllowedValues" in spec and value not in [str(v) for v in spec["AllowedValues"]]:
+                raise TemplateError(f"parameter {name}: {value!r} is not one of "
+                                    f"{', '.join(map(str, spec['AllowedValues']))}")
+            if "AllowedPattern" in spec and not re.fullmatch(spec["AllowedPattern"], value):
+                raise TemplateError(f"parameter {name}: {value!r} does not match "
+                                    f"{spec['AllowedPattern']} "
+                                    f"({spec.get('ConstraintDescription', 'no description')})")
+
+    def _check_rules(self, rules: dict[str, Any]) -> None:
+        """The template's Rules, as CloudFormation applies them before creating a stack: each
+        assertion holds whenever its rule's condition does (docs: rules-section-structure)."""
+        for name, rule in rules.items():
+            if not self.resolve(rule.get("RuleCondition", True), f"Rules.{name}"):
+                continue
+            for assertion in rule["Assertions"]:
+                if not self.resolve(assertion["Assert"], f"Rules.{name}"):
+                    raise TemplateError(f"rule {name}: "
+                                        f"{assertion.get('AssertDescription', 'assertion failed')}")
 
     def of_type(self, *types: str) -> list[Resource]:
         return [r for r in self.resources.values() if r.type in types]
@@ -116,6 +142,10 @@ class Template:
                 return str(left) == str(right)
             if name == "Fn::Not":
                 return not self.resolve(arg[0], where)
+            if name == "Fn::And":
+                return all(self.resolve(v, where) for v in arg)
+            if name == "Fn::Or":
+                return any(self.resolve(v, where) for v in arg)
             if name == "Fn::Split":
                 return str(self.resolve(arg[1], where)).split(arg[0])
             if name == "Fn::Select":

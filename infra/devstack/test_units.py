@@ -52,6 +52,20 @@ def test_the_template_resolves_what_it_uses(tmp_path):
         template.resolve({"Ref": "NoSuchThing"}, "Somewhere")
 
 
+def test_loopback_callbacks_are_refused_outside_the_local_stack():
+    """The template's rule, applied as CloudFormation applies it before creating anything."""
+    with pytest.raises(TemplateError, match="rule LoopbackCallbacksOnlyLocally: .*local stack only"):
+        Template(ROOT / "template.yaml", {"AllowLoopbackCallbacks": "true"})
+    with pytest.raises(TemplateError, match="LocalEndpointUrl: .* does not match"):
+        Template(ROOT / "template.yaml", {"AllowLoopbackCallbacks": "true",
+                                          "LocalEndpointUrl": "https://dynamodb.amazonaws.com"})
+    with pytest.raises(TemplateError, match="AllowLoopbackCallbacks: 'yes' is not one of true, false"):
+        Template(ROOT / "template.yaml", {"AllowLoopbackCallbacks": "yes"})
+    local = Template(ROOT / "template.yaml", {"AllowLoopbackCallbacks": "true",
+                                              "LocalEndpointUrl": "http://127.0.0.1:4566"})
+    assert local.parameters["AllowLoopbackCallbacks"] == "true"
+
+
 def test_an_unsupported_resource_type_is_an_error(tmp_path):
     from infra.devstack.stack import Stack
 

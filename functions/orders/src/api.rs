@@ -42,19 +42,17 @@ pub struct Callbacks<R> {
 impl<R> Clone for Callbacks<R> {
     fn clone(&self) -> Self {
         Self {
-            policy: self.policy,
+            policy: self.policy.clone(),
             resolver: Arc::clone(&self.resolver),
         }
     }
 }
 
 impl Callbacks<SystemResolver> {
-    /// The deployed policy, unless `ALLOW_LOOPBACK_CALLBACKS=true` (the local stack's).
+    /// The policy its environment sets (`Policy::from_env`), the system resolver.
     pub fn from_env() -> Self {
         Self {
-            policy: Policy {
-                allow_loopback: std::env::var("ALLOW_LOOPBACK_CALLBACKS").as_deref() == Ok("true"),
-            },
+            policy: Policy::from_env(),
             resolver: Arc::new(SystemResolver),
         }
     }
@@ -275,7 +273,7 @@ async fn checked<S: OrderStore, Q: ReplicaStore, R: Resolver>(
     request: &PlaceOrder,
 ) -> Result<Priced, Problem> {
     if let Some(url) = &request.callback_url {
-        let checked = callback::check(url, app.callbacks.policy, app.callbacks.resolver.as_ref());
+        let checked = callback::check(url, &app.callbacks.policy, app.callbacks.resolver.as_ref());
         checked.await.map_err(|failed| match failed {
             CheckError::Refused(refused) => {
                 Problem::invalid_fields(vec![FieldError::new("callbackUrl", refused.to_string())])

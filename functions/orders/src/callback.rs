@@ -4,19 +4,39 @@
 //! resolves to can change in between. The resolver is a port, so tests never touch the network.
 
 use std::future::Future;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::net::IpAddr;
 use std::time::Duration;
 
 use axum::http::Uri;
 
+use crate::special_addresses::refused_range;
+
 /// Longest callback URL accepted.
 pub const MAX_URL_CHARS: usize = 2048;
 
-/// What callbacks may reach. Deployed: `https` to public addresses only. The local stack also
-/// allows loopback (`http` too), where its tests and demos listen.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+/// What callbacks may reach. Deployed: `https` to globally reachable addresses only. The local
+/// stack also allows loopback (`http` too, any port), where its tests and demos listen, except
+/// the ports of the stack itself (its AWS endpoint, API and control port): a callback must not
+/// drive the emulator it runs on.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Policy {
     pub allow_loopback: bool,
+    pub stack_ports: Vec<u16>,
+}
+
+impl Policy {
+    /// The deployed policy, unless `ALLOW_LOOPBACK_CALLBACKS=true` (the local stack's, which
+    /// names its own ports in `LOCAL_STACK_PORTS`, comma-separated).
+    pub fn from_env() -> Self {
+        Self {
+            allow_loopback: std::env::var("ALLOW_LOOPBACK_CALLBACKS").as_deref() == Ok("true"),
+            stack_ports: std::env::var("LOCAL_STACK_PORTS")
+                .unwrap_or_default()
+                .split(',')
+                .filter_map(|port| port.trim().parse().ok())
+                .collect(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -31,6 +51,8 @@ pub enum Refused {
     Credentials,
     #[error("must use port 443, not {0}")]
     Port(u16),
+    #[error("must not reach the local stack's own port {0}")]
+    StackPort(u16),
     #[error("host {0} does not resolve")]
     Unresolvable(String),
     #[error("host {host} resolves to {address}, a {range} address")]
@@ -119,7 +141,7 @@ pub struct Checked {
 
 pub async fn check<R: Resolver>(
     url: &str,
-    policy: Policy,
+    policy: &Policy,
     resolver: &R,
 ) -> Result<Checked, CheckError> {
     if url.chars().count() > MAX_URL_CHARS {
@@ -167,7 +189,7 @@ pub async fn check<R: Resolver>(
     };
     for &address in &addresses {
         if let Some(range) = refused_range(address)
-            && !(policy.allow_loopback && range == "loopback")
+            && !(policy.allow_loopback && address.is_loopback())
         {
             return Err(Refused::Address {
                 host: host.to_owned(),
@@ -177,10 +199,7 @@ pub async fn check<R: Resolver>(
             .into());
         }
     }
-    let all_loopback = addresses
-        .iter()
-        .all(|a| refused_range(*a) == Some("loopback"));
-    let local = policy.allow_loopback && all_loopback;
+    let local = policy.allow_loopback && addresses.iter().all(IpAddr::is_loopback);
     if !(https || local) {
         return Err(Refused::NotHttps.into());
     }
@@ -189,6 +208,9 @@ pub async fn check<R: Resolver>(
     let port = uri.port_u16().unwrap_or(443);
     if port != 443 && !local {
         return Err(Refused::Port(port).into());
+    }
+    if local && policy.stack_ports.contains(&port) {
+        return Err(Refused::StackPort(port).into());
     }
     Ok(Checked { uri, addresses })
 }
@@ -204,59 +226,6 @@ async fn resolve_in_time<R: Resolver>(
             RESOLVE_TIMEOUT.as_secs()
         ))),
     }
-}
-
-/// The name of the range an address must not be reached in, or `None` for a public unicast one.
-pub fn refused_range(address: IpAddr) -> Option<&'static str> {
-    match address {
-        IpAddr::V4(v4) => refused_v4(v4),
-        IpAddr::V6(v6) => refused_v6(v6),
-    }
-}
-
-fn refused_v4(ip: Ipv4Addr) -> Option<&'static str> {
-    let [a, b, c, _] = ip.octets();
-    Some(match (a, b, c) {
-        _ if ip == Ipv4Addr::new(169, 254, 169, 254) => "metadata",
-        _ if ip.is_unspecified() || a == 0 => "unspecified",
-        _ if ip.is_loopback() => "loopback",
-        _ if ip.is_private() => "private",
-        (100, 64..=127, _) => "private", // shared address space (carrier-grade NAT)
-        _ if ip.is_link_local() => "link-local",
-        _ if ip.is_multicast() => "multicast",
-        _ if ip.is_broadcast() || a >= 240 => "reserved",
-        (192, 0, 0) | (192, 0, 2) | (198, 51, 100) | (203, 0, 113) => "reserved",
-        (198, 18..=19, _) => "reserved", // benchmarking
-        _ => return None,
-    })
-}
-
-fn refused_v6(ip: Ipv6Addr) -> Option<&'static str> {
-    // An IPv4 address inside IPv6 (mapped, or NAT64's well-known prefix) is judged as IPv4.
-    if let Some(v4) = ip.to_ipv4_mapped() {
-        return refused_v4(v4);
-    }
-    let segments = ip.segments();
-    if segments[..6] == [0x64, 0xff9b, 0, 0, 0, 0] {
-        let [a, b, c, d] = [
-            segments[6] >> 8,
-            segments[6] & 0xff,
-            segments[7] >> 8,
-            segments[7] & 0xff,
-        ];
-        return refused_v4(Ipv4Addr::new(a as u8, b as u8, c as u8, d as u8));
-    }
-    Some(match segments[0] {
-        _ if ip == Ipv6Addr::new(0xfd00, 0xec2, 0, 0, 0, 0, 0, 0x254) => "metadata",
-        _ if ip.is_unspecified() => "unspecified",
-        _ if ip.is_loopback() => "loopback",
-        0xfe80..=0xfebf => "link-local",
-        0xfc00..=0xfdff => "private", // unique local
-        0xff00..=0xffff => "multicast",
-        0x2001 if segments[1] == 0x0db8 => "reserved", // documentation
-        0x0000 => "reserved", // the rest of ::/8: IPv4-compatible and other deprecated forms
-        _ => return None,
-    })
 }
 
 #[cfg(test)]
@@ -282,7 +251,7 @@ mod tests {
     /// The check, for tests of what it refuses.
     async fn check<R: Resolver>(
         url: &str,
-        policy: Policy,
+        policy: &Policy,
         resolver: &R,
     ) -> Result<Checked, Refused> {
         super::check(url, policy, resolver)
@@ -312,61 +281,14 @@ mod tests {
         text.parse().unwrap()
     }
 
-    const DEPLOYED: Policy = Policy {
+    const DEPLOYED: &Policy = &Policy {
         allow_loopback: false,
+        stack_ports: Vec::new(),
     };
-    const LOCAL: Policy = Policy {
+    const LOCAL: &Policy = &Policy {
         allow_loopback: true,
+        stack_ports: Vec::new(),
     };
-
-    #[test]
-    fn every_refused_range_is_named_and_public_addresses_pass() {
-        for (address, range) in [
-            ("0.0.0.0", "unspecified"),
-            ("0.1.2.3", "unspecified"),
-            ("127.0.0.1", "loopback"),
-            ("127.255.0.9", "loopback"),
-            ("10.1.2.3", "private"),
-            ("172.16.0.1", "private"),
-            ("172.31.255.255", "private"),
-            ("192.168.1.1", "private"),
-            ("100.64.0.1", "private"),
-            ("169.254.169.254", "metadata"),
-            ("169.254.1.1", "link-local"),
-            ("224.0.0.1", "multicast"),
-            ("239.255.255.250", "multicast"),
-            ("255.255.255.255", "reserved"),
-            ("240.0.0.1", "reserved"),
-            ("192.0.2.1", "reserved"),
-            ("198.18.0.1", "reserved"),
-            ("::", "unspecified"),
-            ("::1", "loopback"),
-            ("fe80::1", "link-local"),
-            ("fc00::1", "private"),
-            ("fd12:3456::1", "private"),
-            ("fd00:ec2::254", "metadata"),
-            ("ff02::1", "multicast"),
-            ("::ffff:10.0.0.1", "private"),
-            ("::ffff:127.0.0.1", "loopback"),
-            ("::ffff:169.254.169.254", "metadata"),
-            ("64:ff9b::a00:1", "private"),
-            ("2001:db8::1", "reserved"),
-            ("::10.0.0.1", "reserved"),
-        ] {
-            assert_eq!(refused_range(ip(address)), Some(range), "{address}");
-        }
-        for public in [
-            "93.184.215.14",
-            "8.8.8.8",
-            "172.32.0.1",
-            "100.128.0.1",
-            "2606:4700::1111",
-            "::ffff:8.8.8.8",
-            "64:ff9b::808:808",
-        ] {
-            assert_eq!(refused_range(ip(public)), None, "{public}");
-        }
-    }
 
     #[tokio::test]
     async fn a_public_https_url_passes_with_the_addresses_it_was_checked_at() {
@@ -392,10 +314,12 @@ mod tests {
             ("v6.example.com", vec![ip("fd00:ec2::254")]),
         ]));
         for (url, range) in [
-            ("https://inside.example.com/", "private"),
-            ("https://metadata.example.com/", "metadata"),
-            ("https://v6.example.com/", "metadata"),
-            ("https://10.1.1.1/", "private"),
+            ("https://inside.example.com/", "private-use"),
+            ("https://metadata.example.com/", "instance metadata"),
+            ("https://v6.example.com/", "instance metadata"),
+            ("https://10.1.1.1/", "private-use"),
+            ("https://[2002:a9fe:a9fe::1]/", "6to4"),
+            ("https://[64:ff9b::a9fe:a9fe]/", "instance metadata"),
             ("https://[::1]:8443/", "loopback"),
             ("https://[fe80::1]/", "link-local"),
         ] {
@@ -475,10 +399,32 @@ mod tests {
         assert!(matches!(
             check("http://10.0.0.1/", LOCAL, &resolver).await,
             Err(Refused::Address {
-                range: "private",
+                range: "private-use",
                 ..
             })
         ));
+    }
+
+    #[tokio::test]
+    async fn the_local_stack_refuses_its_own_ports() {
+        let resolver = Stub(HashMap::from([("localhost", vec![ip("127.0.0.1")])]));
+        let local = Policy {
+            allow_loopback: true,
+            stack_ports: vec![4566, 3999],
+        };
+        for url in ["http://127.0.0.1:4566/", "http://localhost:3999/functions"] {
+            let port = url.split(':').nth(2).unwrap()[..4].parse().unwrap();
+            assert_eq!(
+                check(url, &local, &resolver).await,
+                Err(Refused::StackPort(port)),
+                "{url}"
+            );
+        }
+        assert!(
+            check("http://127.0.0.1:4567/", &local, &resolver)
+                .await
+                .is_ok()
+        );
     }
 
     #[tokio::test]
@@ -496,7 +442,7 @@ mod tests {
         assert!(matches!(
             check(url, DEPLOYED, &after).await,
             Err(Refused::Address {
-                range: "private",
+                range: "private-use",
                 ..
             })
         ));

@@ -11,6 +11,7 @@ pub mod replica;
 pub mod replica_updates;
 pub mod replies;
 pub mod request;
+pub mod special_addresses;
 pub mod store;
 pub mod timer;
 pub mod webhook_api;

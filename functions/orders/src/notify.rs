@@ -175,9 +175,12 @@ impl<S: OrderStore + GenerationStore, R: Resolver, D: Deliverer, L: DeadLetters,
             let Some(url) = &order.callback_url else {
                 return Ok(());
             };
-            let target =
-                callback::check(url, self.callbacks.policy, self.callbacks.resolver.as_ref())
-                    .await?;
+            let target = callback::check(
+                url,
+                &self.callbacks.policy,
+                self.callbacks.resolver.as_ref(),
+            )
+            .await?;
             let body = payload(&detail_type, &meta, &order)
                 .to_string()
                 .into_bytes();
