@@ -96,3 +96,21 @@ def test_a_function_cannot_read_another_contexts_table(stack):
             validator.get_item(TableName=stack.name(table), Key={key: {"S": "x"}})
         assert denied.value.response["Error"]["Code"] == "AccessDeniedException"
         assert "RestaurantValidatorFunction" in denied.value.response["Error"]["Message"]
+
+
+def test_a_validator_may_publish_only_its_own_replies(stack):
+    """events:source and events:detail-type in its role: EventBridge fails each entry it may
+    not publish, and puts the others."""
+    order_id = place(stack).json()["orderId"]
+    wait_for(stack, order_id, {"ORDER_DETAILS_VALIDATED", "VALIDATED"})
+    events = function_client(stack, "events", "ConsumerValidatorFunction")
+    forged = [{"Source": source, "DetailType": kind, "EventBusName": stack.name("OrdersBus"),
+               "Detail": json.dumps({"orderId": order_id})}
+              for source, kind in [("restaurants", "OrderDetailsValidated"),
+                                   ("consumers", "OrderDetailsValidated"),
+                                   ("orders", "OrderRejected")]]
+    answer = events.put_events(Entries=forged)
+    assert answer["FailedEntryCount"] == 3
+    assert [entry["ErrorCode"] for entry in answer["Entries"]] == [
+        "NotAuthorizedForSourceException", "NotAuthorizedForDetailTypeException",
+        "NotAuthorizedForSourceException"]

@@ -7,7 +7,7 @@ import threading
 import time
 from datetime import datetime
 
-from flows import place, wait_for
+from flows import ORDER, pending_order, place, wait_for
 
 
 def get(stack, order_id: str, **headers: str):
@@ -64,3 +64,38 @@ def test_a_wait_on_a_decided_order_is_answered_at_once(stack):
     assert time.time() - began < 1
     # Without a wait, a current copy is 304 at once.
     assert get(stack, order_id, If_None_Match=tag).status_code == 304
+
+
+def test_one_callers_waits_are_bounded_and_another_consumers_orders_are_not_held_up(stack):
+    """consumer-1 waits as hard as the API lets it (8 waits at once on an order that never
+    changes); consumer-3's orders are answered meanwhile as promptly as ever."""
+    order_id = pending_order(stack)
+    answers = []
+
+    def wait() -> None:
+        began = time.time()
+        answer = get(stack, order_id, Prefer="wait=8")
+        answers.append((answer, time.time() - began))
+
+    waiting = [threading.Thread(target=wait) for _ in range(8)]
+    for thread in waiting:
+        thread.start()
+    time.sleep(1)  # each wait has taken a slot or been refused
+    other = {**ORDER, "consumerId": "consumer-3", "lineItems": [{"menuItemId": "item-1", "quantity": 1}]}
+    took = []
+    for _ in range(5):
+        began = time.time()
+        assert place(stack, body=other).status_code == 202
+        took.append(time.time() - began)
+    for thread in waiting:
+        thread.join(timeout=20)
+    held = [seconds for answer, seconds in answers if answer.status_code == 200]
+    refused = [answer for answer, _ in answers if answer.status_code == 429]
+    assert len(held) == 4 and len(refused) == 4, [a.status_code for a, _ in answers]
+    assert min(held) > 7.5  # the four held their whole wait
+    assert refused[0].headers["Content-Type"] == "application/problem+json"
+    assert refused[0].headers["Retry-After"] == "2"
+    assert refused[0].json()["type"] == "/problems/too-many-waits"
+    assert max(took) < 2.0, took
+    # The slots were given back: a wait is taken again.
+    assert get(stack, order_id, Prefer="wait=1").status_code == 200

@@ -4,12 +4,17 @@ AWS call the function makes, so a missing permission fails here before it fails 
 
 devstack builds each role (`role_of`): the function's `Policies`, SAM policy templates expanded by
 SAM's own translator (`samtranslator`'s policy template processor, not a copy), intrinsics
-resolved to the local resources' ARNs. What it cannot evaluate faithfully (a `Condition`,
-`NotAction`, `NotResource`, a managed policy by name) stops it at start-up, naming it. The
-emulator's processes then check each call a function signs (`middleware`): its action on each
-resource it names (a table, index, queue, bus, secret; a transaction's every item) must be
-allowed by a statement and denied by none, as IAM decides; otherwise the service's own
-access-denied error, logged with the function, action and resource. devstack's own calls and the
+resolved to the local resources' ARNs. A statement's `Condition` is evaluated for the keys the
+template uses (`CONDITION_KEYS`: `dynamodb:LeadingKeys`, `events:source`, `events:detail-type`)
+with the string operators and their `ForAllValues:`/`ForAnyValue:` forms. What it cannot evaluate
+faithfully (another key or operator, `NotAction`, `NotResource`, a managed policy by name) stops
+it at start-up, naming it. The emulator's processes then check each call a function signs
+(`middleware`): its action on each resource it names (a table, index, queue, bus, secret; a
+transaction's every item), with the request's condition keys, must be allowed by a statement and
+denied by none, as IAM decides; otherwise the service's own access-denied error, logged with the
+function, action and resource. `PutEvents` is decided per entry, as EventBridge does: an entry
+whose source or detail type the role may not publish fails alone
+(`NotAuthorizedForSourceException`, `NotAuthorizedForDetailTypeException`), the others go on. devstack's own calls and the
 event source mappings' (Lambda's service role) are not the function's and are not checked.
 Every allowed call is counted, for the report of used against granted permissions."""
 
@@ -31,15 +36,55 @@ from .template import ACCOUNT, REGION, Resource, Template, TemplateError
 IAM_PATH = "/_devstack/iam"
 
 
+# The condition keys devstack knows how to fill in from a request, and the operators it evaluates.
+CONDITION_KEYS = {"dynamodb:LeadingKeys", "events:source", "events:detail-type"}
+OPERATORS = {"StringEquals", "StringNotEquals", "StringLike", "StringNotLike"}
+# A request's condition keys: each key's values (a key may have several: LeadingKeys).
+Context = dict[str, list[str]]
+
+
 @dataclass
 class Statement:
     effect: str  # Allow or Deny
     actions: list[str]
     resources: list[str]
+    # operator -> condition key -> values; every operator and key must hold (IAM's AND).
+    conditions: dict[str, dict[str, list[str]]] = field(default_factory=dict)
 
     def matches(self, action: str, resource: str) -> bool:
         return any(_glob(a, action, case=False) for a in self.actions) and \
             any(_glob(r, resource, case=True) for r in self.resources)
+
+    def holds(self, context: Context, ignoring: frozenset[str] = frozenset()) -> bool:
+        """Whether the conditions hold for the request's keys (`ignoring` some keys), as IAM
+        evaluates them (docs: reference_policies_condition-single-vs-multi-valued-context-keys):
+        a plain operator needs the key present and one of its values matching one of the
+        policy's; `ForAllValues:` needs every value of the request to match (true when the key
+        is absent); `ForAnyValue:` needs one to."""
+        for operator, keys in self.conditions.items():
+            qualifier, _, base = operator.rpartition(":")
+            for key, allowed in keys.items():
+                if key in ignoring:
+                    continue
+                values = context.get(key)
+                if qualifier == "ForAllValues":
+                    held = values is None or all(_string(base, v, allowed) for v in values)
+                elif values is None:
+                    held = base.startswith("StringNot")  # a negated operator holds on no value
+                else:
+                    held = any(_string(base, v, allowed) for v in values)
+                if not held:
+                    return False
+        return True
+
+
+def _string(operator: str, value: str, allowed: list[str]) -> bool:
+    positive = operator.replace("Not", "")
+    if positive == "StringEquals":
+        found = value in allowed
+    else:  # StringLike: * and ? wildcards, case-sensitive
+        found = any(_glob(pattern, value, case=True) for pattern in allowed)
+    return found != ("Not" in operator)
 
 
 def _glob(pattern: str, value: str, case: bool) -> bool:
@@ -56,22 +101,26 @@ class Role:
     def arn(self) -> str:
         return f"arn:aws:sts::{ACCOUNT}:assumed-role/{self.function}-role/{self.function}"
 
-    def allows(self, action: str, resource: str) -> bool:
-        """IAM's rule: an explicit deny wins, then an allow; nothing said is a deny."""
-        matching = [s for s in self.statements if s.matches(action, resource)]
-        return bool(matching) and all(s.effect == "Allow" for s in matching)
+    def allows(self, action: str, resource: str, context: Context | None = None,
+               ignoring: frozenset[str] = frozenset()) -> bool:
+        """IAM's rule: an explicit deny wins, then an allow; nothing said is a deny. A statement
+        counts only when its conditions hold for the request's keys."""
+        applying = [s for s in self.statements
+                    if s.matches(action, resource) and s.holds(context or {}, ignoring)]
+        return bool(applying) and all(s.effect == "Allow" for s in applying)
 
     def grants(self) -> list[str]:
         return sorted(f"{s.effect} {a} on {r}" for s in self.statements for a in s.actions for r in s.resources)
 
     def to_json(self) -> dict[str, Any]:
         return {"function": self.function,
-                "statements": [{"Effect": s.effect, "Action": s.actions, "Resource": s.resources}
-                               for s in self.statements]}
+                "statements": [{"Effect": s.effect, "Action": s.actions, "Resource": s.resources,
+                                "Condition": s.conditions} for s in self.statements]}
 
     @classmethod
     def from_json(cls, value: dict[str, Any]) -> Role:
-        return cls(value["function"], [Statement(s["Effect"], s["Action"], s["Resource"])
+        return cls(value["function"], [Statement(s["Effect"], s["Action"], s["Resource"],
+                                                 s.get("Condition", {}))
                                        for s in value["statements"]])
 
 
@@ -111,13 +160,22 @@ def role_of(template: Template, resource: Resource, function_name: str) -> Role:
 
 
 def _statement(template: Template, statement: dict[str, Any], where: str) -> Statement:
-    unknown = set(statement) - {"Effect", "Action", "Resource", "Sid"}
+    unknown = set(statement) - {"Effect", "Action", "Resource", "Sid", "Condition"}
     if unknown:
         raise TemplateError(f"{where}: devstack cannot evaluate {', '.join(sorted(unknown))}")
     resolved = template.resolve(statement, where)
     as_list = lambda value: value if isinstance(value, list) else [value]  # noqa: E731
+    conditions: dict[str, dict[str, list[str]]] = {}
+    for operator, keys in resolved.get("Condition", {}).items():
+        qualifier, _, base = operator.rpartition(":")
+        if base not in OPERATORS or qualifier not in ("", "ForAllValues", "ForAnyValue"):
+            raise TemplateError(f"{where}.Condition: devstack cannot evaluate {operator}")
+        for key in keys:
+            if key not in CONDITION_KEYS:
+                raise TemplateError(f"{where}.Condition: devstack cannot evaluate the key {key}")
+        conditions[operator] = {key: [str(v) for v in as_list(values)] for key, values in keys.items()}
     return Statement(resolved["Effect"], [str(a) for a in as_list(resolved["Action"])],
-                     [str(r) for r in as_list(resolved["Resource"])])
+                     [str(r) for r in as_list(resolved["Resource"])], conditions)
 
 
 # ---- In the emulator's processes ----
@@ -128,12 +186,15 @@ class Enforcer:
     def __init__(self) -> None:
         self.lock = threading.Lock()
         self.roles: dict[str, Role] = {}
+        # Each table's partition key attribute, by table ARN: what dynamodb:LeadingKeys reads.
+        self.partition_keys: dict[str, str] = {}
         self.used: dict[str, Counter] = {}
         self.denied: dict[str, Counter] = {}
 
     def configure(self, value: dict[str, Any]) -> None:
         with self.lock:
             self.roles = {key: Role.from_json(role) for key, role in value.get("roles", {}).items()}
+            self.partition_keys = dict(value.get("partitionKeys", {}))
 
     def describe(self) -> dict[str, Any]:
         with self.lock:
@@ -141,19 +202,36 @@ class Enforcer:
                     "denied": {f: dict(c) for f, c in self.denied.items()},
                     "meter": METER.describe()}
 
-    def decide(self, access_key: str, calls: list[tuple[str, str]]) -> tuple[Role, str, str] | None:
+    def decide(self, access_key: str, calls: list[Call]) -> tuple[Role, str, str] | None:
         """The first (role, action, resource) the function's role does not allow, else None."""
         role = self.roles.get(access_key)
         if role is None:
             return None
         with self.lock:
-            for action, resource in calls:
-                if not role.allows(action, resource):
+            for action, resource, context in calls:
+                if not role.allows(action, resource, context):
                     self.denied.setdefault(role.function, Counter())[f"{action} {resource}"] += 1
                     return role, action, resource
-            for action, resource in calls:
+            for action, resource, _ in calls:
                 self.used.setdefault(role.function, Counter())[f"{action} {resource}"] += 1
         return None
+
+    def decide_entries(self, role: Role, calls: list[Call]) -> list[str | None]:
+        """Per `PutEvents` entry: None when the role may publish it, else the code EventBridge
+        fails that entry with (its detail type refused if its source alone would pass)."""
+        codes: list[str | None] = []
+        with self.lock:
+            for action, resource, context in calls:
+                key = f"{action} {resource}"
+                if role.allows(action, resource, context):
+                    self.used.setdefault(role.function, Counter())[key] += 1
+                    codes.append(None)
+                    continue
+                self.denied.setdefault(role.function, Counter())[key] += 1
+                source_passes = role.allows(action, resource, context, frozenset({"events:detail-type"}))
+                codes.append("NotAuthorizedForDetailTypeException" if source_passes
+                             else "NotAuthorizedForSourceException")
+        return codes
 
 
 ENFORCER = Enforcer()
@@ -168,39 +246,65 @@ def _arn(service: str, resource: str) -> str:
     return f"arn:aws:{service}:{REGION}:{ACCOUNT}:{resource}"
 
 
-def _table(name: str, index: str | None = None) -> str:
+def table_arn(name: str, index: str | None = None) -> str:
     if name.startswith("arn:"):
         return name
     return _arn("dynamodb", f"table/{name}" + (f"/index/{index}" if index else ""))
 
 
-def calls_of(service: str, operation: str, body: dict[str, Any]) -> list[tuple[str, str]]:
-    """The (action, resource ARN) pairs IAM checks for one request."""
+# What IAM checks of one request: (action, resource ARN, condition keys).
+Call = tuple[str, str, Context]
+
+
+def _leading_keys(table: str, request: dict[str, Any], partition_keys: dict[str, str]) -> Context:
+    """`dynamodb:LeadingKeys`: the partition key value of the item a request names (its `Key`, or
+    a put's `Item`). Absent when the request names no item (a scan, a query)."""
+    name = partition_keys.get(table)
+    value = (request.get("Key") or request.get("Item") or {}).get(name) if name else None
+    if not isinstance(value, dict) or not value:
+        return {}
+    (_, text), = value.items()
+    return {"dynamodb:LeadingKeys": [str(text)]}
+
+
+def calls_of(service: str, operation: str, body: dict[str, Any],
+             partition_keys: dict[str, str] | None = None) -> list[Call]:
+    """What IAM checks for one request; `PutEvents` gives one call per entry."""
+    keys = partition_keys or {}
     if service == "dynamodb":
         if operation in ("TransactWriteItems", "TransactGetItems"):
-            return [(f"dynamodb:{TRANSACT_ACTIONS[kind]}", _table(item[kind]["TableName"]))
-                    for item in body.get("TransactItems", []) for kind in item]
+            return [(f"dynamodb:{TRANSACT_ACTIONS[kind]}", table,
+                     _leading_keys(table, item[kind], keys))
+                    for item in body.get("TransactItems", []) for kind in item
+                    for table in [table_arn(item[kind]["TableName"])]]
         if operation in ("BatchGetItem", "BatchWriteItem"):
-            return [(f"dynamodb:{operation}", _table(name)) for name in body.get("RequestItems", {})]
+            return [(f"dynamodb:{operation}", table_arn(name), {}) for name in body.get("RequestItems", {})]
         if "StreamArn" in body:
-            return [(f"dynamodb:{operation}", body["StreamArn"])]
+            return [(f"dynamodb:{operation}", body["StreamArn"], {})]
         if "TableName" in body:
-            return [(f"dynamodb:{operation}", _table(body["TableName"], body.get("IndexName")))]
-        return [(f"dynamodb:{operation}", "*")]
+            table = table_arn(body["TableName"], body.get("IndexName"))
+            return [(f"dynamodb:{operation}", table, _leading_keys(table, body, keys))]
+        return [(f"dynamodb:{operation}", "*", {})]
     if service == "sqs":
         url = body.get("QueueUrl", "")
-        return [(f"sqs:{operation}", _arn("sqs", url.rstrip("/").rsplit("/", 1)[-1]) if url else "*")]
+        return [(f"sqs:{operation}", _arn("sqs", url.rstrip("/").rsplit("/", 1)[-1]) if url else "*", {})]
     if service == "events":
         if operation == "PutEvents":
-            buses = {entry.get("EventBusName") or "default" for entry in body.get("Entries", [])}
-            return [("events:PutEvents", b if b.startswith("arn:") else _arn("events", f"event-bus/{b}"))
-                    for b in sorted(buses)]
-        return [(f"events:{operation}", "*")]
+            return [("events:PutEvents", _bus(entry.get("EventBusName") or "default"),
+                     {"events:source": [str(entry.get("Source", ""))],
+                      "events:detail-type": [str(entry.get("DetailType", ""))]})
+                    for entry in body.get("Entries", [])]
+        return [(f"events:{operation}", "*", {})]
     if service == "secretsmanager":
         secret = body.get("SecretId", "*")
         return [(f"secretsmanager:{operation}",
-                 secret if secret.startswith("arn:") or secret == "*" else _arn("secretsmanager", f"secret:{secret}"))]
-    return [(f"{service}:{operation}", "*")]
+                 secret if secret.startswith("arn:") or secret == "*" else _arn("secretsmanager", f"secret:{secret}"),
+                 {})]
+    return [(f"{service}:{operation}", "*", {})]
+
+
+def _bus(name: str) -> str:
+    return name if name.startswith("arn:") else _arn("events", f"event-bus/{name}")
 
 
 def _denied_answer(service: str, role: Role, action: str, resource: str):
@@ -245,7 +349,10 @@ def middleware(app):
         METER.count(caller, target, body if isinstance(body, dict) else {})
         if role is None:
             return app(environ, start_response)
-        refused = ENFORCER.decide(access_key, calls_of(service, operation, body))
+        calls = calls_of(service, operation, body, ENFORCER.partition_keys)
+        if service == "events" and operation == "PutEvents" and calls:
+            return _put_events(app, environ, start_response, role, body, calls)
+        refused = ENFORCER.decide(access_key, calls)
         if refused is None:
             return app(environ, start_response)
         role, action, resource = refused
@@ -256,6 +363,61 @@ def middleware(app):
         return [answer]
 
     return enforce
+
+
+def _put_events(app, environ, start_response, role: Role, body: dict[str, Any], calls: list[Call]):
+    """A `PutEvents` whose every entry the role may not publish at all (no statement allows the
+    action on the bus) is refused whole with `AccessDeniedException`; otherwise each entry its
+    conditions refuse fails alone, and the others are put (docs: PutEventsResultEntry)."""
+    if not any(any(s.matches(a, r) and s.effect == "Allow" for s in role.statements) for a, r, _ in calls):
+        action, resource, _ = calls[0]
+        ENFORCER.decide(_access_key(environ), calls[:1])  # counted as denied
+        status, headers, answer = _denied_answer("events", role, action, resource)
+        start_response(status, headers)
+        return [answer]
+    codes = ENFORCER.decide_entries(role, calls)
+    if not any(codes):
+        return app(environ, start_response)
+    for code, (action, resource, context) in zip(codes, calls):
+        if code:
+            print(json.dumps({"accessDenied": {"function": role.function, "action": action,
+                                               "resource": resource, "code": code, **context}}),
+                  file=sys.stderr, flush=True)
+    entries = body["Entries"]
+    allowed = [entry for entry, code in zip(entries, codes) if code is None]
+    put: list[dict[str, Any]] = []
+    if allowed:
+        forwarded = json.dumps({**body, "Entries": allowed}).encode()
+        environ["wsgi.input"] = io.BytesIO(forwarded)
+        environ["CONTENT_LENGTH"] = str(len(forwarded))
+        answered: dict[str, Any] = {}
+
+        def capture(status, headers, exc_info=None):
+            answered["status"], answered["headers"] = status, headers
+            return lambda _: None
+
+        raw = b"".join(app(environ, capture))
+        if not answered["status"].startswith("200"):
+            start_response(answered["status"], answered["headers"])
+            return [raw]
+        put = json.loads(raw)["Entries"]
+    results = iter(put)
+    merged = [next(results) if code is None else
+              {"ErrorCode": code, "ErrorMessage": DENIED_ENTRY_MESSAGES[code]} for code in codes]
+    answer = json.dumps({"FailedEntryCount": sum(1 for e in merged if "ErrorCode" in e),
+                         "Entries": merged}).encode()
+    start_response("200 OK", [("Content-Type", "application/x-amz-json-1.1"),
+                              ("Content-Length", str(len(answer)))])
+    return [answer]
+
+
+# The codes' descriptions in PutEventsResultEntry (the service's own message text is not documented).
+DENIED_ENTRY_MESSAGES = {
+    "NotAuthorizedForSourceException":
+        "You do not have permissions to publish events with this source onto this event bus.",
+    "NotAuthorizedForDetailTypeException":
+        "You do not have permissions to publish events with this detail type onto this event bus.",
+}
 
 
 def _access_key(environ: dict[str, Any]) -> str:
@@ -302,7 +464,10 @@ class Usage:
                         hits = sum(n for a, r, n in calls
                                    if _glob(action, a, case=False) and _glob(resource, r, case=True))
                         mark = f"used {hits}x" if hits else "NEVER USED"
-                        lines.append(f"    Allow {action} on {_short(resource)}: {mark}")
+                        when = "".join(f" if {key} {operator} {'|'.join(values)}"
+                                       for operator, keys in statement.conditions.items()
+                                       for key, values in keys.items())
+                        lines.append(f"    Allow {action} on {_short(resource)}{when}: {mark}")
             for call, n in sorted(self.denied.get(function, Counter()).items()):
                 action, resource = call.split(" ", 1)
                 lines.append(f"    DENIED {action} on {_short(resource)}: {n}x")

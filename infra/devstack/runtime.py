@@ -62,8 +62,11 @@ class Function:
     """One function: its instances and their Runtime API endpoints."""
 
     def __init__(self, name: str, binary: Path, environment: dict[str, str], timeout: int,
-                 memory: int, log_dir: Path, instances: int = 1):
+                 memory: int, log_dir: Path, instances: int = 1, reserved: int | None = None):
         self.name = name
+        # Reserved concurrency: invocations beyond it at once are throttled, not queued.
+        self.reserved = reserved
+        instances = instances if reserved is None else max(1, min(instances, reserved))
         self.binary = binary
         self.environment = environment
         self.timeout = timeout
@@ -190,7 +193,18 @@ class Function:
                 f"{len(invocation.payload)} byte payload is too large for the RequestResponse "
                 f"invocation type ({MAX_REQUEST_BYTES} byte maximum)"))
             return invocation
-        self.pending.put(invocation)
+        with self.lock:
+            # Lambda refuses a synchronous invocation past the function's reserved concurrency
+            # at once (429 TooManyRequestsException, Reason
+            # ReservedFunctionConcurrentInvocationLimitExceeded); below it, it scales, which
+            # here is a wait for a free instance.
+            if self.reserved is not None and \
+                    len(self.in_flight) + self.pending.qsize() >= self.reserved:
+                invocation.result.set_exception(InvocationError(
+                    "TooManyRequestsException", "Rate Exceeded. "
+                    "(Reason: ReservedFunctionConcurrentInvocationLimitExceeded)"))
+                return invocation
+            self.pending.put(invocation)
         return invocation
 
     def invoke_async(self, payload: Any) -> Future:

@@ -38,6 +38,7 @@ TABLE_PROPERTIES = {"TableName", "KeySchema", "AttributeDefinitions", "BillingMo
                     "GlobalSecondaryIndexes", "PointInTimeRecoverySpecification",
                     "DeletionProtectionEnabled", "SSESpecification", "Tags"}
 FUNCTION_PROPERTIES = {"Environment", "Events", "MemorySize", "Timeout", "FunctionName",
+                       "ReservedConcurrentExecutions",
                        # deploy-only: code location, permissions, tracing and log shipping
                        "CodeUri", "Handler", "Runtime", "Architectures", "Policies", "Tracing",
                        "LoggingConfig", "Description", "Tags", "Role"}
@@ -383,15 +384,16 @@ class Stack:
         emulator_ports = {int(e.rsplit(":", 1)[1]) for e in (self.endpoint, self.dynamodb_endpoint)}
         environment["LOCAL_STACK_PORTS"] = ",".join(
             str(p) for p in sorted(emulator_ports | set(self.served_ports)))
-        # Lambda scales a function behind an API with its requests; here one that may hold a
-        # request for long (order-api: Prefer: wait, timeout 25 s) gets a few more instances
-        # than the others, so that waiting requests leave room for the rest.
+        # Lambda scales a function behind an API with its requests; here the API's functions get
+        # a few more instances than the others. Reserved concurrency is the most a function runs
+        # at once, on AWS and here: beyond it an invocation is throttled.
         serves_api = any(e.get("Type") == "HttpApi" for e in props.get("Events", {}).values())
-        holds_requests = serves_api and int(props.get("Timeout", 3)) >= 20
-        instances = max(self.instances, API_INSTANCES) if holds_requests else self.instances
+        instances = max(self.instances, API_INSTANCES) if serves_api else self.instances
+        reserved = props.get("ReservedConcurrentExecutions")
+        reserved = None if reserved is None else int(self.template.resolve(reserved, where))
         function = Function(name, self.bin_dir / binary, environment,
                             int(props.get("Timeout", 3)), int(props.get("MemorySize", 128)),
-                            self.log_dir, instances)
+                            self.log_dir, instances, reserved)
         self.functions[resource.logical_id] = function
         self.template.physical[resource.logical_id] = name
         self.template.attributes[(resource.logical_id, "Arn")] = function.arn
@@ -453,7 +455,12 @@ class Stack:
     def enforce_roles(self) -> None:
         """From now on the emulators check each function's calls against its role."""
         if self.enforce_iam:
-            self._emulators_iam({"roles": {key: role.to_json() for key, role in self.roles.items()}})
+            partition_keys = {
+                iam.table_arn(self.template.physical[table.logical_id]): key["AttributeName"]
+                for table in self.template.of_type("AWS::DynamoDB::Table")
+                for key in table.properties["KeySchema"] if key["KeyType"] == "HASH"}
+            self._emulators_iam({"roles": {key: role.to_json() for key, role in self.roles.items()},
+                                 "partitionKeys": partition_keys})
 
     def start_functions(self) -> None:
         self.enforce_roles()

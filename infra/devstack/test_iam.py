@@ -67,14 +67,82 @@ def test_an_explicit_deny_wins_over_an_allow():
 def test_each_request_names_every_action_and_resource_iam_checks():
     transaction = {"TransactItems": [{"Put": {"TableName": "Orders"}}, {"ConditionCheck": {"TableName": "Consumers"}}]}
     assert calls_of("dynamodb", "TransactWriteItems", transaction) == [
-        ("dynamodb:PutItem", TABLE), ("dynamodb:ConditionCheckItem", OTHER)]
+        ("dynamodb:PutItem", TABLE, {}), ("dynamodb:ConditionCheckItem", OTHER, {})]
     assert calls_of("dynamodb", "Query", {"TableName": "Orders", "IndexName": "byStatus"}) == [
-        ("dynamodb:Query", TABLE + "/index/byStatus")]
+        ("dynamodb:Query", TABLE + "/index/byStatus", {})]
     assert calls_of("sqs", "SendMessage", {"QueueUrl": "http://127.0.0.1:4566/123456789012/Dlq"}) == [
-        ("sqs:SendMessage", "arn:aws:sqs:us-east-1:123456789012:Dlq")]
-    assert calls_of("events", "PutEvents", {"Entries": [{"EventBusName": "local-orders"}, {}]}) == [
-        ("events:PutEvents", "arn:aws:events:us-east-1:123456789012:event-bus/default"),
-        ("events:PutEvents", "arn:aws:events:us-east-1:123456789012:event-bus/local-orders")]
+        ("sqs:SendMessage", "arn:aws:sqs:us-east-1:123456789012:Dlq", {})]
+    entries = {"Entries": [{"EventBusName": "local-orders", "Source": "orders", "DetailType": "OrderCreated"}, {}]}
+    assert calls_of("events", "PutEvents", entries) == [
+        ("events:PutEvents", "arn:aws:events:us-east-1:123456789012:event-bus/local-orders",
+         {"events:source": ["orders"], "events:detail-type": ["OrderCreated"]}),
+        ("events:PutEvents", "arn:aws:events:us-east-1:123456789012:event-bus/default",
+         {"events:source": [""], "events:detail-type": [""]})]
+    # The partition key of the item named: what dynamodb:LeadingKeys is.
+    keys = {TABLE: "pk"}
+    assert calls_of("dynamodb", "DeleteItem", {"TableName": "Orders", "Key": {"pk": {"S": "WAIT#0#a"}}}, keys) == [
+        ("dynamodb:DeleteItem", TABLE, {"dynamodb:LeadingKeys": ["WAIT#0#a"]})]
+    put = {"TransactItems": [{"Put": {"TableName": "Orders", "Item": {"pk": {"S": "ORDER#1"}, "n": {"N": "1"}}}}]}
+    assert calls_of("dynamodb", "TransactWriteItems", put, keys) == [
+        ("dynamodb:PutItem", TABLE, {"dynamodb:LeadingKeys": ["ORDER#1"]})]
+
+
+def test_conditions_are_evaluated_as_iam_does():
+    leading = Statement("Allow", ["dynamodb:PutItem"], [TABLE],
+                        {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["WAIT#*"]}})
+    role = Role("fn", [leading])
+    assert role.allows("dynamodb:PutItem", TABLE, {"dynamodb:LeadingKeys": ["WAIT#1#consumer-1"]})
+    assert not role.allows("dynamodb:PutItem", TABLE, {"dynamodb:LeadingKeys": ["ORDER#1"]})
+    # ForAllValues holds when the request has no such key (IAM's documented pitfall).
+    assert role.allows("dynamodb:PutItem", TABLE, {})
+    source = Statement("Allow", ["events:PutEvents"], ["*"],
+                       {"StringEquals": {"events:source": ["consumers"],
+                                         "events:detail-type": ["ConsumerValidated", "ConsumerValidationFailed"]}})
+    role = Role("fn", [source])
+    assert role.allows("events:PutEvents", "bus", {"events:source": ["consumers"], "events:detail-type": ["ConsumerValidated"]})
+    assert not role.allows("events:PutEvents", "bus", {"events:source": ["restaurants"], "events:detail-type": ["ConsumerValidated"]})
+    assert not role.allows("events:PutEvents", "bus", {"events:source": ["consumers"], "events:detail-type": ["OrderDetailsValidated"]})
+    assert not role.allows("events:PutEvents", "bus", {})  # a plain operator needs the key
+    negated = Role("fn", [Statement("Allow", ["*"], ["*"]),
+                          Statement("Deny", ["events:PutEvents"], ["*"], {"StringNotEquals": {"events:source": ["orders"]}})])
+    assert negated.allows("events:PutEvents", "bus", {"events:source": ["orders"]})
+    assert not negated.allows("events:PutEvents", "bus", {"events:source": ["consumers"]})
+
+
+def test_put_events_fails_only_the_entries_the_role_may_not_publish():
+    reached = []
+
+    def emulator(environ, start_response):
+        entries = json.loads(environ["wsgi.input"].read())["Entries"]
+        reached.append(entries)
+        start_response("200 OK", [("Content-Type", "application/x-amz-json-1.1")])
+        return [json.dumps({"FailedEntryCount": 0, "Entries": [{"EventId": f"e{i}"} for i in range(len(entries))]}).encode()]
+
+    app = middleware(emulator)
+    allowed = Statement("Allow", ["events:PutEvents"], ["*"],
+                        {"StringEquals": {"events:source": ["consumers"], "events:detail-type": ["ConsumerValidated"]}})
+    ENFORCER.configure({"roles": {"local-fn": Role("fn", [allowed]).to_json()}})
+    try:
+        entries = [{"Source": "consumers", "DetailType": "ConsumerValidated", "Detail": "{}"},
+                   {"Source": "restaurants", "DetailType": "OrderDetailsValidated", "Detail": "{}"},
+                   {"Source": "consumers", "DetailType": "OrderDetailsValidated", "Detail": "{}"}]
+        body = json.dumps({"Entries": entries}).encode()
+        environ = {"PATH_INFO": "/", "REQUEST_METHOD": "POST", "CONTENT_LENGTH": str(len(body)),
+                   "HTTP_X_AMZ_TARGET": "AWSEvents.PutEvents",
+                   "HTTP_AUTHORIZATION": "AWS4-HMAC-SHA256 Credential=local-fn/20261127/us-east-1/events/aws4_request",
+                   "wsgi.input": __import__("io").BytesIO(body)}
+        answered = {}
+        answer = json.loads(b"".join(app(environ, lambda status, headers: answered.update(status=status))))
+        assert answered["status"] == "200 OK"
+        assert reached == [[entries[0]]]  # only the allowed entry reaches the bus
+        assert answer["FailedEntryCount"] == 2
+        assert answer["Entries"][0] == {"EventId": "e0"}
+        assert [e.get("ErrorCode") for e in answer["Entries"][1:]] == [
+            "NotAuthorizedForSourceException", "NotAuthorizedForDetailTypeException"]
+    finally:
+        ENFORCER.configure({})
+        ENFORCER.used.clear()
+        ENFORCER.denied.clear()
 
 
 def test_a_denied_call_gets_the_services_error_and_never_reaches_the_data():

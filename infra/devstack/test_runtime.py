@@ -63,3 +63,38 @@ def test_an_event_over_6_mb_is_refused_before_any_instance_sees_it(function):
         function.invoke({"size": 1, "padding": "p" * MAX_REQUEST_BYTES}, wait=20)
     assert refused.value.kind == "RequestEntityTooLargeException"
     assert function.invoke({"size": 3}, wait=20) == "xxx"  # the instance is still there
+
+
+# A runtime client that takes `sleep` seconds over each event.
+SLOW_CLIENT = textwrap.dedent(f"""\
+    #!{sys.executable}
+    import json, os, time, urllib.request
+    api = "http://" + os.environ["AWS_LAMBDA_RUNTIME_API"] + "/2018-06-01/runtime/invocation/"
+    while True:
+        with urllib.request.urlopen(api + "next") as got:
+            request_id = got.headers["Lambda-Runtime-Aws-Request-Id"]
+            time.sleep(json.loads(got.read())["sleep"])
+        urllib.request.urlopen(urllib.request.Request(api + request_id + "/response", data=b"1")).read()
+""")
+
+
+def test_an_invocation_past_the_reserved_concurrency_is_throttled_at_once(tmp_path):
+    binary = tmp_path / "bootstrap"
+    binary.write_text(SLOW_CLIENT)
+    binary.chmod(0o755)
+    function = Function("reserved", binary, {}, timeout=10, memory=128, log_dir=tmp_path,
+                        instances=4, reserved=1)
+    function.start()
+    try:
+        assert len(function.slots) == 1  # never more instances than it may run at once
+        held = function.invoke_async({"sleep": 1.5})
+        began = time.monotonic()
+        with pytest.raises(InvocationError) as throttled:
+            function.invoke({"sleep": 0}, wait=5)
+        assert time.monotonic() - began < 0.5  # refused, not queued behind the first
+        assert throttled.value.kind == "TooManyRequestsException"
+        assert "ReservedFunctionConcurrentInvocationLimitExceeded" in str(throttled.value)
+        assert held.result(timeout=10) == 1
+        assert function.invoke({"sleep": 0}, wait=10) == 1  # free again once the first ended
+    finally:
+        function.stop()

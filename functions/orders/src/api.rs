@@ -24,7 +24,8 @@ use crate::callback::{self, CheckError, Policy, Resolver, SystemResolver};
 use crate::domain::{Order, OrderStatus, StatusChange};
 use crate::replica::{self, Known, Priced, ReplicaStore};
 use crate::request::{self, Invalid, MAX_BODY_BYTES, PlaceOrder};
-use crate::store::{IdempotencyClaim, OrderStore, Placement};
+use crate::store::{IdempotencyClaim, OrderStore, Placement, StoreError};
+use crate::waits::{MAX_WAITS_PER_CALLER, RETRY_AFTER_SECONDS, WaitSlots};
 use crate::webhook_api;
 use crate::webhooks::{GenerationStore, MasterSecret};
 use shared::outbox::OutboxRecord;
@@ -81,7 +82,7 @@ impl<S: Clone, Q: Clone, R> Clone for App<S, Q, R> {
 
 pub fn router<S, Q, R>(app: App<S, Q, R>) -> Router
 where
-    S: OrderStore + GenerationStore,
+    S: OrderStore + GenerationStore + WaitSlots,
     Q: ReplicaStore,
     R: Resolver + 'static,
 {
@@ -371,9 +372,11 @@ const WAIT_READ_MAX_MS: u64 = 1000;
 
 /// `GET /orders/{id}`: the order with its `ETag` (its version). With `Prefer: wait=N` (RFC 7240)
 /// the answer waits, up to N seconds, until the order's ETag differs from `If-None-Match`, or
-/// without one until the order is decided; `304` when nothing changed. Another consumer's order
-/// is `404`, as if it did not exist, so that ids reveal nothing.
-async fn get_order<S: OrderStore, Q: ReplicaStore, R: Resolver>(
+/// without one until the order is decided; `304` when nothing changed. A decided order, or one
+/// already changed, is answered at once. A caller holds at most `MAX_WAITS_PER_CALLER` waits at
+/// once; beyond them, `429`. Another consumer's order is `404`, as if it did not exist, so that
+/// ids reveal nothing.
+async fn get_order<S: OrderStore + WaitSlots, Q: ReplicaStore, R: Resolver>(
     State(App { store, .. }): State<App<S, Q, R>>,
     caller: Caller,
     headers: HeaderMap,
@@ -383,55 +386,117 @@ async fn get_order<S: OrderStore, Q: ReplicaStore, R: Resolver>(
     if let Some(problem) = bad_correlation_id {
         return with_correlation_id(problem.into_response(), &correlation_id);
     }
-    let unknown = || Problem::not_found(format!("there is no order with id {order_id}"));
     let cold_start = shared::telemetry::cold_start();
-    let known = if_none_match(&headers);
-    let wait = preferred_wait(&headers);
-    let visible = |order: &Order| caller.may_act_for(&order.consumer_id);
     let response = match Uuid::parse_str(&order_id) {
-        Err(_) => unknown().into_response(),
-        Ok(id) => match read_until_changed(&store, id, &visible, known.as_deref(), wait).await {
-            Ok(Some(order)) => {
-                info!(coldStart = cold_start, orderId = %id, correlationId = %correlation_id, status = ?order.status, waited = wait.is_some(), "order shown");
-                let unchanged = known.as_deref() == Some(etag(&order).as_str());
-                order_response(order, unchanged, wait)
+        Err(_) => {
+            Problem::not_found(format!("there is no order with id {order_id}")).into_response()
+        }
+        Ok(id) => {
+            let shown = show_order(&store, &caller, id, &headers).await;
+            match &shown {
+                Ok(_) => {
+                    info!(coldStart = cold_start, orderId = %id, correlationId = %correlation_id, "order shown")
+                }
+                Err(problem) => {
+                    info!(coldStart = cold_start, orderId = %id, correlationId = %correlation_id, status = problem.status, detail = %problem.detail, "order not shown")
+                }
             }
-            Ok(None) => unknown().into_response(),
-            Err(e) => {
-                error!(orderId = %id, correlationId = %correlation_id, error = %e, "order could not be read");
-                Problem::internal().into_response()
-            }
-        },
+            shown.unwrap_or_else(IntoResponse::into_response)
+        }
     };
     with_correlation_id(response, &correlation_id)
 }
 
-/// Reads the order, and with a wait reads it again (backing off to once a second) until it
-/// differs from `known` or is decided, or the wait is over. An order the
-/// caller may not see is `None` at once: it is not waited on.
+async fn show_order<S: OrderStore + WaitSlots>(
+    store: &S,
+    caller: &Caller,
+    id: Uuid,
+    headers: &HeaderMap,
+) -> Result<Response, Problem> {
+    let known = if_none_match(headers);
+    let wait = preferred_wait(headers);
+    let unreadable = |e: StoreError| {
+        error!(orderId = %id, error = %e, "order could not be read");
+        Problem::internal()
+    };
+    let order = store
+        .get(id)
+        .await
+        .map_err(unreadable)?
+        .filter(|order| caller.may_act_for(&order.consumer_id))
+        .ok_or_else(|| Problem::not_found(format!("there is no order with id {id}")))?;
+    let Some(seconds) = wait.filter(|_| !settled(&order, known.as_deref())) else {
+        return Ok(order_response(order, known.as_deref(), wait));
+    };
+    let now = Utc::now();
+    // The lease outlives the wait by a margin, and never the function's 25 s timeout.
+    let until = now + chrono::Duration::seconds(seconds as i64 + 3);
+    let lease = match store.take(&caller.subject, now, until).await {
+        Ok(Some(lease)) => lease,
+        Ok(None) => return Err(too_many_waits()),
+        Err(e) => {
+            // Without a slot it may not wait: it answers at once, as a server may ignore a
+            // preference (RFC 7240), rather than wait unbounded or fail the read.
+            warn!(orderId = %id, error = %e, "wait slots unreadable; answered without waiting");
+            return Ok(order_response(order, known.as_deref(), None));
+        }
+    };
+    let waited = read_until_changed(store, id, order, known.as_deref(), seconds).await;
+    if let Err(e) = store.give_back(&lease).await {
+        warn!(orderId = %id, error = %e, slot = lease.slot, "wait slot not given back; it frees itself when its lease ends");
+    }
+    Ok(order_response(
+        waited.map_err(unreadable)?,
+        known.as_deref(),
+        wait,
+    ))
+}
+
+fn too_many_waits() -> Problem {
+    Problem::new(
+        StatusCode::TOO_MANY_REQUESTS,
+        "too-many-waits",
+        "Too many waiting requests",
+        format!(
+            "this caller already has {MAX_WAITS_PER_CALLER} requests waiting (Prefer: wait); \
+             retry after one ends, wait on fewer orders at once, or give a callbackUrl"
+        ),
+    )
+    .retry_after(RETRY_AFTER_SECONDS)
+}
+
+/// Whether a wait would end at once: the order is decided (it never changes again, so waiting
+/// on it would only hold a function) or already differs from what the client knows.
+fn settled(order: &Order, known: Option<&str>) -> bool {
+    order.status.is_terminal() || known.is_some_and(|known| etag(order) != known)
+}
+
+/// Reads the order again (backing off to once a second) until it is settled or `seconds` have
+/// passed; the order the wait began with is `first`.
 async fn read_until_changed<S: OrderStore>(
     store: &S,
     id: Uuid,
-    visible: &impl Fn(&Order) -> bool,
+    first: Order,
     known: Option<&str>,
-    wait: Option<u64>,
-) -> Result<Option<Order>, crate::store::StoreError> {
-    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(wait.unwrap_or(0));
+    seconds: u64,
+) -> Result<Order, StoreError> {
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(seconds);
     let mut pauses = WAIT_READS_MS
         .into_iter()
         .chain(std::iter::repeat(WAIT_READ_MAX_MS));
+    let mut order = first;
     loop {
-        let Some(order) = store.get(id).await?.filter(visible) else {
-            return Ok(None);
-        };
-        // A decided order never changes again: waiting on it would only hold a function.
-        let done = order.status.is_terminal() || known.is_some_and(|known| etag(&order) != known);
         let now = tokio::time::Instant::now();
-        if done || now >= deadline {
-            return Ok(Some(order));
+        if settled(&order, known) || now >= deadline {
+            return Ok(order);
         }
         let pause = std::time::Duration::from_millis(pauses.next().unwrap_or(WAIT_READ_MAX_MS));
         tokio::time::sleep(pause.min(deadline - now)).await;
+        // Another consumer's order was never shown; an order does not change consumer.
+        match store.get(id).await? {
+            Some(read) => order = read,
+            None => return Ok(order),
+        }
     }
 }
 
@@ -439,8 +504,9 @@ fn etag(order: &Order) -> String {
     format!("\"v{}\"", order.version)
 }
 
-fn order_response(order: Order, unchanged: bool, wait: Option<u64>) -> Response {
+fn order_response(order: Order, known: Option<&str>, wait: Option<u64>) -> Response {
     let tag = etag(&order);
+    let unchanged = known == Some(tag.as_str());
     let decided = order.status.is_terminal();
     let mut response = if unchanged {
         StatusCode::NOT_MODIFIED.into_response()
@@ -730,6 +796,64 @@ mod tests {
             "{:?}",
             began.elapsed()
         );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_caller_holds_at_most_its_bound_of_waits_and_others_are_not_held_up() {
+        let store = MemoryStore::default();
+        let id = placed(&store).await;
+        let held = |store: &MemoryStore| store.snapshot(|inner| inner.waits.len());
+        let waiting: Vec<_> = (0..MAX_WAITS_PER_CALLER)
+            .map(|_| {
+                let (store, id) = (store.clone(), id.clone());
+                tokio::spawn(
+                    async move { send(&store, get_with(&id, &[("prefer", "wait=20")])).await },
+                )
+            })
+            .collect();
+        while held(&store) < MAX_WAITS_PER_CALLER as usize {
+            tokio::task::yield_now().await;
+        }
+        let (status, headers, problem) =
+            send(&store, get_with(&id, &[("prefer", "wait=20")])).await;
+        assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{problem}");
+        assert_eq!(problem["type"], "/problems/too-many-waits");
+        assert_eq!(headers[header::RETRY_AFTER], "2");
+        assert_eq!(headers[header::CONTENT_TYPE], "application/problem+json");
+        // Without a wait, the same caller is answered; another caller's wait has its own slots.
+        let (status, _, _) = send(&store, get_with(&id, &[])).await;
+        assert_eq!(status, StatusCode::OK);
+        let operator = by(
+            "operator-1",
+            &[OPERATOR_SCOPE],
+            get_with(&id, &[("prefer", "wait=1")]),
+        );
+        let (status, headers, _) = send(&store, operator).await;
+        assert_eq!(
+            (status, &headers["preference-applied"]),
+            (StatusCode::OK, &HeaderValue::from_static("wait=1"))
+        );
+        for ended in waiting {
+            assert_eq!(ended.await.unwrap().0, StatusCode::OK);
+        }
+        // Each wait gave its slot back as it ended.
+        assert_eq!(held(&store), 0);
+        let (status, _, _) = send(&store, get_with(&id, &[("prefer", "wait=1")])).await;
+        assert_eq!(status, StatusCode::OK);
+    }
+
+    #[tokio::test]
+    async fn a_settled_wait_takes_no_slot() {
+        let store = MemoryStore::default();
+        let id = placed(&store).await;
+        // An ETag the order no longer has: the change is answered at once.
+        let (status, _, _) = send(
+            &store,
+            get_with(&id, &[("prefer", "wait=20"), ("if-none-match", "\"v0\"")]),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(store.snapshot(|inner| inner.waits.len()), 0);
     }
 
     #[tokio::test]
@@ -1100,6 +1224,21 @@ mod tests {
             now: DateTime<Utc>,
         ) -> Result<crate::webhooks::Generations, crate::store::StoreError> {
             self.0.rotate(consumer_id, now).await
+        }
+    }
+
+    impl WaitSlots for UnreadableClaims {
+        async fn take(
+            &self,
+            caller: &str,
+            now: DateTime<Utc>,
+            until: DateTime<Utc>,
+        ) -> Result<Option<crate::waits::Lease>, StoreError> {
+            self.0.take(caller, now, until).await
+        }
+
+        async fn give_back(&self, lease: &crate::waits::Lease) -> Result<(), StoreError> {
+            self.0.give_back(lease).await
         }
     }
 

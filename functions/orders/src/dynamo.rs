@@ -3,13 +3,15 @@
 //! Orders table: key `pk`. An order is `ORDER#<id>`; an idempotency claim is
 //! `IDEMPOTENCY#<caller>#<key>`, the caller being its token's subject after its length (it expires through the table's TTL attribute `expiresAt`). No index:
 //! every key belongs to one order or one request. A consumer whose webhook secret was rotated
-//! has `WEBHOOK#<consumerId>`, its secret's generations (`crate::webhooks`).
+//! has `WEBHOOK#<consumerId>`, its secret's generations (`crate::webhooks`). A caller waiting on
+//! an order holds `WAIT#<slot>#<subject>` meanwhile (`crate::waits`).
 //! Outbox table: key `eventId`, one row per event, streamed to the relay.
 
 use std::collections::HashMap;
 
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::BuildError;
+use aws_sdk_dynamodb::operation::delete_item::DeleteItemError;
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{
@@ -24,6 +26,7 @@ use shared::aws_error::AwsError;
 use shared::outbox::OutboxRecord;
 
 use crate::store::{IdempotencyClaim, OrderStore, Placement, Saved, StoreError};
+use crate::waits::{self, Lease, WaitSlots};
 use crate::webhooks::{GenerationStore, Generations};
 
 type Item = HashMap<String, AttributeValue>;
@@ -410,6 +413,87 @@ impl GenerationStore for DynamoStore {
         Err(StoreError::Unsettled(format!(
             "the webhook secret of {consumer_id} was rotated by others {ROTATE_ATTEMPTS} times meanwhile"
         )))
+    }
+}
+
+fn wait_key(slot: u32, caller: &str) -> String {
+    format!("WAIT#{slot}#{caller}")
+}
+
+impl WaitSlots for DynamoStore {
+    async fn take(
+        &self,
+        caller: &str,
+        now: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> Result<Option<Lease>, StoreError> {
+        let id = Uuid::now_v7();
+        for slot in waits::slots_from(fastrand::u32(..waits::MAX_WAITS_PER_CALLER)) {
+            let result = self
+                .client
+                .put_item()
+                .table_name(&self.orders_table)
+                .item("pk", AttributeValue::S(wait_key(slot, caller)))
+                .item("lease", AttributeValue::S(id.to_string()))
+                .item(
+                    "until",
+                    AttributeValue::N(until.timestamp_millis().to_string()),
+                )
+                // The table's TTL removes a slot whose holder never gave it back.
+                .item(
+                    "expiresAt",
+                    AttributeValue::N((until.timestamp() + 3600).to_string()),
+                )
+                .condition_expression("attribute_not_exists(pk) OR #until < :now")
+                .expression_attribute_names("#until", "until")
+                .expression_attribute_values(
+                    ":now",
+                    AttributeValue::N(now.timestamp_millis().to_string()),
+                )
+                .send()
+                .await;
+            match result {
+                Ok(_) => {
+                    return Ok(Some(Lease {
+                        caller: caller.to_owned(),
+                        slot,
+                        id,
+                        until,
+                    }));
+                }
+                Err(error) => match error.as_service_error() {
+                    Some(PutItemError::ConditionalCheckFailedException(_)) => continue,
+                    _ => return Err(AwsError::from_sdk("DynamoDB.PutItem", error).into()),
+                },
+            }
+        }
+        Ok(None)
+    }
+
+    async fn give_back(&self, lease: &Lease) -> Result<(), StoreError> {
+        let result = self
+            .client
+            .delete_item()
+            .table_name(&self.orders_table)
+            .key("pk", AttributeValue::S(wait_key(lease.slot, &lease.caller)))
+            .condition_expression("#lease = :lease")
+            .expression_attribute_names("#lease", "lease")
+            .expression_attribute_values(":lease", AttributeValue::S(lease.id.to_string()))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            // Taken over after this lease ran out: the slot is another request's now.
+            Err(error)
+                if matches!(
+                    error.as_service_error(),
+                    Some(DeleteItemError::ConditionalCheckFailedException(_))
+                ) =>
+            {
+                Ok(())
+            }
+            Err(error) => Err(AwsError::from_sdk("DynamoDB.DeleteItem", error).into()),
+        }
     }
 }
 

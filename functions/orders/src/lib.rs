@@ -14,5 +14,6 @@ pub mod request;
 pub mod special_addresses;
 pub mod store;
 pub mod timer;
+pub mod waits;
 pub mod webhook_api;
 pub mod webhooks;

@@ -97,6 +97,7 @@ pub mod memory {
     use std::sync::{Arc, Mutex};
 
     use super::*;
+    use crate::waits::{self, Lease, WaitSlots};
     use crate::webhooks::{GenerationStore, Generations};
 
     #[derive(Clone, Default)]
@@ -110,6 +111,47 @@ pub mod memory {
         pub outbox: Vec<OutboxRecord>,
         claims: HashMap<String, (String, Uuid)>,
         generations: HashMap<String, Generations>,
+        pub waits: HashMap<(String, u32), Lease>,
+    }
+
+    impl WaitSlots for MemoryStore {
+        async fn take(
+            &self,
+            caller: &str,
+            now: chrono::DateTime<chrono::Utc>,
+            until: chrono::DateTime<chrono::Utc>,
+        ) -> Result<Option<Lease>, StoreError> {
+            let mut inner = self.inner.lock().unwrap();
+            let free = waits::slots_from(0).find(|&slot| {
+                inner
+                    .waits
+                    .get(&(caller.to_owned(), slot))
+                    .is_none_or(|held| held.until < now)
+            });
+            Ok(free.map(|slot| {
+                let lease = Lease {
+                    caller: caller.to_owned(),
+                    slot,
+                    id: Uuid::now_v7(),
+                    until,
+                };
+                inner.waits.insert((caller.to_owned(), slot), lease.clone());
+                lease
+            }))
+        }
+
+        async fn give_back(&self, lease: &Lease) -> Result<(), StoreError> {
+            let mut inner = self.inner.lock().unwrap();
+            let key = (lease.caller.clone(), lease.slot);
+            if inner
+                .waits
+                .get(&key)
+                .is_some_and(|held| held.id == lease.id)
+            {
+                inner.waits.remove(&key);
+            }
+            Ok(())
+        }
     }
 
     impl GenerationStore for MemoryStore {

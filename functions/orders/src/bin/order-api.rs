@@ -1,5 +1,6 @@
 //! Lambda entry point of `POST /orders`, `GET /orders/{orderId}` and a consumer's webhook secret
-//! (HTTP API, payload 2.0).
+//! (HTTP API, payload 2.0). Deployed twice: OrderApiFunction takes the writes, OrderReaderFunction
+//! the reads (waits included), so that waiting never holds the instances that take orders.
 
 use orders::api::{self, App, Callbacks};
 use orders::dynamo::DynamoStore;

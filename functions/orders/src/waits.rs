@@ -1,0 +1,66 @@
+//! How many requests one caller may hold waiting at once (`GET /orders/{id}` with
+//! `Prefer: wait=N`). A waiting request holds a function instance, so without a bound one caller
+//! could hold every instance the order reader may have. The bound must hold across instances, so
+//! the slots live in the orders table: one item per caller and slot, taken with a conditional
+//! write and given back when the wait ends. A slot whose holder died is free again once its lease
+//! runs out (the wait's length and a margin, never past the function's timeout).
+
+use std::future::Future;
+
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+use crate::store::StoreError;
+
+/// Concurrent waits per caller: a client following a handful of orders at once waits on each;
+/// beyond that it polls, or is called back.
+pub const MAX_WAITS_PER_CALLER: u32 = 4;
+
+/// What a refused wait is told to come back after, in seconds: about the time a read takes to
+/// settle into its once-a-second pace, so a client retrying sooner would only be refused again.
+pub const RETRY_AFTER_SECONDS: u64 = 2;
+
+/// One of a caller's slots, held by one request until `until`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Lease {
+    pub caller: String,
+    pub slot: u32,
+    pub id: Uuid,
+    pub until: DateTime<Utc>,
+}
+
+/// Where the slots are kept.
+pub trait WaitSlots: Send + Sync {
+    /// Takes a free slot of `caller` (one whose lease is over at `now` counts as free) and holds
+    /// it until `until`; `None` when all `MAX_WAITS_PER_CALLER` are held.
+    fn take(
+        &self,
+        caller: &str,
+        now: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> impl Future<Output = Result<Option<Lease>, StoreError>> + Send;
+
+    /// Frees the slot, unless another request took it over after the lease ran out.
+    fn give_back(&self, lease: &Lease) -> impl Future<Output = Result<(), StoreError>> + Send;
+}
+
+/// The order the slots are tried in: from a random one, so that concurrent requests of one
+/// caller do not all race for slot 0 first.
+pub fn slots_from(start: u32) -> impl Iterator<Item = u32> {
+    (0..MAX_WAITS_PER_CALLER).map(move |i| (start + i) % MAX_WAITS_PER_CALLER)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_slot_is_tried_once_from_any_start() {
+        for start in 0..MAX_WAITS_PER_CALLER {
+            let mut tried: Vec<u32> = slots_from(start).collect();
+            assert_eq!(tried[0], start);
+            tried.sort();
+            assert_eq!(tried, (0..MAX_WAITS_PER_CALLER).collect::<Vec<_>>());
+        }
+    }
+}
