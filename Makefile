@@ -98,6 +98,7 @@ bench-local-stack: $(VENV)/.installed build
 	$(PYTHON) -m infra.bench.relay
 	$(PYTHON) -m infra.bench.flow
 	$(PYTHON) -m infra.bench.replica_lag
+	$(PYTHON) -m infra.bench.waiting_load
 
 clean:
 	rm -rf $(VENV) $(SAM_VENV) $(CHECKOV_VENV) .local .aws-sam target
