@@ -10,13 +10,16 @@ from __future__ import annotations
 import copy
 import json
 import os
+import re
+import time
+from urllib.parse import quote
 
 import jsonschema
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis_jsonschema import from_schema
 
-from flows import JSON
+from flows import JSON, place, wait_for
 from test_identity import order_count
 
 EXAMPLES = int(os.environ.get("CONTRACT_FUZZ_EXAMPLES", "40"))
@@ -134,3 +137,39 @@ def test_a_header_http_does_not_allow_is_refused_before_any_function(stack):
         answer = stack.http.get(stack.api + "/orders/0193f0a0-0000-7000-8000-000000000000",
                                 headers={"X-Correlation-Id": value}, timeout=10)
         assert (answer.status_code, answer.json()) == (400, {"message": "Bad Request"})
+
+
+def test_a_webhook_secret_is_shown_to_its_consumer_and_operators_for_any_id_the_schema_takes(stack):
+    schema = inline(stack.contract.doc, stack.contract.doc["components"]["schemas"]["Id"])
+    path_text = st.text(st.characters(blacklist_characters="/%?#", blacklist_categories=("Cs",)),
+                        min_size=1, max_size=70)
+    consumer = {"Authorization": stack.bearer("consumer-1")}
+
+    @FUZZ
+    @given(consumer_id=from_schema(schema) | path_text)
+    def judged(consumer_id):
+        path = f"/consumers/{quote(consumer_id, safe='')}/webhook-secret"
+        valid = jsonschema.Draft202012Validator(schema).is_valid(consumer_id)
+        as_operator = stack.request("GET", path, headers=operator(stack))
+        assert as_operator.status_code == (200 if valid else 404), (consumer_id, as_operator.text)
+        as_consumer = stack.request("GET", path, headers=consumer)
+        assert as_consumer.status_code == (200 if consumer_id == "consumer-1" else 404), consumer_id
+
+    judged()
+
+
+def test_any_prefer_header_on_a_decided_order_is_answered_at_once(stack):
+    order_id = place(stack).json()["orderId"]
+    wait_for(stack, order_id, {"VALIDATED", "REJECTED"})
+    header_text = st.text(st.characters(min_codepoint=0x20, max_codepoint=0x7E), max_size=40).map(str.strip)
+
+    @FUZZ
+    @given(prefer=header_text | st.builds("wait={}".format, st.integers(-5, 10**20)))
+    def judged(prefer):
+        began = time.time()
+        answer = stack.request("GET", f"/orders/{order_id}", headers={"Prefer": prefer})
+        assert answer.status_code == 200 and time.time() - began < 2, (prefer, answer.status_code)
+        applied = answer.headers.get("Preference-Applied")
+        assert applied is None or re.fullmatch(r"wait=([0-9]|1[0-9]|20)", applied), (prefer, applied)
+
+    judged()
