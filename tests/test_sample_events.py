@@ -70,8 +70,10 @@ def test_the_replica_updater_applies_both_kinds_of_update():
 
 
 def test_an_unknown_order_is_not_found():
-    response = invoke("order-api", "order-api/get-unknown-order.json")
+    # GET is the reader's (the same binary, serving reads only).
+    response = invoke("OrderReaderFunction", "order-api/get-unknown-order.json")
     assert response["statusCode"] == 404
+    assert json.loads(response["body"])["detail"].startswith("there is no order with id ")
 
 
 def test_the_relay_publishes_inserts_and_ignores_ttl_expiry():

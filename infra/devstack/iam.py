@@ -60,7 +60,7 @@ class Statement:
         evaluates them (docs: reference_policies_condition-single-vs-multi-valued-context-keys):
         a plain operator needs the key present and one of its values matching one of the
         policy's; `ForAllValues:` needs every value of the request to match (true when the key
-        is absent); `ForAnyValue:` needs one to."""
+        is absent); `ForAnyValue:` needs one to (false when the key is absent)."""
         for operator, keys in self.conditions.items():
             qualifier, _, base = operator.rpartition(":")
             for key, allowed in keys.items():
@@ -69,6 +69,8 @@ class Statement:
                 values = context.get(key)
                 if qualifier == "ForAllValues":
                     held = values is None or all(_string(base, v, allowed) for v in values)
+                elif qualifier == "ForAnyValue":
+                    held = values is not None and any(_string(base, v, allowed) for v in values)
                 elif values is None:
                     held = base.startswith("StringNot")  # a negated operator holds on no value
                 else:

@@ -75,6 +75,7 @@ class Function:
         self.log_path = log_dir / f"{name}.log"
         self.pending: queue.Queue[_Invocation] = queue.Queue()
         self.in_flight: dict[str, _Invocation] = {}
+        self.admitted = 0  # invocations taken and not yet answered
         self.lock = threading.Lock()
         self.running = False
         self.longest_invocation = 0.0
@@ -198,14 +199,20 @@ class Function:
             # at once (429 TooManyRequestsException, Reason
             # ReservedFunctionConcurrentInvocationLimitExceeded); below it, it scales, which
             # here is a wait for a free instance.
-            if self.reserved is not None and \
-                    len(self.in_flight) + self.pending.qsize() >= self.reserved:
+            if self.reserved is not None and self.admitted >= self.reserved:
                 invocation.result.set_exception(InvocationError(
                     "TooManyRequestsException", "Rate Exceeded. "
                     "(Reason: ReservedFunctionConcurrentInvocationLimitExceeded)"))
                 return invocation
+            # Counted from admission to its answer, whichever instance has it meanwhile.
+            self.admitted += 1
+            invocation.result.add_done_callback(self._answered)
             self.pending.put(invocation)
         return invocation
+
+    def _answered(self, _: Future) -> None:
+        with self.lock:
+            self.admitted -= 1
 
     def invoke_async(self, payload: Any) -> Future:
         return self._submit(payload).result

@@ -90,13 +90,19 @@ class Template:
         self.attributes: dict[tuple[str, str], str] = {}
 
     def _check_parameters(self, specs: dict[str, Any]) -> None:
-        """What CloudFormation checks of each value before anything is created: AllowedValues and
-        AllowedPattern (a whole-string match; docs: parameters-section-structure)."""
+        """What CloudFormation checks of each value before anything is created: AllowedValues,
+        AllowedPattern (a whole-string match), a Number's MinValue and MaxValue (docs:
+        parameters-section-structure)."""
         for name, spec in specs.items():
             value = self.parameters[name]
             if "AllowedValues" in spec and value not in [str(v) for v in spec["AllowedValues"]]:
                 raise TemplateError(f"parameter {name}: {value!r} is not one of "
                                     f"{', '.join(map(str, spec['AllowedValues']))}")
+            if spec.get("Type") == "Number":
+                number = float(value)
+                if number < float(spec.get("MinValue", number)) or number > float(spec.get("MaxValue", number)):
+                    raise TemplateError(f"parameter {name}: {value} is outside "
+                                        f"{spec.get('MinValue', '')}..{spec.get('MaxValue', '')}")
             if "AllowedPattern" in spec and not re.fullmatch(spec["AllowedPattern"], value):
                 raise TemplateError(f"parameter {name}: {value!r} does not match "
                                     f"{spec['AllowedPattern']} "

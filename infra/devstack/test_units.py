@@ -142,3 +142,30 @@ def test_a_batch_is_cut_where_its_payload_would_pass_6_mb():
     n = fitting(big)
     assert len(json.dumps({"Records": big[:n]})) <= MAX_REQUEST_BYTES < len(json.dumps({"Records": big[:n + 1]}))
     assert fitting([{"body": "z" * (MAX_REQUEST_BYTES + 1)}]) == 1  # one record always goes
+
+
+def test_each_event_type_may_be_published_by_exactly_one_function():
+    """The template's events:source and events:detail-type conditions against the event types
+    the code defines (shared/src/events.rs): none missing, none granted twice."""
+    import re
+
+    code = (ROOT / "shared" / "src" / "events.rs").read_text()
+    sources = dict(re.findall(r'pub const (\w+): &str = "(\w+)";', code))
+    defined = {(sources[source], kind) for kind, source in re.findall(r"event!\(\s*(\w+),\s*source::(\w+)", code)}
+    template = Template(ROOT / "template.yaml")
+    granted: dict[tuple[str, str], list[str]] = {}
+    for resource in template.of_type("AWS::Serverless::Function"):
+        policies = resource.properties.get("Policies", [])
+        # SAM's template grants PutEvents with no condition: any source, any detail type.
+        assert not any("EventBridgePutEventsPolicy" in p for p in policies if isinstance(p, dict)), resource
+        statements = [s for policy in policies if isinstance(policy, dict) for s in policy.get("Statement", [])]
+        for statement in statements:
+            if "events:PutEvents" not in statement["Action"]:
+                continue
+            allowed = statement["Condition"]["StringEquals"]
+            for source in allowed["events:source"]:
+                for kind in allowed["events:detail-type"]:
+                    granted.setdefault((source, kind), []).append(resource.logical_id)
+    assert len(defined) == 9, defined
+    assert set(granted) == defined
+    assert all(len(functions) == 1 for functions in granted.values()), granted

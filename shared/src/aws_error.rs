@@ -41,8 +41,15 @@ const CONFLICT_OR_SERVICE_FAULT: &[&str] = &[
 ];
 
 /// IAM's refusals: `AccessDeniedException` (DynamoDB, EventBridge, Secrets Manager's JSON
-/// protocol) and `AccessDenied` (SQS's query protocol), per each service's Common Errors page.
-const ACCESS_DENIED: &[&str] = &["AccessDeniedException", "AccessDenied"];
+/// protocol) and `AccessDenied` (SQS's query protocol), per each service's Common Errors page;
+/// and a `PutEvents` entry whose source or detail type the role's `events:source` or
+/// `events:detail-type` condition refuses (PutEventsResultEntry).
+const ACCESS_DENIED: &[&str] = &[
+    "AccessDeniedException",
+    "AccessDenied",
+    "NotAuthorizedForSourceException",
+    "NotAuthorizedForDetailTypeException",
+];
 
 /// Classifies an error code and HTTP status as AWS documents them: throttles, conflicts and
 /// 5xx are transient, IAM's refusals are access denied, any other 4xx is the request's fault.
@@ -212,6 +219,12 @@ mod tests {
             ("SomethingNew", 503, Retry::Transient),
             ("AccessDeniedException", 400, Retry::AccessDenied),
             ("AccessDenied", 403, Retry::AccessDenied),
+            ("NotAuthorizedForSourceException", 400, Retry::AccessDenied),
+            (
+                "NotAuthorizedForDetailTypeException",
+                400,
+                Retry::AccessDenied,
+            ),
             ("ValidationException", 400, Retry::Never),
             ("ResourceNotFoundException", 400, Retry::Never),
             (

@@ -25,7 +25,7 @@ use crate::domain::{Order, OrderStatus, StatusChange};
 use crate::replica::{self, Known, Priced, ReplicaStore};
 use crate::request::{self, Invalid, MAX_BODY_BYTES, PlaceOrder};
 use crate::store::{IdempotencyClaim, OrderStore, Placement, StoreError};
-use crate::waits::{MAX_WAITS_PER_CALLER, RETRY_AFTER_SECONDS, WaitSlots};
+use crate::waits::{MAX_WAITS_PER_CALLER, Taken, WaitSlots};
 use crate::webhook_api;
 use crate::webhooks::{GenerationStore, MasterSecret};
 use shared::outbox::OutboxRecord;
@@ -80,23 +80,59 @@ impl<S: Clone, Q: Clone, R> Clone for App<S, Q, R> {
     }
 }
 
+/// Which routes one deployment of the binary serves: OrderApiFunction the writes, and
+/// OrderReaderFunction the reads, so that a wait can never hold an instance that takes orders
+/// (`ORDER_API_ROUTES=writes|reads`; both when unset, as locally invoked).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Routes {
+    All,
+    Writes,
+    Reads,
+}
+
+impl Routes {
+    pub fn from_env() -> Self {
+        match std::env::var("ORDER_API_ROUTES").as_deref() {
+            Ok("writes") => Routes::Writes,
+            Ok("reads") => Routes::Reads,
+            _ => Routes::All,
+        }
+    }
+}
+
 pub fn router<S, Q, R>(app: App<S, Q, R>) -> Router
 where
     S: OrderStore + GenerationStore + WaitSlots,
     Q: ReplicaStore,
     R: Resolver + 'static,
 {
-    Router::new()
-        .route("/orders", post(place_order::<S, Q, R>))
-        .route("/orders/{order_id}", get(get_order::<S, Q, R>))
-        .route(
-            "/consumers/{consumer_id}/webhook-secret",
-            get(webhook_api::get_secret::<S, Q, R>),
-        )
-        .route(
-            "/consumers/{consumer_id}/webhook-secret/rotate",
-            post(webhook_api::rotate_secret::<S, Q, R>),
-        )
+    router_for(app, Routes::All)
+}
+
+pub fn router_for<S, Q, R>(app: App<S, Q, R>, routes: Routes) -> Router
+where
+    S: OrderStore + GenerationStore + WaitSlots,
+    Q: ReplicaStore,
+    R: Resolver + 'static,
+{
+    let mut router = Router::new();
+    if routes != Routes::Reads {
+        router = router
+            .route("/orders", post(place_order::<S, Q, R>))
+            .route(
+                "/consumers/{consumer_id}/webhook-secret",
+                get(webhook_api::get_secret::<S, Q, R>),
+            )
+            .route(
+                "/consumers/{consumer_id}/webhook-secret/rotate",
+                post(webhook_api::rotate_secret::<S, Q, R>),
+            );
+    }
+    if routes != Routes::Writes {
+        // `get` answers HEAD too.
+        router = router.route("/orders/{order_id}", get(get_order::<S, Q, R>));
+    }
+    router
         .method_not_allowed_fallback(method_not_allowed)
         .fallback(unknown_route)
         // The body bound is ours (64 KiB, answered as problem+json), not axum's default.
@@ -425,15 +461,20 @@ async fn show_order<S: OrderStore + WaitSlots>(
         .map_err(unreadable)?
         .filter(|order| caller.may_act_for(&order.consumer_id))
         .ok_or_else(|| Problem::not_found(format!("there is no order with id {id}")))?;
-    let Some(seconds) = wait.filter(|_| !settled(&order, known.as_deref())) else {
+    let Some(seconds) = wait.filter(|&seconds| seconds > 0 && !settled(&order, known.as_deref()))
+    else {
         return Ok(order_response(order, known.as_deref(), wait));
     };
+    // The wait's end is fixed before the slot is taken, and the lease outlives it by a margin
+    // for the last read (never past the function's 25 s timeout).
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(seconds);
     let now = Utc::now();
-    // The lease outlives the wait by a margin, and never the function's 25 s timeout.
     let until = now + chrono::Duration::seconds(seconds as i64 + 3);
     let lease = match store.take(&caller.subject, now, until).await {
-        Ok(Some(lease)) => lease,
-        Ok(None) => return Err(too_many_waits()),
+        Ok(Taken::Slot(lease)) => lease,
+        Ok(Taken::Full { free_at }) => {
+            return Err(too_many_waits(Taken::retry_after(free_at, Utc::now())));
+        }
         Err(e) => {
             // Without a slot it may not wait: it answers at once, as a server may ignore a
             // preference (RFC 7240), rather than wait unbounded or fail the read.
@@ -441,7 +482,7 @@ async fn show_order<S: OrderStore + WaitSlots>(
             return Ok(order_response(order, known.as_deref(), None));
         }
     };
-    let waited = read_until_changed(store, id, order, known.as_deref(), seconds).await;
+    let waited = read_until_changed(store, id, order, known.as_deref(), deadline).await;
     if let Err(e) = store.give_back(&lease).await {
         warn!(orderId = %id, error = %e, slot = lease.slot, "wait slot not given back; it frees itself when its lease ends");
     }
@@ -452,7 +493,8 @@ async fn show_order<S: OrderStore + WaitSlots>(
     ))
 }
 
-fn too_many_waits() -> Problem {
+/// `retry_after`: whole seconds until the caller's first held wait ends.
+fn too_many_waits(retry_after: u64) -> Problem {
     Problem::new(
         StatusCode::TOO_MANY_REQUESTS,
         "too-many-waits",
@@ -462,7 +504,7 @@ fn too_many_waits() -> Problem {
              retry after one ends, wait on fewer orders at once, or give a callbackUrl"
         ),
     )
-    .retry_after(RETRY_AFTER_SECONDS)
+    .retry_after(retry_after)
 }
 
 /// Whether a wait would end at once: the order is decided (it never changes again, so waiting
@@ -471,16 +513,15 @@ fn settled(order: &Order, known: Option<&str>) -> bool {
     order.status.is_terminal() || known.is_some_and(|known| etag(order) != known)
 }
 
-/// Reads the order again (backing off to once a second) until it is settled or `seconds` have
+/// Reads the order again (backing off to once a second) until it is settled or `deadline` has
 /// passed; the order the wait began with is `first`.
 async fn read_until_changed<S: OrderStore>(
     store: &S,
     id: Uuid,
     first: Order,
     known: Option<&str>,
-    seconds: u64,
+    deadline: tokio::time::Instant,
 ) -> Result<Order, StoreError> {
-    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(seconds);
     let mut pauses = WAIT_READS_MS
         .into_iter()
         .chain(std::iter::repeat(WAIT_READ_MAX_MS));
@@ -818,7 +859,13 @@ mod tests {
             send(&store, get_with(&id, &[("prefer", "wait=20")])).await;
         assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{problem}");
         assert_eq!(problem["type"], "/problems/too-many-waits");
-        assert_eq!(headers[header::RETRY_AFTER], "2");
+        // Until the first held wait ends: 20 s and the lease's margin from when it began.
+        let retry_after: u64 = headers[header::RETRY_AFTER]
+            .to_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!((20..=23).contains(&retry_after), "{retry_after}");
         assert_eq!(headers[header::CONTENT_TYPE], "application/problem+json");
         // Without a wait, the same caller is answered; another caller's wait has its own slots.
         let (status, _, _) = send(&store, get_with(&id, &[])).await;
@@ -853,7 +900,55 @@ mod tests {
         )
         .await;
         assert_eq!(status, StatusCode::OK);
-        assert_eq!(store.snapshot(|inner| inner.waits.len()), 0);
+        // Nor a wait of 0 s.
+        let (status, _, _) = send(&store, get_with(&id, &[("prefer", "wait=0")])).await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(store.snapshot(|inner| inner.wait_takes), 0);
+    }
+
+    #[tokio::test]
+    async fn each_deployment_serves_only_its_own_routes() {
+        let store = MemoryStore::default();
+        let id = placed(&store).await;
+        let deployed = |routes| {
+            router_for(
+                App {
+                    store: store.clone(),
+                    replica: MemoryReplica::default(),
+                    callbacks: Callbacks::from_env(),
+                    secret: Arc::new(MasterSecret::known(b"master".to_vec())),
+                },
+                routes,
+            )
+        };
+        let status = |routes, request| async move {
+            deployed(routes)
+                .oneshot(by("consumer-1", &[], request))
+                .await
+                .unwrap()
+                .status()
+        };
+        let head = || {
+            Request::head(format!("/orders/{id}"))
+                .header("prefer", "wait=20")
+                .body(Body::empty())
+                .unwrap()
+        };
+        // The writes' function never waits, not even on a HEAD sent its way.
+        assert_eq!(status(Routes::Writes, head()).await, StatusCode::NOT_FOUND);
+        assert_eq!(
+            status(Routes::Writes, post(ORDER, None)).await,
+            StatusCode::ACCEPTED
+        );
+        assert_eq!(
+            status(Routes::Reads, post(ORDER, None)).await,
+            StatusCode::NOT_FOUND
+        );
+        assert_eq!(
+            status(Routes::Reads, get_with(&id, &[])).await,
+            StatusCode::OK
+        );
+        assert_eq!(store.snapshot(|inner| inner.wait_takes), 0);
     }
 
     #[tokio::test]
@@ -1233,7 +1328,7 @@ mod tests {
             caller: &str,
             now: DateTime<Utc>,
             until: DateTime<Utc>,
-        ) -> Result<Option<crate::waits::Lease>, StoreError> {
+        ) -> Result<Taken, StoreError> {
             self.0.take(caller, now, until).await
         }
 

@@ -26,7 +26,7 @@ use shared::aws_error::AwsError;
 use shared::outbox::OutboxRecord;
 
 use crate::store::{IdempotencyClaim, OrderStore, Placement, Saved, StoreError};
-use crate::waits::{self, Lease, WaitSlots};
+use crate::waits::{self, Lease, Taken, WaitSlots};
 use crate::webhooks::{GenerationStore, Generations};
 
 type Item = HashMap<String, AttributeValue>;
@@ -426,8 +426,10 @@ impl WaitSlots for DynamoStore {
         caller: &str,
         now: DateTime<Utc>,
         until: DateTime<Utc>,
-    ) -> Result<Option<Lease>, StoreError> {
+    ) -> Result<Taken, StoreError> {
         let id = Uuid::now_v7();
+        // When the first held slot frees: read from each refused put's item (ALL_OLD).
+        let mut free_at = until;
         for slot in waits::slots_from(fastrand::u32(..waits::MAX_WAITS_PER_CALLER)) {
             let result = self
                 .client
@@ -450,11 +452,14 @@ impl WaitSlots for DynamoStore {
                     ":now",
                     AttributeValue::N(now.timestamp_millis().to_string()),
                 )
+                .return_values_on_condition_check_failure(
+                    ReturnValuesOnConditionCheckFailure::AllOld,
+                )
                 .send()
                 .await;
             match result {
                 Ok(_) => {
-                    return Ok(Some(Lease {
+                    return Ok(Taken::Slot(Lease {
                         caller: caller.to_owned(),
                         slot,
                         id,
@@ -462,12 +467,20 @@ impl WaitSlots for DynamoStore {
                     }));
                 }
                 Err(error) => match error.as_service_error() {
-                    Some(PutItemError::ConditionalCheckFailedException(_)) => continue,
+                    Some(PutItemError::ConditionalCheckFailedException(held)) => {
+                        let held_until = held
+                            .item()
+                            .and_then(|item| item.get("until"))
+                            .and_then(|until| until.as_n().ok())
+                            .and_then(|ms| ms.parse().ok())
+                            .and_then(DateTime::from_timestamp_millis);
+                        free_at = free_at.min(held_until.unwrap_or(until));
+                    }
                     _ => return Err(AwsError::from_sdk("DynamoDB.PutItem", error).into()),
                 },
             }
         }
-        Ok(None)
+        Ok(Taken::Full { free_at })
     }
 
     async fn give_back(&self, lease: &Lease) -> Result<(), StoreError> {

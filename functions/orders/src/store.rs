@@ -97,7 +97,7 @@ pub mod memory {
     use std::sync::{Arc, Mutex};
 
     use super::*;
-    use crate::waits::{self, Lease, WaitSlots};
+    use crate::waits::{self, Lease, Taken, WaitSlots};
     use crate::webhooks::{GenerationStore, Generations};
 
     #[derive(Clone, Default)]
@@ -112,6 +112,8 @@ pub mod memory {
         claims: HashMap<String, (String, Uuid)>,
         generations: HashMap<String, Generations>,
         pub waits: HashMap<(String, u32), Lease>,
+        /// How often a slot was asked for, taken or not.
+        pub wait_takes: usize,
     }
 
     impl WaitSlots for MemoryStore {
@@ -120,24 +122,33 @@ pub mod memory {
             caller: &str,
             now: chrono::DateTime<chrono::Utc>,
             until: chrono::DateTime<chrono::Utc>,
-        ) -> Result<Option<Lease>, StoreError> {
+        ) -> Result<Taken, StoreError> {
             let mut inner = self.inner.lock().unwrap();
-            let free = waits::slots_from(0).find(|&slot| {
+            inner.wait_takes += 1;
+            let key = |slot| (caller.to_owned(), slot);
+            let Some(slot) = waits::slots_from(0).find(|&slot| {
                 inner
                     .waits
-                    .get(&(caller.to_owned(), slot))
+                    .get(&key(slot))
                     .is_none_or(|held| held.until < now)
-            });
-            Ok(free.map(|slot| {
-                let lease = Lease {
-                    caller: caller.to_owned(),
-                    slot,
-                    id: Uuid::now_v7(),
-                    until,
-                };
-                inner.waits.insert((caller.to_owned(), slot), lease.clone());
-                lease
-            }))
+            }) else {
+                let free_at = inner
+                    .waits
+                    .iter()
+                    .filter(|((holder, _), _)| holder == caller)
+                    .map(|(_, held)| held.until)
+                    .min()
+                    .unwrap_or(until);
+                return Ok(Taken::Full { free_at });
+            };
+            let lease = Lease {
+                caller: caller.to_owned(),
+                slot,
+                id: Uuid::now_v7(),
+                until,
+            };
+            inner.waits.insert(key(slot), lease.clone());
+            Ok(Taken::Slot(lease))
         }
 
         async fn give_back(&self, lease: &Lease) -> Result<(), StoreError> {

@@ -16,10 +16,6 @@ use crate::store::StoreError;
 /// beyond that it polls, or is called back.
 pub const MAX_WAITS_PER_CALLER: u32 = 4;
 
-/// What a refused wait is told to come back after, in seconds: about the time a read takes to
-/// settle into its once-a-second pace, so a client retrying sooner would only be refused again.
-pub const RETRY_AFTER_SECONDS: u64 = 2;
-
 /// One of a caller's slots, held by one request until `until`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Lease {
@@ -29,16 +25,34 @@ pub struct Lease {
     pub until: DateTime<Utc>,
 }
 
+/// What taking a slot gave.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Taken {
+    Slot(Lease),
+    /// Every slot is held; the first lease ends at `free_at`.
+    Full {
+        free_at: DateTime<Utc>,
+    },
+}
+
+impl Taken {
+    /// Whole seconds from `now` until a slot frees (`Retry-After`), at least 1.
+    pub fn retry_after(free_at: DateTime<Utc>, now: DateTime<Utc>) -> u64 {
+        let millis = (free_at - now).num_milliseconds().max(0) as u64;
+        millis.div_ceil(1000).max(1)
+    }
+}
+
 /// Where the slots are kept.
 pub trait WaitSlots: Send + Sync {
     /// Takes a free slot of `caller` (one whose lease is over at `now` counts as free) and holds
-    /// it until `until`; `None` when all `MAX_WAITS_PER_CALLER` are held.
+    /// it until `until`; `Full` when all `MAX_WAITS_PER_CALLER` are held.
     fn take(
         &self,
         caller: &str,
         now: DateTime<Utc>,
         until: DateTime<Utc>,
-    ) -> impl Future<Output = Result<Option<Lease>, StoreError>> + Send;
+    ) -> impl Future<Output = Result<Taken, StoreError>> + Send;
 
     /// Frees the slot, unless another request took it over after the lease ran out.
     fn give_back(&self, lease: &Lease) -> impl Future<Output = Result<(), StoreError>> + Send;
@@ -53,6 +67,16 @@ pub fn slots_from(start: u32) -> impl Iterator<Item = u32> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_client_is_told_the_whole_seconds_until_the_first_slot_frees() {
+        let now = Utc::now();
+        let after = |ms| Taken::retry_after(now + chrono::Duration::milliseconds(ms), now);
+        assert_eq!(after(17_200), 18);
+        assert_eq!(after(1_000), 1);
+        assert_eq!(after(10), 1);
+        assert_eq!(after(-500), 1); // already over: come back at once, but not in a loop
+    }
 
     #[test]
     fn every_slot_is_tried_once_from_any_start() {

@@ -11,11 +11,14 @@ use orders::webhooks::MasterSecret;
 async fn main() -> Result<(), lambda_http::Error> {
     shared::telemetry::init();
     let config = shared::aws::sdk_config().await;
-    lambda_http::run(shared::metrics::Recorded(api::router(App {
-        store: DynamoStore::from_env(&config)?,
-        replica: DynamoReplica::from_env(&config)?,
-        callbacks: Callbacks::from_env(),
-        secret: std::sync::Arc::new(MasterSecret::from_env(&config)?),
-    })))
+    lambda_http::run(shared::metrics::Recorded(api::router_for(
+        App {
+            store: DynamoStore::from_env(&config)?,
+            replica: DynamoReplica::from_env(&config)?,
+            callbacks: Callbacks::from_env(),
+            secret: std::sync::Arc::new(MasterSecret::from_env(&config)?),
+        },
+        api::Routes::from_env(),
+    )))
     .await
 }
