@@ -43,6 +43,7 @@ class _Invocation:
     deadline: float
     result: Future
     slot: int = -1  # the instance that took it
+    admitted: bool = False  # counted against the reserved concurrency until answered
 
 
 @dataclass
@@ -147,7 +148,7 @@ class Function:
                 waiting = self.pending.get_nowait()
             except queue.Empty:
                 break
-            waiting.result.set_exception(InvocationError("TooManyRequestsException", "function is stopped"))
+            self._settle(waiting, error=InvocationError("TooManyRequestsException", "function is stopped"))
 
     def _end(self, slot: _Slot, kind: str, message: str, graceful: bool = False) -> None:
         """Ends one instance: its invocation in flight fails with `kind`; a running function
@@ -169,8 +170,7 @@ class Function:
                 process.kill()
                 process.wait()
         for invocation in stranded:
-            if not invocation.result.done():
-                invocation.result.set_exception(InvocationError(kind, message))
+            self._settle(invocation, error=InvocationError(kind, message))
         with self.lock:
             if self.running and slot.process is None:
                 self._spawn(slot)
@@ -206,13 +206,24 @@ class Function:
                 return invocation
             # Counted from admission to its answer, whichever instance has it meanwhile.
             self.admitted += 1
-            invocation.result.add_done_callback(self._answered)
+            invocation.admitted = True
             self.pending.put(invocation)
         return invocation
 
-    def _answered(self, _: Future) -> None:
+    def _settle(self, invocation: _Invocation, value: Any = None,
+                error: InvocationError | None = None) -> None:
+        """Answers the invocation, and first frees its share of the reserved concurrency, so
+        that a caller woken by the answer can invoke again at once."""
         with self.lock:
-            self.admitted -= 1
+            if invocation.admitted:
+                invocation.admitted = False
+                self.admitted -= 1
+        if invocation.result.done():
+            return
+        if error is not None:
+            invocation.result.set_exception(error)
+        else:
+            invocation.result.set_result(value)
 
     def invoke_async(self, payload: Any) -> Future:
         return self._submit(payload).result
@@ -306,14 +317,14 @@ class Function:
                     function.invocations += 1
                     function.busy_seconds += took
                 if too_large:
-                    invocation.result.set_exception(InvocationError(
+                    function._settle(invocation, error=InvocationError(
                         "Function.ResponseSizeTooLarge",
                         f"Response payload size exceeded maximum allowed payload size ({MAX_RESPONSE_BYTES} bytes)."))
                 elif parts[2] == "response":
-                    invocation.result.set_result(json.loads(body) if body else None)
+                    function._settle(invocation, json.loads(body) if body else None)
                 else:
                     error = json.loads(body) if body else {}
-                    invocation.result.set_exception(InvocationError(
+                    function._settle(invocation, error=InvocationError(
                         error.get("errorType", "Unhandled"), error.get("errorMessage", ""), error))
 
         return Handler

@@ -99,7 +99,10 @@ class Template:
                 raise TemplateError(f"parameter {name}: {value!r} is not one of "
                                     f"{', '.join(map(str, spec['AllowedValues']))}")
             if spec.get("Type") == "Number":
-                number = float(value)
+                try:
+                    number = float(value)
+                except ValueError:
+                    raise TemplateError(f"parameter {name}: {value!r} is not a number") from None
                 if number < float(spec.get("MinValue", number)) or number > float(spec.get("MaxValue", number)):
                     raise TemplateError(f"parameter {name}: {value} is outside "
                                         f"{spec.get('MinValue', '')}..{spec.get('MaxValue', '')}")

@@ -93,8 +93,13 @@ def test_conditions_are_evaluated_as_iam_does():
     role = Role("fn", [leading])
     assert role.allows("dynamodb:PutItem", TABLE, {"dynamodb:LeadingKeys": ["WAIT#1#consumer-1"]})
     assert not role.allows("dynamodb:PutItem", TABLE, {"dynamodb:LeadingKeys": ["ORDER#1"]})
-    # ForAllValues holds when the request has no such key (IAM's documented pitfall).
+    # ForAllValues holds when the request has no such key (IAM's documented pitfall);
+    # ForAnyValue does not.
     assert role.allows("dynamodb:PutItem", TABLE, {})
+    any_value = Role("fn", [Statement("Allow", ["dynamodb:PutItem"], [TABLE],
+                                      {"ForAnyValue:StringLike": {"dynamodb:LeadingKeys": ["WAIT#*"]}})])
+    assert any_value.allows("dynamodb:PutItem", TABLE, {"dynamodb:LeadingKeys": ["ORDER#1", "WAIT#2"]})
+    assert not any_value.allows("dynamodb:PutItem", TABLE, {})
     source = Statement("Allow", ["events:PutEvents"], ["*"],
                        {"StringEquals": {"events:source": ["consumers"],
                                          "events:detail-type": ["ConsumerValidated", "ConsumerValidationFailed"]}})

@@ -61,6 +61,10 @@ def test_loopback_callbacks_are_refused_outside_the_local_stack():
                                           "LocalEndpointUrl": "https://dynamodb.amazonaws.com"})
     with pytest.raises(TemplateError, match="AllowLoopbackCallbacks: 'yes' is not one of true, false"):
         Template(ROOT / "template.yaml", {"AllowLoopbackCallbacks": "yes"})
+    with pytest.raises(TemplateError, match="DecisionDeadlineSeconds: 901 is outside 1..900"):
+        Template(ROOT / "template.yaml", {"DecisionDeadlineSeconds": "901"})
+    with pytest.raises(TemplateError, match="OrderReaderConcurrency: 'many' is not a number"):
+        Template(ROOT / "template.yaml", {"OrderReaderConcurrency": "many"})
     local = Template(ROOT / "template.yaml", {"AllowLoopbackCallbacks": "true",
                                               "LocalEndpointUrl": "http://127.0.0.1:4566"})
     assert local.parameters["AllowLoopbackCallbacks"] == "true"

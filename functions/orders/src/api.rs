@@ -25,7 +25,7 @@ use crate::domain::{Order, OrderStatus, StatusChange};
 use crate::replica::{self, Known, Priced, ReplicaStore};
 use crate::request::{self, Invalid, MAX_BODY_BYTES, PlaceOrder};
 use crate::store::{IdempotencyClaim, OrderStore, Placement, StoreError};
-use crate::waits::{MAX_WAITS_PER_CALLER, Taken, WaitSlots};
+use crate::waits::{LEASE_MARGIN_SECONDS, MAX_WAITS_PER_CALLER, Taken, WaitSlots};
 use crate::webhook_api;
 use crate::webhooks::{GenerationStore, MasterSecret};
 use shared::outbox::OutboxRecord;
@@ -82,7 +82,7 @@ impl<S: Clone, Q: Clone, R> Clone for App<S, Q, R> {
 
 /// Which routes one deployment of the binary serves: OrderApiFunction the writes, and
 /// OrderReaderFunction the reads, so that a wait can never hold an instance that takes orders
-/// (`ORDER_API_ROUTES=writes|reads`; both when unset, as locally invoked).
+/// (`ORDER_API_ROUTES=writes|reads`; both when unset, as the tests run it).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Routes {
     All,
@@ -91,11 +91,17 @@ pub enum Routes {
 }
 
 impl Routes {
-    pub fn from_env() -> Self {
+    /// A value that is none of these stops the function at its cold start: served as `All`, a
+    /// mistyped writes deployment would hold waits again.
+    pub fn from_env() -> Result<Self, String> {
         match std::env::var("ORDER_API_ROUTES").as_deref() {
-            Ok("writes") => Routes::Writes,
-            Ok("reads") => Routes::Reads,
-            _ => Routes::All,
+            Ok("writes") => Ok(Routes::Writes),
+            Ok("reads") => Ok(Routes::Reads),
+            Ok("") | Err(std::env::VarError::NotPresent) => Ok(Routes::All),
+            Ok(other) => Err(format!(
+                "ORDER_API_ROUTES is {other:?}, not writes or reads"
+            )),
+            Err(e) => Err(format!("ORDER_API_ROUTES: {e}")),
         }
     }
 }
@@ -128,10 +134,15 @@ where
                 post(webhook_api::rotate_secret::<S, Q, R>),
             );
     }
-    if routes != Routes::Writes {
+    router = match routes {
         // `get` answers HEAD too.
-        router = router.route("/orders/{order_id}", get(get_order::<S, Q, R>));
-    }
+        Routes::All | Routes::Reads => {
+            router.route("/orders/{order_id}", get(get_order::<S, Q, R>))
+        }
+        // API Gateway sends the reads elsewhere; the route stays so that another method on an
+        // order is still 405, and a read that strays here is never held.
+        Routes::Writes => router.route("/orders/{order_id}", get(unknown_route)),
+    };
     router
         .method_not_allowed_fallback(method_not_allowed)
         .fallback(unknown_route)
@@ -469,7 +480,7 @@ async fn show_order<S: OrderStore + WaitSlots>(
     // for the last read (never past the function's 25 s timeout).
     let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(seconds);
     let now = Utc::now();
-    let until = now + chrono::Duration::seconds(seconds as i64 + 3);
+    let until = now + chrono::Duration::seconds(seconds as i64 + LEASE_MARGIN_SECONDS);
     let lease = match store.take(&caller.subject, now, until).await {
         Ok(Taken::Slot(lease)) => lease,
         Ok(Taken::Full { free_at }) => {
@@ -859,13 +870,13 @@ mod tests {
             send(&store, get_with(&id, &[("prefer", "wait=20")])).await;
         assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{problem}");
         assert_eq!(problem["type"], "/problems/too-many-waits");
-        // Until the first held wait ends: 20 s and the lease's margin from when it began.
+        // Until the first held wait ends: 20 s from when it began, a moment ago.
         let retry_after: u64 = headers[header::RETRY_AFTER]
             .to_str()
             .unwrap()
             .parse()
             .unwrap();
-        assert!((20..=23).contains(&retry_after), "{retry_after}");
+        assert!((19..=20).contains(&retry_after), "{retry_after}");
         assert_eq!(headers[header::CONTENT_TYPE], "application/problem+json");
         // Without a wait, the same caller is answered; another caller's wait has its own slots.
         let (status, _, _) = send(&store, get_with(&id, &[])).await;
@@ -934,8 +945,16 @@ mod tests {
                 .body(Body::empty())
                 .unwrap()
         };
-        // The writes' function never waits, not even on a HEAD sent its way.
+        // The writes' function never waits, not even on a HEAD sent its way; another method on
+        // an order is still 405.
         assert_eq!(status(Routes::Writes, head()).await, StatusCode::NOT_FOUND);
+        let delete = Request::delete(format!("/orders/{id}"))
+            .body(Body::empty())
+            .unwrap();
+        assert_eq!(
+            status(Routes::Writes, delete).await,
+            StatusCode::METHOD_NOT_ALLOWED
+        );
         assert_eq!(
             status(Routes::Writes, post(ORDER, None)).await,
             StatusCode::ACCEPTED

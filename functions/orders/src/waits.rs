@@ -16,6 +16,10 @@ use crate::store::StoreError;
 /// beyond that it polls, or is called back.
 pub const MAX_WAITS_PER_CALLER: u32 = 4;
 
+/// How long a lease outlives its wait: the wait's last read, never past the reader's 25 s
+/// timeout (a 20 s wait and 3 s).
+pub const LEASE_MARGIN_SECONDS: i64 = 3;
+
 /// One of a caller's slots, held by one request until `until`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Lease {
@@ -36,9 +40,11 @@ pub enum Taken {
 }
 
 impl Taken {
-    /// Whole seconds from `now` until a slot frees (`Retry-After`), at least 1.
+    /// Whole seconds from `now` until the first held wait ends, when its slot is given back
+    /// (`Retry-After`): its lease's end less the margin, at least 1.
     pub fn retry_after(free_at: DateTime<Utc>, now: DateTime<Utc>) -> u64 {
-        let millis = (free_at - now).num_milliseconds().max(0) as u64;
+        let wait_ends = free_at - chrono::Duration::seconds(LEASE_MARGIN_SECONDS);
+        let millis = (wait_ends - now).num_milliseconds().max(0) as u64;
         millis.div_ceil(1000).max(1)
     }
 }
@@ -71,10 +77,11 @@ mod tests {
     #[test]
     fn a_client_is_told_the_whole_seconds_until_the_first_slot_frees() {
         let now = Utc::now();
+        // A lease ending 20.2 s from now is a wait ending 17.2 s from now.
         let after = |ms| Taken::retry_after(now + chrono::Duration::milliseconds(ms), now);
-        assert_eq!(after(17_200), 18);
-        assert_eq!(after(1_000), 1);
-        assert_eq!(after(10), 1);
+        assert_eq!(after(20_200), 18);
+        assert_eq!(after(4_000), 1);
+        assert_eq!(after(3_010), 1);
         assert_eq!(after(-500), 1); // already over: come back at once, but not in a loop
     }
 

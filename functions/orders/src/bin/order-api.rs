@@ -18,7 +18,7 @@ async fn main() -> Result<(), lambda_http::Error> {
             callbacks: Callbacks::from_env(),
             secret: std::sync::Arc::new(MasterSecret::from_env(&config)?),
         },
-        api::Routes::from_env(),
+        api::Routes::from_env()?,
     )))
     .await
 }
