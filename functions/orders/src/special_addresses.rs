@@ -14,10 +14,10 @@
 //! No crate was found that follows the registries: `ip_network` 0.4's `is_global` passes
 //! `::ffff:10.0.0.1`, 6to4 and Teredo, and std's `is_global` is unstable.
 
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::net::{IpAddr, Ipv4Addr};
 use std::sync::LazyLock;
 
-use ipnet::{Ipv4Net, Ipv6Net};
+use ipnet::IpNet;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Reach {
@@ -85,57 +85,35 @@ const V6: &[(&str, Reach)] = &[
 ];
 
 /// The one block IANA allocates for IPv6 global unicast; the rest is not a callback's.
-const GLOBAL_UNICAST: &str = "2000::/3";
+static GLOBAL_UNICAST: LazyLock<IpNet> = LazyLock::new(|| "2000::/3".parse().expect("a block"));
 
-static V4_BLOCKS: LazyLock<Vec<(Ipv4Net, Reach)>> = LazyLock::new(|| {
+/// Both registries' blocks, IPv4 and IPv6 alike: a block contains only addresses of its family.
+static BLOCKS: LazyLock<Vec<(IpNet, Reach)>> = LazyLock::new(|| {
     V4.iter()
-        .map(|&(block, reach)| (block.parse().expect("an IPv4 block"), reach))
-        .collect()
-});
-
-static V6_BLOCKS: LazyLock<Vec<(Ipv6Net, Reach)>> = LazyLock::new(|| {
-    V6.iter()
-        .map(|&(block, reach)| (block.parse().expect("an IPv6 block"), reach))
+        .chain(V6)
+        .map(|&(block, reach)| (block.parse().expect("an IP block"), reach))
         .collect()
 });
 
 /// The name of the block an address must not be reached in, or `None` for a globally reachable
 /// one.
 pub fn refused_range(address: IpAddr) -> Option<&'static str> {
-    match address {
-        IpAddr::V4(v4) => refused_v4(v4),
-        IpAddr::V6(v6) => refused_v6(v6),
-    }
-}
-
-fn refused_v4(ip: Ipv4Addr) -> Option<&'static str> {
-    let most_specific = V4_BLOCKS
+    let most_specific = BLOCKS
         .iter()
-        .filter(|(block, _)| block.contains(&ip))
+        .filter(|(block, _)| block.contains(&address))
         .max_by_key(|(block, _)| block.prefix_len());
-    match most_specific.map(|(_, reach)| *reach) {
-        Some(Not(name)) => Some(name),
-        Some(Global) | None => None,
-        Some(EmbedsIpv4) => unreachable!("no IPv4 block embeds an address"),
-    }
-}
-
-fn refused_v6(ip: Ipv6Addr) -> Option<&'static str> {
-    let most_specific = V6_BLOCKS
-        .iter()
-        .filter(|(block, _)| block.contains(&ip))
-        .max_by_key(|(block, _)| block.prefix_len());
-    match most_specific.map(|(_, reach)| *reach) {
-        Some(Not(name)) => Some(name),
-        Some(Global) => None,
-        Some(EmbedsIpv4) => {
-            let [.., a, b, c, d] = ip.octets();
-            refused_v4(Ipv4Addr::new(a, b, c, d))
+    match (most_specific.map(|(_, reach)| *reach), address) {
+        (Some(Not(name)), _) => Some(name),
+        (Some(Global), _) => None,
+        (Some(EmbedsIpv4), IpAddr::V6(v6)) => {
+            let [.., a, b, c, d] = v6.octets();
+            refused_range(IpAddr::V4(Ipv4Addr::new(a, b, c, d)))
         }
-        None => {
-            let global_unicast: Ipv6Net = GLOBAL_UNICAST.parse().expect("an IPv6 block");
-            (!global_unicast.contains(&ip)).then_some("outside global unicast space")
+        (Some(EmbedsIpv4), IpAddr::V4(_)) => unreachable!("no IPv4 block embeds an address"),
+        (None, IpAddr::V6(_)) if !GLOBAL_UNICAST.contains(&address) => {
+            Some("outside global unicast space")
         }
+        (None, _) => None,
     }
 }
 
@@ -149,14 +127,14 @@ mod tests {
 
     #[test]
     fn every_block_parses_as_written() {
-        assert_eq!(V4_BLOCKS.len(), V4.len());
-        assert_eq!(V6_BLOCKS.len(), V6.len());
-        for (block, _) in V4_BLOCKS.iter() {
+        assert_eq!(BLOCKS.len(), V4.len() + V6.len());
+        for (block, _) in BLOCKS.iter() {
             assert_eq!(block.trunc(), *block, "{block} has host bits");
         }
-        for (block, _) in V6_BLOCKS.iter() {
-            assert_eq!(block.trunc(), *block, "{block} has host bits");
-        }
+        let v4 = BLOCKS
+            .iter()
+            .filter(|(block, _)| matches!(block, IpNet::V4(_)));
+        assert_eq!(v4.count(), V4.len());
     }
 
     #[test]
