@@ -10,7 +10,7 @@ from datetime import datetime
 from flows import ORDER, pending_order, place, wait_for
 from infra.devstack.stack import API_INSTANCES
 
-MAX_WAITS = 4  # per caller (functions/orders/src/waits.rs)
+MAX_WAITS = 4  # per caller (functions/orders/src/ports/wait_slots.rs)
 
 
 def get(stack, order_id: str, **headers: str):

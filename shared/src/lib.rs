@@ -3,6 +3,7 @@
 
 pub mod aws;
 pub mod aws_error;
+pub mod backoff;
 pub mod batch;
 pub mod bus;
 #[cfg(any(test, feature = "hostile"))]

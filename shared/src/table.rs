@@ -56,14 +56,34 @@ impl Table {
         ))
     }
 
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
     /// A strongly consistent read of the item with this key.
     pub async fn get<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>, TableError> {
+        self.read(key, true).await
+    }
+
+    /// An eventually consistent read: half the read capacity, for data that lags anyway.
+    pub async fn get_eventually<T: DeserializeOwned>(
+        &self,
+        key: &str,
+    ) -> Result<Option<T>, TableError> {
+        self.read(key, false).await
+    }
+
+    async fn read<T: DeserializeOwned>(
+        &self,
+        key: &str,
+        consistent: bool,
+    ) -> Result<Option<T>, TableError> {
         let output = self
             .client
             .get_item()
             .table_name(&self.name)
             .key(self.key, AttributeValue::S(key.to_owned()))
-            .consistent_read(true)
+            .consistent_read(consistent)
             .send()
             .await
             .map_err(|e| AwsError::from_sdk("DynamoDB.GetItem", e))?;

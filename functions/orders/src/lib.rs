@@ -1,19 +1,12 @@
-//! The order context: the Order aggregate and its state machine, the order API, the handler of
-//! the validators' replies, the replicas of consumers and restaurants, outcome notifications.
+//! The order context, in layers: `domain` (the Order aggregate, its state machine and the rules
+//! an order is checked by: pure), `app` (the use cases: place an order, follow it, apply a
+//! validator's reply, start its deadline, deliver its outcome, update the replica), `ports`
+//! (what the use cases need from the world), `adapters` (DynamoDB, SQS, Secrets Manager, the
+//! resolver, the webhook client; in memory for tests), `entry` (the HTTP routes). The Lambda
+//! entry points in `src/bin` compose them.
 
-pub mod api;
-pub mod backoff;
-pub mod callback;
+pub mod adapters;
+pub mod app;
 pub mod domain;
-pub mod dynamo;
-pub mod notify;
-pub mod replica;
-pub mod replica_updates;
-pub mod replies;
-pub mod request;
-pub mod special_addresses;
-pub mod store;
-pub mod timer;
-pub mod waits;
-pub mod webhook_api;
-pub mod webhooks;
+pub mod entry;
+pub mod ports;

@@ -16,6 +16,7 @@ use std::time::Duration;
 use aws_lambda_events::event::dynamodb::{Event, EventRecord};
 use aws_lambda_events::event::streams::{DynamoDbBatchItemFailure, DynamoDbEventResponse};
 use chrono::Utc;
+use shared::backoff::Backoff;
 use shared::bus::{EntryOutcome, EventBus, MAX_BYTES_PER_CALL, MAX_ENTRIES_PER_CALL, PublishError};
 use shared::dead_letter::{DeadLetterError, SqsDeadLetters};
 use shared::metrics::{self, Unit};
@@ -72,16 +73,19 @@ impl DeadRows for SqsDeadLetters {
 
 /// Retries within one invocation, before the stream mapping's own retries.
 #[derive(Debug, Clone, Copy)]
-pub struct Backoff {
-    pub retries: u32,
-    pub first_delay: Duration,
+pub struct Retries {
+    pub times: u32,
+    pub backoff: Backoff,
 }
 
-impl Default for Backoff {
+impl Default for Retries {
     fn default() -> Self {
         Self {
-            retries: 3,
-            first_delay: Duration::from_millis(50),
+            times: 3,
+            backoff: Backoff {
+                base: Duration::from_millis(50),
+                cap: Duration::from_secs(1),
+            },
         }
     }
 }
@@ -165,7 +169,7 @@ fn table_of(stream_arn: &str) -> &str {
 pub struct Relay<P, D> {
     publisher: P,
     dead_rows: D,
-    backoff: Backoff,
+    retries: Retries,
     outboxes: Outboxes,
 }
 
@@ -193,11 +197,11 @@ impl Pending {
 }
 
 impl<P: Publisher, D: DeadRows> Relay<P, D> {
-    pub fn new(publisher: P, dead_rows: D, backoff: Backoff, outboxes: Outboxes) -> Self {
+    pub fn new(publisher: P, dead_rows: D, retries: Retries, outboxes: Outboxes) -> Self {
         Self {
             publisher,
             dead_rows,
-            backoff,
+            retries,
             outboxes,
         }
     }
@@ -275,11 +279,9 @@ impl<P: Publisher, D: DeadRows> Relay<P, D> {
         // Positions in the chunk, so that what is reported is the earliest record not done.
         let mut waiting: Vec<(usize, &Pending)> = chunk.iter().enumerate().collect();
         let mut refused: Vec<(usize, DeadRow)> = Vec::new();
-        let mut delay = self.backoff.first_delay;
-        for attempt in 0..=self.backoff.retries {
+        for attempt in 0..=self.retries.times {
             if attempt > 0 {
-                tokio::time::sleep(delay).await;
-                delay *= 2;
+                self.retries.backoff.wait(attempt).await;
             }
             let records: Vec<OutboxRecord> = waiting
                 .iter()
@@ -608,10 +610,13 @@ mod tests {
     const ORDERS_STREAM: &str =
         "arn:aws:dynamodb:us-east-1:123456789012:table/OutboxTable/stream/x";
 
-    fn quick() -> Backoff {
-        Backoff {
-            retries: 2,
-            first_delay: Duration::from_millis(1),
+    fn quick() -> Retries {
+        Retries {
+            times: 2,
+            backoff: Backoff {
+                base: Duration::from_millis(1),
+                cap: Duration::from_millis(4),
+            },
         }
     }
 
@@ -981,7 +986,7 @@ mod tests {
             let relay = Relay::new(
                 Scripted::new(move |id, attempt| attempt <= refuse_count[&id]),
                 Kept::default(),
-                Backoff { retries: 0, first_delay: Duration::ZERO },
+                Retries { times: 0, backoff: Backoff { base: Duration::ZERO, cap: Duration::ZERO } },
                 outboxes(),
             );
             let runtime = tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap();

@@ -2,7 +2,8 @@
 
 use aws_lambda_events::event::dynamodb::Event;
 use lambda_runtime::{LambdaEvent, service_fn};
-use orders::timer::{DeadlineTimers, SqsTimers};
+use orders::adapters::sqs_timers::SqsTimers;
+use orders::app::deadline_timer::DeadlineTimers;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {

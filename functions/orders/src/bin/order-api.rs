@@ -2,23 +2,23 @@
 //! (HTTP API, payload 2.0). Deployed twice: OrderApiFunction takes the writes, OrderReaderFunction
 //! the reads (waits included), so that waiting never holds the instances that take orders.
 
-use orders::api::{self, App, Callbacks};
-use orders::dynamo::DynamoStore;
-use orders::replica::dynamo::DynamoReplica;
-use orders::webhooks::MasterSecret;
+use orders::adapters::dynamo::{DynamoReplica, DynamoStore};
+use orders::app::callbacks::Callbacks;
+use orders::entry::http::{self, App, Routes};
+use orders::ports::master_secret::MasterSecret;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
     shared::telemetry::init();
     let config = shared::aws::sdk_config().await;
-    lambda_http::run(shared::metrics::Recorded(api::router_for(
+    lambda_http::run(shared::metrics::Recorded(http::router_for(
         App {
             store: DynamoStore::from_env(&config)?,
             replica: DynamoReplica::from_env(&config)?,
             callbacks: Callbacks::from_env(),
             secret: std::sync::Arc::new(MasterSecret::from_env(&config)?),
         },
-        api::Routes::from_env()?,
+        Routes::from_env()?,
     )))
     .await
 }

@@ -2,10 +2,11 @@
 
 use aws_lambda_events::event::sqs::SqsEvent;
 use lambda_runtime::{LambdaEvent, service_fn};
-use orders::api::Callbacks;
-use orders::dynamo::DynamoStore;
-use orders::notify::{HttpDeliverer, Notifier};
-use orders::webhooks::MasterSecret;
+use orders::adapters::dynamo::DynamoStore;
+use orders::adapters::webhook_client::HttpDeliverer;
+use orders::app::callbacks::Callbacks;
+use orders::app::deliver_outcome::Notifier;
+use orders::ports::master_secret::MasterSecret;
 use shared::batch::SqsRetryLater;
 use shared::dead_letter::SqsDeadLetters;
 

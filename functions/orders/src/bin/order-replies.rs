@@ -2,8 +2,8 @@
 
 use aws_lambda_events::event::sqs::SqsEvent;
 use lambda_runtime::{LambdaEvent, service_fn};
-use orders::dynamo::DynamoStore;
-use orders::replies::ReplyHandler;
+use orders::adapters::dynamo::DynamoStore;
+use orders::app::apply_reply::ReplyHandler;
 use shared::dead_letter::SqsDeadLetters;
 
 #[tokio::main]

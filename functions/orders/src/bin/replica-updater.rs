@@ -3,8 +3,8 @@
 
 use aws_lambda_events::event::sqs::SqsEvent;
 use lambda_runtime::{LambdaEvent, service_fn};
-use orders::replica::dynamo::DynamoReplica;
-use orders::replica_updates::ReplicaUpdater;
+use orders::adapters::dynamo::DynamoReplica;
+use orders::app::update_replica::ReplicaUpdater;
 use shared::dead_letter::SqsDeadLetters;
 
 #[tokio::main]

@@ -2,7 +2,7 @@
 
 use aws_lambda_events::event::dynamodb::Event;
 use lambda_runtime::{LambdaEvent, service_fn};
-use relay::{Backoff, Outboxes, Relay};
+use relay::{Outboxes, Relay, Retries};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
@@ -11,7 +11,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let relay = Relay::new(
         shared::bus::EventBus::from_env(&config)?,
         shared::dead_letter::SqsDeadLetters::from_env(&config)?,
-        Backoff::default(),
+        Retries::default(),
         Outboxes::from_env()?,
     );
     let relay = &relay;

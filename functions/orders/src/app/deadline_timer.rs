@@ -9,111 +9,22 @@
 //! orders. Only the row's own attributes are read, so even a row whose event does not decode
 //! starts one.
 
-use std::future::Future;
 use std::time::Duration;
 
 use aws_lambda_events::event::dynamodb::{Event, EventRecord};
 use aws_lambda_events::event::streams::{DynamoDbBatchItemFailure, DynamoDbEventResponse};
-use aws_sdk_sqs::types::SendMessageBatchRequestEntry;
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use shared::events::{Event as _, EventMeta, OrderCreated, SCHEMA_VERSION};
 use shared::metrics::{self, Unit};
-use tracing::{error, info, warn};
+use tracing::{error, info};
+
+use crate::ports::timers::{DeadlineTimer, Started, Timers};
 
 /// At most ten messages per `SendMessageBatch` (the SQS API's limit).
 const MAX_PER_CALL: usize = 10;
 /// SQS holds a message back at most 15 minutes (`DelaySeconds`).
 const MAX_DELAY: Duration = Duration::from_secs(900);
-
-/// The timer's message: the `OrderCreated` it was started for.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct DeadlineTimer {
-    pub decision_deadline: EventMeta,
-}
-
-impl DeadlineTimer {
-    /// The timer in a message body, or `None` when the body is something else.
-    pub fn from_body(body: &str) -> Option<Self> {
-        serde_json::from_str(body).ok()
-    }
-}
-
-/// A timer to start, and how long SQS holds it back.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Started {
-    pub timer: DeadlineTimer,
-    pub delay: Duration,
-}
-
-#[derive(Debug, thiserror::Error)]
-#[error("SQS did not take the timers")]
-pub struct TimerError(#[source] pub Box<dyn std::error::Error + Send + Sync>);
-
-/// The seam between the timer and SQS.
-pub trait Timers: Send + Sync {
-    /// Starts at most ten timers in one call; answers the positions of those not started.
-    fn start(
-        &self,
-        timers: &[Started],
-    ) -> impl Future<Output = Result<Vec<usize>, TimerError>> + Send;
-}
-
-/// `DecisionDeadlineQueue`, named by `DEADLINE_QUEUE_URL` in the template.
-pub struct SqsTimers {
-    client: aws_sdk_sqs::Client,
-    queue_url: String,
-}
-
-impl SqsTimers {
-    pub fn from_env(config: &shared::aws::SdkConfig) -> Result<Self, shared::aws::MissingEnv> {
-        Ok(Self {
-            client: shared::aws::sqs(config),
-            queue_url: shared::aws::required_env("DEADLINE_QUEUE_URL")?,
-        })
-    }
-}
-
-impl Timers for SqsTimers {
-    async fn start(&self, timers: &[Started]) -> Result<Vec<usize>, TimerError> {
-        let entries = timers
-            .iter()
-            .enumerate()
-            .map(|(i, started)| {
-                let body =
-                    serde_json::to_string(&started.timer).map_err(|e| TimerError(e.into()))?;
-                SendMessageBatchRequestEntry::builder()
-                    .id(i.to_string())
-                    .message_body(body)
-                    .delay_seconds(started.delay.as_secs() as i32)
-                    .build()
-                    .map_err(|e| TimerError(e.into()))
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        let answer = self
-            .client
-            .send_message_batch()
-            .queue_url(&self.queue_url)
-            .set_entries(Some(entries))
-            .send()
-            .await
-            .map_err(|e| TimerError(e.into()))?;
-        // An id that does not read as one of ours counts as the first: retried, never lost.
-        Ok(answer
-            .failed()
-            .iter()
-            .map(|failed| {
-                warn!(
-                    code = failed.code(),
-                    message = failed.message(),
-                    "timer refused"
-                );
-                failed.id().parse().unwrap_or(0)
-            })
-            .collect())
-    }
-}
 
 /// The attributes of an outbox row the timer reads; the rest of the row may be anything.
 #[derive(Deserialize)]
@@ -240,6 +151,7 @@ fn order_created(record: EventRecord) -> Option<Row> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ports::timers::TimerError;
     use serde_json::{Value, json};
     use std::sync::Mutex;
     use uuid::Uuid;

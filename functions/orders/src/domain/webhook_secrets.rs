@@ -8,18 +8,12 @@
 //! too (`webhook-signature` carries one `v1,` signature per secret, space-separated), so a
 //! receiver that has not switched yet verifies every delivery meanwhile.
 
-use std::future::Future;
-use std::pin::Pin;
-
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use chrono::{DateTime, Duration, Utc};
 use hmac::{Hmac, KeyInit, Mac};
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
-use shared::aws_error::{AwsError, Classified, Retry};
-
-use crate::store::StoreError;
 
 /// The prefix Standard Webhooks libraries strip before base64-decoding the key.
 pub const SECRET_PREFIX: &str = "whsec_";
@@ -132,93 +126,6 @@ impl Keyring<'_> {
             })
             .collect::<Vec<_>>()
             .join(" ")
-    }
-}
-
-/// Where each consumer's generations are kept (the orders table, one item per rotated
-/// consumer).
-pub trait GenerationStore: Send + Sync {
-    fn generations(
-        &self,
-        consumer_id: &str,
-    ) -> impl Future<Output = Result<Generations, StoreError>> + Send;
-
-    /// Moves the consumer to its next generation at `now` and answers the new generations.
-    fn rotate(
-        &self,
-        consumer_id: &str,
-        now: DateTime<Utc>,
-    ) -> impl Future<Output = Result<Generations, StoreError>> + Send;
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum SecretError {
-    #[error(transparent)]
-    Aws(#[from] AwsError),
-    #[error("the webhook secret has no string value")]
-    NoString,
-}
-
-impl Classified for SecretError {
-    fn retry(&self) -> Retry {
-        match self {
-            SecretError::Aws(call) => call.retry(),
-            SecretError::NoString => Retry::Never,
-        }
-    }
-}
-
-type SecretRead = Pin<Box<dyn Future<Output = Result<Vec<u8>, SecretError>> + Send>>;
-
-/// The deployment's master secret, read once, when first needed: most orders have no callback
-/// and most requests need no secret, and a cold start need not wait on Secrets Manager for them.
-pub struct MasterSecret {
-    value: tokio::sync::OnceCell<Vec<u8>>,
-    read: Box<dyn Fn() -> SecretRead + Send + Sync>,
-}
-
-impl MasterSecret {
-    pub fn known(secret: Vec<u8>) -> Self {
-        Self::read_with(move || std::future::ready(Ok(secret.clone())))
-    }
-
-    /// Read by `read` when first needed; a failed read is tried again the next time.
-    pub fn read_with<F, R>(read: F) -> Self
-    where
-        F: Fn() -> R + Send + Sync + 'static,
-        R: Future<Output = Result<Vec<u8>, SecretError>> + Send + 'static,
-    {
-        Self {
-            value: tokio::sync::OnceCell::new(),
-            read: Box::new(move || Box::pin(read())),
-        }
-    }
-
-    /// The secret named by `WEBHOOK_SECRET_ARN`, from Secrets Manager.
-    pub fn from_env(config: &shared::aws::SdkConfig) -> Result<Self, shared::aws::MissingEnv> {
-        let secrets = aws_sdk_secretsmanager::config::Builder::from(config)
-            .interceptor(shared::aws::calls::Counter)
-            .build();
-        let secrets = aws_sdk_secretsmanager::Client::from_conf(secrets);
-        let secret_id = shared::aws::required_env("WEBHOOK_SECRET_ARN")?;
-        Ok(Self::read_with(move || {
-            let (secrets, secret_id) = (secrets.clone(), secret_id.clone());
-            async move {
-                let answer = secrets
-                    .get_secret_value()
-                    .secret_id(secret_id)
-                    .send()
-                    .await
-                    .map_err(|e| AwsError::from_sdk("SecretsManager.GetSecretValue", e))?;
-                let value = answer.secret_string.map(String::into_bytes);
-                value.ok_or(SecretError::NoString)
-            }
-        }))
-    }
-
-    pub async fn get(&self) -> Result<Keyring<'_>, SecretError> {
-        let value = self.value.get_or_try_init(|| (self.read)()).await?;
-        Ok(Keyring(value))
     }
 }
 

@@ -1,13 +1,11 @@
 //! Outcome delivery: when an order is decided, its outcome is POSTed to the order's callback URL,
 //! signed the Standard Webhooks way (`webhook-id`, `webhook-timestamp`, `webhook-signature`:
 //! `v1,` + base64 HMAC-SHA256 of `id.timestamp.body` under the consumer's own secret, and during
-//! a rotation's overlap under the one before too: `crate::webhooks`). The URL is
+//! a rotation's overlap under the one before too: `crate::domain::webhook_secrets`). The URL is
 //! checked again before each delivery and the connection goes to the addresses just checked.
 //! A failed delivery is handed back to SQS (tried again after the visibility timeout, then the
 //! DLQ); a redirect is a failure.
 
-use std::future::Future;
-use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
@@ -22,13 +20,13 @@ use shared::metrics::{self, Unit};
 use tokio::time::Instant;
 use tracing::{Instrument, info, info_span};
 
-use crate::api::Callbacks;
-use crate::callback::{self, CheckError, Checked, Resolver};
-use crate::store::{OrderStore, StoreError};
-use crate::webhooks::{GenerationStore, MasterSecret, SecretError};
-
-/// How long one delivery may take before it counts as failed.
-pub const DELIVERY_TIMEOUT: Duration = Duration::from_secs(10);
+use crate::app::callbacks::{Callbacks, CheckError};
+use crate::domain::order::Order;
+use crate::ports::deliverer::Deliverer;
+use crate::ports::master_secret::{MasterSecret, SecretError};
+use crate::ports::orders::{OrderStore, StoreError};
+use crate::ports::resolver::Resolver;
+use crate::ports::webhook_generations::GenerationStore;
 
 /// The wait before a failed delivery is tried again: 10 s after the first try, doubling, at most
 /// 5 minutes (with the queue's 5 receives: tries at about 0, 10, 30, 70 and 150 s).
@@ -73,17 +71,6 @@ impl Classified for NotifyError {
     }
 }
 
-/// Sends one signed POST to an address already checked.
-pub trait Deliverer: Send + Sync {
-    /// The HTTP status the receiver answered.
-    fn post(
-        &self,
-        target: &Checked,
-        headers: Vec<(&'static str, String)>,
-        body: Vec<u8>,
-    ) -> impl Future<Output = Result<u16, String>> + Send;
-}
-
 pub struct Notifier<S, R, D, L, T> {
     pub store: S,
     pub callbacks: Callbacks<R>,
@@ -94,7 +81,7 @@ pub struct Notifier<S, R, D, L, T> {
 }
 
 /// What the order's callback receives.
-fn payload(detail_type: &str, meta: &EventMeta, order: &crate::domain::Order) -> Value {
+fn payload(detail_type: &str, meta: &EventMeta, order: &Order) -> Value {
     let kind = match detail_type {
         OrderValidated::DETAIL_TYPE => "order.validated",
         _ => "order.rejected",
@@ -175,12 +162,7 @@ impl<S: OrderStore + GenerationStore, R: Resolver, D: Deliverer, L: DeadLetters,
             let Some(url) = &order.callback_url else {
                 return Ok(());
             };
-            let target = callback::check(
-                url,
-                &self.callbacks.policy,
-                self.callbacks.resolver.as_ref(),
-            )
-            .await?;
+            let target = self.callbacks.check(url).await?;
             let body = payload(&detail_type, &meta, &order)
                 .to_string()
                 .into_bytes();
@@ -221,117 +203,27 @@ impl<S: OrderStore + GenerationStore, R: Resolver, D: Deliverer, L: DeadLetters,
     }
 }
 
-/// Delivers over HTTP(S) with hyper, connecting only to the addresses the check returned (the
-/// name is not resolved again), with TLS verified for the URL's host.
-#[derive(Clone, Default)]
-pub struct HttpDeliverer {
-    /// Built on the first delivery (loading the system's root certificates reads and parses
-    /// them: not worth a cold start when most orders have no callback), then kept.
-    tls: std::sync::Arc<std::sync::OnceLock<rustls::ClientConfig>>,
-}
-
-impl HttpDeliverer {
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    fn tls(&self) -> Result<rustls::ClientConfig, String> {
-        use hyper_rustls::ConfigBuilderExt;
-        if let Some(config) = self.tls.get() {
-            return Ok(config.clone());
-        }
-        let provider = std::sync::Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-        let config = rustls::ClientConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
-            .map_err(|e| e.to_string())?
-            .with_native_roots()
-            .map_err(|e| e.to_string())?
-            .with_no_client_auth();
-        Ok(self.tls.get_or_init(|| config).clone())
-    }
-}
-
-#[derive(Clone)]
-struct Pinned(Vec<SocketAddr>);
-
-impl tower_service::Service<hyper_util::client::legacy::connect::dns::Name> for Pinned {
-    type Response = std::vec::IntoIter<SocketAddr>;
-    type Error = std::io::Error;
-    type Future = std::future::Ready<Result<Self::Response, Self::Error>>;
-
-    fn poll_ready(
-        &mut self,
-        _: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<Result<(), Self::Error>> {
-        std::task::Poll::Ready(Ok(()))
-    }
-
-    fn call(&mut self, _: hyper_util::client::legacy::connect::dns::Name) -> Self::Future {
-        std::future::ready(Ok(self.0.clone().into_iter()))
-    }
-}
-
-impl Deliverer for HttpDeliverer {
-    async fn post(
-        &self,
-        target: &Checked,
-        headers: Vec<(&'static str, String)>,
-        body: Vec<u8>,
-    ) -> Result<u16, String> {
-        let https = target.uri.scheme_str() == Some("https");
-        let port = target
-            .uri
-            .port_u16()
-            .unwrap_or(if https { 443 } else { 80 });
-        let addresses = target
-            .addresses
-            .iter()
-            .map(|ip: &IpAddr| SocketAddr::new(*ip, port))
-            .collect();
-        let mut http = hyper_util::client::legacy::connect::HttpConnector::new_with_resolver(
-            Pinned(addresses),
-        );
-        http.enforce_http(false);
-        http.set_connect_timeout(Some(DELIVERY_TIMEOUT));
-        let connector = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_tls_config(self.tls()?)
-            .https_or_http()
-            .enable_http1()
-            .wrap_connector(http);
-        let client =
-            hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
-                .build::<_, http_body_util::Full<hyper::body::Bytes>>(connector);
-        let mut request = hyper::Request::post(target.uri.clone());
-        for (name, value) in headers {
-            request = request.header(name, value);
-        }
-        let request = request
-            .body(http_body_util::Full::new(hyper::body::Bytes::from(body)))
-            .map_err(|e| e.to_string())?;
-        match tokio::time::timeout(DELIVERY_TIMEOUT, client.request(request)).await {
-            Ok(Ok(response)) => Ok(response.status().as_u16()),
-            Ok(Err(e)) => Err(e.to_string()),
-            Err(_) => Err(format!("no answer within {} s", DELIVERY_TIMEOUT.as_secs())),
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::callback::Policy;
-    use crate::domain::{Order, Reply, Transition, apply};
-    use crate::store::memory::MemoryStore;
+    use crate::adapters::memory::orders::MemoryStore;
+    use crate::app::callbacks::Checked;
+    use crate::app::callbacks::Policy;
+    use crate::domain::order::{Order, Reply, Transition, apply};
     use shared::dead_letter::memory::MemoryDeadLetters;
     use shared::outbox::OutboxRecord;
+    use std::net::IpAddr;
     use std::sync::{Arc, Mutex};
     use uuid::Uuid;
 
     /// Every name resolves to what it holds.
-    struct Resolves(Result<Vec<IpAddr>, callback::ResolveError>);
+    struct Resolves(Result<Vec<IpAddr>, crate::ports::resolver::ResolveError>);
 
     impl Resolver for Resolves {
-        async fn resolve(&self, _host: &str) -> Result<Vec<IpAddr>, callback::ResolveError> {
+        async fn resolve(
+            &self,
+            _host: &str,
+        ) -> Result<Vec<IpAddr>, crate::ports::resolver::ResolveError> {
             self.0.clone()
         }
     }
@@ -466,7 +358,7 @@ mod tests {
         };
         // Signed with the order's consumer's own secret, of its first generation.
         let timestamp: i64 = header("webhook-timestamp").parse().unwrap();
-        let keyring = crate::webhooks::Keyring(b"master-test");
+        let keyring = crate::domain::webhook_secrets::Keyring(b"master-test");
         assert_eq!(
             header("webhook-signature"),
             keyring.signature_header("c", &[1], &header("webhook-id"), timestamp, body)
@@ -487,7 +379,7 @@ mod tests {
         let got = receiver.got.lock().unwrap().clone();
         let (headers, body) = &got[0];
         let value = |name: &str| headers.iter().find(|(n, _)| *n == name).unwrap().1.clone();
-        let keyring = crate::webhooks::Keyring(b"master-test");
+        let keyring = crate::domain::webhook_secrets::Keyring(b"master-test");
         let (id, timestamp) = (
             value("webhook-id"),
             value("webhook-timestamp").parse().unwrap(),
@@ -576,7 +468,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_name_gone_is_dead_lettered_and_a_resolver_failing_is_tried_again_later() {
-        use callback::ResolveError;
+        use crate::ports::resolver::ResolveError;
         for (answer, dead) in [
             (ResolveError::NoSuchHost, true),
             (ResolveError::Failed("SERVFAIL".into()), false),

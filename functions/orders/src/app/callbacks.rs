@@ -1,15 +1,17 @@
 //! Callback URLs: where an order's outcome will be POSTed. A URL that could reach inside the
 //! network (SSRF) is refused: every address its host resolves to must be a public unicast one.
 //! The check runs when the order is placed and again before each delivery, because what a name
-//! resolves to can change in between. The resolver is a port, so tests never touch the network.
+//! resolves to can change in between. The resolver is a port (`crate::ports::resolver`), so
+//! tests never touch the network.
 
-use std::future::Future;
 use std::net::IpAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::http::Uri;
 
-use crate::special_addresses::refused_range;
+use crate::domain::special_addresses::refused_range;
+use crate::ports::resolver::{ResolveError, Resolver};
 
 /// Longest callback URL accepted.
 pub const MAX_URL_CHARS: usize = 2048;
@@ -39,6 +41,29 @@ impl Policy {
     }
 }
 
+/// How callback URLs are checked: the policy, and the resolver their hosts are looked up with.
+pub struct Callbacks<R> {
+    pub policy: Policy,
+    pub resolver: Arc<R>,
+}
+
+// By hand: the resolver is shared, not cloned, so it need not be `Clone` itself.
+impl<R> Clone for Callbacks<R> {
+    fn clone(&self) -> Self {
+        Self {
+            policy: self.policy.clone(),
+            resolver: Arc::clone(&self.resolver),
+        }
+    }
+}
+
+impl<R: Resolver> Callbacks<R> {
+    /// Checks `url` by this policy, resolving its host with this resolver.
+    pub async fn check(&self, url: &str) -> Result<Checked, CheckError> {
+        check(url, &self.policy, self.resolver.as_ref()).await
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Refused {
     #[error("is over {MAX_URL_CHARS} characters")]
@@ -63,64 +88,9 @@ pub enum Refused {
     },
 }
 
-/// Why a host's addresses could not be had.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum ResolveError {
-    /// The name does not exist (NXDOMAIN) or has no address records: no retry changes that.
-    #[error("does not exist")]
-    NoSuchHost,
-    /// The resolver failed for now (SERVFAIL, a timeout, unreachable): the next try may pass.
-    #[error("could not be resolved for now: {0}")]
-    Failed(String),
-}
-
-/// Finds the addresses of a host.
-pub trait Resolver: Send + Sync {
-    fn resolve(&self, host: &str)
-    -> impl Future<Output = Result<Vec<IpAddr>, ResolveError>> + Send;
-}
-
 /// How long a name may take to resolve: within the notifier's budget with the delivery's
 /// own timeout, and well within an API request's.
 pub const RESOLVE_TIMEOUT: Duration = Duration::from_secs(3);
-
-/// The system's resolver (Lambda's VPC resolver, or the machine's), through `getaddrinfo`,
-/// whose error kind tells a name that does not exist from a resolver that failed.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct SystemResolver;
-
-impl Resolver for SystemResolver {
-    async fn resolve(&self, host: &str) -> Result<Vec<IpAddr>, ResolveError> {
-        let name = host.to_owned();
-        // getaddrinfo blocks: on a blocking thread, abandoned past `check`'s timeout (the thread
-        // runs on until the system resolver gives up, one per delivery at most).
-        match tokio::task::spawn_blocking(move || lookup(&name)).await {
-            Ok(found) => found,
-            Err(gone) => Err(ResolveError::Failed(gone.to_string())),
-        }
-    }
-}
-
-fn lookup(host: &str) -> Result<Vec<IpAddr>, ResolveError> {
-    use dns_lookup::{AddrInfoHints, LookupErrorKind, SockType};
-    let hints = AddrInfoHints {
-        socktype: SockType::Stream.into(),
-        ..AddrInfoHints::default()
-    };
-    let found =
-        dns_lookup::getaddrinfo(Some(host), None, Some(hints)).map_err(|e| match e.kind() {
-            LookupErrorKind::NoName | LookupErrorKind::NoData => ResolveError::NoSuchHost,
-            _ => ResolveError::Failed(std::io::Error::from(e).to_string()),
-        })?;
-    let addresses = found
-        .map(|info| info.map(|info| info.sockaddr.ip()))
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| ResolveError::Failed(e.to_string()))?;
-    match addresses.is_empty() {
-        true => Err(ResolveError::NoSuchHost),
-        false => Ok(addresses),
-    }
-}
 
 /// Why a URL did not pass its check: refused for good, or not checkable for now.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

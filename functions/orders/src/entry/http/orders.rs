@@ -1,155 +1,33 @@
-//! The order API behind API Gateway: `POST /orders` and `GET /orders/{orderId}`.
+//! `POST /orders` and `GET /orders/{orderId}`: HTTP in and out of the place-order and
+//! follow-order use cases (`crate::app`).
 
-use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
-use shared::events::{EventMeta, LineItem, Money, OrderCreated};
-use shared::http::{
-    correlation_id, header_token, malformed, method_not_allowed, require_json, with_correlation_id,
-};
+use shared::events::{LineItem, Money};
+use shared::http::{correlation_id, header_token, malformed, require_json, with_correlation_id};
 use shared::identity::Caller;
-use shared::metrics::{self, Unit};
 use shared::problem::{FieldError, Problem};
-use tracing::{Instrument, error, info, info_span, warn};
+use tracing::{Instrument, info, info_span};
 use uuid::Uuid;
 
-use std::sync::Arc;
-
-use crate::callback::{self, CheckError, Policy, Resolver, SystemResolver};
-use crate::domain::{Order, OrderStatus, StatusChange};
-use crate::replica::{self, Known, Priced, ReplicaStore};
-use crate::request::{self, Invalid, MAX_BODY_BYTES, PlaceOrder};
-use crate::store::{IdempotencyClaim, OrderStore, Placement, StoreError};
-use crate::waits::{LEASE_MARGIN_SECONDS, MAX_WAITS_PER_CALLER, Taken, WaitSlots};
-use crate::webhook_api;
-use crate::webhooks::{GenerationStore, MasterSecret};
-use shared::outbox::OutboxRecord;
+use super::App;
+use crate::app::callbacks::CheckError;
+use crate::app::follow_order::{self, MAX_WAIT_SECONDS, NotShown, Shown, etag};
+use crate::app::place_order::{Intake, Placed, Refused};
+use crate::domain::intake::{Invalid, MAX_BODY_BYTES};
+use crate::domain::order::{Order, OrderStatus, StatusChange};
+use crate::ports::orders::OrderStore;
+use crate::ports::replica::ReplicaStore;
+use crate::ports::resolver::Resolver;
+use crate::ports::wait_slots::{MAX_WAITS_PER_CALLER, WaitSlots};
 
 pub const IDEMPOTENCY_KEY: HeaderName = HeaderName::from_static("idempotency-key");
 pub const IDEMPOTENT_REPLAYED: HeaderName = HeaderName::from_static("idempotent-replayed");
-
-/// How callback URLs are checked: the policy, and the resolver their hosts are looked up with.
-pub struct Callbacks<R> {
-    pub policy: Policy,
-    pub resolver: Arc<R>,
-}
-
-// By hand: the resolver is shared, not cloned, so it need not be `Clone` itself.
-impl<R> Clone for Callbacks<R> {
-    fn clone(&self) -> Self {
-        Self {
-            policy: self.policy.clone(),
-            resolver: Arc::clone(&self.resolver),
-        }
-    }
-}
-
-impl Callbacks<SystemResolver> {
-    /// The policy its environment sets (`Policy::from_env`), the system resolver.
-    pub fn from_env() -> Self {
-        Self {
-            policy: Policy::from_env(),
-            resolver: Arc::new(SystemResolver),
-        }
-    }
-}
-
-/// What the order API works with: the orders, the replica of consumers and restaurants, and how
-/// callback URLs are checked.
-pub struct App<S, Q, R> {
-    pub store: S,
-    pub replica: Q,
-    pub callbacks: Callbacks<R>,
-    /// Consumers' webhook secrets derive from it; read when a request first needs it.
-    pub secret: Arc<MasterSecret>,
-}
-
-impl<S: Clone, Q: Clone, R> Clone for App<S, Q, R> {
-    fn clone(&self) -> Self {
-        Self {
-            store: self.store.clone(),
-            replica: self.replica.clone(),
-            callbacks: self.callbacks.clone(),
-            secret: Arc::clone(&self.secret),
-        }
-    }
-}
-
-/// Which routes one deployment of the binary serves: OrderApiFunction the writes, and
-/// OrderReaderFunction the reads, so that a wait can never hold an instance that takes orders
-/// (`ORDER_API_ROUTES=writes|reads`; both when unset, as the tests run it).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Routes {
-    All,
-    Writes,
-    Reads,
-}
-
-impl Routes {
-    /// A value that is none of these stops the function at its cold start: served as `All`, a
-    /// mistyped writes deployment would hold waits again.
-    pub fn from_env() -> Result<Self, String> {
-        match std::env::var("ORDER_API_ROUTES").as_deref() {
-            Ok("writes") => Ok(Routes::Writes),
-            Ok("reads") => Ok(Routes::Reads),
-            Ok("") | Err(std::env::VarError::NotPresent) => Ok(Routes::All),
-            Ok(other) => Err(format!(
-                "ORDER_API_ROUTES is {other:?}, not writes or reads"
-            )),
-            Err(e) => Err(format!("ORDER_API_ROUTES: {e}")),
-        }
-    }
-}
-
-pub fn router<S, Q, R>(app: App<S, Q, R>) -> Router
-where
-    S: OrderStore + GenerationStore + WaitSlots,
-    Q: ReplicaStore,
-    R: Resolver + 'static,
-{
-    router_for(app, Routes::All)
-}
-
-pub fn router_for<S, Q, R>(app: App<S, Q, R>, routes: Routes) -> Router
-where
-    S: OrderStore + GenerationStore + WaitSlots,
-    Q: ReplicaStore,
-    R: Resolver + 'static,
-{
-    let mut router = Router::new();
-    if routes != Routes::Reads {
-        router = router
-            .route("/orders", post(place_order::<S, Q, R>))
-            .route(
-                "/consumers/{consumer_id}/webhook-secret",
-                get(webhook_api::get_secret::<S, Q, R>),
-            )
-            .route(
-                "/consumers/{consumer_id}/webhook-secret/rotate",
-                post(webhook_api::rotate_secret::<S, Q, R>),
-            );
-    }
-    router = match routes {
-        // `get` answers HEAD too.
-        Routes::All | Routes::Reads => {
-            router.route("/orders/{order_id}", get(get_order::<S, Q, R>))
-        }
-        // API Gateway sends the reads elsewhere; the route stays so that another method on an
-        // order is still 405, and a read that strays here is never held.
-        Routes::Writes => router.route("/orders/{order_id}", get(unknown_route)),
-    };
-    router
-        .method_not_allowed_fallback(method_not_allowed)
-        .fallback(unknown_route)
-        // The body bound is ours (64 KiB, answered as problem+json), not axum's default.
-        .layer(DefaultBodyLimit::disable())
-        .with_state(app)
-}
+pub const PREFERENCE_APPLIED: HeaderName = HeaderName::from_static("preference-applied");
 
 /// `202 Accepted` body: the order exists and is being validated; priced when the replica knew
 /// the restaurant. An idempotent replay answers the same.
@@ -200,7 +78,7 @@ impl From<Order> for OrderView {
     }
 }
 
-async fn place_order<S: OrderStore, Q: ReplicaStore, R: Resolver>(
+pub(super) async fn place_order<S: OrderStore, Q: ReplicaStore, R: Resolver>(
     State(app): State<App<S, Q, R>>,
     caller: Caller,
     headers: HeaderMap,
@@ -238,134 +116,50 @@ async fn accept<S: OrderStore, Q: ReplicaStore, R: Resolver>(
     if body.len() > MAX_BODY_BYTES {
         return Err(Problem::body_over(body.len(), MAX_BODY_BYTES));
     }
-    let idempotency_key = idempotency_key(headers)?;
-    let request = request::parse(body).map_err(|invalid| match invalid {
-        Invalid::Malformed(error) => malformed(error),
-        Invalid::OutOfBounds(errors) => Problem::invalid_fields(errors),
-    })?;
-    if !caller.may_act_for(&request.consumer_id) {
-        return Err(Problem::forbidden(format!(
-            "this token is consumer {}'s; it may place orders for that consumer only, not for {}",
-            caller.subject, request.consumer_id
-        )));
-    }
-    // Keys are the caller's own: another caller's use of the same key neither replays nor
-    // refuses this request (the subject's length first, so that no two pairs join alike).
-    let claim = idempotency_key.map(|key| IdempotencyClaim {
-        key: format!("{}:{}#{key}", caller.subject.len(), caller.subject),
-        fingerprint: request.fingerprint(),
-    });
-    let priced = match checked(app, &request).await {
-        Ok(priced) => priced,
-        Err(refused) => {
-            // An honest retry of an order already accepted gets its first answer, whatever the
-            // callback's name or the replica says now; only a refused request pays the read.
-            let Some(claim) = &claim else {
-                return Err(refused);
-            };
-            return match app.store.claimed(claim).await {
-                Ok(Some(Placement::Replayed { order_id })) => {
-                    info!(replayedOrderId = %order_id, "idempotent retry answered with the first order");
-                    let first = app.store.get(order_id).await.ok().flatten();
-                    Ok(replayed(order_id, first.as_ref()))
-                }
-                Ok(_) => Err(refused),
-                // Not knowing whether this key placed an order, a refusal could be wrong.
-                Err(e) => {
-                    error!(error = %e, "idempotency claim not readable");
-                    Err(Problem::internal())
-                }
-            };
-        }
+    let idempotency_key = header_token(headers, &IDEMPOTENCY_KEY, "Idempotency-Key")?;
+    let intake = Intake {
+        store: &app.store,
+        replica: &app.replica,
+        callbacks: &app.callbacks,
     };
+    match intake
+        .place(caller, idempotency_key, body, correlation_id)
+        .await
+    {
+        Ok(Placed::New(order)) => Ok(accepted_response(accepted_body(&order))),
+        Ok(Placed::Replayed { order_id, first }) => Ok(replayed(order_id, first.as_ref())),
+        Err(refused) => Err(refusal(refused)),
+    }
+}
 
-    let (order, event) = new_order(request, priced, correlation_id);
-    tracing::Span::current().record("orderId", tracing::field::display(order.order_id));
-    let outbox = OutboxRecord::of(&event).map_err(|e| {
-        error!(error = %e, "event does not serialize");
-        Problem::internal()
-    })?;
-    match app.store.place(&order, &outbox, claim.as_ref()).await {
-        Ok(Placement::Placed) => {
-            info!(coldStart = shared::telemetry::cold_start(), eventId = %event.meta.event_id, "order accepted");
-            metrics::emit(
-                &[("OrdersAccepted", Unit::Count, 1.0)],
-                &[("orderId", &order.order_id.to_string())],
-            );
-            Ok(accepted(&order))
+fn refusal(refused: Refused) -> Problem {
+    match refused {
+        Refused::Invalid(Invalid::Malformed(error)) => malformed(error),
+        Refused::Invalid(Invalid::OutOfBounds(errors)) | Refused::Replica(errors) => {
+            Problem::invalid_fields(errors)
         }
-        Ok(Placement::Replayed { order_id }) => {
-            info!(replayedOrderId = %order_id, "idempotent retry answered with the first order");
-            // The first answer again, priced as it was; the id alone if the order is unreadable.
-            let first = app.store.get(order_id).await.ok().flatten();
-            Ok(replayed(order_id, first.as_ref()))
+        Refused::NotTheirs {
+            subject,
+            consumer_id,
+        } => Problem::forbidden(format!(
+            "this token is consumer {subject}'s; it may place orders for that consumer only, not for {consumer_id}"
+        )),
+        Refused::Callback(CheckError::Refused(refused)) => {
+            Problem::invalid_fields(vec![FieldError::new("callbackUrl", refused.to_string())])
         }
-        Ok(Placement::KeyReused) => Err(Problem::new(
+        // Not the request's fault: the same request may pass in a moment.
+        Refused::Callback(failed @ CheckError::Unresolved { .. }) => {
+            Problem::unavailable(failed.to_string())
+        }
+        Refused::KeyReused => Problem::new(
             StatusCode::UNPROCESSABLE_ENTITY,
             "idempotency-key-reused",
             "Idempotency-Key reused",
             "this Idempotency-Key was already used with a different request body; \
              use a new key for a new order",
-        )),
-        Err(e) => {
-            error!(error = %e, "order could not be stored");
-            Err(Problem::internal())
-        }
+        ),
+        Refused::Unavailable => Problem::internal(),
     }
-}
-
-/// The checks that need more than the body: the callback URL's address, and what the replica
-/// proves wrong (what it does not know, validation decides). The order's prices when known.
-async fn checked<S: OrderStore, Q: ReplicaStore, R: Resolver>(
-    app: &App<S, Q, R>,
-    request: &PlaceOrder,
-) -> Result<Priced, Problem> {
-    if let Some(url) = &request.callback_url {
-        let checked = callback::check(url, &app.callbacks.policy, app.callbacks.resolver.as_ref());
-        checked.await.map_err(|failed| match failed {
-            CheckError::Refused(refused) => {
-                Problem::invalid_fields(vec![FieldError::new("callbackUrl", refused.to_string())])
-            }
-            // Not the request's fault: the same request may pass in a moment.
-            CheckError::Unresolved { .. } => Problem::unavailable(failed.to_string()),
-        })?;
-    }
-    let known = app
-        .replica
-        .lookup(&request.consumer_id, &request.restaurant_id)
-        .await
-        .unwrap_or_else(|e| {
-            warn!(error = %e, "replica not readable; the order is accepted unpriced");
-            Known::default()
-        });
-    replica::check(
-        &request.consumer_id,
-        &request.restaurant_id,
-        &request.line_items,
-        &known,
-    )
-    .map_err(Problem::invalid_fields)
-}
-
-fn new_order(request: PlaceOrder, priced: Priced, correlation_id: &str) -> (Order, OrderCreated) {
-    let meta = EventMeta::new(Uuid::now_v7(), Some(correlation_id.to_owned()));
-    let mut order = Order::place(
-        meta.order_id,
-        request.consumer_id.clone(),
-        request.restaurant_id.clone(),
-        priced.lines.clone(),
-        meta.occurred_at,
-    );
-    order.callback_url = request.callback_url;
-    order.total = priced.total.clone();
-    let event = OrderCreated {
-        meta,
-        consumer_id: request.consumer_id,
-        restaurant_id: request.restaurant_id,
-        line_items: priced.lines,
-        total: priced.total,
-    };
-    (order, event)
 }
 
 fn accepted_response(body: Accepted) -> Response {
@@ -376,10 +170,6 @@ fn accepted_response(body: Accepted) -> Response {
         axum::Json(body),
     )
         .into_response()
-}
-
-fn accepted(order: &Order) -> Response {
-    accepted_response(accepted_body(order))
 }
 
 fn accepted_body(order: &Order) -> Accepted {
@@ -410,20 +200,13 @@ fn replayed(order_id: Uuid, first: Option<&Order>) -> Response {
     response
 }
 
-/// The longest `Prefer: wait=N` honoured, in seconds: API Gateway ends a request at 30 s.
-pub const MAX_WAIT_SECONDS: u64 = 20;
-/// The pauses between a waiting request's reads of the order: short at first, then a second
-/// (strongly consistent reads, at most one a second once settled; a change is seen within it).
-const WAIT_READS_MS: [u64; 5] = [50, 100, 200, 400, 800];
-const WAIT_READ_MAX_MS: u64 = 1000;
-
 /// `GET /orders/{id}`: the order with its `ETag` (its version). With `Prefer: wait=N` (RFC 7240)
 /// the answer waits, up to N seconds, until the order's ETag differs from `If-None-Match`, or
 /// without one until the order is decided; `304` when nothing changed. A decided order, or one
 /// already changed, is answered at once. A caller holds at most `MAX_WAITS_PER_CALLER` waits at
 /// once; beyond them, `429`. Another consumer's order is `404`, as if it did not exist, so that
 /// ids reveal nothing.
-async fn get_order<S: OrderStore + WaitSlots, Q: ReplicaStore, R: Resolver>(
+pub(super) async fn get_order<S: OrderStore + WaitSlots, Q: ReplicaStore, R: Resolver>(
     State(App { store, .. }): State<App<S, Q, R>>,
     caller: Caller,
     headers: HeaderMap,
@@ -439,7 +222,23 @@ async fn get_order<S: OrderStore + WaitSlots, Q: ReplicaStore, R: Resolver>(
             Problem::not_found(format!("there is no order with id {order_id}")).into_response()
         }
         Ok(id) => {
-            let shown = show_order(&store, &caller, id, &headers).await;
+            let known = if_none_match(&headers);
+            let followed = follow_order::follow(
+                &store,
+                &caller,
+                id,
+                known.as_deref(),
+                preferred_wait(&headers),
+            )
+            .await;
+            let shown = match followed {
+                Ok(shown) => Ok(order_response(shown, known.as_deref())),
+                Err(NotShown::NotFound) => Err(Problem::not_found(format!(
+                    "there is no order with id {id}"
+                ))),
+                Err(NotShown::Unreadable(_)) => Err(Problem::internal()),
+                Err(NotShown::TooManyWaits { retry_after }) => Err(too_many_waits(retry_after)),
+            };
             match &shown {
                 Ok(_) => {
                     info!(coldStart = cold_start, orderId = %id, correlationId = %correlation_id, "order shown")
@@ -452,56 +251,6 @@ async fn get_order<S: OrderStore + WaitSlots, Q: ReplicaStore, R: Resolver>(
         }
     };
     with_correlation_id(response, &correlation_id)
-}
-
-async fn show_order<S: OrderStore + WaitSlots>(
-    store: &S,
-    caller: &Caller,
-    id: Uuid,
-    headers: &HeaderMap,
-) -> Result<Response, Problem> {
-    let known = if_none_match(headers);
-    let wait = preferred_wait(headers);
-    let unreadable = |e: StoreError| {
-        error!(orderId = %id, error = %e, "order could not be read");
-        Problem::internal()
-    };
-    let order = store
-        .get(id)
-        .await
-        .map_err(unreadable)?
-        .filter(|order| caller.may_act_for(&order.consumer_id))
-        .ok_or_else(|| Problem::not_found(format!("there is no order with id {id}")))?;
-    let Some(seconds) = wait.filter(|&seconds| seconds > 0 && !settled(&order, known.as_deref()))
-    else {
-        return Ok(order_response(order, known.as_deref(), wait));
-    };
-    // The wait's end is fixed before the slot is taken, and the lease outlives it by a margin
-    // for the last read (never past the function's 25 s timeout).
-    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(seconds);
-    let now = Utc::now();
-    let until = now + chrono::Duration::seconds(seconds as i64 + LEASE_MARGIN_SECONDS);
-    let lease = match store.take(&caller.subject, now, until).await {
-        Ok(Taken::Slot(lease)) => lease,
-        Ok(Taken::Full { free_at }) => {
-            return Err(too_many_waits(Taken::retry_after(free_at, Utc::now())));
-        }
-        Err(e) => {
-            // Without a slot it may not wait: it answers at once, as a server may ignore a
-            // preference (RFC 7240), rather than wait unbounded or fail the read.
-            warn!(orderId = %id, error = %e, "wait slots unreadable; answered without waiting");
-            return Ok(order_response(order, known.as_deref(), None));
-        }
-    };
-    let waited = read_until_changed(store, id, order, known.as_deref(), deadline).await;
-    if let Err(e) = store.give_back(&lease).await {
-        warn!(orderId = %id, error = %e, slot = lease.slot, "wait slot not given back; it frees itself when its lease ends");
-    }
-    Ok(order_response(
-        waited.map_err(unreadable)?,
-        known.as_deref(),
-        wait,
-    ))
 }
 
 /// `retry_after`: whole seconds until the caller's first held wait ends.
@@ -518,45 +267,11 @@ fn too_many_waits(retry_after: u64) -> Problem {
     .retry_after(retry_after)
 }
 
-/// Whether a wait would end at once: the order is decided (it never changes again, so waiting
-/// on it would only hold a function) or already differs from what the client knows.
-fn settled(order: &Order, known: Option<&str>) -> bool {
-    order.status.is_terminal() || known.is_some_and(|known| etag(order) != known)
-}
-
-/// Reads the order again (backing off to once a second) until it is settled or `deadline` has
-/// passed; the order the wait began with is `first`.
-async fn read_until_changed<S: OrderStore>(
-    store: &S,
-    id: Uuid,
-    first: Order,
-    known: Option<&str>,
-    deadline: tokio::time::Instant,
-) -> Result<Order, StoreError> {
-    let mut pauses = WAIT_READS_MS
-        .into_iter()
-        .chain(std::iter::repeat(WAIT_READ_MAX_MS));
-    let mut order = first;
-    loop {
-        let now = tokio::time::Instant::now();
-        if settled(&order, known) || now >= deadline {
-            return Ok(order);
-        }
-        let pause = std::time::Duration::from_millis(pauses.next().unwrap_or(WAIT_READ_MAX_MS));
-        tokio::time::sleep(pause.min(deadline - now)).await;
-        // Another consumer's order was never shown; an order does not change consumer.
-        match store.get(id).await? {
-            Some(read) => order = read,
-            None => return Ok(order),
-        }
-    }
-}
-
-fn etag(order: &Order) -> String {
-    format!("\"v{}\"", order.version)
-}
-
-fn order_response(order: Order, known: Option<&str>, wait: Option<u64>) -> Response {
+fn order_response(shown: Shown, known: Option<&str>) -> Response {
+    let Shown {
+        order,
+        wait_applied,
+    } = shown;
     let tag = etag(&order);
     let unchanged = known == Some(tag.as_str());
     let decided = order.status.is_terminal();
@@ -574,7 +289,7 @@ fn order_response(order: Order, known: Option<&str>, wait: Option<u64>) -> Respo
         // The order is still moving: a client polling without a wait should come back in a second.
         headers.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
     }
-    if let Some(seconds) = wait {
+    if let Some(seconds) = wait_applied {
         headers.insert(
             PREFERENCE_APPLIED,
             HeaderValue::from_str(&format!("wait={seconds}")).expect("digits"),
@@ -582,8 +297,6 @@ fn order_response(order: Order, known: Option<&str>, wait: Option<u64>) -> Respo
     }
     response
 }
-
-pub const PREFERENCE_APPLIED: HeaderName = HeaderName::from_static("preference-applied");
 
 /// The `wait` preference of `Prefer` (RFC 7240: preferences separated by commas, parameters by
 /// semicolons), capped at `MAX_WAIT_SECONDS`. A value that is no number is ignored, as the RFC
@@ -613,29 +326,25 @@ fn if_none_match(headers: &HeaderMap) -> Option<String> {
     Some(first.strip_prefix("W/").unwrap_or(first).to_owned())
 }
 
-fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, Problem> {
-    header_token(headers, &IDEMPOTENCY_KEY, "Idempotency-Key")
-}
-
-async fn unknown_route(uri: axum::http::Uri) -> Problem {
-    Problem::not_found(format!(
-        "no resource at {}; the API serves POST /orders, GET /orders/{{orderId}}, GET \
-         /consumers/{{consumerId}}/webhook-secret and POST \
-         /consumers/{{consumerId}}/webhook-secret/rotate",
-        uri.path()
-    ))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::replica::memory::MemoryReplica;
-    use crate::store::memory::MemoryStore;
+    use crate::adapters::memory::orders::MemoryStore;
+    use crate::adapters::memory::replica::MemoryReplica;
+    use crate::app::callbacks::{Callbacks, Policy};
+    use crate::entry::http::{Routes, router, router_for};
+    use crate::ports::master_secret::MasterSecret;
+    use crate::ports::orders::{IdempotencyClaim, Placement, StoreError};
+    use crate::ports::wait_slots::Taken;
+    use crate::ports::webhook_generations::GenerationStore;
+    use axum::Router;
     use axum::body::{Body, to_bytes};
     use axum::http::Request;
     use serde_json::Value;
     use shared::http::CORRELATION_ID;
     use shared::identity::OPERATOR_SCOPE;
+    use shared::outbox::OutboxRecord;
+    use std::sync::Arc;
     use tower::ServiceExt;
 
     const ORDER: &str = r#"{"consumerId":"consumer-1","restaurantId":"restaurant-1",
@@ -715,14 +424,14 @@ mod tests {
     }
 
     /// Moves the stored order on by one reply, as order-replies would.
-    async fn reply(store: &MemoryStore, id: &str, reply: crate::domain::Reply) {
+    async fn reply(store: &MemoryStore, id: &str, reply: crate::domain::order::Reply) {
         let order = store
             .get(Uuid::parse_str(id).unwrap())
             .await
             .unwrap()
             .unwrap();
-        let crate::domain::Transition::Changed { order: next } =
-            crate::domain::apply(&order, &reply, Utc::now())
+        let crate::domain::order::Transition::Changed { order: next } =
+            crate::domain::order::apply(&order, &reply, Utc::now())
         else {
             panic!("no change");
         };
@@ -778,7 +487,7 @@ mod tests {
         reply(
             &store,
             &id,
-            crate::domain::Reply::ConsumerValidationFailed {
+            crate::domain::order::Reply::ConsumerValidationFailed {
                 reason: "no".into(),
             },
         )
@@ -801,7 +510,7 @@ mod tests {
             let (store, id) = (store.clone(), id.clone());
             tokio::spawn(async move {
                 tokio::time::sleep(std::time::Duration::from_millis(300)).await;
-                reply(&store, &id, crate::domain::Reply::ConsumerValidated).await;
+                reply(&store, &id, crate::domain::order::Reply::ConsumerValidated).await;
                 std::time::Instant::now()
             })
         };
@@ -829,7 +538,7 @@ mod tests {
     async fn a_wait_on_a_decided_order_answers_at_once() {
         let store = MemoryStore::default();
         let id = placed(&store).await;
-        let rejected = crate::domain::Reply::ConsumerValidationFailed {
+        let rejected = crate::domain::order::Reply::ConsumerValidationFailed {
             reason: "no".into(),
         };
         reply(&store, &id, rejected).await;
@@ -1018,7 +727,7 @@ mod tests {
         async fn resolve(
             &self,
             _host: &str,
-        ) -> Result<Vec<std::net::IpAddr>, crate::callback::ResolveError> {
+        ) -> Result<Vec<std::net::IpAddr>, crate::ports::resolver::ResolveError> {
             Ok(vec![self.0])
         }
     }
@@ -1244,7 +953,7 @@ mod tests {
 
     /// A replica that knows consumer-1 (limit 100 EUR) and restaurant-1 (item-1 at 12.50 EUR).
     async fn replica_knowing(suspended: bool, accepting_orders: bool) -> MemoryReplica {
-        use crate::replica::Replicated;
+        use crate::domain::replica::Replicated;
         use shared::events::{
             ChangeMeta, ConsumerStatus, ConsumerUpdated, MenuItem, RestaurantUpdated,
         };
@@ -1328,7 +1037,8 @@ mod tests {
         async fn generations(
             &self,
             consumer_id: &str,
-        ) -> Result<crate::webhooks::Generations, crate::store::StoreError> {
+        ) -> Result<crate::domain::webhook_secrets::Generations, crate::ports::orders::StoreError>
+        {
             self.0.generations(consumer_id).await
         }
 
@@ -1336,7 +1046,8 @@ mod tests {
             &self,
             consumer_id: &str,
             now: DateTime<Utc>,
-        ) -> Result<crate::webhooks::Generations, crate::store::StoreError> {
+        ) -> Result<crate::domain::webhook_secrets::Generations, crate::ports::orders::StoreError>
+        {
             self.0.rotate(consumer_id, now).await
         }
     }
@@ -1351,7 +1062,10 @@ mod tests {
             self.0.take(caller, now, until).await
         }
 
-        async fn give_back(&self, lease: &crate::waits::Lease) -> Result<(), StoreError> {
+        async fn give_back(
+            &self,
+            lease: &crate::ports::wait_slots::Lease,
+        ) -> Result<(), StoreError> {
             self.0.give_back(lease).await
         }
     }
@@ -1362,18 +1076,21 @@ mod tests {
             order: &Order,
             outbox: &OutboxRecord,
             claim: Option<&IdempotencyClaim>,
-        ) -> Result<Placement, crate::store::StoreError> {
+        ) -> Result<Placement, crate::ports::orders::StoreError> {
             self.0.place(order, outbox, claim).await
         }
 
-        async fn get(&self, order_id: Uuid) -> Result<Option<Order>, crate::store::StoreError> {
+        async fn get(
+            &self,
+            order_id: Uuid,
+        ) -> Result<Option<Order>, crate::ports::orders::StoreError> {
             self.0.get(order_id).await
         }
 
         async fn claimed(
             &self,
             _: &IdempotencyClaim,
-        ) -> Result<Option<Placement>, crate::store::StoreError> {
+        ) -> Result<Option<Placement>, crate::ports::orders::StoreError> {
             Err(shared::aws_error::AwsError::coded(
                 "DynamoDB.GetItem",
                 "ThrottlingException",
@@ -1388,7 +1105,7 @@ mod tests {
             order: &Order,
             read_version: u64,
             outbox: Option<&OutboxRecord>,
-        ) -> Result<crate::store::Saved, crate::store::StoreError> {
+        ) -> Result<crate::ports::orders::Saved, crate::ports::orders::StoreError> {
             self.0.save(order, read_version, outbox).await
         }
     }

@@ -16,9 +16,9 @@ use shared::metrics::{self, Unit};
 use tokio::time::Instant;
 use tracing::{Instrument, info, info_span};
 
-use crate::domain::{Order, OrderStatus, Reply, Transition, VALIDATION_TIMEOUT, apply};
-use crate::store::{OrderStore, Saved, StoreError};
-use crate::timer::DeadlineTimer;
+use crate::domain::order::{Order, OrderStatus, Reply, Transition, VALIDATION_TIMEOUT, apply};
+use crate::ports::orders::{OrderStore, Saved, StoreError};
+use crate::ports::timers::DeadlineTimer;
 use shared::outbox::OutboxRecord;
 
 /// How often a reply is re-applied after losing a race (with a jittered wait between tries)
@@ -252,7 +252,7 @@ impl<S: OrderStore, D: DeadLetters> ReplyHandler<S, D> {
                 }
                 Saved::Conflict => {
                     info!(attempt, "order changed since it was read; deciding again");
-                    crate::backoff::wait(attempt).await;
+                    shared::backoff::wait(attempt).await;
                 }
             }
         }
@@ -290,7 +290,7 @@ impl<S: OrderStore, D: DeadLetters> Handler for ReplyHandler<S, D> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::memory::MemoryStore;
+    use crate::adapters::memory::orders::MemoryStore;
     use shared::dead_letter::memory::MemoryDeadLetters;
     use shared::events::{LineItem, Money};
     use uuid::Uuid;
@@ -430,15 +430,15 @@ mod tests {
             &self,
             order: &Order,
             outbox: &OutboxRecord,
-            claim: Option<&crate::store::IdempotencyClaim>,
-        ) -> Result<crate::store::Placement, StoreError> {
+            claim: Option<&crate::ports::orders::IdempotencyClaim>,
+        ) -> Result<crate::ports::orders::Placement, StoreError> {
             self.inner.place(order, outbox, claim).await
         }
 
         async fn claimed(
             &self,
-            claim: &crate::store::IdempotencyClaim,
-        ) -> Result<Option<crate::store::Placement>, StoreError> {
+            claim: &crate::ports::orders::IdempotencyClaim,
+        ) -> Result<Option<crate::ports::orders::Placement>, StoreError> {
             self.inner.claimed(claim).await
         }
 
@@ -689,15 +689,15 @@ mod tests {
             &self,
             order: &Order,
             outbox: &OutboxRecord,
-            claim: Option<&crate::store::IdempotencyClaim>,
-        ) -> Result<crate::store::Placement, StoreError> {
+            claim: Option<&crate::ports::orders::IdempotencyClaim>,
+        ) -> Result<crate::ports::orders::Placement, StoreError> {
             self.inner.place(order, outbox, claim).await
         }
 
         async fn claimed(
             &self,
-            claim: &crate::store::IdempotencyClaim,
-        ) -> Result<Option<crate::store::Placement>, StoreError> {
+            claim: &crate::ports::orders::IdempotencyClaim,
+        ) -> Result<Option<crate::ports::orders::Placement>, StoreError> {
             self.inner.claimed(claim).await
         }
 

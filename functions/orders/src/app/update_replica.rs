@@ -14,8 +14,9 @@ use shared::metrics::{self, Unit};
 use tokio::time::Instant;
 use tracing::info;
 
-use crate::replica::{Applied, ReplicaStore, Replicated};
-use crate::store::StoreError;
+use crate::domain::replica::Replicated;
+use crate::ports::orders::StoreError;
+use crate::ports::replica::{Applied, ReplicaStore};
 
 pub struct ReplicaUpdater<R, D> {
     replica: R,
@@ -123,7 +124,7 @@ impl<R: ReplicaStore, D: DeadLetters> Handler for ReplicaUpdater<R, D> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::replica::memory::MemoryReplica;
+    use crate::adapters::memory::replica::MemoryReplica;
     use shared::dead_letter::memory::MemoryDeadLetters;
     use shared::events::{ChangeMeta, ConsumerStatus};
 

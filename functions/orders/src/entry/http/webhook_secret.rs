@@ -12,11 +12,12 @@ use shared::identity::Caller;
 use shared::problem::Problem;
 use tracing::{error, info};
 
-use crate::api::App;
-use crate::callback::Resolver;
-use crate::replica::ReplicaStore;
-use crate::store::OrderStore;
-use crate::webhooks::{GenerationStore, Generations};
+use super::App;
+use crate::domain::webhook_secrets::Generations;
+use crate::ports::orders::OrderStore;
+use crate::ports::replica::ReplicaStore;
+use crate::ports::resolver::Resolver;
+use crate::ports::webhook_generations::GenerationStore;
 
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -132,10 +133,12 @@ mod tests {
     use shared::identity::OPERATOR_SCOPE;
     use tower::ServiceExt;
 
-    use crate::api::{App, Callbacks, router};
-    use crate::replica::memory::MemoryReplica;
-    use crate::store::memory::MemoryStore;
-    use crate::webhooks::{Keyring, MasterSecret};
+    use crate::adapters::memory::orders::MemoryStore;
+    use crate::adapters::memory::replica::MemoryReplica;
+    use crate::app::callbacks::Callbacks;
+    use crate::domain::webhook_secrets::Keyring;
+    use crate::entry::http::{App, router};
+    use crate::ports::master_secret::MasterSecret;
 
     async fn send(
         store: &MemoryStore,

@@ -2,16 +2,13 @@
 //! Their owners publish every change with the entity's whole state and version
 //! (`ConsumerUpdated`, `RestaurantUpdated`); the replica keeps the newest version it has seen,
 //! so duplicated and reordered events leave it at the latest state. `POST /orders` checks and
-//! prices an order against it without calling anyone (`check`).
-
-use std::future::Future;
+//! prices an order against it without calling anyone (`check`). This is the pure part: what the
+//! replica holds and the rules an order is checked by; the port is `crate::ports::replica`.
 
 use serde::{Deserialize, Serialize};
 use shared::events::{ConsumerStatus, ConsumerUpdated, LineItem, Money, RestaurantUpdated};
 use shared::menu::{self, LineProblem};
 use shared::problem::FieldError;
-
-use crate::store::StoreError;
 
 /// One replicated entity as the replica keeps it: the owner's event, whole.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -51,29 +48,6 @@ pub fn consumer_key(consumer_id: &str) -> String {
 
 pub fn restaurant_key(restaurant_id: &str) -> String {
     format!("RESTAURANT#{restaurant_id}")
-}
-
-/// Whether an update changed the replica.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Applied {
-    Newer,
-    /// The replica already holds this version or a newer one.
-    Stale,
-}
-
-/// The port to the replica table.
-pub trait ReplicaStore: Clone + Send + Sync + 'static {
-    /// Stores `update` unless the replica already holds its version or a newer one.
-    fn apply(
-        &self,
-        update: &Replicated,
-    ) -> impl Future<Output = Result<Applied, StoreError>> + Send;
-    /// What the replica knows of an order's consumer and restaurant.
-    fn lookup(
-        &self,
-        consumer_id: &str,
-        restaurant_id: &str,
-    ) -> impl Future<Output = Result<Known, StoreError>> + Send;
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -165,160 +139,9 @@ pub fn check(
     }
 }
 
-pub mod memory {
-    //! The replica in memory, for handler tests.
-
-    use std::collections::HashMap;
-    use std::sync::{Arc, Mutex};
-
-    use super::*;
-
-    #[derive(Clone, Default)]
-    pub struct MemoryReplica {
-        pub entities: Arc<Mutex<HashMap<String, Replicated>>>,
-    }
-
-    impl ReplicaStore for MemoryReplica {
-        async fn apply(&self, update: &Replicated) -> Result<Applied, StoreError> {
-            let mut entities = self.entities.lock().unwrap();
-            let key = update.key();
-            if entities
-                .get(&key)
-                .is_some_and(|held| held.version() >= update.version())
-            {
-                return Ok(Applied::Stale);
-            }
-            entities.insert(key, update.clone());
-            Ok(Applied::Newer)
-        }
-
-        async fn lookup(
-            &self,
-            consumer_id: &str,
-            restaurant_id: &str,
-        ) -> Result<Known, StoreError> {
-            let entities = self.entities.lock().unwrap();
-            Ok(Known {
-                consumer: match entities.get(&consumer_key(consumer_id)) {
-                    Some(Replicated::Consumer(c)) => Some(c.clone()),
-                    _ => None,
-                },
-                restaurant: match entities.get(&restaurant_key(restaurant_id)) {
-                    Some(Replicated::Restaurant(r)) => Some(r.clone()),
-                    _ => None,
-                },
-            })
-        }
-    }
-}
-
-pub mod dynamo {
-    //! The replica table (`REPLICAS_TABLE`): key `pk` (`CONSUMER#<id>`, `RESTAURANT#<id>`), the
-    //! entity's `version`, and the owner's event whole under `entity`.
-
-    use std::collections::HashMap;
-
-    use aws_sdk_dynamodb::Client;
-    use aws_sdk_dynamodb::operation::put_item::PutItemError;
-    use aws_sdk_dynamodb::types::AttributeValue;
-    use shared::aws_error::AwsError;
-
-    use super::*;
-
-    #[derive(Clone, Debug)]
-    pub struct DynamoReplica {
-        client: Client,
-        table: String,
-    }
-
-    #[derive(Serialize, Deserialize)]
-    struct Row {
-        pk: String,
-        version: u64,
-        entity: Replicated,
-    }
-
-    impl DynamoReplica {
-        pub fn from_env(config: &shared::aws::SdkConfig) -> Result<Self, shared::aws::MissingEnv> {
-            Ok(Self {
-                client: shared::aws::dynamodb(config),
-                table: shared::aws::required_env("REPLICAS_TABLE")?,
-            })
-        }
-
-        /// An eventually consistent read: the replica lags its owner anyway, and it costs half.
-        async fn get(&self, key: String) -> Result<Option<Replicated>, StoreError> {
-            let output = self
-                .client
-                .get_item()
-                .table_name(&self.table)
-                .key("pk", AttributeValue::S(key))
-                .send()
-                .await
-                .map_err(|e| AwsError::from_sdk("DynamoDB.GetItem", e))?;
-            output
-                .item
-                .map(|item| serde_dynamo::from_item::<_, Row>(item).map(|row| row.entity))
-                .transpose()
-                .map_err(|e| StoreError::Corrupt(e.to_string()))
-        }
-    }
-
-    impl ReplicaStore for DynamoReplica {
-        async fn apply(&self, update: &Replicated) -> Result<Applied, StoreError> {
-            let row = Row {
-                pk: update.key(),
-                version: update.version(),
-                entity: update.clone(),
-            };
-            let item: HashMap<String, AttributeValue> =
-                serde_dynamo::to_item(&row).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-            let result = self
-                .client
-                .put_item()
-                .table_name(&self.table)
-                .set_item(Some(item))
-                .condition_expression("attribute_not_exists(pk) OR version < :version")
-                .expression_attribute_values(":version", AttributeValue::N(row.version.to_string()))
-                .send()
-                .await;
-            match result {
-                Ok(_) => Ok(Applied::Newer),
-                Err(error) => match error.as_service_error() {
-                    Some(PutItemError::ConditionalCheckFailedException(_)) => Ok(Applied::Stale),
-                    _ => Err(AwsError::from_sdk("DynamoDB.PutItem", error).into()),
-                },
-            }
-        }
-
-        async fn lookup(
-            &self,
-            consumer_id: &str,
-            restaurant_id: &str,
-        ) -> Result<Known, StoreError> {
-            let (consumer, restaurant) = tokio::join!(
-                self.get(consumer_key(consumer_id)),
-                self.get(restaurant_key(restaurant_id))
-            );
-            Ok(Known {
-                consumer: match consumer? {
-                    Some(Replicated::Consumer(c)) => Some(c),
-                    _ => None,
-                },
-                restaurant: match restaurant? {
-                    Some(Replicated::Restaurant(r)) => Some(r),
-                    _ => None,
-                },
-            })
-        }
-    }
-}
-
 #[cfg(test)]
-mod tests {
-    use super::memory::MemoryReplica;
+pub(crate) mod tests {
     use super::*;
-    use proptest::prelude::*;
     use shared::events::{ChangeMeta, MenuItem};
 
     pub fn eur(amount_minor: u64) -> Money {
@@ -420,45 +243,5 @@ mod tests {
             errors[0].message,
             "order total 2500 EUR is over consumer consumer-1's limit of 2000 EUR"
         );
-    }
-
-    fn updates() -> impl Strategy<Value = Vec<Replicated>> {
-        // Versions 1..=6 of one consumer and one restaurant, each state telling its version.
-        let versions: Vec<Replicated> = (1..=6u64)
-            .flat_map(|v| {
-                [
-                    Replicated::Consumer(consumer(v, ConsumerStatus::Active, v * 100)),
-                    Replicated::Restaurant(restaurant(v, v % 2 == 0, v * 10)),
-                ]
-            })
-            .collect();
-        // Every update at least once, some twice, in any order.
-        (
-            Just(versions.clone()),
-            proptest::collection::vec(0..versions.len(), 0..12),
-        )
-            .prop_flat_map(|(all, extra)| {
-                let mut delivered = all.clone();
-                delivered.extend(extra.into_iter().map(|i| all[i].clone()));
-                Just(delivered).prop_shuffle()
-            })
-    }
-
-    proptest! {
-        /// Duplicated and reordered deliveries leave the replica at the latest version of each.
-        #[test]
-        fn the_replica_ends_at_the_latest_version_whatever_the_delivery(delivered in updates()) {
-            let replica = MemoryReplica::default();
-            let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
-            runtime.block_on(async {
-                for update in &delivered {
-                    replica.apply(update).await.unwrap();
-                }
-                let known = replica.lookup("consumer-1", "restaurant-1").await.unwrap();
-                prop_assert_eq!(known.consumer.map(|c| (c.version, c.order_limit)), Some((6, Some(eur(600)))));
-                prop_assert_eq!(known.restaurant.map(|r| (r.version, r.menu[0].price.amount_minor)), Some((6, 60)));
-                Ok(())
-            })?;
-        }
     }
 }

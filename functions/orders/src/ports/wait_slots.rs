@@ -10,7 +10,7 @@ use std::future::Future;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use crate::store::StoreError;
+use crate::ports::orders::StoreError;
 
 /// Concurrent waits per caller: a client following a handful of orders at once waits on each;
 /// beyond that it polls, or is called back.

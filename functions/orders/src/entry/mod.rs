@@ -1,0 +1,3 @@
+//! The entry points of the order context other than the Lambda binaries themselves.
+
+pub mod http;
