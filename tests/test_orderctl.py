@@ -86,7 +86,8 @@ def test_place_prints_the_order_then_each_status_to_the_decision(stack, tmp_path
     order_id = lines[0].split()[1]
     statuses = [line.split()[2] for line in lines[1:]]
     assert statuses[0] in ("PENDING", "CONSUMER_VALIDATED", "ORDER_DETAILS_VALIDATED", "VALIDATED"), out
-    assert statuses[-1] == "VALIDATED" and "total" in lines[-1], out
+    # 2 x item-1 at 12.50 EUR (infra/demo-data.json), shown as money, not as 2500 minor units.
+    assert statuses[-1] == "VALIDATED" and lines[-1].endswith("total 25.00 EUR"), out
     assert len(statuses) == len(set(statuses)), out  # each status once: the long poll, not a loop
     # get and watch on the same order, the one as the API shows it, the other its decision.
     assert "VALIDATED" in orderctl(stack, tmp_path, "get", order_id, json_out=False)

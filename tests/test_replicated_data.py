@@ -115,7 +115,7 @@ def test_events_delivered_twice_and_in_reverse_leave_the_replica_at_the_latest_v
     ({"consumerId": "consumer-1", "restaurantId": "restaurant-1", "lineItems": [{"menuItemId": "item-3", "quantity": 1}]},
      "lineItems[0].menuItemId", "menu item item-3 is not available"),
     ({"consumerId": "consumer-3", "restaurantId": "restaurant-1", "lineItems": [{"menuItemId": "item-1", "quantity": 3}]},
-     "lineItems", "order total 3750 EUR is over consumer consumer-3's limit of 3000 EUR"),
+     "lineItems", "order total 37.50 EUR is over consumer consumer-3's limit of 30.00 EUR"),
 ], ids=["suspended consumer", "closed restaurant", "unknown item", "unavailable item", "over the limit"])
 def test_what_the_replica_proves_wrong_is_refused_at_intake(stack, body, field, message):
     before = len(stack.scan("OrdersTable"))
@@ -136,8 +136,8 @@ def test_an_order_placed_before_a_price_change_is_rejected_for_the_price(stack):
     shown = wait_for(stack, order_id, {"VALIDATED", "REJECTED"})
     assert shown["status"] == "REJECTED"
     assert shown["rejectionReasons"] == [
-        f"the price changed: the order was placed at 1000 EUR, restaurant {restaurant}'s menu now "
-        "makes it 1200 EUR; place it again at the new price"]
+        f"the price changed: the order was placed at 10.00 EUR, restaurant {restaurant}'s menu now "
+        "makes it 12.00 EUR; place it again at the new price"]
 
 
 def test_the_consumer_context_applies_the_spending_limit_to_the_intake_total(stack):
@@ -155,7 +155,7 @@ def test_the_consumer_context_applies_the_spending_limit_to_the_intake_total(sta
         stack.function("ConsumerValidatorFunction", "start")
     shown = wait_for(stack, order_id, {"VALIDATED", "REJECTED"})
     assert shown["status"] == "REJECTED"
-    assert shown["rejectionReasons"] == [f"order total 2500 EUR is over consumer {consumer}'s limit of 2000 EUR"]
+    assert shown["rejectionReasons"] == [f"order total 25.00 EUR is over consumer {consumer}'s limit of 20.00 EUR"]
 
 
 def test_an_order_for_a_restaurant_not_yet_replicated_is_accepted_and_validated(stack):
@@ -192,7 +192,7 @@ def test_the_spending_limit_holds_for_an_order_accepted_unpriced(stack, quantity
     wait_for_replica(stack, f"RESTAURANT#{restaurant}", 1)
     assert shown["status"] == outcome
     if outcome == "REJECTED":
-        assert shown["rejectionReasons"] == [f"order total 2700 EUR is over consumer {consumer}'s limit of 2000 EUR"]
+        assert shown["rejectionReasons"] == [f"order total 27.00 EUR is over consumer {consumer}'s limit of 20.00 EUR"]
 
 
 def test_only_an_operator_changes_consumers_and_menus(stack):

@@ -64,6 +64,25 @@ pub struct Money {
     pub amount_minor: u64,
 }
 
+impl std::fmt::Display for Money {
+    /// As a person reads it: in the currency's major unit, with as many decimals as ISO 4217
+    /// gives it minor units (`25.00 EUR`, `1500 JPY`, `1.250 KWD`). A code without a minor unit
+    /// in ISO 4217 is shown in minor units, saying so.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let exponent = iso_currency::Currency::from_code(&self.currency).and_then(|c| c.exponent());
+        match exponent {
+            Some(0) => write!(f, "{} {}", self.amount_minor, self.currency),
+            Some(digits) => {
+                let scale = 10u64.pow(u32::from(digits));
+                let (major, minor) = (self.amount_minor / scale, self.amount_minor % scale);
+                let width = usize::from(digits);
+                write!(f, "{major}.{minor:0width$} {}", self.currency)
+            }
+            None => write!(f, "{} minor units of {}", self.amount_minor, self.currency),
+        }
+    }
+}
+
 /// A count as JSON Schema's `integer` takes it: whole, in whatever form (`100`, `100.0`,
 /// `1e2`), as `quantity` is; `100.5` and `-1` are refused.
 fn whole_number<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<u64, D::Error> {
@@ -192,12 +211,8 @@ pub struct ConsumerValidated {
 /// applies it to a total priced after the consumer answered exactly as the consumer context
 /// does: why `total` is over `limit` for `consumer_id`, if it is.
 pub fn over_limit(consumer_id: &str, total: &Money, limit: &Money) -> Option<String> {
-    (total.currency != limit.currency || total.amount_minor > limit.amount_minor).then(|| {
-        format!(
-            "order total {} {} is over consumer {consumer_id}'s limit of {} {}",
-            total.amount_minor, total.currency, limit.amount_minor, limit.currency
-        )
-    })
+    (total.currency != limit.currency || total.amount_minor > limit.amount_minor)
+        .then(|| format!("order total {total} is over consumer {consumer_id}'s limit of {limit}"))
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -300,6 +315,26 @@ event!(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn money(currency: &str, amount_minor: u64) -> Money {
+        Money {
+            currency: currency.into(),
+            amount_minor,
+        }
+    }
+
+    #[test]
+    fn money_is_shown_in_its_currencys_major_unit() {
+        assert_eq!(money("EUR", 2500).to_string(), "25.00 EUR");
+        assert_eq!(money("EUR", 5).to_string(), "0.05 EUR");
+        assert_eq!(money("JPY", 1500).to_string(), "1500 JPY");
+        assert_eq!(money("KWD", 1250).to_string(), "1.250 KWD");
+        assert_eq!(money("XYZ", 2500).to_string(), "2500 minor units of XYZ");
+        assert_eq!(
+            over_limit("c-1", &money("EUR", 2500), &money("EUR", 2000)).unwrap(),
+            "order total 25.00 EUR is over consumer c-1's limit of 20.00 EUR"
+        );
+    }
 
     #[test]
     fn an_amount_is_any_whole_number_as_json_schema_counts_them() {

@@ -52,12 +52,9 @@ pub fn check(
     match priced {
         Ok(priced) if reasons.is_empty() => match expected {
             Some(expected) if *expected != priced.total => Err(vec![format!(
-                "the price changed: the order was placed at {} {}, restaurant {restaurant_id}'s \
-                 menu now makes it {} {}; place it again at the new price",
-                expected.amount_minor,
-                expected.currency,
-                priced.total.amount_minor,
-                priced.total.currency
+                "the price changed: the order was placed at {expected}, restaurant \
+                 {restaurant_id}'s menu now makes it {}; place it again at the new price",
+                priced.total
             )]),
             _ => Ok(priced.total),
         },
@@ -170,8 +167,8 @@ mod tests {
         assert_eq!(
             reasons,
             [
-                "the price changed: the order was placed at 2400 EUR, restaurant restaurant-1's \
-              menu now makes it 2500 EUR; place it again at the new price"
+                "the price changed: the order was placed at 24.00 EUR, restaurant restaurant-1's \
+              menu now makes it 25.00 EUR; place it again at the new price"
             ]
         );
     }

@@ -35,7 +35,7 @@ impl Validator for RestaurantValidator {
                 order.total.as_ref(),
             ) {
                 Ok(total) => {
-                    info!(totalMinor = total.amount_minor, currency = %total.currency, "order details valid");
+                    info!(total = %total, "order details valid");
                     Entry::of(&OrderDetailsValidated {
                         meta: EventMeta::answering(&order.meta, OrderDetailsValidated::DETAIL_TYPE),
                         total,

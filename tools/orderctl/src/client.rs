@@ -182,6 +182,14 @@ pub fn is_decided(order: &Value) -> bool {
 
 /// One line of progress: how long since the order was placed, its status, and, once decided,
 /// its total or its reasons.
+/// A `Money` of the API as a person reads it (`25.00 EUR`); as sent when it is none.
+pub fn shown_money(total: &Value) -> String {
+    match serde_json::from_value::<shared::events::Money>(total.clone()) {
+        Ok(money) => money.to_string(),
+        Err(_) => total.to_string(),
+    }
+}
+
 pub fn progress_line(order: &Value) -> String {
     let history = order["history"].as_array().cloned().unwrap_or_default();
     let at = |change: Option<&Value>| {
@@ -196,11 +204,7 @@ pub fn progress_line(order: &Value) -> String {
     let status = order["status"].as_str().unwrap_or("?");
     let mut line = format!("{elapsed:>7.2} s  {status}");
     if let Some(total) = order.get("total") {
-        line += &format!(
-            "  total {} {}",
-            total["amountMinor"],
-            total["currency"].as_str().unwrap_or_default()
-        );
+        line += &format!("  total {}", shown_money(total));
     }
     if let Some(reasons) = order["rejectionReasons"].as_array() {
         let reasons: Vec<&str> = reasons.iter().filter_map(Value::as_str).collect();
@@ -221,7 +225,7 @@ mod tests {
                         {"status": "VALIDATED", "at": "2026-11-27T12:00:00.410Z"}]});
         assert_eq!(
             progress_line(&order),
-            "   0.41 s  VALIDATED  total 2350 EUR"
+            "   0.41 s  VALIDATED  total 23.50 EUR"
         );
         let rejected = json!({"status": "REJECTED", "rejectionReasons": ["VALIDATION_TIMEOUT"],
             "history": [{"status": "PENDING", "at": "2026-11-27T12:00:00Z"},

@@ -250,11 +250,7 @@ fn render(words: &[&str], answer: &Value) -> String {
                     text(&order["restaurantId"])
                 );
                 if let Some(total) = order.get("total") {
-                    out += &format!(
-                        "  total {} {}\n",
-                        text(&total["amountMinor"]),
-                        text(&total["currency"])
-                    );
+                    out += &format!("  total {}\n", client::shown_money(total));
                 }
                 for reason in order["rejectionReasons"].as_array().into_iter().flatten() {
                     out += &format!("  rejected: {}\n", text(reason));

@@ -153,8 +153,7 @@ pub fn apply(order: &Order, reply: &Reply, at: DateTime<Utc>) -> Transition {
         {
             let placed = order.total.as_ref().expect("checked above");
             next.rejection_reasons = vec![format!(
-                "the restaurant priced the order at {} {}, not the {} {} it was placed at",
-                total.amount_minor, total.currency, placed.amount_minor, placed.currency
+                "the restaurant priced the order at {total}, not the {placed} it was placed at"
             )];
             next.status = Rejected;
         }
@@ -313,7 +312,7 @@ mod tests {
         assert_eq!(other.status, Rejected);
         assert_eq!(
             other.rejection_reasons,
-            ["the restaurant priced the order at 2600 EUR, not the 2500 EUR it was placed at"]
+            ["the restaurant priced the order at 26.00 EUR, not the 25.00 EUR it was placed at"]
         );
         assert_eq!(other.total, Some(eur(2500)));
     }
@@ -489,7 +488,7 @@ mod tests {
             } else {
                 prop_assert_eq!(order.status, Rejected);
                 prop_assert_eq!(order.rejection_reasons, vec![format!(
-                    "order total {total} EUR is over consumer consumer-1's limit of {limit} EUR"
+                    "order total {} is over consumer consumer-1's limit of {}", eur(total), eur(limit)
                 )]);
             }
         }

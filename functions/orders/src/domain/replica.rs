@@ -241,7 +241,7 @@ pub(crate) mod tests {
         let errors = check("consumer-1", "restaurant-1", &[line("item-1", 2)], &known).unwrap_err();
         assert_eq!(
             errors[0].message,
-            "order total 2500 EUR is over consumer consumer-1's limit of 2000 EUR"
+            "order total 25.00 EUR is over consumer consumer-1's limit of 20.00 EUR"
         );
     }
 }
