@@ -2,7 +2,7 @@
 process spends per order, and what the stack costs idle, with devstack's moto speed fixes on and
 off (`moto_speedups.py`), each on a fresh stack.
 
-Run with `make bench` (or `python -m infra.bench.flow`). It prints figures beside the targets of
+Run with `make bench-local-stack` (or `python -m infra.bench.flow`). It prints figures beside the targets of
 the local stack; it asserts nothing."""
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Benchmark: POST /orders latency on empty tables and after 10,000 stored orders, on the local
 stack, beside the latency of the emulator's own TransactWriteItems measured in the same run.
 
-Run with `make bench`. It prints figures; it asserts nothing."""
+Run with `make bench-local-stack`. It prints figures; it asserts nothing."""
 
 from __future__ import annotations
 

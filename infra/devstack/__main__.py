@@ -49,7 +49,7 @@ def main() -> int:
     up.add_argument("--state", type=Path, default=Path(".local/devstack.json"),
                     help="written once the stack is ready: endpoints and resource names")
     up.add_argument("--faults", type=json.loads, default={},
-                    help='fault settings as JSON, e.g. \'{"crashes": 0.02}\' (see the README)')
+                    help='fault settings as JSON, e.g. \'{"crashes": 0.02}\' (see docs/local-stack.md)')
     invoke = commands.add_parser("invoke", help="run one function once on an event")
     invoke.add_argument("function", help="logical id (OrderApiFunction) or binary (order-api)")
     invoke.add_argument("--event", type=Path, required=True, help="the event, as AWS would send it")
