@@ -495,7 +495,7 @@ mod tests {
         assert!(log.iter().rposition(|e| e == "start a:ok").unwrap() > at("end a:ok"));
     }
 
-    #[tokio::test]
+    #[tokio::test(start_paused = true)]
     async fn a_slow_message_runs_out_of_time_alone_and_comes_again() {
         let messages = [
             message("slow", "a:slow", 1),

@@ -155,6 +155,7 @@ impl SqsDeadLetters {
     }
 }
 
+#[cfg(any(test, feature = "testing"))]
 pub mod memory {
     //! A dead-letter queue in memory, for handler tests; it can be told to refuse.
 

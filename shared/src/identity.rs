@@ -83,7 +83,7 @@ impl<S: Send + Sync> FromRequestParts<S> for Caller {
 
 /// The request context API Gateway passes, on a route that declares no `AuthorizationScopes`,
 /// for a token of `subject` with `scopes`: the scopes in the `scope` claim, `jwt.scopes` null.
-#[cfg(any(test, feature = "hostile"))]
+#[cfg(any(test, feature = "testing"))]
 pub fn request_context(subject: &str, scopes: &[&str]) -> RequestContext {
     let mut claims = serde_json::json!({"sub": subject, "exp": "1795698000", "iat": "1795694400"});
     if !scopes.is_empty() {
@@ -93,7 +93,7 @@ pub fn request_context(subject: &str, scopes: &[&str]) -> RequestContext {
 }
 
 /// An HTTP API request context whose `authorizer` is `authorizer`, as JSON, for tests.
-#[cfg(any(test, feature = "hostile"))]
+#[cfg(any(test, feature = "testing"))]
 pub fn context_with_authorizer(authorizer: serde_json::Value) -> RequestContext {
     let context = serde_json::json!({
         "routeKey": "$default",

@@ -6,13 +6,13 @@ pub mod aws_error;
 pub mod backoff;
 pub mod batch;
 pub mod bus;
-#[cfg(any(test, feature = "hostile"))]
+#[cfg(any(test, feature = "testing"))]
 pub mod corpus;
 pub mod dead_letter;
 pub mod entity_api;
 pub mod envelope;
 pub mod events;
-#[cfg(any(test, feature = "hostile"))]
+#[cfg(any(test, feature = "testing"))]
 pub mod hostile;
 pub mod http;
 pub mod identity;

@@ -206,12 +206,14 @@ fn unbuilt(error: aws_sdk_dynamodb::error::BuildError) -> TableError {
 }
 
 /// An in-memory adapter for handler tests: entities as JSON, the outbox as a list.
+#[cfg(any(test, feature = "testing"))]
 #[derive(Clone, Default)]
 pub struct MemoryVersionedStore {
     pub entities: Arc<Mutex<HashMap<String, serde_json::Value>>>,
     pub outbox: Arc<Mutex<Vec<OutboxRecord>>>,
 }
 
+#[cfg(any(test, feature = "testing"))]
 impl VersionedStore for MemoryVersionedStore {
     async fn get<E: Entity>(&self, id: &str) -> Result<Option<E>, TableError> {
         let stored = self.entities.lock().unwrap().get(id).cloned();

@@ -10,66 +10,22 @@
 //! within EventBridge's limits: ten entries and 256 KB, counted as it counts them.
 
 use std::collections::HashSet;
-use std::future::Future;
 use std::time::Duration;
 
 use aws_lambda_events::event::dynamodb::{Event, EventRecord};
 use aws_lambda_events::event::streams::{DynamoDbBatchItemFailure, DynamoDbEventResponse};
 use chrono::Utc;
 use shared::backoff::Backoff;
-use shared::bus::{EntryOutcome, EventBus, MAX_BYTES_PER_CALL, MAX_ENTRIES_PER_CALL, PublishError};
-use shared::dead_letter::{DeadLetterError, SqsDeadLetters};
+use shared::bus::{EntryOutcome, MAX_BYTES_PER_CALL, MAX_ENTRIES_PER_CALL};
 use shared::metrics::{self, Unit};
+use shared::outbox::OutboxRecord;
 use tracing::{debug, error, info, warn};
 
-use shared::outbox::OutboxRecord;
+mod outboxes;
+mod ports;
 
-/// The seam between the relay and EventBridge.
-pub trait Publisher: Send + Sync {
-    /// Publishes at most ten records of at most 256 KB together in one call; answers one outcome
-    /// per record, in order.
-    fn publish(
-        &self,
-        records: &[OutboxRecord],
-    ) -> impl Future<Output = Result<Vec<EntryOutcome>, PublishError>> + Send;
-}
-
-impl Publisher for EventBus {
-    async fn publish(&self, records: &[OutboxRecord]) -> Result<Vec<EntryOutcome>, PublishError> {
-        let entries: Vec<_> = records.iter().map(OutboxRecord::entry).collect();
-        self.put(&entries).await
-    }
-}
-
-/// A stream record that can never be published, and why.
-#[derive(Debug, Clone, PartialEq)]
-pub struct DeadRow {
-    pub sequence_number: String,
-    pub stream_arn: String,
-    /// The record's image as the stream gave it (DynamoDB JSON), for an operator to read.
-    pub image: String,
-    pub reason: String,
-}
-
-/// Where rows that can never be published go: `OutboxRelayFailures`.
-pub trait DeadRows: Send + Sync {
-    fn dead_letter(
-        &self,
-        row: &DeadRow,
-    ) -> impl Future<Output = Result<(), DeadLetterError>> + Send;
-}
-
-impl DeadRows for SqsDeadLetters {
-    async fn dead_letter(&self, row: &DeadRow) -> Result<(), DeadLetterError> {
-        self.send_stream_record(
-            &row.image,
-            &row.reason,
-            &row.stream_arn,
-            &row.sequence_number,
-        )
-        .await
-    }
-}
+pub use outboxes::Outboxes;
+pub use ports::{DeadRow, DeadRows, Publisher};
 
 /// Retries within one invocation, before the stream mapping's own retries.
 #[derive(Debug, Clone, Copy)]
@@ -88,82 +44,6 @@ impl Default for Retries {
             },
         }
     }
-}
-
-/// What each outbox may carry: its context's source and the detail types that context writes
-/// there. A row with any other (written by someone with a `PutItem` on the table, not by the
-/// context's own code) is dead-lettered, not published: the bus trusts its sources.
-#[derive(Debug, Clone)]
-pub struct Outboxes {
-    tables: Vec<(String, &'static str, &'static [&'static str])>,
-}
-
-impl Outboxes {
-    /// The outbox tables by name: the orders', the consumers' and the restaurants'.
-    pub fn new(orders: &str, consumers: &str, restaurants: &str) -> Self {
-        use shared::events::{
-            ConsumerUpdated, Event, OrderCreated, OrderRejected, OrderValidated, RestaurantUpdated,
-            source,
-        };
-        const ORDERS: &[&str] = &[
-            OrderCreated::DETAIL_TYPE,
-            OrderValidated::DETAIL_TYPE,
-            OrderRejected::DETAIL_TYPE,
-        ];
-        Self {
-            tables: vec![
-                (orders.to_owned(), source::ORDERS, ORDERS),
-                (
-                    consumers.to_owned(),
-                    source::CONSUMERS,
-                    &[ConsumerUpdated::DETAIL_TYPE],
-                ),
-                (
-                    restaurants.to_owned(),
-                    source::RESTAURANTS,
-                    &[RestaurantUpdated::DETAIL_TYPE],
-                ),
-            ],
-        }
-    }
-
-    /// The names the template sets (`ORDERS_OUTBOX_TABLE`, `CONSUMERS_OUTBOX_TABLE`,
-    /// `RESTAURANTS_OUTBOX_TABLE`).
-    pub fn from_env() -> Result<Self, shared::aws::MissingEnv> {
-        use shared::aws::required_env;
-        Ok(Self::new(
-            &required_env("ORDERS_OUTBOX_TABLE")?,
-            &required_env("CONSUMERS_OUTBOX_TABLE")?,
-            &required_env("RESTAURANTS_OUTBOX_TABLE")?,
-        ))
-    }
-
-    /// Whether this relay knows the stream's table as an outbox. A stream ARN names its table:
-    /// `arn:aws:dynamodb:<region>:<account>:table/<name>/stream/<label>`.
-    fn knows(&self, stream_arn: &str) -> bool {
-        self.tables.iter().any(|(t, ..)| t == table_of(stream_arn))
-    }
-
-    /// Whether the stream's table may carry this row.
-    fn admit(&self, stream_arn: &str, record: OutboxRecord) -> Result<OutboxRecord, String> {
-        let table = table_of(stream_arn);
-        let Some((_, source, detail_types)) = self.tables.iter().find(|(t, ..)| t == table) else {
-            return Err(format!(
-                "the stream {stream_arn} is no outbox this relay publishes"
-            ));
-        };
-        if record.source != *source || !detail_types.contains(&record.detail_type.as_str()) {
-            return Err(format!(
-                "{table} carries only {source} events {detail_types:?}, not {} {}",
-                record.source, record.detail_type
-            ));
-        }
-        Ok(record)
-    }
-}
-
-fn table_of(stream_arn: &str) -> &str {
-    stream_arn.split('/').nth(1).unwrap_or_default()
 }
 
 pub struct Relay<P, D> {
@@ -469,6 +349,8 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
     use serde_json::{Value, json};
+    use shared::bus::PublishError;
+    use shared::dead_letter::DeadLetterError;
     use std::collections::HashMap;
     use std::sync::Mutex;
     use uuid::Uuid;

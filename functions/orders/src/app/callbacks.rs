@@ -232,7 +232,7 @@ mod tests {
             })
     }
 
-    #[tokio::test]
+    #[tokio::test(start_paused = true)]
     async fn a_resolver_failing_or_silent_for_now_is_not_a_refusal() {
         let failed =
             super::check("https://servfail.example.com/", DEPLOYED, &Stub::default()).await;

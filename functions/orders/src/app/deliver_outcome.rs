@@ -442,7 +442,7 @@ mod tests {
         assert_eq!(receiver.got.lock().unwrap().len(), 2);
     }
 
-    #[tokio::test]
+    #[tokio::test(start_paused = true)]
     async fn a_slow_receiver_is_cut_at_the_deadline_and_its_neighbours_are_delivered() {
         let store = MemoryStore::default();
         let (_, slow) = decided(&store, Some("https://slow.example.com/orders")).await;

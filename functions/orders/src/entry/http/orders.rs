@@ -502,7 +502,7 @@ mod tests {
         assert!(headers.get("retry-after").is_none());
     }
 
-    #[tokio::test]
+    #[tokio::test(start_paused = true)]
     async fn a_waiting_request_answers_soon_after_the_change() {
         let store = MemoryStore::default();
         let id = placed(&store).await;
@@ -511,7 +511,7 @@ mod tests {
             tokio::spawn(async move {
                 tokio::time::sleep(std::time::Duration::from_millis(300)).await;
                 reply(&store, &id, crate::domain::order::Reply::ConsumerValidated).await;
-                std::time::Instant::now()
+                tokio::time::Instant::now()
             })
         };
         let request = get_with(
@@ -522,7 +522,7 @@ mod tests {
             ],
         );
         let (status, headers, body) = send(&store, request).await;
-        let answered = std::time::Instant::now();
+        let answered = tokio::time::Instant::now();
         let changed = changer.await.unwrap();
         assert_eq!(status, StatusCode::OK);
         assert_eq!(body["status"], "CONSUMER_VALIDATED");
@@ -534,7 +534,7 @@ mod tests {
         );
     }
 
-    #[tokio::test]
+    #[tokio::test(start_paused = true)]
     async fn a_wait_on_a_decided_order_answers_at_once() {
         let store = MemoryStore::default();
         let id = placed(&store).await;
@@ -542,7 +542,7 @@ mod tests {
             reason: "no".into(),
         };
         reply(&store, &id, rejected).await;
-        let began = std::time::Instant::now();
+        let began = tokio::time::Instant::now();
         let wait = ("prefer", "wait=20");
         let (status, _, _) =
             send(&store, get_with(&id, &[wait, ("if-none-match", "\"v2\"")])).await;
@@ -679,11 +679,11 @@ mod tests {
         assert_eq!(store.snapshot(|inner| inner.wait_takes), 0);
     }
 
-    #[tokio::test]
+    #[tokio::test(start_paused = true)]
     async fn a_wait_without_a_change_ends_after_n_seconds_with_304() {
         let store = MemoryStore::default();
         let id = placed(&store).await;
-        let began = std::time::Instant::now();
+        let began = tokio::time::Instant::now();
         let (status, headers, _) = send(
             &store,
             get_with(&id, &[("prefer", "wait=1"), ("if-none-match", "\"v1\"")]),
@@ -918,11 +918,11 @@ mod tests {
         assert_eq!(written(&store), (1, 1));
     }
 
-    #[tokio::test]
+    #[tokio::test(start_paused = true)]
     async fn another_consumers_order_is_not_found_even_when_waited_on() {
         let store = MemoryStore::default();
         let id = placed(&store).await;
-        let started = std::time::Instant::now();
+        let started = tokio::time::Instant::now();
         let peek = by("consumer-2", &[], get_with(&id, &[("prefer", "wait=5")]));
         let (status, _, problem) = send(&store, peek).await;
         assert_eq!(status, StatusCode::NOT_FOUND);
