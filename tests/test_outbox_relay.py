@@ -71,8 +71,8 @@ def test_an_accepted_order_reaches_each_validation_queue_once(stack):
         assert set(detail) == {"eventId", "orderId", "occurredAt", "schemaVersion", "correlationId",
                                "consumerId", "restaurantId", "lineItems", "total"}
         assert detail["schemaVersion"] == 1
-        assert [(l["menuItemId"], l["quantity"]) for l in detail["lineItems"]] == \
-            [(l["menuItemId"], l["quantity"]) for l in ORDER["lineItems"]]
+        assert [(line["menuItemId"], line["quantity"]) for line in detail["lineItems"]] == \
+            [(line["menuItemId"], line["quantity"]) for line in ORDER["lineItems"]]
         # The event id is the outbox row's key: the de-duplication key downstream.
         row = stack.client("dynamodb").get_item(TableName=stack.name("OutboxTable"),
                                                 Key={"eventId": {"S": detail["eventId"]}})

@@ -84,7 +84,9 @@ def envelope(detail_type: str, detail: dict) -> str:
 
 def test_events_delivered_twice_and_in_reverse_leave_the_replica_at_the_latest_version(stack):
     consumer, restaurant = f"consumer-{uuid.uuid4().hex[:8]}", f"restaurant-{uuid.uuid4().hex[:8]}"
-    meta = lambda: {"eventId": str(uuid.uuid4()), "occurredAt": "2026-11-26T12:00:00Z", "schemaVersion": 1}
+    def meta():
+        return {"eventId": str(uuid.uuid4()), "occurredAt": "2026-11-26T12:00:00Z", "schemaVersion": 1}
+
     updates = []
     for version in (1, 2, 3):
         updates.append(envelope("ConsumerUpdated", {

@@ -4,10 +4,8 @@ and every accepted order ends VALIDATED or REJECTED, even when a validator was d
 from __future__ import annotations
 
 import threading
-import time
 
 import pytest
-import requests
 
 from flows import invoke_replies, pending_order, place, queue_depth, reply, terminal_rows, wait_for
 
