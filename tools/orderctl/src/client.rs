@@ -180,8 +180,6 @@ pub fn is_decided(order: &Value) -> bool {
     matches!(order["status"].as_str(), Some("VALIDATED" | "REJECTED"))
 }
 
-/// One line of progress: how long since the order was placed, its status, and, once decided,
-/// its total or its reasons.
 /// A `Money` of the API as a person reads it (`25.00 EUR`); as sent when it is none.
 pub fn shown_money(total: &Value) -> String {
     match serde_json::from_value::<shared::events::Money>(total.clone()) {
@@ -190,6 +188,8 @@ pub fn shown_money(total: &Value) -> String {
     }
 }
 
+/// One line of progress: how long since the order was placed, its status, and, once decided,
+/// its total or its reasons.
 pub fn progress_line(order: &Value) -> String {
     let history = order["history"].as_array().cloned().unwrap_or_default();
     let at = |change: Option<&Value>| {

@@ -487,8 +487,12 @@ mod tests {
                 prop_assert_eq!(order.status, Validated);
             } else {
                 prop_assert_eq!(order.status, Rejected);
+                // EUR has two minor digits: 2500 is shown as 25.00 EUR.
+                let eur_text = |minor: u64| format!("{}.{:02} EUR", minor / 100, minor % 100);
                 prop_assert_eq!(order.rejection_reasons, vec![format!(
-                    "order total {} is over consumer consumer-1's limit of {}", eur(total), eur(limit)
+                    "order total {} is over consumer consumer-1's limit of {}",
+                    eur_text(total),
+                    eur_text(limit)
                 )]);
             }
         }
