@@ -1,9 +1,10 @@
 //! Waiting before trying again: exponential, with full jitter, so that two callers that
-//! collided once do not collide again at the same instant.
+//! collided once do not collide again at the same instant (the scheme AWS's own SDKs use:
+//! "Exponential Backoff And Jitter", AWS Architecture Blog, and the SDKs' retry behavior guide).
 
 use std::time::Duration;
 
-/// Waits that start near `base` and double per attempt, never above `cap`.
+/// The `attempt`-th wait is random in `[0, base * 2^attempt)`, the ceiling never above `cap`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Backoff {
     pub base: Duration,
