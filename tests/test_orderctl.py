@@ -154,3 +154,12 @@ def test_an_outbox_row_the_relay_could_not_publish_is_listed_and_put_back_for_th
     while taken < 2 and time.time() < deadline:
         taken += take_dead_timers(stack, {order_id})
     assert taken == 2
+
+
+def test_help_and_version_are_printed_to_stdout_and_succeed():
+    for args in (["--help"], ["--version"], ["dlq", "redrive", "--help"], ["completions", "bash"]):
+        done = subprocess.run([str(ORDERCTL), *args], capture_output=True, text=True, timeout=60)
+        assert done.returncode == 0 and done.stdout and not done.stderr, (args, done)
+    assert "Usage: orderctl" in subprocess.run([str(ORDERCTL), "--help"], capture_output=True, text=True).stdout
+    wrong = subprocess.run([str(ORDERCTL), "dlq", "shred"], capture_output=True, text=True, timeout=60)
+    assert wrong.returncode == 2 and "unrecognized subcommand 'shred'" in wrong.stderr, wrong

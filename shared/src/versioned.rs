@@ -6,7 +6,6 @@
 
 use std::collections::HashMap;
 use std::future::Future;
-use std::sync::{Arc, Mutex};
 
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
@@ -209,8 +208,8 @@ fn unbuilt(error: aws_sdk_dynamodb::error::BuildError) -> TableError {
 #[cfg(any(test, feature = "testing"))]
 #[derive(Clone, Default)]
 pub struct MemoryVersionedStore {
-    pub entities: Arc<Mutex<HashMap<String, serde_json::Value>>>,
-    pub outbox: Arc<Mutex<Vec<OutboxRecord>>>,
+    pub entities: std::sync::Arc<std::sync::Mutex<HashMap<String, serde_json::Value>>>,
+    pub outbox: std::sync::Arc<std::sync::Mutex<Vec<OutboxRecord>>>,
 }
 
 #[cfg(any(test, feature = "testing"))]

@@ -2,6 +2,7 @@
 //! limit, measured on a local stack of the benchmark's own running the release binaries. Writes
 //! bench/results/latest.{json,md} and SVG charts; prints the table and each target met or missed.
 
+mod charts;
 mod client;
 mod cost;
 mod harness;
@@ -16,7 +17,7 @@ use std::time::Duration;
 
 use crate::client::Http;
 use crate::load::{REJECTED, VALIDATED, Window};
-use crate::results::{Flow, Percentiles, Rate, Results, flow, intake, percentiles, saturation};
+use crate::results::{Flow, Rate, Results, flow, intake, percentiles, saturation};
 use crate::stack::Stack;
 
 pub type Error = Box<dyn std::error::Error + Send + Sync>;
@@ -25,9 +26,8 @@ pub fn fail<T>(message: String) -> Result<T, Error> {
     Err(message.into())
 }
 
-/// Arrival rates below the local stack's saturation, orders per second, each for `RATE_SECONDS`.
+/// Arrival rates below the local stack's saturation, orders per second.
 const RATES: [f64; 3] = [5.0, 10.0, 20.0];
-const RATE_SECONDS: f64 = 20.0;
 /// Above what two cores decide: the stack's saturation rate is what it decides meanwhile.
 const OVERLOAD_RATE: f64 = 60.0;
 /// Lambda polls a stream shard four times a second; the template sets no batching window, and
@@ -35,8 +35,28 @@ const OVERLOAD_RATE: f64 = 60.0;
 /// second at most, an eighth at the median.
 const OUTCOME_FLOOR_P50_MS: f64 = 125.0;
 
-/// Cold starts per function; the figures are their medians (peak memory: the largest).
-const COLD_STARTS: usize = 5;
+/// What an order costs, in time, AWS requests, memory and money, each beside its limit, measured
+/// on a local stack of the benchmark's own running the release binaries.
+#[derive(Debug, clap::Parser)]
+#[command(name = "bench", version)]
+struct Options {
+    /// How long each arrival rate (5, 10 and 20 orders/s) runs
+    #[arg(long, value_name = "SECONDS", default_value_t = 20.0, value_parser = positive)]
+    rate_seconds: f64,
+    /// Cold starts per function; the figures are their medians (peak memory: the largest)
+    #[arg(long, value_name = "N", default_value_t = 5, value_parser = clap::value_parser!(u16).range(1..))]
+    cold_starts: u16,
+    /// Where latest.json, latest.md and the charts are written
+    #[arg(long, value_name = "DIR", default_value = "bench/results")]
+    out: PathBuf,
+}
+
+fn positive(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(seconds) if seconds.is_finite() && seconds > 0.0 => Ok(seconds),
+        _ => Err("a number of seconds above 0".into()),
+    }
+}
 
 /// The sample event each function is measured on (`events/`, the same as `make sam-local`'s).
 const SAMPLES: [(&str, &str); 9] = [
@@ -109,11 +129,11 @@ async fn run_rate(
 }
 
 async fn functions(
-    http: &Http,
-    stack: &Stack,
+    cold: &ColdStarts<'_>,
     bin_dir: &Path,
     root: &Path,
 ) -> Result<(Vec<harness::Figures>, harness::Figures), Error> {
+    let stack = cold.stack;
     let binaries = stack.state["binaries"]
         .as_object()
         .ok_or("devstack's state names no binaries")?;
@@ -127,65 +147,70 @@ async fn functions(
             serde_json::from_value(stack.state["environments"][logical_id].clone())?;
         let event = std::fs::read(root.join("events").join(binary).join(sample))?;
         let log = stack.logs.join(format!("harness-{binary}.txt"));
-        let figures = cold_starts(
-            http,
-            stack,
-            binary,
-            &bin_dir.join(binary),
-            &environment,
-            &event,
-            &log,
-        )
-        .await?;
+        let figures = cold
+            .measure(binary, &bin_dir.join(binary), &environment, &event, &log)
+            .await?;
         print_figures(binary, &figures);
         measured.push(figures);
     }
     let log = stack.logs.join("harness-bare-echo.txt");
-    let bare = cold_starts(
-        http,
-        stack,
-        "bare-echo",
-        &bin_dir.join("bare-echo"),
-        &BTreeMap::new(),
-        b"{}",
-        &log,
-    )
-    .await?;
+    let bare = cold
+        .measure(
+            "bare-echo",
+            &bin_dir.join("bare-echo"),
+            &BTreeMap::new(),
+            b"{}",
+            &log,
+        )
+        .await?;
     print_figures("bare-echo (baseline)", &bare);
     Ok((measured, bare))
 }
 
-/// Each cold start on a quiet stack: what the previous one's invocations set off (events
-/// published, validators run) would compete with it for the CPU.
-async fn cold_starts(
-    http: &Http,
-    stack: &Stack,
-    function: &str,
-    binary: &Path,
-    environment: &BTreeMap<String, String>,
-    event: &[u8],
-    log: &Path,
-) -> Result<harness::Figures, Error> {
-    let mut runs = Vec::with_capacity(COLD_STARTS);
-    for _ in 0..COLD_STARTS {
-        load::quiet(http, stack, Duration::from_secs(1), Duration::from_secs(60)).await?;
-        runs.push(
-            harness::measure(function, binary, environment, event.to_vec().into(), log).await?,
-        );
+/// `times` cold starts of a function, each on a quiet stack: what the previous one's invocations
+/// set off (events published, validators run) would compete with it for the CPU.
+struct ColdStarts<'a> {
+    http: &'a Http,
+    stack: &'a Stack,
+    times: usize,
+}
+
+impl ColdStarts<'_> {
+    async fn measure(
+        &self,
+        function: &str,
+        binary: &Path,
+        environment: &BTreeMap<String, String>,
+        event: &[u8],
+        log: &Path,
+    ) -> Result<harness::Figures, Error> {
+        let mut runs = Vec::with_capacity(self.times);
+        for _ in 0..self.times {
+            load::quiet(
+                self.http,
+                self.stack,
+                Duration::from_secs(1),
+                Duration::from_secs(60),
+            )
+            .await?;
+            runs.push(
+                harness::measure(function, binary, environment, event.to_vec().into(), log).await?,
+            );
+        }
+        let median = |pick: fn(&harness::Figures) -> f64| {
+            let mut values: Vec<f64> = runs.iter().map(pick).collect();
+            values.sort_by(f64::total_cmp);
+            values[values.len() / 2]
+        };
+        Ok(harness::Figures {
+            function: function.to_owned(),
+            binary_bytes: runs[0].binary_bytes,
+            init_ms: median(|f| f.init_ms),
+            first_invocation_ms: median(|f| f.first_invocation_ms),
+            warm_invocation_ms: median(|f| f.warm_invocation_ms),
+            peak_mib: runs.iter().map(|f| f.peak_mib).fold(0.0, f64::max),
+        })
     }
-    let median = |pick: fn(&harness::Figures) -> f64| {
-        let mut values: Vec<f64> = runs.iter().map(pick).collect();
-        values.sort_by(f64::total_cmp);
-        values[values.len() / 2]
-    };
-    Ok(harness::Figures {
-        function: function.to_owned(),
-        binary_bytes: runs[0].binary_bytes,
-        init_ms: median(|f| f.init_ms),
-        first_invocation_ms: median(|f| f.first_invocation_ms),
-        warm_invocation_ms: median(|f| f.warm_invocation_ms),
-        peak_mib: runs.iter().map(|f| f.peak_mib).fold(0.0, f64::max),
-    })
 }
 
 fn print_figures(name: &str, f: &harness::Figures) {
@@ -238,13 +263,14 @@ fn machine() -> String {
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
+    let options = <Options as clap::Parser>::parse();
     let root = std::env::current_dir()?;
     let bin_dir = std::env::current_exe()?
         .parent()
         .ok_or("no binary folder")?
         .to_owned();
     let logs = root.join(".local/bench");
-    let out = root.join("bench/results");
+    let out = root.join(&options.out);
     let http = client::http();
 
     println!(
@@ -262,7 +288,8 @@ async fn main() -> Result<(), Error> {
     let mut rates = Vec::new();
     let mut validated = None;
     for rate in RATES {
-        let (result, window, _) = run_rate(&http, &stack, VALIDATED, rate, RATE_SECONDS).await?;
+        let (result, window, _) =
+            run_rate(&http, &stack, VALIDATED, rate, options.rate_seconds).await?;
         if rate == 10.0 {
             validated = Some((window, result.accepted, result.post_ms.clone()));
         }
@@ -280,9 +307,19 @@ async fn main() -> Result<(), Error> {
     println!("  saturation: {saturation:.1} orders decided per second");
     // Last: the sample events change the demo data (a consumer, a menu).
     println!(
-        "Functions, one at a time on a Runtime API of the benchmark's (sample events from events/), {COLD_STARTS} cold starts each:"
+        "Functions, one at a time on a Runtime API of the benchmark's (sample events from events/), {} cold starts each:",
+        options.cold_starts
     );
-    let (function_figures, bare) = functions(&http, &stack, &bin_dir, &root).await?;
+    let (function_figures, bare) = functions(
+        &ColdStarts {
+            http: &http,
+            stack: &stack,
+            times: options.cold_starts.into(),
+        },
+        &bin_dir,
+        &root,
+    )
+    .await?;
     stack.stop();
 
     println!("The same flow with every batch size 1:");
@@ -290,8 +327,14 @@ async fn main() -> Result<(), Error> {
     let unbatched_stack =
         Stack::start(&root, &bin_dir, &template, &logs.join("stack-batch-size-1"))?;
     run_rate(&http, &unbatched_stack, VALIDATED, 5.0, 4.0).await?;
-    let (unbatched_rate, unbatched_window, _) =
-        run_rate(&http, &unbatched_stack, VALIDATED, 10.0, RATE_SECONDS).await?;
+    let (unbatched_rate, unbatched_window, _) = run_rate(
+        &http,
+        &unbatched_stack,
+        VALIDATED,
+        10.0,
+        options.rate_seconds,
+    )
+    .await?;
     unbatched_stack.stop();
 
     let intake = intake(&validated_window, &post);
@@ -323,16 +366,51 @@ async fn main() -> Result<(), Error> {
     )?;
     let markdown = report::markdown(&results);
     std::fs::write(out.join("latest.md"), &markdown)?;
-    std::fs::write(out.join("outcome.svg"), report::outcome_chart(&results))?;
-    std::fs::write(out.join("cost.svg"), report::cost_chart(&results))?;
+    std::fs::write(
+        out.join("outcome.svg"),
+        charts::outcome_chart(&results.rates, results.outcome_floor_p50_ms)?,
+    )?;
+    std::fs::write(
+        out.join("cost.svg"),
+        charts::cost_chart(&results.validated.cost, &results.floor)?,
+    )?;
     println!("\n{markdown}");
-    println!("Written: bench/results/latest.json, latest.md, outcome.svg, cost.svg");
+    println!(
+        "Written: {}/latest.json, latest.md, outcome.svg, cost.svg",
+        out.display()
+    );
     Ok(())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_command_line_is_well_formed() {
+        <Options as clap::CommandFactory>::command().debug_assert();
+        let parse = |args: &[&str]| {
+            <Options as clap::Parser>::try_parse_from(
+                std::iter::once("bench").chain(args.iter().copied()),
+            )
+        };
+        let defaults = parse(&[]).unwrap();
+        assert_eq!((defaults.rate_seconds, defaults.cold_starts), (20.0, 5));
+        assert_eq!(
+            parse(&["--rate-seconds", "3", "--cold-starts", "1"])
+                .unwrap()
+                .rate_seconds,
+            3.0
+        );
+        for wrong in [
+            &["--rate-seconds", "0"][..],
+            &["--rate-seconds", "NaN"],
+            &["--cold-starts", "0"],
+        ] {
+            assert!(parse(wrong).is_err(), "{wrong:?}");
+        }
+        assert_eq!(parse(&["--help"]).unwrap_err().exit_code(), 0);
+    }
 
     #[test]
     fn every_batch_size_becomes_one_and_nothing_else_changes() {

@@ -1,154 +1,157 @@
-//! orderctl: the operator's tool for what failed, on the local stack or a deployed one.
+//! orderctl: the operator's tool for what failed, on the local stack or a deployed one, and the
+//! API as a client uses it.
 
 mod client;
 mod commands;
 mod dead_letters;
+mod render;
 mod stack;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use clap::{Args, CommandFactory, Parser, Subcommand};
 use serde_json::Value;
 
-const USAGE: &str = "usage: orderctl [--local | --state FILE | --stack NAME] [--json] COMMAND
+use crate::render::{View, render, text};
 
-As an operator (AWS credentials):
-  dlq list                      every dead-letter queue, its depth, and each message: order,
-                                event, why it failed, when, how often it was received
-  dlq redrive QUEUE [--to Q]    moves QUEUE's messages back to the queues they came from; an
-                                outbox row the relay could not publish (OutboxRelayFailures) is
-                                put back in its table, and the relay publishes it again
-  order ORDER_ID                the order's row and history, its outbox events, and any of its
-                                messages in a dead-letter queue
-As a client of the API ([--api URL] [--token TOKEN]):
-  place --consumer C --restaurant R --item MENU_ITEM:QUANTITY... [--key IDEMPOTENCY_KEY]
-                                places an order, prints its id, then each status to the decision
-  watch ORDER_ID                prints each status of the order until it is decided
-  get ORDER_ID                  the order as the API shows it
+const LOCAL_STATE: &str = ".local/devstack.json";
+const DEFAULT_STACK: &str = "order-taking";
 
---local reads the local stack's .local/devstack.json (the default when it exists); --stack
-names a deployed stack (default order-taking), found with the usual AWS credentials. --api is
-the API's URL (default: the local stack's); --token, or ORDERCTL_TOKEN, is sent as a bearer token.";
+/// Dead-letter queues and the story of one order (as an operator, with AWS credentials); place,
+/// watch and get orders (as a client of the API).
+#[derive(Debug, Parser)]
+#[command(name = "orderctl", version)]
+struct Cli {
+    /// Read the local stack's .local/devstack.json (the default when it exists)
+    #[arg(long, global = true, conflicts_with_all = ["state", "stack"])]
+    local: bool,
+    /// Read a local stack's state from FILE
+    #[arg(long, global = true, value_name = "FILE", conflicts_with = "stack")]
+    state: Option<PathBuf>,
+    /// A deployed stack, found with the usual AWS credentials [default: order-taking]
+    #[arg(long, global = true, value_name = "NAME")]
+    stack: Option<String>,
+    /// Print the answer as JSON
+    #[arg(long, global = true)]
+    json: bool,
+    #[command(subcommand)]
+    command: Command,
+}
 
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Dead-letter queues: what failed, and putting it back
+    #[command(subcommand)]
+    Dlq(Dlq),
+    /// The order's row and history, its outbox events, and any of its dead letters
+    Order { order_id: String },
+    /// Place an order, print its id, then each status until it is decided
+    Place {
+        #[command(flatten)]
+        api: ApiArgs,
+        /// The consumer placing the order (as the token allows)
+        #[arg(long)]
+        consumer: String,
+        /// The restaurant it is placed with
+        #[arg(long)]
+        restaurant: String,
+        /// A line of the order (repeat for more)
+        #[arg(long = "item", value_name = "MENU_ITEM:QUANTITY", required = true, value_parser = line_item)]
+        items: Vec<Value>,
+        /// The Idempotency-Key header: the same key and body is the same order
+        #[arg(long, value_name = "IDEMPOTENCY_KEY")]
+        key: Option<String>,
+    },
+    /// Print each status of the order until it is decided
+    Watch {
+        #[command(flatten)]
+        api: ApiArgs,
+        order_id: String,
+    },
+    /// The order as the API shows it
+    Get {
+        #[command(flatten)]
+        api: ApiArgs,
+        order_id: String,
+    },
+    /// Print a completion script for SHELL (e.g. `orderctl completions bash > /etc/bash_completion.d/orderctl`)
+    Completions { shell: clap_complete::Shell },
+}
+
+#[derive(Debug, Subcommand)]
+enum Dlq {
+    /// Every dead-letter queue, its depth, and each message: order, event, why it failed, when,
+    /// how often it was received
+    List,
+    /// Move QUEUE's messages back to the queues they came from; an outbox row the relay could not
+    /// publish (OutboxRelayFailures) is put back in its table and published again
+    Redrive {
+        queue: String,
+        /// Send them to this queue instead
+        #[arg(long, value_name = "QUEUE")]
+        to: Option<String>,
+    },
+}
+
+#[derive(Debug, Args)]
+struct ApiArgs {
+    /// The API's URL [default: the local stack's]
+    #[arg(long, value_name = "URL")]
+    api: Option<String>,
+    /// Sent as a bearer token
+    #[arg(long, env = "ORDERCTL_TOKEN", hide_env_values = true)]
+    token: Option<String>,
+}
+
+/// Which stack the operator commands read, and where the client commands find the API.
 enum Target {
     Local(PathBuf),
     Deployed(String),
 }
 
-struct Options {
-    target: Target,
-    json: bool,
-    to: Option<String>,
-    words: Vec<String>,
-    api: Option<String>,
-    token: Option<String>,
-    consumer: Option<String>,
-    restaurant: Option<String>,
-    items: Vec<String>,
-    key: Option<String>,
-}
-
-fn parse(args: impl Iterator<Item = String>) -> Result<Options, String> {
-    let default_state = PathBuf::from(".local/devstack.json");
-    let mut target = None;
-    let mut json = false;
-    let mut to = None;
-    let mut words = Vec::new();
-    let (mut api, mut token, mut consumer, mut restaurant, mut key) =
-        (None, None, None, None, None);
-    let mut items = Vec::new();
-    let mut args = args.peekable();
-    while let Some(arg) = args.next() {
-        let mut value = |flag: &str| args.next().ok_or(format!("{flag} needs a value"));
-        match arg.as_str() {
-            "--local" => target = Some(Target::Local(default_state.clone())),
-            "--state" => target = Some(Target::Local(value("--state")?.into())),
-            "--stack" => target = Some(Target::Deployed(value("--stack")?)),
-            "--to" => to = Some(value("--to")?),
-            "--api" => api = Some(value("--api")?),
-            "--token" => token = Some(value("--token")?),
-            "--consumer" => consumer = Some(value("--consumer")?),
-            "--restaurant" => restaurant = Some(value("--restaurant")?),
-            "--item" => items.push(value("--item")?),
-            "--key" => key = Some(value("--key")?),
-            "--json" => json = true,
-            "-h" | "--help" => return Err(String::new()),
-            flag if flag.starts_with("--") => return Err(format!("unknown option {flag}")),
-            _ => words.push(arg),
+impl Cli {
+    fn target(&self) -> Target {
+        match (&self.state, &self.stack) {
+            (Some(state), _) => Target::Local(state.clone()),
+            (None, Some(name)) => Target::Deployed(name.clone()),
+            (None, None) if self.local || PathBuf::from(LOCAL_STATE).exists() => {
+                Target::Local(LOCAL_STATE.into())
+            }
+            (None, None) => Target::Deployed(DEFAULT_STACK.into()),
         }
     }
-    let target = target.unwrap_or(if default_state.exists() {
-        Target::Local(default_state)
-    } else {
-        Target::Deployed("order-taking".into())
-    });
-    Ok(Options {
-        target,
-        json,
-        to,
-        words,
-        api,
-        token: token.or_else(|| std::env::var("ORDERCTL_TOKEN").ok()),
-        consumer,
-        restaurant,
-        items,
-        key,
-    })
+}
+
+/// `MENU_ITEM:QUANTITY` as a line of `POST /orders`; the API judges the quantity.
+fn line_item(item: &str) -> Result<Value, String> {
+    let (menu_item_id, quantity) = item
+        .rsplit_once(':')
+        .and_then(|(id, q)| Some((id, q.parse::<u32>().ok()?)))
+        .ok_or("expected MENU_ITEM:QUANTITY, the quantity a whole number")?;
+    Ok(serde_json::json!({"menuItemId": menu_item_id, "quantity": quantity}))
 }
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let options = match parse(std::env::args().skip(1)) {
-        Ok(options) => options,
-        Err(message) => {
-            if !message.is_empty() {
-                eprintln!("orderctl: {message}");
-            }
-            eprintln!("{USAGE}");
-            return ExitCode::from(2);
+    let cli = Cli::parse();
+    let result = match &cli.command {
+        Command::Completions { shell } => {
+            clap_complete::generate(
+                *shell,
+                &mut Cli::command(),
+                "orderctl",
+                &mut std::io::stdout(),
+            );
+            Ok(())
         }
-    };
-    let words: Vec<&str> = options.words.iter().map(String::as_str).collect();
-    if matches!(words.first(), Some(&("place" | "watch" | "get"))) {
-        return match as_client(&options, &words).await {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(e) => {
-                eprintln!("orderctl: {e}");
-                ExitCode::FAILURE
-            }
-        };
-    }
-    let stack = match &options.target {
-        Target::Local(state) => stack::Stack::local(state).await,
-        Target::Deployed(name) => stack::Stack::deployed(name).await,
-    };
-    let stack = match stack {
-        Ok(stack) => stack,
-        Err(e) => {
-            eprintln!("orderctl: {e}");
-            return ExitCode::FAILURE;
+        Command::Place { .. } | Command::Watch { .. } | Command::Get { .. } => {
+            as_client(&cli).await
         }
-    };
-    let result = match words.as_slice() {
-        ["dlq", "list"] => commands::dlq_list(&stack).await,
-        ["dlq", "redrive", queue] => {
-            commands::dlq_redrive(&stack, queue, options.to.as_deref()).await
-        }
-        ["order", order_id] => commands::order(&stack, order_id).await,
-        _ => {
-            eprintln!("{USAGE}");
-            return ExitCode::from(2);
-        }
+        Command::Dlq(_) | Command::Order { .. } => as_operator(&cli).await,
     };
     match result {
-        Ok(answer) if options.json => {
-            println!("{answer}");
-            ExitCode::SUCCESS
-        }
-        Ok(answer) => {
-            print!("{}", render(&words, &answer));
-            ExitCode::SUCCESS
-        }
+        Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("orderctl: {e}");
             ExitCode::FAILURE
@@ -156,33 +159,65 @@ async fn main() -> ExitCode {
     }
 }
 
+/// The operator commands: the stack's tables and queues, with AWS credentials.
+async fn as_operator(cli: &Cli) -> Result<(), String> {
+    let stack = match cli.target() {
+        Target::Local(state) => stack::Stack::local(&state).await,
+        Target::Deployed(name) => stack::Stack::deployed(&name).await,
+    }
+    .map_err(|e| e.to_string())?;
+    let (view, answer) = match &cli.command {
+        Command::Dlq(Dlq::List) => (View::DeadLetters, commands::dlq_list(&stack).await),
+        Command::Dlq(Dlq::Redrive { queue, to }) => (
+            View::Redriven,
+            commands::dlq_redrive(&stack, queue, to.as_deref()).await,
+        ),
+        Command::Order { order_id } => (View::Order, commands::order(&stack, order_id).await),
+        _ => unreachable!("main sends only the operator commands here"),
+    };
+    let answer = answer.map_err(|e| e.to_string())?;
+    if cli.json {
+        println!("{answer}");
+    } else {
+        print!("{}", render(view, &answer));
+    }
+    Ok(())
+}
+
 /// The client commands: through the API, as any client of the system.
-async fn as_client(options: &Options, words: &[&str]) -> Result<(), String> {
-    let base = match (&options.api, &options.target) {
+async fn as_client(cli: &Cli) -> Result<(), String> {
+    let args = match &cli.command {
+        Command::Place { api, .. } | Command::Watch { api, .. } | Command::Get { api, .. } => api,
+        _ => unreachable!("main sends only the client commands here"),
+    };
+    let base = match (&args.api, cli.target()) {
         (Some(api), _) => api.clone(),
         (None, Target::Local(state)) => {
-            let state: Value = std::fs::read_to_string(state)
+            let read: Option<Value> = std::fs::read_to_string(&state)
                 .ok()
-                .and_then(|text| serde_json::from_str(&text).ok())
-                .ok_or(format!("no --api, and {} is not readable", state.display()))?;
+                .and_then(|text| serde_json::from_str(&text).ok());
+            let state = read.ok_or(format!("no --api, and {} is not readable", state.display()))?;
             text(&state["api"])
         }
         (None, Target::Deployed(_)) => return Err("name the API with --api URL".into()),
     };
-    let api = client::Api::new(&base, options.token.clone()).map_err(|e| e.to_string())?;
-    let json = options.json;
-    let show = |order: &Value| {
-        if json {
-            println!("{order}");
-        } else {
-            println!("{}", client::progress_line(order));
-        }
-    };
-    let id = match words {
-        ["place"] => {
-            let order = order_body(options)?;
+    let api = client::Api::new(&base, args.token.clone()).map_err(|e| e.to_string())?;
+    let json = cli.json;
+    let id = match &cli.command {
+        Command::Place {
+            consumer,
+            restaurant,
+            items,
+            key,
+            ..
+        } => {
+            let order = serde_json::json!({
+                "consumerId": consumer,
+                "restaurantId": restaurant,
+                "lineItems": items,
+            });
             let id = api
-                .place(&order, options.key.clone())
+                .place(&order, key.clone())
                 .await
                 .map_err(|e| e.to_string())?;
             if !json {
@@ -190,181 +225,135 @@ async fn as_client(options: &Options, words: &[&str]) -> Result<(), String> {
             }
             id
         }
-        ["watch" | "get", id] => (*id).to_owned(),
-        _ => return Err(USAGE.into()),
-    };
-    if words[0] == "get" {
-        match api.read(&id, None, None).await.map_err(|e| e.to_string())? {
-            client::Read::Order { order, .. } if json => println!("{order}"),
-            client::Read::Order { order, .. } => {
-                println!("order {id}\n{}", client::progress_line(&order))
+        Command::Get { order_id, .. } => {
+            match api
+                .read(order_id, None, None)
+                .await
+                .map_err(|e| e.to_string())?
+            {
+                client::Read::Order { order, .. } if json => println!("{order}"),
+                client::Read::Order { order, .. } => {
+                    println!("order {order_id}\n{}", client::progress_line(&order))
+                }
+                client::Read::Unchanged => unreachable!("no If-None-Match was sent"),
             }
-            client::Read::Unchanged => unreachable!("no If-None-Match was sent"),
+            return Ok(());
         }
-        return Ok(());
-    }
+        Command::Watch { order_id, .. } => order_id.clone(),
+        _ => unreachable!("main sends only the client commands here"),
+    };
+    let show = |order: &Value| {
+        if json {
+            println!("{order}");
+        } else {
+            println!("{}", client::progress_line(order));
+        }
+    };
     api.follow(&id, show).await.map_err(|e| e.to_string())?;
     Ok(())
-}
-
-/// The body of `POST /orders` from `--consumer`, `--restaurant` and `--item MENU_ITEM:QUANTITY`.
-fn order_body(options: &Options) -> Result<Value, String> {
-    let mut items = Vec::new();
-    for item in &options.items {
-        let (menu_item_id, quantity) = item
-            .rsplit_once(':')
-            .and_then(|(id, q)| Some((id, q.parse::<u32>().ok()?)))
-            .ok_or(format!("--item {item}: MENU_ITEM:QUANTITY"))?;
-        items.push(serde_json::json!({"menuItemId": menu_item_id, "quantity": quantity}));
-    }
-    Ok(serde_json::json!({
-        "consumerId": options.consumer.as_deref().ok_or("place needs --consumer")?,
-        "restaurantId": options.restaurant.as_deref().ok_or("place needs --restaurant")?,
-        "lineItems": items,
-    }))
-}
-
-fn text(value: &Value) -> String {
-    match value {
-        Value::String(s) => s.clone(),
-        Value::Null => "-".into(),
-        other => other.to_string(),
-    }
-}
-
-/// The answer as a person reads it.
-fn render(words: &[&str], answer: &Value) -> String {
-    let mut out = format!("{}\n", text(&answer["stack"]));
-    match words.first() {
-        Some(&"order") => {
-            let order = &answer["order"];
-            if order.is_null() {
-                out += &format!("order {}: not found\n", text(&answer["orderId"]));
-            } else {
-                out += &format!(
-                    "order {}: {} (version {}), consumer {}, restaurant {}\n",
-                    text(&order["orderId"]),
-                    text(&order["status"]),
-                    text(&order["version"]),
-                    text(&order["consumerId"]),
-                    text(&order["restaurantId"])
-                );
-                if let Some(total) = order.get("total") {
-                    out += &format!("  total {}\n", client::shown_money(total));
-                }
-                for reason in order["rejectionReasons"].as_array().into_iter().flatten() {
-                    out += &format!("  rejected: {}\n", text(reason));
-                }
-                for change in order["history"].as_array().into_iter().flatten() {
-                    out += &format!("  {}  {}\n", text(&change["at"]), text(&change["status"]));
-                }
-            }
-            out += "outbox events:\n";
-            for event in answer["outbox"].as_array().into_iter().flatten() {
-                out += &format!(
-                    "  {}  {}  {}\n",
-                    text(&event["occurredAt"]),
-                    text(&event["detailType"]),
-                    text(&event["eventId"])
-                );
-            }
-            out += "in dead-letter queues:";
-            let letters = answer["deadLetters"]
-                .as_array()
-                .cloned()
-                .unwrap_or_default();
-            if letters.is_empty() {
-                out += " none\n";
-            } else {
-                out += "\n";
-                for letter in letters {
-                    out += &format!(
-                        "  {}: {} ({})\n",
-                        text(&letter["queue"]),
-                        text(&letter["message"]["eventType"]),
-                        text(&letter["message"]["reason"])
-                    );
-                }
-            }
-        }
-        Some(_) if words.get(1) == Some(&"redrive") => {
-            for (queue, count) in answer["moved"].as_object().into_iter().flatten() {
-                out += &format!("moved {count} to {queue}\n");
-            }
-            for left in answer["left"].as_array().into_iter().flatten() {
-                out += &format!(
-                    "left {}: {}\n",
-                    text(&left["messageId"]),
-                    text(&left["why"])
-                );
-            }
-            if answer["moved"].as_object().is_none_or(|m| m.is_empty())
-                && answer["left"] == Value::Array(vec![])
-            {
-                out += &format!("{} is empty\n", text(&answer["queue"]));
-            }
-        }
-        _ => {
-            for queue in answer["queues"].as_array().into_iter().flatten() {
-                out += &format!(
-                    "{:<24} {:>5}\n",
-                    text(&queue["queue"]),
-                    text(&queue["depth"])
-                );
-                for m in queue["messages"].as_array().into_iter().flatten() {
-                    out += &format!(
-                        "  order {}  {}  at {}  received {}x\n    {}\n",
-                        text(&m["orderId"]),
-                        text(&m["eventType"]),
-                        text(&m["deadLetteredAt"]),
-                        text(&m["receiveCount"]),
-                        text(&m["reason"])
-                    );
-                }
-            }
-        }
-    }
-    out
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use clap::error::ErrorKind;
 
-    fn options(args: &[&str]) -> Result<Options, String> {
-        parse(args.iter().map(|a| a.to_string()))
+    fn parsed(args: &[&str]) -> Result<Cli, clap::Error> {
+        Cli::try_parse_from(std::iter::once("orderctl").chain(args.iter().copied()))
+    }
+
+    #[test]
+    fn the_command_line_is_well_formed() {
+        Cli::command().debug_assert();
     }
 
     #[test]
     fn options_name_the_stack_and_the_command() {
-        let parsed = options(&[
+        let cli = parsed(&[
             "--state", "s.json", "--json", "dlq", "redrive", "Q", "--to", "R",
         ])
         .unwrap();
-        assert!(matches!(parsed.target, Target::Local(ref p) if p == &PathBuf::from("s.json")));
-        assert!(parsed.json);
-        assert_eq!(parsed.to.as_deref(), Some("R"));
-        assert_eq!(parsed.words, ["dlq", "redrive", "Q"]);
+        assert!(matches!(cli.target(), Target::Local(ref p) if p == &PathBuf::from("s.json")));
+        assert!(cli.json);
         assert!(
-            matches!(options(&["--stack", "prod", "order", "x"]).unwrap().target, Target::Deployed(ref n) if n == "prod")
+            matches!(cli.command, Command::Dlq(Dlq::Redrive { ref queue, to: Some(ref to) }) if queue == "Q" && to == "R")
         );
-        assert!(options(&["--what"]).is_err());
-        assert!(options(&["--stack"]).is_err());
+        // The global options may also follow the command.
+        let cli = parsed(&["order", "x", "--stack", "prod"]).unwrap();
+        assert!(matches!(cli.target(), Target::Deployed(ref n) if n == "prod"));
     }
 
     #[test]
-    fn a_dead_letter_listing_reads_as_a_table() {
-        let answer = serde_json::json!({"stack": "local stack at x", "queues": [
-            {"queue": "OrderRepliesDLQ", "depth": 1, "messages": [{"orderId": "o-1", "eventType": "ConsumerValidated",
-             "deadLetteredAt": "2026-11-27T12:00:00+00:00", "receiveCount": 1, "reason": "order o-1 does not exist"}]}]});
-        let shown = render(&["dlq", "list"], &answer);
-        assert!(shown.contains("OrderRepliesDLQ              1"), "{shown}");
-        assert!(
-            shown.contains(
-                "order o-1  ConsumerValidated  at 2026-11-27T12:00:00+00:00  received 1x"
-            ),
-            "{shown}"
+    fn wrong_input_is_refused_with_what_was_expected() {
+        let kind = |args: &[&str]| parsed(args).unwrap_err().kind();
+        assert_eq!(kind(&["--what", "dlq", "list"]), ErrorKind::UnknownArgument);
+        assert_eq!(kind(&["--stack"]), ErrorKind::InvalidValue);
+        assert_eq!(
+            kind(&["--state", "s", "--stack", "p", "dlq", "list"]),
+            ErrorKind::ArgumentConflict
         );
-        assert!(shown.contains("order o-1 does not exist"), "{shown}");
+        assert_eq!(
+            kind(&["dlq"]),
+            ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+        );
+        let place = ["place", "--consumer", "c", "--restaurant", "r"];
+        assert_eq!(kind(&place), ErrorKind::MissingRequiredArgument);
+        let error = parsed(&[&place[..], &["--item", "item-1"]].concat()).unwrap_err();
+        assert_eq!(error.kind(), ErrorKind::ValueValidation);
+        assert!(error.to_string().contains("MENU_ITEM:QUANTITY"), "{error}");
+    }
+
+    #[test]
+    fn help_and_version_are_answers_not_errors() {
+        // clap prints these to stdout and exits 0 (`Error::use_stderr` is false for them).
+        for args in [
+            &["--help"][..],
+            &["--version"],
+            &["dlq", "--help"],
+            &["place", "--help"],
+        ] {
+            let error = parsed(args).unwrap_err();
+            assert!(!error.use_stderr(), "{args:?}");
+            assert_eq!(error.exit_code(), 0, "{args:?}");
+        }
+        let help = parsed(&["place", "--help"]).unwrap_err().to_string();
+        assert!(help.contains("--item <MENU_ITEM:QUANTITY>"), "{help}");
+    }
+
+    #[test]
+    fn a_place_command_is_the_body_the_api_takes() {
+        let cli = parsed(&[
+            "place",
+            "--consumer",
+            "c-1",
+            "--restaurant",
+            "r-1",
+            "--item",
+            "item-1:2",
+            "--item",
+            "a:b:0",
+        ])
+        .unwrap();
+        let Command::Place { items, .. } = cli.command else {
+            panic!("not a place command")
+        };
+        assert_eq!(
+            Value::Array(items),
+            serde_json::json!([{"menuItemId": "item-1", "quantity": 2}, {"menuItemId": "a:b", "quantity": 0}])
+        );
+    }
+
+    #[test]
+    fn completions_are_written_for_each_shell() {
+        for shell in ["bash", "zsh", "fish"] {
+            let Command::Completions { shell } = parsed(&["completions", shell]).unwrap().command
+            else {
+                panic!("not a completions command")
+            };
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "orderctl", &mut script);
+            let script = String::from_utf8(script).unwrap();
+            assert!(script.contains("redrive"), "{shell}: {script}");
+        }
     }
 }
