@@ -46,13 +46,14 @@ run: $(VENV)/.installed build
 	$(PYTHON) -m infra.devstack --parameter-overrides "AllowLoopbackCallbacks=true CorsAllowedOrigins=http://localhost:5173 $(PARAMS)" up --demo-data infra/demo-data.json \
 		--faults '$(FAULTS)'
 
-## Every test: formatting, lints (ruff for the Python, clippy for the Rust), unit and property tests, the template checks, a `sam build`
+## Every test: formatting, lints (ruff for the Python, mypy on devstack, clippy for the Rust), unit and property tests, the template checks, a `sam build`
 ## of every function, end-to-end on the local stack (sample events included), `sam local invoke`
 ## of every sample on what `sam build` made, a short soak.
 test: check template-check sam-build e2e sam-local soak-short
 
 check: $(VENV)/.installed
 	$(VENV)/bin/ruff check infra tests
+	$(VENV)/bin/mypy
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
 	$(CARGO) test --workspace --locked

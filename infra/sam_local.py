@@ -27,6 +27,7 @@ from pathlib import Path
 import requests
 
 from infra.bench.local_stack import devstack
+from infra.devstack.launcher import SAM_LOCAL_API_PORT
 
 ROOT = Path(__file__).resolve().parents[1]
 WORK = ROOT / ".local" / "docker"
@@ -39,7 +40,6 @@ RAPID = "public.ecr.aws/lambda/provided:al2023-rapid-x86_64"
 EMULATOR = ROOT / ".venv-sam/lib/python3.11/site-packages/samcli/local/rapid/aws-lambda-rie-x86_64"
 PACKAGES = ["docker.io", "containerd", "runc", "tini", "debootstrap"]
 MIRROR = os.environ.get("DEBIAN_MIRROR", "http://deb.debian.org/debian")
-PORTS = (3400, 4500, 3499)
 
 # Every sample, its function, and what its answer must be.
 BATCH_OK = {"batchItemFailures": []}
@@ -208,7 +208,7 @@ def start_api(environment: dict[str, str], state: dict, env_file: Path) -> tuple
     """`sam local start-api` serves the template's routes too. SAM runs no JWT authorizer, so a
     request reaches order-api without verified claims, and the function refuses it (`401`
     problem+json): it never trusts a token nothing verified. Checked here end to end."""
-    port = 3450
+    port = SAM_LOCAL_API_PORT
     credentials = state["environments"]["OrderApiFunction"]
     command = [str(SAM_PYTHON), "-m", "infra.sam_launcher", "local", "start-api", "--host", "127.0.0.1",
                "--port", str(port), "--template", str(BUILT), "--env-vars", str(env_file), "--skip-pull-image",
@@ -264,8 +264,8 @@ def main() -> int:
         base_image(environment)
         prepared = time.time() - started
         print(f"sam-local: Docker and the base image ready in {prepared:.1f} s")
-        with devstack(PORTS, ROOT / ".local" / "sam-local-logs",
-                      extra=["--seed", str(ROOT / "events" / "order-replies" / "seed.json")]) as state:
+        with devstack("sam-local", ROOT / ".local" / "sam-local-logs",
+                      seeds=[ROOT / "events" / "order-replies" / "seed.json"]) as state:
             env_file = WORK / "env-vars.json"
             env_file.write_text(json.dumps(env_vars(state)))
             for sample, check in CHECKS:

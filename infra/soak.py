@@ -32,7 +32,6 @@ import requests
 from infra.bench.local_stack import ROOT, devstack
 from infra.devstack.identity import token_for
 
-PORTS = (3300, 4800, 3399)
 LOGS = ROOT / ".local" / "soak-logs"
 # A message comes back 15 s after a crash instead of 60 s: the soak drains in minutes.
 PARAMETERS = ["QueueVisibilityTimeout=15"]
@@ -443,7 +442,7 @@ def main() -> int:
                         help="requests per second at most (0: as fast as 8 clients are answered)")
     args = parser.parse_args()
     demo = json.loads((ROOT / "infra" / "demo-data.json").read_text())
-    with devstack(PORTS, LOGS, PARAMETERS, FAULTS) as state:
+    with devstack("soak", LOGS, PARAMETERS, FAULTS) as state:
         stop, stops = threading.Event(), Counter()
         monkeys = [threading.Thread(target=chaos, args=(state["control"], stop, args.seed, stops))
                    for chaos in (chaos_monkey, bus_outages)]

@@ -3,11 +3,6 @@ started by `make run` can keep running beside the tests."""
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
-import time
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -16,12 +11,10 @@ import pytest
 import requests
 
 from infra.devstack.identity import token_for
+from infra.devstack.launcher import DidNotStart, launch
 from openapi_contract import Contract
 
 ROOT = Path(__file__).resolve().parent.parent
-API_PORT = int(os.environ.get("E2E_API_PORT", "3100"))
-MOTO_PORT = int(os.environ.get("E2E_MOTO_PORT", "4600"))
-CONTROL_PORT = int(os.environ.get("E2E_CONTROL_PORT", "3199"))
 
 
 class LocalStack:
@@ -72,32 +65,16 @@ class LocalStack:
 
 
 @contextmanager
-def running_stack(directory: Path, ports: tuple[int, int, int], logs: str, parameters: str = "",
-                  template: Path = ROOT / "template.yaml"):
-    """A devstack of `template` with the demo data on `ports` (API, emulator, control), stopped
+def running_stack(ports: str, logs: str, parameters: str = "", template: Path = ROOT / "template.yaml"):
+    """A devstack of `template` with the demo data on `launcher.PORTS[ports]`, stopped
     afterwards."""
-    api_port, moto_port, control_port = ports
-    state_file = directory / "state.json"
     log_dir = ROOT / ".local" / logs
-    command = [sys.executable, "-m", "infra.devstack", "--template", str(template), "--moto-port", str(moto_port),
-               "--log-dir", str(log_dir), "--parameter-overrides", parameters,
-               "up", "--api-port", str(api_port), "--control-port", str(control_port),
-               "--state", str(state_file), "--demo-data", str(ROOT / "infra" / "demo-data.json")]
-    log_dir.mkdir(parents=True, exist_ok=True)
-    with open(log_dir / "devstack.log", "w") as output:
-        process = subprocess.Popen(command, cwd=ROOT, stdout=output, stderr=subprocess.STDOUT)
     try:
-        deadline = time.time() + 60
-        while not state_file.exists():
-            if process.poll() is not None:
-                pytest.fail("devstack exited: " + (log_dir / "devstack.log").read_text())
-            if time.time() > deadline:
-                pytest.fail("devstack was not ready within 60 s")
-            time.sleep(0.1)
-        yield LocalStack(json.loads(state_file.read_text()), Contract(ROOT / "docs" / "openapi.yaml"))
+        with launch(ports, log_dir, template=template, parameters=parameters) as state:
+            yield LocalStack(state, Contract(ROOT / "docs" / "openapi.yaml"))
+    except DidNotStart as e:
+        pytest.fail(f"{e}:\n{(log_dir / 'devstack.log').read_text()}")
     finally:
-        process.terminate()
-        process.wait(timeout=20)
         REPORTS.append(log_dir / "iam-report.txt")
 
 
@@ -115,6 +92,6 @@ def pytest_terminal_summary(terminalreporter):
 @pytest.fixture(scope="session")
 def stack(tmp_path_factory):
     # As `make run` does: loopback callbacks allowed, so a test's receiver can take webhooks.
-    with running_stack(tmp_path_factory.mktemp("devstack"), (API_PORT, MOTO_PORT, CONTROL_PORT),
-                       "test-logs", "AllowLoopbackCallbacks=true CorsAllowedOrigins=http://localhost:5173") as running:
+    with running_stack("tests", "test-logs",
+                       "AllowLoopbackCallbacks=true CorsAllowedOrigins=http://localhost:5173") as running:
         yield running

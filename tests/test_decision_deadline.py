@@ -10,7 +10,7 @@ from datetime import datetime
 
 import pytest
 
-from conftest import API_PORT, CONTROL_PORT, MOTO_PORT, ROOT, running_stack
+from conftest import ROOT, running_stack
 from flows import place, queue_depth, terminal_rows, wait_for
 
 DEADLINE = 3
@@ -19,8 +19,7 @@ LOGS = "deadline-logs"
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory):
-    with running_stack(tmp_path_factory.mktemp("deadline"), (API_PORT + 50, MOTO_PORT + 50, CONTROL_PORT - 1),
-                       LOGS, f"DecisionDeadlineSeconds={DEADLINE}") as running:
+    with running_stack("tests-deadline", LOGS, f"DecisionDeadlineSeconds={DEADLINE}") as running:
         yield running
 
 

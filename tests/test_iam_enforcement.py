@@ -13,7 +13,7 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 
-from conftest import API_PORT, CONTROL_PORT, MOTO_PORT, ROOT, running_stack
+from conftest import ROOT, running_stack
 from flows import place, queue_depth, wait_for
 
 LOGS = "iam-logs"
@@ -44,8 +44,7 @@ def stack(tmp_path_factory):
     template = directory / "template.yaml"
     template.write_text(text)
     # Short visibility: three receives, and the function dead-letters the message within a minute.
-    with running_stack(directory, (API_PORT + 60, MOTO_PORT + 60, CONTROL_PORT - 2), LOGS,
-                       "QueueVisibilityTimeout=10", template) as running:
+    with running_stack("tests-iam", LOGS, "QueueVisibilityTimeout=10", template) as running:
         yield running
 
 

@@ -1,12 +1,8 @@
-"""Starts a devstack of its own for a benchmark, on ports apart from `make run` and the tests."""
+"""A devstack of its own for a benchmark, on the `bench` ports (`launcher.PORTS`)."""
 
 from __future__ import annotations
 
-import json
-import subprocess
 import sys
-import tempfile
-import time
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -14,10 +10,10 @@ import boto3
 import requests
 
 from infra.devstack.identity import token_for
+from infra.devstack.launcher import PORTS, ROOT, DidNotStart, launch
 
-ROOT = Path(__file__).resolve().parents[2]
-API_PORT, MOTO_PORT, CONTROL_PORT = 3200, 4700, 3299
 LOGS = ROOT / ".local" / "bench-logs"
+API_PORT, MOTO_PORT = PORTS["bench"].api, PORTS["bench"].moto
 
 
 def client(service: str, port: int = MOTO_PORT):
@@ -26,33 +22,15 @@ def client(service: str, port: int = MOTO_PORT):
 
 
 @contextmanager
-def devstack(ports: tuple[int, int, int] = (API_PORT, MOTO_PORT, CONTROL_PORT), logs: Path = LOGS,
-             parameters: list[str] = (), faults: dict | None = None, speedups: bool = True,
-             instances: int = 2, extra: list[str] = ()):
-    """Yields the stack's state (endpoints, resource names, devstack's pid) and stops it
-    afterwards."""
-    api_port, moto_port, control_port = ports
-    logs.mkdir(parents=True, exist_ok=True)
-    for old in logs.glob("*.log"):
-        old.unlink()
-    state = Path(tempfile.mkdtemp()) / "state.json"
-    process = subprocess.Popen(
-        [sys.executable, "-m", "infra.devstack", "--moto-port", str(moto_port), "--log-dir", str(logs),
-         *([] if speedups else ["--no-speedups"]), "--instances", str(instances),
-         "--parameter-overrides", " ".join(parameters),
-         "up", "--api-port", str(api_port), "--control-port", str(control_port), "--state", str(state),
-         "--faults", json.dumps(faults or {}), "--demo-data", str(ROOT / "infra" / "demo-data.json"), *extra],
-        cwd=ROOT, stdout=open(logs / "devstack.log", "w"), stderr=subprocess.STDOUT)
+def devstack(ports: str = "bench", logs: Path = LOGS, parameters: list[str] = (), faults: dict | None = None,
+             speedups: bool = True, seeds: list[Path] = ()):
+    """A benchmark's (or the soak's) stack: `launcher.launch`, exiting with its reason if it
+    does not start."""
     try:
-        deadline = time.time() + 60
-        while not state.exists():
-            if process.poll() is not None or time.time() > deadline:
-                sys.exit(f"devstack did not start; see {logs}/devstack.log")
-            time.sleep(0.1)
-        yield {**json.loads(state.read_text()), "pid": process.pid}
-    finally:
-        process.terminate()
-        process.wait(timeout=20)
+        with launch(ports, logs, parameters=parameters, faults=faults, speedups=speedups, seeds=seeds) as state:
+            yield state
+    except DidNotStart as e:
+        sys.exit(str(e))
 
 
 def consumer_session(state: dict) -> requests.Session:

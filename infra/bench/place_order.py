@@ -14,9 +14,10 @@ import uuid
 
 import requests
 
+from infra.devstack.launcher import PLAIN_MOTO_PORT
+
 from .local_stack import API_PORT, client, consumer_session, devstack
 
-PLAIN_MOTO_PORT = 4701
 STORED = 10_000
 SAMPLES = 200
 ORDER = json.dumps({"consumerId": "consumer-1", "restaurantId": "restaurant-1",

@@ -16,6 +16,7 @@ import sys
 import threading
 from pathlib import Path
 
+from .launcher import PORTS
 from .identity import DEFAULT_AUDIENCE, OPERATOR_SCOPE, LocalIssuer, token_for
 from .runtime import InvocationError
 from .stack import Stack, serve_control, write_state
@@ -27,7 +28,10 @@ def main() -> int:
     parser.add_argument("--template", type=Path, default=Path("template.yaml"))
     parser.add_argument("--bin-dir", type=Path, default=Path("target/debug"),
                         help="where the functions' binaries are (cargo's output folder)")
-    parser.add_argument("--moto-port", type=int, default=4566)
+    parser.add_argument("--ports", choices=PORTS, default="run",
+                        help="which of the project's stacks this is: its ports (API, emulator, control) "
+                             "from launcher.PORTS")
+    parser.add_argument("--moto-port", type=int, help="the emulator's port, instead of --ports'")
     parser.add_argument("--log-dir", type=Path, default=Path(".local/logs"))
     parser.add_argument("--instances", type=int, default=2,
                         help="how many instances of each function run at once")
@@ -39,8 +43,8 @@ def main() -> int:
                         help="template parameters, as `sam deploy --parameter-overrides` takes them")
     commands = parser.add_subparsers(dest="command", required=True)
     up = commands.add_parser("up", help="run the whole stack until interrupted")
-    up.add_argument("--api-port", type=int, default=3000)
-    up.add_argument("--control-port", type=int, default=3999)
+    up.add_argument("--api-port", type=int, help="the API's port, instead of --ports'")
+    up.add_argument("--control-port", type=int, help="the control port, instead of --ports'")
     up.add_argument("--seed", type=Path, action="append", default=[],
                     help="JSON file of items per table logical id, loaded once the tables exist")
     up.add_argument("--demo-data", type=Path,
@@ -65,6 +69,11 @@ def main() -> int:
                        help="the running stack's state file")
     token.add_argument("--seconds", type=int, default=12 * 3600, help="how long the token is valid")
     args = parser.parse_args()
+    ports = PORTS[args.ports]
+    args.moto_port = args.moto_port or ports.moto
+    if args.command == "up":
+        args.api_port = args.api_port or ports.api
+        args.control_port = args.control_port or ports.control
     if args.command == "token":
         return print_token(args)
     args.log_dir.mkdir(parents=True, exist_ok=True)
@@ -73,7 +82,7 @@ def main() -> int:
     except ValueError:
         parser.error("--parameter-overrides takes NAME=VALUE pairs")
     # The API's authorizer trusts devstack's own issuer, whose key set the control port serves.
-    issuer = LocalIssuer.create(f"http://127.0.0.1:{getattr(args, 'control_port', 3999)}")
+    issuer = LocalIssuer.create(f"http://127.0.0.1:{getattr(args, 'control_port', ports.control)}")
     args.parameters.setdefault("JwtIssuer", issuer.url)
     args.parameters.setdefault("JwtAudience", DEFAULT_AUDIENCE)
     # The functions call devstack's emulator (set on each; the template's rules need it named).

@@ -29,6 +29,8 @@ from typing import Any
 
 from moto.events.models import EventsBackend, Rule
 
+from . import aws_request
+
 DEVSTACK_ACCESS_KEY = "testing"
 
 # The wire error of each service, per kind: (HTTP status, __type).
@@ -110,14 +112,6 @@ class Faults:
 FAULTS = Faults()
 
 
-def caller_access_key(environ: dict[str, Any]) -> str:
-    authorization = environ.get("HTTP_AUTHORIZATION", "")
-    start = authorization.find("Credential=")
-    if start < 0:
-        return ""
-    return authorization[start + len("Credential="):].split("/", 1)[0]
-
-
 def operation_of(environ: dict[str, Any]) -> tuple[str, str] | None:
     """(service, operation) of a JSON-protocol call, from its X-Amz-Target header."""
     target = environ.get("HTTP_X_AMZ_TARGET", "")
@@ -131,7 +125,7 @@ def middleware(app):
 
     def faulty(environ, start_response):
         call = operation_of(environ)
-        if call is None or caller_access_key(environ) == DEVSTACK_ACCESS_KEY:
+        if call is None or aws_request.access_key(environ) == DEVSTACK_ACCESS_KEY:
             return app(environ, start_response)
         kind = FAULTS.error_for(*call)
         if kind is None:
@@ -154,7 +148,7 @@ def middleware(app):
 
 def apply() -> None:
     """Wraps moto's PutEvents (entries refused one by one) and its rule delivery to SQS
-    (duplicates). Call before the server starts."""
+    (duplicates). Applied by `moto_patches`."""
     original_put = EventsBackend.put_events
 
     def put_events(self: EventsBackend, events: list[dict[str, Any]]) -> list[dict[str, Any]]:

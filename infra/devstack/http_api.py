@@ -11,7 +11,7 @@ import uuid
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import parse_qsl, urlsplit
 
 from . import httpd
@@ -210,7 +210,7 @@ class HttpApi:
 
             def _serve(self) -> None:
                 headers = request_headers(self)
-                self.cors_headers = {}
+                self.cors_headers: dict[str, str] = {}
                 header_bytes = len(self.requestline) + sum(len(v) for v in self.headers.values())
                 if header_bytes > MAX_HEADER_BYTES:
                     self.close_connection = True  # its body is not read
@@ -256,11 +256,12 @@ class HttpApi:
                     return self._message(500, "Internal Server Error")
                 self._respond(result)
 
-            def _body(self) -> bytes | None | bool:
+            def _body(self) -> bytes | None | Literal[False]:
                 """The request's body, by its length or in chunks; None when it is over the
                 limit, False when its framing is broken."""
                 if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
-                    chunks, total = [], 0
+                    chunks: list[bytes] = []
+                    total = 0
                     while True:
                         size_line = self.rfile.readline(64).split(b";")[0].strip()
                         if not CHUNK_SIZE.fullmatch(size_line):

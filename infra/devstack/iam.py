@@ -21,7 +21,6 @@ Every allowed call is counted, for the report of used against granted permission
 from __future__ import annotations
 
 import functools
-import io
 import json
 import re
 import sys
@@ -30,7 +29,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from .meter import METER, NEEDS_BODY
+from . import aws_request
 from .template import ACCOUNT, REGION, Resource, Template, TemplateError
 
 IAM_PATH = "/_devstack/iam"
@@ -201,8 +200,12 @@ class Enforcer:
     def describe(self) -> dict[str, Any]:
         with self.lock:
             return {"used": {f: dict(c) for f, c in self.used.items()},
-                    "denied": {f: dict(c) for f, c in self.denied.items()},
-                    "meter": METER.describe()}
+                    "denied": {f: dict(c) for f, c in self.denied.items()}}
+
+    def function_of(self, access_key: str) -> str | None:
+        """The function whose role signs with `access_key`; None for devstack's own calls."""
+        role = self.roles.get(access_key)
+        return role.function if role else None
 
     def decide(self, access_key: str, calls: list[Call]) -> tuple[Role, str, str] | None:
         """The first (role, action, resource) the function's role does not allow, else None."""
@@ -238,8 +241,6 @@ class Enforcer:
 
 ENFORCER = Enforcer()
 
-TARGETS = {"DynamoDB_20120810": "dynamodb", "DynamoDBStreams_20120810": "dynamodb",
-           "AWSEvents": "events", "AmazonSQS": "sqs", "secretsmanager": "secretsmanager"}
 TRANSACT_ACTIONS = {"Put": "PutItem", "Update": "UpdateItem", "Delete": "DeleteItem",
                     "ConditionCheck": "ConditionCheckItem", "Get": "GetItem"}
 
@@ -330,27 +331,13 @@ def middleware(app):
     def enforce(environ, start_response):
         if environ.get("PATH_INFO", "").startswith(IAM_PATH):
             return _control(environ, start_response)
-        prefix, _, operation = environ.get("HTTP_X_AMZ_TARGET", "").partition(".")
-        service = TARGETS.get(prefix)
-        access_key = _access_key(environ)
-        if service is None:
-            return app(environ, start_response)
+        target = aws_request.target_of(environ)
+        access_key = aws_request.access_key(environ)
         role = ENFORCER.roles.get(access_key)
-        caller = role.function if role else "platform"
-        target = f"{prefix}.{operation}"
-        if role is None and operation not in NEEDS_BODY:
-            METER.count(caller, target, None)
+        if target is None or role is None:
             return app(environ, start_response)
-        length = int(environ.get("CONTENT_LENGTH") or 0)
-        raw = environ["wsgi.input"].read(length) if length else b""
-        environ["wsgi.input"] = io.BytesIO(raw)
-        try:
-            body = json.loads(raw or b"{}")
-        except ValueError:
-            body = {}
-        METER.count(caller, target, body if isinstance(body, dict) else {})
-        if role is None:
-            return app(environ, start_response)
+        service, operation = target.service, target.operation
+        body = aws_request.json_body(environ)
         calls = calls_of(service, operation, body, ENFORCER.partition_keys)
         if service == "events" and operation == "PutEvents" and calls:
             return _put_events(app, environ, start_response, role, body, calls)
@@ -373,7 +360,7 @@ def _put_events(app, environ, start_response, role: Role, body: dict[str, Any], 
     conditions refuse fails alone, and the others are put (docs: PutEventsResultEntry)."""
     if not any(any(s.matches(a, r) and s.effect == "Allow" for s in role.statements) for a, r, _ in calls):
         action, resource, _ = calls[0]
-        ENFORCER.decide(_access_key(environ), calls[:1])  # counted as denied
+        ENFORCER.decide(aws_request.access_key(environ), calls[:1])  # counted as denied
         status, headers, answer = _denied_answer("events", role, action, resource)
         start_response(status, headers)
         return [answer]
@@ -389,9 +376,7 @@ def _put_events(app, environ, start_response, role: Role, body: dict[str, Any], 
     allowed = [entry for entry, code in zip(entries, codes) if code is None]
     put: list[dict[str, Any]] = []
     if allowed:
-        forwarded = json.dumps({**body, "Entries": allowed}).encode()
-        environ["wsgi.input"] = io.BytesIO(forwarded)
-        environ["CONTENT_LENGTH"] = str(len(forwarded))
+        aws_request.replace_body(environ, {**body, "Entries": allowed})
         answered: dict[str, Any] = {}
 
         def capture(status, headers, exc_info=None):
@@ -420,12 +405,6 @@ DENIED_ENTRY_MESSAGES = {
     "NotAuthorizedForDetailTypeException":
         "You do not have permissions to publish events with this detail type onto this event bus.",
 }
-
-
-def _access_key(environ: dict[str, Any]) -> str:
-    authorization = environ.get("HTTP_AUTHORIZATION", "")
-    start = authorization.find("Credential=")
-    return authorization[start + len("Credential="):].split("/", 1)[0] if start >= 0 else ""
 
 
 def _control(environ, start_response):

@@ -19,6 +19,7 @@ import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
+from collections.abc import Sequence
 from typing import Any
 
 from cryptography.exceptions import InvalidSignature
@@ -106,7 +107,7 @@ class LocalIssuer:
         return encode(header, claims,
                       lambda data: self.key.sign(data, padding.PKCS1v15(), hashes.SHA256()))
 
-    def token(self, subject: str, audience: str, scopes: list[str] = (),
+    def token(self, subject: str, audience: str, scopes: Sequence[str] = (),
               seconds: int = TOKEN_SECONDS) -> str:
         return self.sign(self.claims(subject, audience, list(scopes), seconds))
 

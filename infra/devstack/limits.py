@@ -76,7 +76,7 @@ def number_size(text: str) -> int:
     try:
         digits = Decimal(text).normalize().as_tuple().digits
     except InvalidOperation:
-        digits = tuple(c for c in text if c.isdigit())
+        digits = tuple(int(c) for c in text if c.isdigit())
     significant = len(digits) if any(digits) else 0
     return (significant + 1) // 2 + 1
 
@@ -138,10 +138,7 @@ def check_transaction_size(operations: list[tuple[str, dict[str, Any], Any]]) ->
 
 def apply() -> None:
     """Wraps moto's PutEvents, SendMessage and SendMessageBatch with AWS's size limits and
-    replaces its item size rule. Call after `faults.apply()`, so that a call over a limit is
-    refused before any fault is drawn for it. Applying twice changes nothing more."""
-    if getattr(EventsBackend.put_events, "within_limits", False):
-        return
+    replaces its item size rule. Applied by `moto_patches`, after the faults."""
     original_put = EventsBackend.put_events
 
     def put_events(self: EventsBackend, events: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -150,14 +147,13 @@ def apply() -> None:
             raise EventsValidationException("Total size of the entries in the request is over the limit.")
         return original_put(self, events)
 
-    put_events.within_limits = True
     EventsBackend.put_events = put_events
 
     original_send = SQSBackend.send_message
 
     def send_message(self: SQSBackend, queue_name: str, message_body: str,
                      message_attributes: dict[str, Any] | None = None, *args, **kwargs):
-        limit = int(self.get_queue(queue_name).maximum_message_size)
+        limit = int(self.get_queue(queue_name).maximum_message_size)  # type: ignore[attr-defined]
         if sqs_message_size(message_body, message_attributes) > limit:
             raise InvalidParameterValue(
                 f"One or more parameters are invalid. Reason: Message must be shorter than {limit} bytes.")

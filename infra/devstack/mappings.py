@@ -414,7 +414,7 @@ class StreamMapping(Mapping):
         response = {"statusCode": 200, "executedVersion": "$LATEST"}
         if self.function_error:
             response["functionError"] = self.function_error
-        info = {
+        info: dict[str, Any] = {
             "requestContext": {"requestId": str(uuid.uuid4()), "functionArn": self.function.arn,
                                "condition": "RetryAttemptsExhausted", "approximateInvokeCount": attempts},
             "responseContext": response,

@@ -1,4 +1,4 @@
-"""Fixes to the pinned moto server, applied where devstack launches it.
+"""Fixes to the pinned moto server, applied by `moto_patches`.
 
 moto 5.2.5 makes TransactWriteItems atomic by deep-copying every table the transaction touches
 and swapping the copy back in when it is cancelled. That costs time linear in the table's size
@@ -179,7 +179,7 @@ def _check_then_apply(self: DynamoDBBackend, operations: list[tuple[str, dict[st
     except Exception as refused:
         for table, hash_value, range_value, item, stream_length in reversed(saved):
             _restore(table, hash_value, range_value, item)
-            if stream_length is not None:
+            if stream_length is not None and table.stream_shard is not None:
                 del table.stream_shard.items[stream_length:]
         if isinstance(refused, (ItemSizeTooLarge, ItemSizeToUpdateTooLarge)):
             # An item the transaction would take past 400 KB cancels it (docs/conformance.md).
@@ -268,7 +268,7 @@ def _under_queue_lock(method):
 
 
 def apply() -> None:
-    """Patches the in-process moto backend. Call before the server starts."""
+    """Patches the in-process moto backend. Applied by `moto_patches`, once."""
     for name in ("delete_message", "receive_message"):
         setattr(SQSBackend, name, _under_queue_lock(getattr(SQSBackend, name)))
     DynamoDBBackend.transact_write_items = transact_write_items

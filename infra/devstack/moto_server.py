@@ -5,7 +5,8 @@ so that the data plane and devstack's HTTP API, Runtime API and pollers use both
 `GET /_devstack/faults` (settings and counts) and `POST /_devstack/faults` (settings, see
 `faults.py`); `POST /_devstack/faults/put-events` takes the `putEvents` setting alone;
 `POST /_devstack/iam` takes the functions' roles, `GET` answers what each used and was denied
-(see `iam.py`).
+(see `iam.py`); `GET /_devstack/meter` answers the requests it served, as AWS would bill them
+(see `meter.py`).
 
 devstack runs two of them: one for DynamoDB and its streams, one for everything else (SQS and
 EventBridge must share a process: moto delivers a rule's events to the queue in memory). One
@@ -31,7 +32,7 @@ from moto.moto_server.werkzeug_app import (
 )
 from werkzeug.serving import make_server
 
-from . import faults, iam, limits, moto_fixes, moto_speedups
+from . import faults, iam, meter, moto_patches
 
 FAULTS_PATH = "/_devstack/faults"
 
@@ -105,8 +106,9 @@ def application(forward_dynamodb: int | None = None):
         start_response(status, [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
         return [body]
 
-    # IAM first: a call its role does not allow never reaches a fault or the data.
-    return iam.middleware(app)
+    # IAM before the faults: a call its role does not allow never reaches a fault or the data. The
+    # meter outside both: a refused call is a request AWS bills too.
+    return meter.middleware(iam.middleware(app), iam.ENFORCER.function_of)
 
 
 def main() -> None:
@@ -122,11 +124,7 @@ def main() -> None:
     args = parser.parse_args()
     faults.FAULTS.configure(json.loads(args.faults))
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
-    moto_fixes.apply()
-    if not args.no_speedups:
-        moto_speedups.apply()
-    faults.apply()
-    limits.apply()  # after the faults: a call over a limit is refused before any fault
+    moto_patches.apply(speedups=not args.no_speedups)
     server = make_server("127.0.0.1", args.port, application(args.forward_dynamodb), threaded=True,
                          request_handler=MotoRequestHandler)
     print(f"moto listening on 127.0.0.1:{server.server_port}", flush=True)

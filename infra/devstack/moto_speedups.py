@@ -1,4 +1,4 @@
-"""Speed fixes to the pinned moto server, applied where devstack launches it. Each is named, leaves
+"""Speed fixes to the pinned moto server, applied by `moto_patches`. Each is named, leaves
 moto's answers as they were (a test in `test_moto_speedups.py` shows it), and can be switched off
 (`moto_server --no-speedups`) so that the benchmark can show what it saves.
 
@@ -53,12 +53,13 @@ from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoReque
 from moto.sqs import models as sqs_models
 from moto.sqs.models import Queue, SQSBackend
 
-# moto's own code, for the tests that compare and for switching the fixes off.
-ORIGINAL_QUEUE_ATTRIBUTES = Queue.attributes.fget
+# moto's own code, for the tests that compare and for switching the fixes off. (moto declares
+# these properties with decorators mypy reads as methods: hence the ignores.)
+ORIGINAL_QUEUE_ATTRIBUTES = Queue.attributes.fget  # type: ignore[attr-defined]
 ORIGINAL_TEMPLATE_PARSE = EventTemplateParser.parse
 ORIGINAL_UNIX_TIME = sqs_models.unix_time
 ORIGINAL_UNIX_TIME_MILLIS = sqs_models.unix_time_millis
-ORIGINAL_QUEUE_MESSAGES = Queue.messages.fget
+ORIGINAL_QUEUE_MESSAGES = Queue.messages.fget  # type: ignore[attr-defined]
 
 
 class QueueAttributes(Mapping):
@@ -69,7 +70,7 @@ class QueueAttributes(Mapping):
         self.names = list(Queue.BASE_ATTRIBUTES)
         if queue.fifo_queue:
             self.names += Queue.FIFO_ATTRIBUTES
-        if queue.kms_master_key_id:
+        if queue.kms_master_key_id:  # type: ignore[attr-defined]  # set in Queue.__init__
             self.names += Queue.KMS_ATTRIBUTES
 
     def __getitem__(self, name: str) -> Any:
@@ -99,7 +100,7 @@ def _queue_attributes() -> None:
         # The answer is serialized as a plain dict; "All" computes every value once.
         return dict(original(self, queue_name, attribute_names))
 
-    Queue.attributes = property(QueueAttributes)
+    Queue.attributes = property(QueueAttributes)  # type: ignore[assignment]
     SQSBackend.get_queue_attributes = get_queue_attributes
 
 
@@ -112,10 +113,10 @@ _DEFAULT_FIELDS = ("version", "id", "detail-type", "source", "account", "time", 
 def _event_delivery() -> None:
     def parse(input_template: str, input_paths_map: dict[str, Any], event: dict[str, Any]) -> dict[str, Any]:
         if input_template or input_paths_map:
-            return ORIGINAL_TEMPLATE_PARSE(input_template, input_paths_map, event)
+            return ORIGINAL_TEMPLATE_PARSE(input_template, input_paths_map, event)  # type: ignore[arg-type]
         return {field: ("0" if field == "version" else copy.deepcopy(event[field])) for field in _DEFAULT_FIELDS}
 
-    EventTemplateParser.parse = staticmethod(parse)
+    EventTemplateParser.parse = staticmethod(parse)  # type: ignore[assignment]
 
 
 _DISPATCHED_SERVICES = {"dynamodb", "sqs", "events"}
@@ -167,7 +168,7 @@ def _visible_messages(queue: Queue) -> list[Any]:
 def _sqs_clock() -> None:
     sqs_models.unix_time = _now
     sqs_models.unix_time_millis = _now_millis
-    Queue.messages = property(_visible_messages)
+    Queue.messages = property(_visible_messages)  # type: ignore[assignment]
 
 
 # Operations whose answers are DynamoDB JSON, plain numbers and (stream records) timestamps only.
@@ -242,6 +243,6 @@ SPEEDUPS = {"queue-attributes": _queue_attributes, "sqs-clock": _sqs_clock,
 
 
 def apply() -> None:
-    """Installs every speed fix. Call before the server starts."""
+    """Installs every speed fix. Applied by `moto_patches`, once."""
     for install in SPEEDUPS.values():
         install()

@@ -121,6 +121,8 @@ class Function:
         """The largest peak resident set (VmHWM) among the running instances, in MiB."""
         peak = 0
         for slot in self.slots:
+            if slot.process is None:  # not started, or stopped
+                continue
             try:
                 with open(f"/proc/{slot.process.pid}/status") as status:
                     for line in status:

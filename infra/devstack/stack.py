@@ -21,7 +21,7 @@ import boto3
 import botocore.config
 
 from .moto_server import FAULTS_PATH
-from . import chaos, httpd, iam
+from . import chaos, httpd, iam, meter
 from .http_api import Cors, HttpApi, Route
 from .identity import JwtAuthorizer, LocalIssuer
 from .mappings import Mapping, ScheduleMapping, SqsMapping, StreamMapping
@@ -183,6 +183,7 @@ class Stack:
             cwd=Path(__file__).resolve().parents[2], stdout=subprocess.PIPE,
             stderr=open(self.log_dir / f"{name}.log", "ab"), text=True)
         self.emulators.append(process)
+        assert process.stdout is not None  # stdout=PIPE
         ready = process.stdout.readline()  # "moto listening on 127.0.0.1:<port>"
         if not ready.startswith("moto listening"):
             raise TemplateError(f"moto did not start; see {self.log_dir / f'{name}.log'}")
@@ -432,7 +433,7 @@ class Stack:
                 self.notes.append(f"{where}: disabled in the template")
                 return
             if kind == "SQS":
-                mapping = SqsMapping(function, where, self.client("sqs"), props["Queue"], props,
+                mapping: Mapping = SqsMapping(function, where, self.client("sqs"), props["Queue"], props,
                                      self.delivery_faults)
             else:
                 destination = (props.get("DestinationConfig") or {}).get("OnFailure", {})
@@ -492,8 +493,9 @@ class Stack:
         """Counters since start-up, for benchmarks: each function's invocations, their time and
         peak memory; every request the emulators served, by caller and operation."""
         requests: Counter = Counter()
-        for described in self._emulators_iam():
-            requests.update(described.get("meter", {}))
+        for endpoint in self.emulator_endpoints():
+            with urllib.request.urlopen(f"{endpoint}{meter.METER_PATH}", timeout=10) as answer:
+                requests.update(json.loads(answer.read()))
         return {"functions": {logical_id: f.stats() for logical_id, f in self.functions.items()},
                 "requests": dict(requests)}
 

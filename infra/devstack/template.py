@@ -163,7 +163,7 @@ class Template:
                 raise TemplateError(f"{where}: {name} is not supported by devstack")
         return {k: self.resolve(v, f"{where}.{k}") for k, v in value.items()}
 
-    def _ref(self, name: str, where: str) -> str:
+    def _ref(self, name: str, where: str) -> str | list[str] | None:
         pseudo = {"AWS::Region": REGION, "AWS::AccountId": ACCOUNT, "AWS::StackName": "local",
                   "AWS::Partition": "aws", "AWS::URLSuffix": "amazonaws.com",
                   "AWS::NoValue": None}
@@ -191,7 +191,8 @@ class Template:
             if name in variables:
                 return str(self.resolve(variables[name], where))
             if "." in name:
-                return self._get_att(*name.split(".", 1), where)
+                logical_id, attribute = name.split(".", 1)
+                return self._get_att(logical_id, attribute, where)
             return str(self._ref(name, where))
 
         return re.sub(r"\$\{([^!}][^}]*)\}", replace, text)

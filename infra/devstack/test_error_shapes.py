@@ -8,10 +8,9 @@ import json
 import pytest
 from botocore.exceptions import ClientError
 
-from infra.devstack import faults, moto_fixes
+from infra.devstack import faults, moto_patches
 
-moto_fixes.apply()
-faults.apply()
+moto_patches.apply()
 
 
 @pytest.fixture

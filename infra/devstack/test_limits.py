@@ -7,10 +7,9 @@ import json
 import pytest
 from botocore.exceptions import ClientError
 
-from infra.devstack import limits, moto_fixes
+from infra.devstack import limits, moto_patches
 
-moto_fixes.apply()
-limits.apply()
+moto_patches.apply()
 
 KB = 1024
 
@@ -119,13 +118,6 @@ def test_a_transaction_taking_an_item_past_400_kb_is_cancelled_with_a_validation
     assert [r["Code"] for r in error["CancellationReasons"]] == ["None", "ValidationError"]
     assert "[None, ValidationError]" in error["Error"]["Message"]
     assert "Item" not in table.get_item(TableName="limits", Key={"pk": {"S": "small"}})
-
-
-def test_limits_are_applied_once_however_often_apply_is_called():
-    from moto.events.models import EventsBackend
-    wrapped = EventsBackend.put_events
-    limits.apply()
-    assert EventsBackend.put_events is wrapped
 
 
 def test_a_transaction_of_more_than_100_actions_is_refused(table):

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 from botocore.exceptions import ClientError
 
-from infra.devstack import moto_fixes
+from infra.devstack import moto_patches
 
-moto_fixes.apply()
+moto_patches.apply()
 
 
 @pytest.fixture

@@ -7,9 +7,9 @@ import uuid
 
 import pytest
 
-from infra.devstack import moto_speedups
+from infra.devstack import moto_patches, moto_speedups
 
-moto_speedups.apply()
+moto_patches.apply()
 
 
 @pytest.mark.parametrize("event", [

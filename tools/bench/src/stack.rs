@@ -1,4 +1,5 @@
-//! A devstack of the benchmark's own (ports 3200/4700/3299), running the release binaries.
+//! A devstack of the benchmark's own (the `bench` ports of `infra/devstack/launcher.py`), running
+//! the release binaries.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -9,14 +10,11 @@ use serde_json::Value;
 use crate::client::{Http, get_json};
 use crate::{Error, fail};
 
-pub const API_PORT: u16 = 3200;
-pub const MOTO_PORT: u16 = 4700;
-pub const CONTROL_PORT: u16 = 3299;
-
 pub struct Stack {
     child: Child,
     pub state: Value,
     pub api: String,
+    control: String,
     pub logs: PathBuf,
     pub token: String,
 }
@@ -37,14 +35,13 @@ impl Stack {
         let output = std::fs::File::create(logs.join("devstack.log"))?;
         let child = Command::new(&python)
             .current_dir(root)
-            .args(["-m", "infra.devstack", "--template"])
+            .args(["-m", "infra.devstack", "--ports", "bench", "--template"])
             .arg(template)
             .arg("--bin-dir")
             .arg(bin_dir)
-            .args(["--moto-port", &MOTO_PORT.to_string(), "--log-dir"])
+            .arg("--log-dir")
             .arg(logs)
-            .args(["up", "--api-port", &API_PORT.to_string()])
-            .args(["--control-port", &CONTROL_PORT.to_string(), "--state"])
+            .args(["up", "--state"])
             .arg(&state_path)
             .args(["--demo-data", "infra/demo-data.json"])
             .stdout(output.try_clone()?)
@@ -53,7 +50,8 @@ impl Stack {
         let mut stack = Stack {
             child,
             state: Value::Null,
-            api: format!("http://127.0.0.1:{API_PORT}"),
+            api: String::new(),
+            control: String::new(),
             logs: logs.to_owned(),
             token: String::new(),
         };
@@ -68,6 +66,13 @@ impl Stack {
             std::thread::sleep(Duration::from_millis(100));
         }
         stack.state = serde_json::from_slice(&std::fs::read(&state_path)?)?;
+        let url = |name: &str| {
+            stack.state[name]
+                .as_str()
+                .map(str::to_owned)
+                .ok_or(format!("devstack's state names no {name} URL"))
+        };
+        (stack.api, stack.control) = (url("api")?, url("control")?);
         let token = Command::new(&python)
             .current_dir(root)
             .args([
@@ -92,7 +97,7 @@ impl Stack {
     /// devstack's counters: each function's invocations, time and peak memory; every request the
     /// emulators served, by caller and operation, with what AWS bills beyond the request.
     pub async fn stats(&self, http: &Http) -> Result<Value, Error> {
-        get_json(http, &format!("http://127.0.0.1:{CONTROL_PORT}/stats"), &[]).await
+        get_json(http, &format!("{}/stats", self.control), &[]).await
     }
 
     /// Stops devstack as `make run`'s Ctrl-C does: it stops its functions and emulators.
