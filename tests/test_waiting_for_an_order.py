@@ -8,7 +8,7 @@ import time
 from datetime import datetime
 
 from flows import ORDER, pending_order, place, wait_for
-from infra.devstack.stack import API_INSTANCES
+from infra.devstack.provision.functions import API_INSTANCES
 
 MAX_WAITS = 4  # per caller (functions/orders/src/ports/wait_slots.rs)
 

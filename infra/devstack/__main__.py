@@ -19,7 +19,8 @@ from pathlib import Path
 from .launcher import PORTS
 from .identity import DEFAULT_AUDIENCE, OPERATOR_SCOPE, LocalIssuer, token_for
 from .runtime import InvocationError
-from .stack import Stack, serve_control, write_state
+from .control import serve_control
+from .stack import Stack, write_state
 from .template import Template, TemplateError
 
 

@@ -84,6 +84,7 @@ def test_a_third_reader_of_one_stream_is_refused():
     from types import SimpleNamespace
 
     from infra.devstack.mappings import StreamMapping
+    from infra.devstack.provision.functions import create_event_source
     from infra.devstack.stack import Stack
 
     stack = Stack.__new__(Stack)
@@ -96,7 +97,7 @@ def test_a_third_reader_of_one_stream_is_refused():
     event = {"Type": "DynamoDB", "Properties": {"Stream": "arn:aws:dynamodb:r:1:table/T/stream/x",
                                                  "StartingPosition": "TRIM_HORIZON"}}
     with pytest.raises(TemplateError, match="third reader"):
-        stack._create_event_source(SimpleNamespace(logical_id="Third"), None, "Stream", event)
+        create_event_source(stack, SimpleNamespace(logical_id="Third"), None, "Stream", event)
 
 
 def test_no_table_has_an_index_or_a_key_shared_by_all_orders():
