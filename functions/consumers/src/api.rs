@@ -4,12 +4,12 @@
 
 use axum::Router;
 use serde::Deserialize;
-use shared::entity_api::{self, Resource};
-use shared::events::{ChangeMeta, ConsumerStatus, ConsumerUpdated, Money};
-use shared::identity::Caller;
-use shared::outbox::OutboxRecord;
-use shared::problem::{FieldError, check_currency, check_id, check_name};
-use shared::versioned::{Entity, VersionedStore};
+use shared::language::events::{ChangeMeta, ConsumerStatus, ConsumerUpdated, Money};
+use shared::language::input::{FieldError, check_currency, check_id, check_name};
+use shared::language::outbox::OutboxRecord;
+use shared::owners::entity_api::{self, Resource};
+use shared::owners::versioned::{Entity, VersionedStore};
+use shared::platform::identity::Caller;
 
 use crate::domain::Consumer;
 
@@ -87,8 +87,8 @@ mod tests {
     use axum::body::{Body, to_bytes};
     use axum::http::{Request, StatusCode};
     use serde_json::Value;
-    use shared::identity::{OPERATOR_SCOPE, request_context};
-    use shared::versioned::MemoryVersionedStore;
+    use shared::owners::versioned::MemoryVersionedStore;
+    use shared::platform::identity::{OPERATOR_SCOPE, request_context};
     use tower::ServiceExt;
 
     const ADA: &str = r#"{"name":"Ada Lovelace","status":"ACTIVE",
@@ -211,7 +211,7 @@ mod tests {
         let store = MemoryVersionedStore::default();
         let request = |scope: &str| {
             let scope = scope.to_owned();
-            shared::corpus::http_request(
+            shared::testing::corpus::http_request(
                 "http-api-v2-jwt-no-route-scopes",
                 "PUT",
                 "/consumers/consumer-1",
@@ -228,7 +228,7 @@ mod tests {
         assert_eq!(refused.status(), StatusCode::FORBIDDEN);
         assert_eq!(
             refused.headers()["content-type"],
-            shared::problem::CONTENT_TYPE
+            shared::platform::problem::CONTENT_TYPE
         );
         let created = router(store.clone())
             .oneshot(request(&format!("openid {OPERATOR_SCOPE}")))
@@ -243,7 +243,7 @@ mod tests {
         let store = MemoryVersionedStore::default();
         let padded = format!(
             r#"{{"name":"Ada","status":"ACTIVE","pad":"{}"}}"#,
-            "x".repeat(shared::entity_api::MAX_BODY_BYTES)
+            "x".repeat(shared::owners::entity_api::MAX_BODY_BYTES)
         );
         let (status, body) = send(&store, "ops", &[OPERATOR_SCOPE], "PUT", &padded).await;
         assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);

@@ -1,8 +1,9 @@
 //! Consumers and the rule that says whether one may place an order. Pure.
 
 use serde::{Deserialize, Serialize};
-pub use shared::events::ConsumerStatus;
-use shared::events::{Money, over_limit};
+pub use shared::language::events::ConsumerStatus;
+use shared::language::events::Money;
+use shared::language::refusals::Refusal;
 
 /// An item of the consumers table: its owner's state, changed only by `PUT /consumers/{id}`,
 /// which raises `version` by one.
@@ -27,13 +28,18 @@ pub fn check(
     total: Option<&Money>,
 ) -> Result<Option<Money>, String> {
     let Some(consumer) = consumer else {
-        return Err(format!("consumer {consumer_id} is unknown"));
+        let consumer_id = consumer_id.to_owned();
+        return Err(Refusal::ConsumerUnknown { consumer_id }.to_string());
     };
     if consumer.status == ConsumerStatus::Suspended {
-        return Err(format!("consumer {consumer_id} is suspended"));
+        let consumer_id = consumer_id.to_owned();
+        return Err(Refusal::ConsumerSuspended { consumer_id }.to_string());
     }
     match (&consumer.order_limit, total) {
-        (Some(limit), Some(total)) => over_limit(consumer_id, total, limit).map_or(Ok(None), Err),
+        (Some(limit), Some(total)) => match Refusal::over_limit(consumer_id, total, limit) {
+            Some(refusal) => Err(refusal.to_string()),
+            None => Ok(None),
+        },
         (Some(limit), None) => Ok(Some(limit.clone())),
         (None, _) => Ok(None),
     }

@@ -1,9 +1,11 @@
 //! The consumer validator: reads the consumer from this context's own table and answers.
 
-use shared::bus::Entry;
-use shared::events::{ConsumerValidated, ConsumerValidationFailed, Event, EventMeta, OrderCreated};
-use shared::table::Table;
-use shared::validation::{AnswerError, Validator};
+use shared::language::events::{
+    ConsumerValidated, ConsumerValidationFailed, Event, EventMeta, OrderCreated,
+};
+use shared::owners::validation::{AnswerError, Validator};
+use shared::platform::bus::Entry;
+use shared::platform::table::Table;
 use tracing::info;
 
 use crate::domain::{self, Consumer};
@@ -14,7 +16,9 @@ pub struct ConsumerValidator {
 
 impl ConsumerValidator {
     /// Reads the table name the template sets (`CONSUMERS_TABLE`).
-    pub fn from_env(config: &shared::aws::SdkConfig) -> Result<Self, shared::aws::MissingEnv> {
+    pub fn from_env(
+        config: &shared::platform::aws::SdkConfig,
+    ) -> Result<Self, shared::platform::aws::MissingEnv> {
         Ok(Self {
             consumers: Table::from_env(config, "CONSUMERS_TABLE", "consumerId")?,
         })

@@ -15,10 +15,10 @@ use std::time::Duration;
 use aws_lambda_events::event::dynamodb::{Event, EventRecord};
 use aws_lambda_events::event::streams::{DynamoDbBatchItemFailure, DynamoDbEventResponse};
 use chrono::Utc;
-use shared::backoff::Backoff;
-use shared::bus::{EntryOutcome, MAX_BYTES_PER_CALL, MAX_ENTRIES_PER_CALL};
-use shared::metrics::{self, Unit};
-use shared::outbox::OutboxRecord;
+use shared::language::outbox::OutboxRecord;
+use shared::platform::backoff::Backoff;
+use shared::platform::bus::{EntryOutcome, MAX_BYTES_PER_CALL, MAX_ENTRIES_PER_CALL};
+use shared::platform::metrics::{self, Unit};
 use tracing::{debug, error, info, warn};
 
 mod outboxes;
@@ -119,7 +119,7 @@ impl<P: Publisher, D: DeadRows> Relay<P, D> {
             }
         }
         info!(
-            coldStart = shared::telemetry::cold_start(),
+            coldStart = shared::platform::telemetry::cold_start(),
             records = pending.len(),
             published = tally.published,
             deadLettered = tally.dead_lettered,
@@ -177,7 +177,7 @@ impl<P: Publisher, D: DeadRows> Relay<P, D> {
                         match outcome {
                             EntryOutcome::Published => tally.published_one(record),
                             EntryOutcome::Failed { code, message }
-                                if shared::bus::refused_for_good(&code) =>
+                                if shared::platform::bus::refused_for_good(&code) =>
                             {
                                 refused.push((at, pending.refused(record, &code, &message)));
                             }
@@ -349,8 +349,8 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
     use serde_json::{Value, json};
-    use shared::bus::PublishError;
-    use shared::dead_letter::DeadLetterError;
+    use shared::platform::bus::PublishError;
+    use shared::platform::dead_letter::DeadLetterError;
     use std::collections::HashMap;
     use std::sync::Mutex;
     use uuid::Uuid;
@@ -416,7 +416,7 @@ mod tests {
     impl DeadRows for Kept {
         async fn dead_letter(&self, row: &DeadRow) -> Result<(), DeadLetterError> {
             if self.refuse {
-                return Err(shared::aws_error::AwsError::coded(
+                return Err(shared::platform::aws_error::AwsError::coded(
                     "SQS.SendMessage",
                     "AccessDenied",
                     403,
@@ -749,8 +749,9 @@ mod tests {
 
     #[tokio::test]
     async fn what_aws_sends_from_an_outbox_stream_is_handled() {
-        let corpus =
-            |name| -> Event { serde_json::from_value(shared::corpus::event(name)).unwrap() };
+        let corpus = |name| -> Event {
+            serde_json::from_value(shared::testing::corpus::event(name)).unwrap()
+        };
         // A TTL expiry (a REMOVE by the service itself) publishes nothing and fails nothing.
         let relay = Relay::new(
             Scripted::new(|_, _| false),
@@ -772,7 +773,7 @@ mod tests {
         );
         // The same record carrying an outbox row is published.
         let row = record(Uuid::now_v7());
-        let mut event = shared::corpus::event("dynamodb-stream-insert-modify");
+        let mut event = shared::testing::corpus::event("dynamodb-stream-insert-modify");
         let image: serde_dynamo::Item = serde_dynamo::to_item(&row).unwrap();
         event["Records"][0]["dynamodb"]["NewImage"] = serde_json::to_value(image).unwrap();
         let event: Event = serde_json::from_value(event).unwrap();
@@ -916,7 +917,7 @@ mod tests {
         /// record, otherwise dead-lettered with a reason, never skipped and never a panic.
         #[test]
         fn a_hostile_image_is_published_or_reported_never_skipped(
-            image in shared::hostile::mutated(serde_json::to_value(record(Uuid::now_v7())).unwrap()),
+            image in shared::testing::hostile::mutated(serde_json::to_value(record(Uuid::now_v7())).unwrap()),
         ) {
             let Ok(item) = serde_dynamo::to_item::<_, serde_dynamo::Item>(&image) else {
                 return Ok(()); // not an object: no DynamoDB item has that shape

@@ -1,6 +1,6 @@
 //! The outbox tables the relay reads, and what each may carry.
 
-use shared::outbox::OutboxRecord;
+use shared::language::outbox::OutboxRecord;
 
 /// What each outbox may carry: its context's source and the detail types that context writes
 /// there. A row with any other (written by someone with a `PutItem` on the table, not by the
@@ -13,7 +13,7 @@ pub struct Outboxes {
 impl Outboxes {
     /// The outbox tables by name: the orders', the consumers' and the restaurants'.
     pub fn new(orders: &str, consumers: &str, restaurants: &str) -> Self {
-        use shared::events::{
+        use shared::language::events::{
             ConsumerUpdated, Event, OrderCreated, OrderRejected, OrderValidated, RestaurantUpdated,
             source,
         };
@@ -41,8 +41,8 @@ impl Outboxes {
 
     /// The names the template sets (`ORDERS_OUTBOX_TABLE`, `CONSUMERS_OUTBOX_TABLE`,
     /// `RESTAURANTS_OUTBOX_TABLE`).
-    pub fn from_env() -> Result<Self, shared::aws::MissingEnv> {
-        use shared::aws::required_env;
+    pub fn from_env() -> Result<Self, shared::platform::aws::MissingEnv> {
+        use shared::platform::aws::required_env;
         Ok(Self::new(
             &required_env("ORDERS_OUTBOX_TABLE")?,
             &required_env("CONSUMERS_OUTBOX_TABLE")?,

@@ -3,9 +3,9 @@
 
 use std::future::Future;
 
-use shared::bus::{EntryOutcome, EventBus, PublishError};
-use shared::dead_letter::{DeadLetterError, SqsDeadLetters};
-use shared::outbox::OutboxRecord;
+use shared::language::outbox::OutboxRecord;
+use shared::platform::bus::{EntryOutcome, EventBus, PublishError};
+use shared::platform::dead_letter::{DeadLetterError, SqsDeadLetters};
 
 /// The seam between the relay and EventBridge.
 pub trait Publisher: Send + Sync {

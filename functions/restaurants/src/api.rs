@@ -6,13 +6,13 @@ use std::collections::HashSet;
 
 use axum::Router;
 use serde::Deserialize;
-use shared::entity_api::{self, Resource};
-use shared::events::{ChangeMeta, MenuItem, RestaurantUpdated};
-use shared::identity::Caller;
-use shared::menu::one_currency;
-use shared::outbox::OutboxRecord;
-use shared::problem::{FieldError, check_currency, check_id, check_name};
-use shared::versioned::{Entity, VersionedStore};
+use shared::language::events::{ChangeMeta, MenuItem, RestaurantUpdated};
+use shared::language::input::{FieldError, check_currency, check_id, check_name};
+use shared::language::menu::one_currency;
+use shared::language::outbox::OutboxRecord;
+use shared::owners::entity_api::{self, Resource};
+use shared::owners::versioned::{Entity, VersionedStore};
+use shared::platform::identity::Caller;
 
 use crate::domain::Restaurant;
 
@@ -33,7 +33,7 @@ pub struct RestaurantBody {
 struct MenuItemBody {
     menu_item_id: String,
     name: String,
-    price: shared::events::Money,
+    price: shared::language::events::Money,
     available: bool,
 }
 
@@ -143,8 +143,8 @@ mod tests {
     use axum::body::{Body, to_bytes};
     use axum::http::{Request, StatusCode};
     use serde_json::{Value, json};
-    use shared::identity::{OPERATOR_SCOPE, request_context};
-    use shared::versioned::MemoryVersionedStore;
+    use shared::owners::versioned::MemoryVersionedStore;
+    use shared::platform::identity::{OPERATOR_SCOPE, request_context};
     use tower::ServiceExt;
 
     fn ajanta(price: u64, available: bool) -> Value {
@@ -183,12 +183,12 @@ mod tests {
         let wide = |chars: usize| "\u{1F35B}".repeat(chars);
         let menu: Vec<Value> = (0..MAX_MENU_ITEMS)
             .map(|i| {
-                json!({"menuItemId": format!("{i:03}{}", wide(shared::problem::MAX_ID_CHARS - 3)),
-                       "name": wide(shared::problem::MAX_NAME_CHARS),
+                json!({"menuItemId": format!("{i:03}{}", wide(shared::language::input::MAX_ID_CHARS - 3)),
+                       "name": wide(shared::language::input::MAX_NAME_CHARS),
                        "price": {"currency": "EUR", "amountMinor": u64::MAX}, "available": true})
             })
             .collect();
-        json!({"name": wide(shared::problem::MAX_NAME_CHARS), "acceptingOrders": true, "menu": menu})
+        json!({"name": wide(shared::language::input::MAX_NAME_CHARS), "acceptingOrders": true, "menu": menu})
     }
 
     #[tokio::test]
@@ -201,7 +201,7 @@ mod tests {
                 _ => format!("\\u{unit:04x}"),
             })
             .collect();
-        assert!(escaped.len() <= shared::entity_api::MAX_BODY_BYTES);
+        assert!(escaped.len() <= shared::owners::entity_api::MAX_BODY_BYTES);
         let store = MemoryVersionedStore::default();
         let mut request = Request::builder()
             .method("PUT")
@@ -286,7 +286,7 @@ mod tests {
     async fn a_request_as_api_gateway_sends_it_is_an_operators_by_its_scope_claim() {
         let store = MemoryVersionedStore::default();
         let body = ajanta(1250, true).to_string();
-        let request = shared::corpus::http_request(
+        let request = shared::testing::corpus::http_request(
             "http-api-v2-jwt-no-route-scopes",
             "PUT",
             "/restaurants/restaurant-1",
@@ -298,7 +298,7 @@ mod tests {
         );
         let response = router(store.clone()).oneshot(request).await.unwrap();
         assert_eq!(response.status(), StatusCode::CREATED);
-        let request = shared::corpus::http_request(
+        let request = shared::testing::corpus::http_request(
             "http-api-v2-jwt-no-route-scopes",
             "GET",
             "/restaurants/restaurant-1",

@@ -1,8 +1,9 @@
 //! Restaurants, menus and pricing. Pure.
 
 use serde::{Deserialize, Serialize};
-use shared::events::{LineItem, MenuItem, Money};
-use shared::menu::{self, LineProblem};
+use shared::language::events::{LineItem, MenuItem, Money};
+use shared::language::menu;
+use shared::language::refusals::Refusal;
 
 /// An item of the restaurants table, its menu included: its owner's state, changed only by
 /// `PUT /restaurants/{id}`, which raises `version` by one.
@@ -25,40 +26,35 @@ pub fn check(
     lines: &[LineItem],
     expected: Option<&Money>,
 ) -> Result<Money, Vec<String>> {
+    let restaurant_id = restaurant_id.to_owned();
     let Some(restaurant) = restaurant else {
-        return Err(vec![format!("restaurant {restaurant_id} is unknown")]);
+        return Err(vec![
+            Refusal::RestaurantUnknown { restaurant_id }.to_string(),
+        ]);
     };
-    let mut reasons = Vec::new();
+    let mut refusals = Vec::new();
     if !restaurant.accepting_orders {
-        reasons.push(format!(
-            "restaurant {restaurant_id} is not accepting orders"
-        ));
+        refusals.push(Refusal::NotAcceptingOrders {
+            restaurant_id: restaurant_id.clone(),
+        });
     }
     let priced = menu::price(&restaurant.menu, lines);
     if let Err(unpriced) = &priced {
-        for (index, problem) in &unpriced.problems {
-            let id = &lines[*index].menu_item_id;
-            reasons.push(match problem {
-                LineProblem::NotOnMenu => {
-                    format!("menu item {id} is not on the menu of restaurant {restaurant_id}")
-                }
-                LineProblem::Unavailable => format!("menu item {id} is not available"),
-            });
-        }
-        if unpriced.overflow {
-            reasons.push("the order's total is too large to price".to_owned());
-        }
+        refusals.extend(Refusal::unpriced(unpriced, lines, &restaurant_id));
     }
     match priced {
-        Ok(priced) if reasons.is_empty() => match expected {
-            Some(expected) if *expected != priced.total => Err(vec![format!(
-                "the price changed: the order was placed at {expected}, restaurant \
-                 {restaurant_id}'s menu now makes it {}; place it again at the new price",
-                priced.total
-            )]),
+        Ok(priced) if refusals.is_empty() => match expected {
+            Some(expected) if *expected != priced.total => Err(vec![
+                Refusal::PriceChanged {
+                    restaurant_id,
+                    placed_at: expected.clone(),
+                    now: priced.total,
+                }
+                .to_string(),
+            ]),
             _ => Ok(priced.total),
         },
-        _ => Err(reasons),
+        _ => Err(refusals.iter().map(ToString::to_string).collect()),
     }
 }
 

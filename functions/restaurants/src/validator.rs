@@ -1,12 +1,12 @@
 //! The restaurant validator: reads the restaurant and its menu from this context's own table,
 //! prices the order and answers.
 
-use shared::bus::Entry;
-use shared::events::{
+use shared::language::events::{
     Event, EventMeta, OrderCreated, OrderDetailsValidated, OrderDetailsValidationFailed,
 };
-use shared::table::Table;
-use shared::validation::{AnswerError, Validator};
+use shared::owners::validation::{AnswerError, Validator};
+use shared::platform::bus::Entry;
+use shared::platform::table::Table;
 use tracing::info;
 
 use crate::domain::{self, Restaurant};
@@ -17,7 +17,9 @@ pub struct RestaurantValidator {
 
 impl RestaurantValidator {
     /// Reads the table name the template sets (`RESTAURANTS_TABLE`).
-    pub fn from_env(config: &shared::aws::SdkConfig) -> Result<Self, shared::aws::MissingEnv> {
+    pub fn from_env(
+        config: &shared::platform::aws::SdkConfig,
+    ) -> Result<Self, shared::platform::aws::MissingEnv> {
         Ok(Self {
             restaurants: Table::from_env(config, "RESTAURANTS_TABLE", "restaurantId")?,
         })

@@ -182,7 +182,7 @@ pub fn is_decided(order: &Value) -> bool {
 
 /// A `Money` of the API as a person reads it (`25.00 EUR`); as sent when it is none.
 pub fn shown_money(total: &Value) -> String {
-    match serde_json::from_value::<shared::events::Money>(total.clone()) {
+    match serde_json::from_value::<shared::language::events::Money>(total.clone()) {
         Ok(money) => money.to_string(),
         Err(_) => total.to_string(),
     }

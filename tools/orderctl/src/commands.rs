@@ -12,7 +12,7 @@ use crate::dead_letters::{
     stream_table, summarize,
 };
 use crate::stack::{Stack, StackError, aws};
-use shared::dead_letter::IMAGE_OMITTED;
+use shared::platform::dead_letter::IMAGE_OMITTED;
 
 /// A listing reads at most this many messages of one queue.
 const PEEK_LIMIT: usize = 100;

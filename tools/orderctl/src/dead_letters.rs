@@ -5,7 +5,7 @@ use std::collections::{HashMap, HashSet};
 
 use aws_sdk_sqs::types::{Message, MessageSystemAttributeName};
 use serde::Serialize;
-use shared::dead_letter::{
+use shared::platform::dead_letter::{
     FUNCTION_ATTRIBUTE, REASON_ATTRIBUTE, SOURCE_MESSAGE_ATTRIBUTE, SOURCE_QUEUE_ATTRIBUTE,
     SOURCE_STREAM_ATTRIBUTE,
 };

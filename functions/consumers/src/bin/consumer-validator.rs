@@ -4,5 +4,5 @@ use consumers::validator::ConsumerValidator;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    shared::validation::run(ConsumerValidator::from_env).await
+    shared::owners::validation::run(ConsumerValidator::from_env).await
 }

@@ -1,17 +1,19 @@
 //! The webhook master secret from Secrets Manager (`WebhookMasterSecret` in the template).
 
-use shared::aws_error::AwsError;
+use shared::platform::aws_error::AwsError;
 
 use crate::ports::master_secret::{MasterSecret, SecretError};
 
 impl MasterSecret {
     /// The secret named by `WEBHOOK_SECRET_ARN`, from Secrets Manager.
-    pub fn from_env(config: &shared::aws::SdkConfig) -> Result<Self, shared::aws::MissingEnv> {
+    pub fn from_env(
+        config: &shared::platform::aws::SdkConfig,
+    ) -> Result<Self, shared::platform::aws::MissingEnv> {
         let secrets = aws_sdk_secretsmanager::config::Builder::from(config)
-            .interceptor(shared::aws::calls::Counter)
+            .interceptor(shared::platform::aws::calls::Counter)
             .build();
         let secrets = aws_sdk_secretsmanager::Client::from_conf(secrets);
-        let secret_id = shared::aws::required_env("WEBHOOK_SECRET_ARN")?;
+        let secret_id = shared::platform::aws::required_env("WEBHOOK_SECRET_ARN")?;
         Ok(Self::read_with(move || {
             let (secrets, secret_id) = (secrets.clone(), secret_id.clone());
             async move {

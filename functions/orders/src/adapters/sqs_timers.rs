@@ -12,10 +12,12 @@ pub struct SqsTimers {
 }
 
 impl SqsTimers {
-    pub fn from_env(config: &shared::aws::SdkConfig) -> Result<Self, shared::aws::MissingEnv> {
+    pub fn from_env(
+        config: &shared::platform::aws::SdkConfig,
+    ) -> Result<Self, shared::platform::aws::MissingEnv> {
         Ok(Self {
-            client: shared::aws::sqs(config),
-            queue_url: shared::aws::required_env("DEADLINE_QUEUE_URL")?,
+            client: shared::platform::aws::sqs(config),
+            queue_url: shared::platform::aws::required_env("DEADLINE_QUEUE_URL")?,
         })
     }
 }

@@ -4,22 +4,22 @@
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use chrono::Utc;
-use shared::aws_error::{Classified, Retry};
-use shared::batch::{self, Handler, QueueTimeout};
-use shared::dead_letter::DeadLetters;
-use shared::envelope::{Envelope, EnvelopeError};
-use shared::events::{
+use shared::language::events::{
     ConsumerValidated, ConsumerValidationFailed, Event, EventMeta, OrderCreated,
     OrderDetailsValidated, OrderDetailsValidationFailed, OrderRejected, OrderValidated,
 };
-use shared::metrics::{self, Unit};
+use shared::platform::aws_error::{Classified, Retry};
+use shared::platform::batch::{self, Handler, QueueTimeout};
+use shared::platform::dead_letter::DeadLetters;
+use shared::platform::envelope::{Envelope, EnvelopeError};
+use shared::platform::metrics::{self, Unit};
 use tokio::time::Instant;
 use tracing::{Instrument, info, info_span};
 
 use crate::domain::order::{Order, OrderStatus, Reply, Transition, VALIDATION_TIMEOUT, apply};
 use crate::ports::orders::{OrderStore, Saved, StoreError};
 use crate::ports::timers::DeadlineTimer;
-use shared::outbox::OutboxRecord;
+use shared::language::outbox::OutboxRecord;
 
 /// How often a reply is re-applied after losing a race (with a jittered wait between tries)
 /// before the message is handed back to SQS.
@@ -203,7 +203,7 @@ impl<S: OrderStore, D: DeadLetters> ReplyHandler<S, D> {
     /// turn, in the order SQS gave them, so that they do not race each other for its version.
     pub async fn handle_batch(&self, event: SqsEvent, deadline: Instant) -> SqsBatchResponse {
         info!(
-            coldStart = shared::telemetry::cold_start(),
+            coldStart = shared::platform::telemetry::cold_start(),
             messages = event.records.len(),
             "replies received"
         );
@@ -252,7 +252,7 @@ impl<S: OrderStore, D: DeadLetters> ReplyHandler<S, D> {
                 }
                 Saved::Conflict => {
                     info!(attempt, "order changed since it was read; deciding again");
-                    shared::backoff::wait(attempt).await;
+                    shared::platform::backoff::wait(attempt).await;
                 }
             }
         }
@@ -291,8 +291,8 @@ impl<S: OrderStore, D: DeadLetters> Handler for ReplyHandler<S, D> {
 mod tests {
     use super::*;
     use crate::adapters::memory::orders::MemoryStore;
-    use shared::dead_letter::memory::MemoryDeadLetters;
-    use shared::events::{LineItem, Money};
+    use shared::language::events::{LineItem, Money};
+    use shared::platform::dead_letter::memory::MemoryDeadLetters;
     use uuid::Uuid;
 
     fn unhurried() -> Instant {
@@ -319,7 +319,7 @@ mod tests {
             }],
             Utc::now(),
         );
-        let outbox = OutboxRecord::of(&shared::events::OrderCreated {
+        let outbox = OutboxRecord::of(&shared::language::events::OrderCreated {
             meta: EventMeta::new(id, None),
             consumer_id: "c".into(),
             restaurant_id: "r".into(),
@@ -526,7 +526,7 @@ mod tests {
 
     /// The bodies as Lambda delivers them (the corpus's record shape).
     fn sqs_event(bodies: &[String]) -> SqsEvent {
-        shared::corpus::sqs_records(bodies)
+        shared::testing::corpus::sqs_records(bodies)
     }
 
     /// The id `sqs_event` gives its `n`th message.
@@ -536,7 +536,7 @@ mod tests {
 
     /// An event as an EventBridge rule delivers it (the corpus's envelope).
     fn envelope(detail_type: &str, detail: serde_json::Value) -> String {
-        let batch = shared::corpus::sqs_batch(&[("consumers", detail_type, detail)]);
+        let batch = shared::testing::corpus::sqs_batch(&[("consumers", detail_type, detail)]);
         batch.records[0].body.clone().unwrap()
     }
 
@@ -624,7 +624,7 @@ mod tests {
         let id = placed(&store).await;
         let dead_letters = MemoryDeadLetters::default();
         let handler = ReplyHandler::new(store.clone(), dead_letters.clone());
-        let created = serde_json::to_value(shared::events::OrderCreated {
+        let created = serde_json::to_value(shared::language::events::OrderCreated {
             meta: EventMeta::new(id, None),
             consumer_id: "c".into(),
             restaurant_id: "r".into(),
@@ -805,7 +805,7 @@ mod tests {
         /// back to be retried forever, never a panic, and the order moves only forward.
         #[test]
         fn a_hostile_message_is_applied_or_dead_lettered(
-            body in shared::hostile::bodies(serde_json::from_str(&envelope(
+            body in shared::testing::hostile::bodies(serde_json::from_str(&envelope(
                 "OrderDetailsValidated",
                 serde_json::json!({"eventId": Uuid::nil(), "orderId": Uuid::nil(),
                     "occurredAt": "2026-11-26T12:00:00Z", "schemaVersion": 1,
@@ -817,7 +817,7 @@ mod tests {
             let dead_letters = MemoryDeadLetters::default();
             let response = runtime.block_on(async {
                 let order = Order::place(Uuid::nil(), "c".into(), "r".into(), vec![], Utc::now());
-                let outbox = OutboxRecord::of(&shared::events::OrderCreated {
+                let outbox = OutboxRecord::of(&shared::language::events::OrderCreated {
                     meta: EventMeta::new(Uuid::nil(), None),
                     consumer_id: "c".into(),
                     restaurant_id: "r".into(),
@@ -843,7 +843,8 @@ mod tests {
         let dead_letters = MemoryDeadLetters::default();
         let handler = ReplyHandler::new(MemoryStore::default(), dead_letters.clone());
         let event: SqsEvent =
-            serde_json::from_value(shared::corpus::event("sqs-eventbridge-batch")).unwrap();
+            serde_json::from_value(shared::testing::corpus::event("sqs-eventbridge-batch"))
+                .unwrap();
         assert!(
             handler
                 .handle_batch(event, unhurried())

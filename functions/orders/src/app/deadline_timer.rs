@@ -15,8 +15,8 @@ use aws_lambda_events::event::dynamodb::{Event, EventRecord};
 use aws_lambda_events::event::streams::{DynamoDbBatchItemFailure, DynamoDbEventResponse};
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
-use shared::events::{Event as _, EventMeta, OrderCreated, SCHEMA_VERSION};
-use shared::metrics::{self, Unit};
+use shared::language::events::{Event as _, EventMeta, OrderCreated, SCHEMA_VERSION};
+use shared::platform::metrics::{self, Unit};
 use tracing::{error, info};
 
 use crate::ports::timers::{DeadlineTimer, Started, Timers};
@@ -87,7 +87,7 @@ impl<T: Timers> DeadlineTimers<T> {
             }
         }
         info!(
-            coldStart = shared::telemetry::cold_start(),
+            coldStart = shared::platform::telemetry::cold_start(),
             timers = rows.len(),
             failed = !response.batch_item_failures.is_empty(),
             "deadline timers started"

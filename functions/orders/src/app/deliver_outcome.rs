@@ -11,12 +11,12 @@ use std::time::Duration;
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use chrono::Utc;
 use serde_json::{Value, json};
-use shared::aws_error::{Classified, Retry};
-use shared::batch::{self, Handler, RetryLater};
-use shared::dead_letter::DeadLetters;
-use shared::envelope::{Envelope, EnvelopeError};
-use shared::events::{Event, EventMeta, OrderRejected, OrderValidated};
-use shared::metrics::{self, Unit};
+use shared::language::events::{Event, EventMeta, OrderRejected, OrderValidated};
+use shared::platform::aws_error::{Classified, Retry};
+use shared::platform::batch::{self, Handler, RetryLater};
+use shared::platform::dead_letter::DeadLetters;
+use shared::platform::envelope::{Envelope, EnvelopeError};
+use shared::platform::metrics::{self, Unit};
 use tokio::time::Instant;
 use tracing::{Instrument, info, info_span};
 
@@ -210,8 +210,8 @@ mod tests {
     use crate::app::callbacks::Checked;
     use crate::app::callbacks::Policy;
     use crate::domain::order::{Order, Reply, Transition, apply};
-    use shared::dead_letter::memory::MemoryDeadLetters;
-    use shared::outbox::OutboxRecord;
+    use shared::language::outbox::OutboxRecord;
+    use shared::platform::dead_letter::memory::MemoryDeadLetters;
     use std::net::IpAddr;
     use std::sync::{Arc, Mutex};
     use uuid::Uuid;
@@ -258,7 +258,7 @@ mod tests {
         let id = Uuid::now_v7();
         let mut order = Order::place(id, "c".into(), "r".into(), vec![], Utc::now());
         order.callback_url = callback_url.map(str::to_owned);
-        let created = OutboxRecord::of(&shared::events::OrderCreated {
+        let created = OutboxRecord::of(&shared::language::events::OrderCreated {
             meta: EventMeta::new(id, None),
             consumer_id: "c".into(),
             restaurant_id: "r".into(),
@@ -295,7 +295,7 @@ mod tests {
 
     /// One message as Lambda delivers it (the corpus's record shape), as `m-1`.
     fn sqs_event(body: String) -> SqsEvent {
-        let mut event = shared::corpus::sqs_records(&[body]);
+        let mut event = shared::testing::corpus::sqs_records(&[body]);
         event.records[0].message_id = Some("m-1".into());
         event
     }
@@ -399,7 +399,7 @@ mod tests {
             async move {
                 // The first read fails (Secrets Manager unreachable): tried again next time.
                 if n == 0 {
-                    Err(shared::aws_error::AwsError::coded(
+                    Err(shared::platform::aws_error::AwsError::coded(
                         "SecretsManager.GetSecretValue",
                         "InternalServiceError",
                         500,
@@ -448,7 +448,7 @@ mod tests {
         let (_, slow) = decided(&store, Some("https://slow.example.com/orders")).await;
         let (_, quick) = decided(&store, Some("https://hooks.example.com/orders")).await;
         let (notifier, receiver, dead_letters) = notifier(store, "93.184.215.14", 204);
-        let mut event = shared::corpus::sqs_records(&[slow, quick]);
+        let mut event = shared::testing::corpus::sqs_records(&[slow, quick]);
         event.records[0].message_id = Some("slow".into());
         event.records[1].message_id = Some("quick".into());
         let started = Instant::now();

@@ -3,7 +3,7 @@
 //! holds at most `MAX_WAITS_PER_CALLER` waits at once (`crate::ports::wait_slots`).
 
 use chrono::Utc;
-use shared::identity::Caller;
+use shared::platform::identity::Caller;
 use tokio::time::Instant;
 use tracing::{error, warn};
 use uuid::Uuid;

@@ -2,11 +2,11 @@
 //! callback URL's address, the replica of consumers and restaurants), then the order written
 //! `PENDING` with its `OrderCreated` in one transaction. Validation follows asynchronously.
 
-use shared::events::{EventMeta, OrderCreated};
-use shared::identity::Caller;
-use shared::metrics::{self, Unit};
-use shared::outbox::OutboxRecord;
-use shared::problem::FieldError;
+use shared::language::events::{EventMeta, OrderCreated};
+use shared::language::input::FieldError;
+use shared::language::outbox::OutboxRecord;
+use shared::platform::identity::Caller;
+use shared::platform::metrics::{self, Unit};
 use tracing::{error, info, warn};
 use uuid::Uuid;
 
@@ -93,7 +93,7 @@ impl<S: OrderStore, Q: ReplicaStore, R: Resolver> Intake<'_, S, Q, R> {
         })?;
         match self.store.place(&order, &outbox, claim.as_ref()).await {
             Ok(Placement::Placed) => {
-                info!(coldStart = shared::telemetry::cold_start(), eventId = %event.meta.event_id, "order accepted");
+                info!(coldStart = shared::platform::telemetry::cold_start(), eventId = %event.meta.event_id, "order accepted");
                 metrics::emit(
                     &[("OrdersAccepted", Unit::Count, 1.0)],
                     &[("orderId", &order.order_id.to_string())],

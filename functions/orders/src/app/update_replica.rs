@@ -5,12 +5,12 @@
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use chrono::Utc;
-use shared::aws_error::{Classified, Retry};
-use shared::batch::{self, Handler, QueueTimeout};
-use shared::dead_letter::DeadLetters;
-use shared::envelope::{Envelope, EnvelopeError};
-use shared::events::{ConsumerUpdated, Event, RestaurantUpdated};
-use shared::metrics::{self, Unit};
+use shared::language::events::{ConsumerUpdated, Event, RestaurantUpdated};
+use shared::platform::aws_error::{Classified, Retry};
+use shared::platform::batch::{self, Handler, QueueTimeout};
+use shared::platform::dead_letter::DeadLetters;
+use shared::platform::envelope::{Envelope, EnvelopeError};
+use shared::platform::metrics::{self, Unit};
 use tokio::time::Instant;
 use tracing::info;
 
@@ -71,7 +71,7 @@ impl<R: ReplicaStore, D: DeadLetters> ReplicaUpdater<R, D> {
             }
         }
         info!(
-            coldStart = shared::telemetry::cold_start(),
+            coldStart = shared::platform::telemetry::cold_start(),
             messages = event.records.len(),
             newer,
             stale,
@@ -125,8 +125,8 @@ impl<R: ReplicaStore, D: DeadLetters> Handler for ReplicaUpdater<R, D> {
 mod tests {
     use super::*;
     use crate::adapters::memory::replica::MemoryReplica;
-    use shared::dead_letter::memory::MemoryDeadLetters;
-    use shared::events::{ChangeMeta, ConsumerStatus};
+    use shared::language::events::{ChangeMeta, ConsumerStatus};
+    use shared::platform::dead_letter::memory::MemoryDeadLetters;
 
     fn unhurried() -> Instant {
         Instant::now() + std::time::Duration::from_secs(60)
@@ -134,7 +134,7 @@ mod tests {
 
     /// An event as Lambda delivers it from a rule's queue (the corpus's shapes), as `id`.
     fn message(id: &str, detail_type: &str, detail: serde_json::Value) -> SqsMessage {
-        let batch = shared::corpus::sqs_batch(&[("consumers", detail_type, detail)]);
+        let batch = shared::testing::corpus::sqs_batch(&[("consumers", detail_type, detail)]);
         let mut message = batch.records[0].clone();
         message.message_id = Some(id.to_owned());
         message
@@ -185,7 +185,8 @@ mod tests {
         let dead_letters = MemoryDeadLetters::default();
         let updater = ReplicaUpdater::new(replica.clone(), dead_letters.clone());
         let event: SqsEvent =
-            serde_json::from_value(shared::corpus::event("sqs-eventbridge-batch")).unwrap();
+            serde_json::from_value(shared::testing::corpus::event("sqs-eventbridge-batch"))
+                .unwrap();
         let response = updater.handle_batch(event, unhurried()).await;
         assert!(response.batch_item_failures.is_empty());
         let sent = dead_letters.sent.lock().unwrap().clone();

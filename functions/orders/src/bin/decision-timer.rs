@@ -7,15 +7,16 @@ use orders::app::deadline_timer::DeadlineTimers;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    shared::telemetry::init();
-    let config = shared::aws::sdk_config().await;
-    let deadline: u64 = shared::aws::required_env("DECISION_DEADLINE_SECONDS")?.parse()?;
+    shared::platform::telemetry::init();
+    let config = shared::platform::aws::sdk_config().await;
+    let deadline: u64 =
+        shared::platform::aws::required_env("DECISION_DEADLINE_SECONDS")?.parse()?;
     let timers = DeadlineTimers::new(
         SqsTimers::from_env(&config)?,
         std::time::Duration::from_secs(deadline),
     );
     let timers = &timers;
-    lambda_runtime::run(shared::metrics::Recorded(service_fn(
+    lambda_runtime::run(shared::platform::metrics::Recorded(service_fn(
         move |event: LambdaEvent<Event>| async move {
             Ok::<_, lambda_runtime::Error>(timers.handle(event.payload).await)
         },

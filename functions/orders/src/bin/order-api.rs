@@ -9,9 +9,9 @@ use orders::ports::master_secret::MasterSecret;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    shared::telemetry::init();
-    let config = shared::aws::sdk_config().await;
-    lambda_http::run(shared::metrics::Recorded(http::router_for(
+    shared::platform::telemetry::init();
+    let config = shared::platform::aws::sdk_config().await;
+    lambda_http::run(shared::platform::metrics::Recorded(http::router_for(
         App {
             store: DynamoStore::from_env(&config)?,
             replica: DynamoReplica::from_env(&config)?,

@@ -7,13 +7,13 @@ use orders::adapters::webhook_client::HttpDeliverer;
 use orders::app::callbacks::Callbacks;
 use orders::app::deliver_outcome::Notifier;
 use orders::ports::master_secret::MasterSecret;
-use shared::batch::SqsRetryLater;
-use shared::dead_letter::SqsDeadLetters;
+use shared::platform::batch::SqsRetryLater;
+use shared::platform::dead_letter::SqsDeadLetters;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    shared::telemetry::init();
-    let config = shared::aws::sdk_config().await;
+    shared::platform::telemetry::init();
+    let config = shared::platform::aws::sdk_config().await;
     let notifier = Notifier {
         store: DynamoStore::from_env(&config)?,
         callbacks: Callbacks::from_env(),
@@ -23,14 +23,14 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         secret: MasterSecret::from_env(&config)?,
         dead_letters: SqsDeadLetters::from_env(&config)?,
         retry_later: SqsRetryLater {
-            client: shared::aws::sqs(&config),
-            queue_url: shared::aws::required_env("NOTIFICATIONS_QUEUE_URL")?,
+            client: shared::platform::aws::sqs(&config),
+            queue_url: shared::platform::aws::required_env("NOTIFICATIONS_QUEUE_URL")?,
         },
     };
     let notifier = &notifier;
-    lambda_runtime::run(shared::metrics::Recorded(service_fn(
+    lambda_runtime::run(shared::platform::metrics::Recorded(service_fn(
         move |event: LambdaEvent<SqsEvent>| async move {
-            let deadline = shared::batch::work_deadline(&event.context);
+            let deadline = shared::platform::batch::work_deadline(&event.context);
             Ok::<_, lambda_runtime::Error>(
                 Box::pin(notifier.handle_batch(event.payload, deadline)).await,
             )

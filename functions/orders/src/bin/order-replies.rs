@@ -4,24 +4,24 @@ use aws_lambda_events::event::sqs::SqsEvent;
 use lambda_runtime::{LambdaEvent, service_fn};
 use orders::adapters::dynamo::DynamoStore;
 use orders::app::apply_reply::ReplyHandler;
-use shared::dead_letter::SqsDeadLetters;
+use shared::platform::dead_letter::SqsDeadLetters;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    shared::telemetry::init();
-    let config = shared::aws::sdk_config().await;
+    shared::platform::telemetry::init();
+    let config = shared::platform::aws::sdk_config().await;
     let handler = ReplyHandler::new(
         DynamoStore::from_env(&config)?,
         SqsDeadLetters::from_env(&config)?,
     );
     let handler = &handler;
-    lambda_runtime::run(shared::metrics::Recorded(service_fn(
+    lambda_runtime::run(shared::platform::metrics::Recorded(service_fn(
         move |event: LambdaEvent<SqsEvent>| async move {
             Ok::<_, lambda_runtime::Error>(
-                Box::pin(
-                    handler
-                        .handle_batch(event.payload, shared::batch::work_deadline(&event.context)),
-                )
+                Box::pin(handler.handle_batch(
+                    event.payload,
+                    shared::platform::batch::work_deadline(&event.context),
+                ))
                 .await,
             )
         },

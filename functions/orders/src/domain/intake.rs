@@ -4,8 +4,8 @@
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-use shared::events::LineItem;
-use shared::problem::{FieldError, check_id};
+use shared::language::events::LineItem;
+use shared::language::input::{FieldError, check_id};
 
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
 pub const MAX_LINE_ITEMS: usize = 50;

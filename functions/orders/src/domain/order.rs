@@ -2,7 +2,8 @@
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use shared::events::{LineItem, Money, over_limit};
+use shared::language::events::{LineItem, Money};
+use shared::language::refusals::Refusal;
 use uuid::Uuid;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -193,10 +194,12 @@ pub fn apply(order: &Order, reply: &Reply, at: DateTime<Utc>) -> Transition {
 }
 
 /// Both validations in: `Validated`, unless the total is over the limit the consumer context
-/// validated the order within, by the consumer context's own rule (`over_limit`).
+/// validated the order within, by the consumer context's own rule (`Refusal::over_limit`).
 fn decided(order: &mut Order) -> OrderStatus {
     let refused = match (&order.consumer_limit, &order.total) {
-        (Some(limit), Some(total)) => over_limit(&order.consumer_id, total, limit),
+        (Some(limit), Some(total)) => {
+            Refusal::over_limit(&order.consumer_id, total, limit).map(|r| r.to_string())
+        }
         _ => None,
     };
     match refused {
@@ -465,7 +468,7 @@ mod tests {
             consumer_first in any::<bool>(),
             copies in (1usize..3, 1usize..3),
         ) {
-            let over = over_limit("consumer-1", &eur(total), &eur(limit));
+            let over = Refusal::over_limit("consumer-1", &eur(total), &eur(limit)).map(|r| r.to_string());
             let consumer = match (priced_at_intake, &over) {
                 (true, Some(reason)) => Reply::ConsumerValidationFailed { reason: reason.clone() },
                 (true, None) => Reply::ConsumerValidated,

@@ -6,9 +6,12 @@
 //! replica holds and the rules an order is checked by; the port is `crate::ports::replica`.
 
 use serde::{Deserialize, Serialize};
-use shared::events::{ConsumerStatus, ConsumerUpdated, LineItem, Money, RestaurantUpdated};
-use shared::menu::{self, LineProblem};
-use shared::problem::FieldError;
+use shared::language::events::{
+    ConsumerStatus, ConsumerUpdated, LineItem, Money, RestaurantUpdated,
+};
+use shared::language::input::FieldError;
+use shared::language::menu;
+use shared::language::refusals::Refusal;
 
 /// One replicated entity as the replica keeps it: the owner's event, whole.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -73,76 +76,63 @@ pub fn check(
     lines: &[LineItem],
     known: &Known,
 ) -> Result<Priced, Vec<FieldError>> {
-    let mut reasons = Vec::new();
+    let mut refusals = Vec::new();
     if let Some(consumer) = &known.consumer
         && consumer.status == ConsumerStatus::Suspended
     {
-        reasons.push(FieldError::new(
-            "consumerId",
-            format!("consumer {consumer_id} is suspended"),
-        ));
+        refusals.push(Refusal::ConsumerSuspended {
+            consumer_id: consumer_id.to_owned(),
+        });
     }
     let Some(restaurant) = &known.restaurant else {
-        return if reasons.is_empty() {
+        return if refusals.is_empty() {
             Ok(Priced {
                 lines: lines.to_vec(),
                 total: None,
             })
         } else {
-            Err(reasons)
+            Err(field_errors(&refusals))
         };
     };
     if !restaurant.accepting_orders {
-        reasons.push(FieldError::new(
-            "restaurantId",
-            format!("restaurant {restaurant_id} is not accepting orders"),
-        ));
+        refusals.push(Refusal::NotAcceptingOrders {
+            restaurant_id: restaurant_id.to_owned(),
+        });
     }
     let priced = match menu::price(&restaurant.menu, lines) {
         Ok(priced) => Some(priced),
         Err(unpriced) => {
-            for (index, problem) in unpriced.problems {
-                let id = &lines[index].menu_item_id;
-                let message = match problem {
-                    LineProblem::NotOnMenu => {
-                        format!("menu item {id} is not on the menu of restaurant {restaurant_id}")
-                    }
-                    LineProblem::Unavailable => format!("menu item {id} is not available"),
-                };
-                reasons.push(FieldError::new(
-                    format!("lineItems[{index}].menuItemId"),
-                    message,
-                ));
-            }
-            if unpriced.overflow {
-                reasons.push(FieldError::new(
-                    "lineItems",
-                    "the order's total is too large to price",
-                ));
-            }
+            refusals.extend(Refusal::unpriced(&unpriced, lines, restaurant_id));
             None
         }
     };
     // The consumer context's own rule, on the replica's copy of the limit.
     if let (Some(priced), Some(consumer)) = (&priced, &known.consumer)
         && let Some(limit) = &consumer.order_limit
-        && let Some(reason) = shared::events::over_limit(consumer_id, &priced.total, limit)
+        && let Some(over) = Refusal::over_limit(consumer_id, &priced.total, limit)
     {
-        reasons.push(FieldError::new("lineItems", reason));
+        refusals.push(over);
     }
     match priced {
-        Some(priced) if reasons.is_empty() => Ok(Priced {
+        Some(priced) if refusals.is_empty() => Ok(Priced {
             lines: priced.lines,
             total: Some(priced.total),
         }),
-        _ => Err(reasons),
+        _ => Err(field_errors(&refusals)),
     }
+}
+
+fn field_errors(refusals: &[Refusal]) -> Vec<FieldError> {
+    refusals
+        .iter()
+        .map(|refusal| FieldError::new(refusal.field(), refusal.to_string()))
+        .collect()
 }
 
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use shared::events::{ChangeMeta, MenuItem};
+    use shared::language::events::{ChangeMeta, MenuItem};
 
     pub fn eur(amount_minor: u64) -> Money {
         Money {

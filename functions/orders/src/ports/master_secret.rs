@@ -4,7 +4,7 @@
 use std::future::Future;
 use std::pin::Pin;
 
-use shared::aws_error::{AwsError, Classified, Retry};
+use shared::platform::aws_error::{AwsError, Classified, Retry};
 
 use crate::domain::webhook_secrets::Keyring;
 

@@ -5,9 +5,9 @@ use std::future::Future;
 use uuid::Uuid;
 
 use crate::domain::order::Order;
-use shared::aws_error::{AwsError, Classified, Retry};
-use shared::outbox::OutboxRecord;
-use shared::table::TableError;
+use shared::language::outbox::OutboxRecord;
+use shared::platform::aws_error::{AwsError, Classified, Retry};
+use shared::platform::table::TableError;
 
 /// A client's `Idempotency-Key` and the fingerprint of the request it came with.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -5,7 +5,7 @@ use std::future::Future;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
-use shared::events::EventMeta;
+use shared::language::events::EventMeta;
 
 /// The timer's message: the `OrderCreated` it was started for.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -6,16 +6,16 @@ use relay::{Outboxes, Relay, Retries};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    shared::telemetry::init();
-    let config = shared::aws::sdk_config().await;
+    shared::platform::telemetry::init();
+    let config = shared::platform::aws::sdk_config().await;
     let relay = Relay::new(
-        shared::bus::EventBus::from_env(&config)?,
-        shared::dead_letter::SqsDeadLetters::from_env(&config)?,
+        shared::platform::bus::EventBus::from_env(&config)?,
+        shared::platform::dead_letter::SqsDeadLetters::from_env(&config)?,
         Retries::default(),
         Outboxes::from_env()?,
     );
     let relay = &relay;
-    lambda_runtime::run(shared::metrics::Recorded(service_fn(
+    lambda_runtime::run(shared::platform::metrics::Recorded(service_fn(
         move |event: LambdaEvent<Event>| async move {
             Ok::<_, lambda_runtime::Error>(relay.handle(event.payload).await)
         },

@@ -1,12 +1,12 @@
 //! Lambda entry point of `PUT` and `GET /restaurants/{restaurantId}` (HTTP API, payload 2.0).
 
 use restaurants::api;
-use shared::versioned::DynamoVersionedStore;
+use shared::owners::versioned::DynamoVersionedStore;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    shared::telemetry::init();
-    let config = shared::aws::sdk_config().await;
+    shared::platform::telemetry::init();
+    let config = shared::platform::aws::sdk_config().await;
     let store = DynamoVersionedStore::from_env(&config, "RESTAURANTS_TABLE", "restaurantId")?;
-    lambda_http::run(shared::metrics::Recorded(api::router(store))).await
+    lambda_http::run(shared::platform::metrics::Recorded(api::router(store))).await
 }

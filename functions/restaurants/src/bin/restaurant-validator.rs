@@ -4,5 +4,5 @@ use restaurants::validator::RestaurantValidator;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    shared::validation::run(RestaurantValidator::from_env).await
+    shared::owners::validation::run(RestaurantValidator::from_env).await
 }

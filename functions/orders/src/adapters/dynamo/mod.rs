@@ -12,8 +12,8 @@ use std::collections::HashMap;
 use aws_sdk_dynamodb::error::BuildError;
 use aws_sdk_dynamodb::types::AttributeValue;
 use serde::Serialize;
-use shared::aws_error::AwsError;
-use shared::table::TableError;
+use shared::platform::aws_error::AwsError;
+use shared::platform::table::TableError;
 
 use crate::ports::orders::StoreError;
 

@@ -8,9 +8,9 @@ use aws_sdk_dynamodb::types::{
 };
 use chrono::{Duration, Utc};
 use serde::{Deserialize, Serialize};
-use shared::aws_error::AwsError;
-use shared::outbox::OutboxRecord;
-use shared::table::{Table, TableError};
+use shared::language::outbox::OutboxRecord;
+use shared::platform::aws_error::AwsError;
+use shared::platform::table::{Table, TableError};
 use uuid::Uuid;
 
 use super::{Item, to_item, unbuilt};
@@ -82,11 +82,13 @@ impl DynamoStore {
     }
 
     /// Reads the table names the template sets (`ORDERS_TABLE`, `OUTBOX_TABLE`).
-    pub fn from_env(config: &shared::aws::SdkConfig) -> Result<Self, shared::aws::MissingEnv> {
+    pub fn from_env(
+        config: &shared::platform::aws::SdkConfig,
+    ) -> Result<Self, shared::platform::aws::MissingEnv> {
         Ok(Self::new(
-            shared::aws::dynamodb(config),
-            shared::aws::required_env("ORDERS_TABLE")?,
-            shared::aws::required_env("OUTBOX_TABLE")?,
+            shared::platform::aws::dynamodb(config),
+            shared::platform::aws::required_env("ORDERS_TABLE")?,
+            shared::platform::aws::required_env("OUTBOX_TABLE")?,
         ))
     }
 
@@ -235,7 +237,7 @@ impl OrderStore for DynamoStore {
                 }
                 // Another request with the same key is being written: once it commits, this
                 // one finds its claim and answers with its order.
-                Transaction::Conflicted => shared::backoff::wait(attempt).await,
+                Transaction::Conflicted => shared::platform::backoff::wait(attempt).await,
             }
         }
         Err(StoreError::Unsettled(format!(

@@ -5,8 +5,8 @@ use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::types::AttributeValue;
 use serde::{Deserialize, Serialize};
-use shared::aws_error::AwsError;
-use shared::table::Table;
+use shared::platform::aws_error::AwsError;
+use shared::platform::table::Table;
 
 use super::to_item;
 
@@ -28,9 +28,11 @@ struct Row {
 }
 
 impl DynamoReplica {
-    pub fn from_env(config: &shared::aws::SdkConfig) -> Result<Self, shared::aws::MissingEnv> {
-        let client = shared::aws::dynamodb(config);
-        let name = shared::aws::required_env("REPLICAS_TABLE")?;
+    pub fn from_env(
+        config: &shared::platform::aws::SdkConfig,
+    ) -> Result<Self, shared::platform::aws::MissingEnv> {
+        let client = shared::platform::aws::dynamodb(config);
+        let name = shared::platform::aws::required_env("REPLICAS_TABLE")?;
         Ok(Self {
             table: Table::new(client.clone(), name, "pk"),
             client,

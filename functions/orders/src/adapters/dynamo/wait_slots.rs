@@ -4,7 +4,7 @@ use aws_sdk_dynamodb::operation::delete_item::DeleteItemError;
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValuesOnConditionCheckFailure};
 use chrono::{DateTime, Utc};
-use shared::aws_error::AwsError;
+use shared::platform::aws_error::AwsError;
 use uuid::Uuid;
 
 use super::DynamoStore;

@@ -4,7 +4,7 @@ use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use shared::aws_error::AwsError;
+use shared::platform::aws_error::AwsError;
 
 use super::{DynamoStore, to_item};
 use crate::domain::webhook_secrets::Generations;
@@ -58,7 +58,7 @@ impl GenerationStore for DynamoStore {
                 Err(error) => match error.as_service_error() {
                     // Rotated by someone else since the read: rotate from theirs.
                     Some(PutItemError::ConditionalCheckFailedException(_)) => {
-                        shared::backoff::wait(attempt).await
+                        shared::platform::backoff::wait(attempt).await
                     }
                     _ => return Err(AwsError::from_sdk("DynamoDB.PutItem", error).into()),
                 },

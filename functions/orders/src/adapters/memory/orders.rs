@@ -10,7 +10,7 @@ use crate::domain::webhook_secrets::Generations;
 use crate::ports::orders::{IdempotencyClaim, OrderStore, Placement, Saved, StoreError};
 use crate::ports::wait_slots::{self, Lease, Taken, WaitSlots};
 use crate::ports::webhook_generations::GenerationStore;
-use shared::outbox::OutboxRecord;
+use shared::language::outbox::OutboxRecord;
 
 #[derive(Clone, Default)]
 pub struct MemoryStore {

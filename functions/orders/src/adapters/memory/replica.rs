@@ -46,7 +46,7 @@ mod tests {
     use super::*;
     use crate::domain::replica::tests::{consumer, eur, restaurant};
     use proptest::prelude::*;
-    use shared::events::ConsumerStatus;
+    use shared::language::events::ConsumerStatus;
 
     fn updates() -> impl Strategy<Value = Vec<Replicated>> {
         // Versions 1..=6 of one consumer and one restaurant, each state telling its version.

@@ -5,8 +5,8 @@ use std::sync::Arc;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
-use shared::http::method_not_allowed;
-use shared::problem::Problem;
+use shared::platform::http::method_not_allowed;
+use shared::platform::problem::Problem;
 
 use crate::app::callbacks::Callbacks;
 use crate::ports::master_secret::MasterSecret;

@@ -7,10 +7,13 @@ use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
-use shared::events::{LineItem, Money};
-use shared::http::{correlation_id, header_token, malformed, require_json, with_correlation_id};
-use shared::identity::Caller;
-use shared::problem::{FieldError, Problem};
+use shared::language::events::{LineItem, Money};
+use shared::language::input::FieldError;
+use shared::platform::http::{
+    correlation_id, header_token, malformed, require_json, with_correlation_id,
+};
+use shared::platform::identity::Caller;
+use shared::platform::problem::Problem;
 use tracing::{Instrument, info, info_span};
 use uuid::Uuid;
 
@@ -95,7 +98,7 @@ pub(super) async fn place_order<S: OrderStore, Q: ReplicaStore, R: Resolver>(
         match accepted {
             Ok(response) => response,
             Err(problem) => {
-                info!(coldStart = shared::telemetry::cold_start(), status = problem.status, detail = %problem.detail, "order refused");
+                info!(coldStart = shared::platform::telemetry::cold_start(), status = problem.status, detail = %problem.detail, "order refused");
                 problem.into_response()
             }
         }
@@ -216,7 +219,7 @@ pub(super) async fn get_order<S: OrderStore + WaitSlots, Q: ReplicaStore, R: Res
     if let Some(problem) = bad_correlation_id {
         return with_correlation_id(problem.into_response(), &correlation_id);
     }
-    let cold_start = shared::telemetry::cold_start();
+    let cold_start = shared::platform::telemetry::cold_start();
     let response = match Uuid::parse_str(&order_id) {
         Err(_) => {
             Problem::not_found(format!("there is no order with id {order_id}")).into_response()
@@ -341,9 +344,9 @@ mod tests {
     use axum::body::{Body, to_bytes};
     use axum::http::Request;
     use serde_json::Value;
-    use shared::http::CORRELATION_ID;
-    use shared::identity::OPERATOR_SCOPE;
-    use shared::outbox::OutboxRecord;
+    use shared::language::outbox::OutboxRecord;
+    use shared::platform::http::CORRELATION_ID;
+    use shared::platform::identity::OPERATOR_SCOPE;
     use std::sync::Arc;
     use tower::ServiceExt;
 
@@ -361,7 +364,7 @@ mod tests {
 
     /// The request as API Gateway passes it with a token of `subject` (and `scopes`).
     fn by(subject: &str, scopes: &[&str], mut request: Request<Body>) -> Request<Body> {
-        let context = shared::identity::request_context(subject, scopes);
+        let context = shared::platform::identity::request_context(subject, scopes);
         request.extensions_mut().insert(context);
         request
     }
@@ -442,7 +445,7 @@ mod tests {
     async fn requests_as_api_gateway_sends_them_are_answered() {
         let store = MemoryStore::default();
         let id = Uuid::now_v7();
-        let get = shared::corpus::http_request(
+        let get = shared::testing::corpus::http_request(
             "http-api-v2-jwt-no-route-scopes",
             "GET",
             &format!("/orders/{id}"),
@@ -451,11 +454,14 @@ mod tests {
         );
         let (status, headers, body) = send(&store, get).await;
         assert_eq!(status, StatusCode::NOT_FOUND);
-        assert_eq!(headers["content-type"], shared::problem::CONTENT_TYPE);
+        assert_eq!(
+            headers["content-type"],
+            shared::platform::problem::CONTENT_TYPE
+        );
         assert_eq!(body["detail"], format!("there is no order with id {id}"));
         // An operator (by the scope claim, scopes null) orders for consumer-1: the replica
         // knows no restaurant, so the order is accepted unpriced.
-        let post = shared::corpus::http_request(
+        let post = shared::testing::corpus::http_request(
             "http-api-v2-jwt-no-route-scopes",
             "POST",
             "/orders",
@@ -825,7 +831,10 @@ mod tests {
         for (request, expected) in cases {
             let (status, headers, body) = send(&store, request).await;
             assert_eq!(status.as_u16(), expected, "{body}");
-            assert_eq!(headers[header::CONTENT_TYPE], shared::problem::CONTENT_TYPE);
+            assert_eq!(
+                headers[header::CONTENT_TYPE],
+                shared::platform::problem::CONTENT_TYPE
+            );
             assert_eq!(body["status"], expected);
             assert!(!body["detail"].as_str().unwrap().is_empty());
         }
@@ -954,7 +963,7 @@ mod tests {
     /// A replica that knows consumer-1 (limit 100 EUR) and restaurant-1 (item-1 at 12.50 EUR).
     async fn replica_knowing(suspended: bool, accepting_orders: bool) -> MemoryReplica {
         use crate::domain::replica::Replicated;
-        use shared::events::{
+        use shared::language::events::{
             ChangeMeta, ConsumerStatus, ConsumerUpdated, MenuItem, RestaurantUpdated,
         };
         let replica = MemoryReplica::default();
@@ -1091,7 +1100,7 @@ mod tests {
             &self,
             _: &IdempotencyClaim,
         ) -> Result<Option<Placement>, crate::ports::orders::StoreError> {
-            Err(shared::aws_error::AwsError::coded(
+            Err(shared::platform::aws_error::AwsError::coded(
                 "DynamoDB.GetItem",
                 "ThrottlingException",
                 400,
@@ -1217,7 +1226,7 @@ mod tests {
         /// problem+json (and nothing is stored): never a 5xx, never a panic.
         #[test]
         fn a_hostile_body_gets_a_clear_answer_and_writes_nothing_unless_accepted(
-            body in shared::hostile::bodies(serde_json::from_str(ORDER).unwrap()),
+            body in shared::testing::hostile::bodies(serde_json::from_str(ORDER).unwrap()),
         ) {
             let store = MemoryStore::default();
             let request = Request::post("/orders")

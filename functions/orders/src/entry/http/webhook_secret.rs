@@ -7,9 +7,9 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
-use shared::http::{correlation_id, with_correlation_id};
-use shared::identity::Caller;
-use shared::problem::Problem;
+use shared::platform::http::{correlation_id, with_correlation_id};
+use shared::platform::identity::Caller;
+use shared::platform::problem::Problem;
 use tracing::{error, info};
 
 use super::App;
@@ -95,7 +95,7 @@ where
 /// Whether `id` could be a consumer's id at all (docs/openapi.yaml, schema `Id`).
 fn is_id(id: &str) -> bool {
     let mut errors = Vec::new();
-    shared::problem::check_id(&mut errors, "consumerId", id);
+    shared::language::input::check_id(&mut errors, "consumerId", id);
     errors.is_empty()
 }
 
@@ -130,7 +130,7 @@ mod tests {
     use axum::body::{Body, to_bytes};
     use axum::http::Request;
     use serde_json::Value;
-    use shared::identity::OPERATOR_SCOPE;
+    use shared::platform::identity::OPERATOR_SCOPE;
     use tower::ServiceExt;
 
     use crate::adapters::memory::orders::MemoryStore;
@@ -147,7 +147,7 @@ mod tests {
         request: Request<Body>,
     ) -> (u16, Value) {
         let mut request = request;
-        let context = shared::identity::request_context(subject, scopes);
+        let context = shared::platform::identity::request_context(subject, scopes);
         request.extensions_mut().insert(context);
         let app = router(App {
             store: store.clone(),

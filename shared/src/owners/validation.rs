@@ -10,12 +10,12 @@ use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use tokio::time::Instant;
 use tracing::{Instrument, debug, error, info, info_span};
 
-use crate::aws_error::{AwsError, Classified, Retry, classify};
-use crate::batch::{self, Handler, Handling, Outcome, QueueTimeout};
-use crate::bus::{self, Entry, EntryOutcome, EventBus};
-use crate::dead_letter::{DeadLetters, SqsDeadLetters};
-use crate::envelope::{Envelope, EnvelopeError};
-use crate::events::{Event, OrderCreated};
+use crate::language::events::{Event, OrderCreated};
+use crate::platform::aws_error::{AwsError, Classified, Retry, classify};
+use crate::platform::batch::{self, Handler, Handling, Outcome, QueueTimeout};
+use crate::platform::bus::{self, Entry, EntryOutcome, EventBus};
+use crate::platform::dead_letter::{DeadLetters, SqsDeadLetters};
+use crate::platform::envelope::{Envelope, EnvelopeError};
 
 /// A context's decision about a new order, as the event that answers it.
 pub trait Validator: Send + Sync {
@@ -29,7 +29,7 @@ pub trait Validator: Send + Sync {
 #[derive(Debug, thiserror::Error)]
 pub enum AnswerError {
     #[error(transparent)]
-    Table(#[from] crate::table::TableError),
+    Table(#[from] crate::platform::table::TableError),
     #[error("answer does not serialize: {0}")]
     Serialize(#[from] serde_json::Error),
 }
@@ -101,7 +101,7 @@ pub async fn answer_batch<V: Validator, D: DeadLetters>(
     deadline: Instant,
 ) -> SqsBatchResponse {
     info!(
-        coldStart = crate::telemetry::cold_start(),
+        coldStart = crate::platform::telemetry::cold_start(),
         messages = event.records.len(),
         "orders received"
     );
@@ -176,36 +176,38 @@ fn answer_outcome(message: &SqsMessage, entry: &Entry, published: EntryOutcome) 
 /// The whole life of a validator function: logs, clients built once, then one batch per
 /// invocation. `make` builds the validator from the SDK configuration.
 pub async fn run<V: Validator>(
-    make: impl FnOnce(&crate::aws::SdkConfig) -> Result<V, crate::aws::MissingEnv>,
+    make: impl FnOnce(&crate::platform::aws::SdkConfig) -> Result<V, crate::platform::aws::MissingEnv>,
 ) -> Result<(), lambda_runtime::Error> {
-    crate::telemetry::init();
-    let config = crate::aws::sdk_config().await;
+    crate::platform::telemetry::init();
+    let config = crate::platform::aws::sdk_config().await;
     let validator = make(&config)?;
     let bus = EventBus::from_env(&config)?;
     let dead_letters = SqsDeadLetters::from_env(&config)?;
     let (validator, bus, dead_letters) = (&validator, &bus, &dead_letters);
-    lambda_runtime::run(crate::metrics::Recorded(lambda_runtime::service_fn(
-        move |event: lambda_runtime::LambdaEvent<SqsEvent>| async move {
-            let deadline = batch::work_deadline(&event.context);
-            // Boxed: the nested future types otherwise exceed the compiler's layout depth limit.
-            let answered = Box::pin(answer_batch(
-                validator,
-                bus,
-                dead_letters,
-                event.payload,
-                deadline,
-            ))
-            .await;
-            Ok::<_, lambda_runtime::Error>(answered)
-        },
-    )))
+    lambda_runtime::run(crate::platform::metrics::Recorded(
+        lambda_runtime::service_fn(
+            move |event: lambda_runtime::LambdaEvent<SqsEvent>| async move {
+                let deadline = batch::work_deadline(&event.context);
+                // Boxed: the nested future types otherwise exceed the compiler's layout depth limit.
+                let answered = Box::pin(answer_batch(
+                    validator,
+                    bus,
+                    dead_letters,
+                    event.payload,
+                    deadline,
+                ))
+                .await;
+                Ok::<_, lambda_runtime::Error>(answered)
+            },
+        ),
+    ))
     .await
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::events::{ConsumerValidated, EventMeta};
+    use crate::language::events::{ConsumerValidated, EventMeta};
 
     async fn decide<V: Validator>(
         validator: &V,
@@ -230,7 +232,7 @@ mod tests {
         serde_json::json!({"version": "0", "id": "x", "detail-type": "OrderCreated",
             "source": "orders", "time": "2026-11-26T12:00:00Z", "region": "us-east-1",
             "resources": [],
-            "detail": serde_json::from_str::<serde_json::Value>(include_str!("../samples/OrderCreated.json")).unwrap()})
+            "detail": serde_json::from_str::<serde_json::Value>(include_str!("../../samples/OrderCreated.json")).unwrap()})
     }
 
     proptest::proptest! {
@@ -240,7 +242,7 @@ mod tests {
         /// is dead-lettered at once): a bad message is never retried, and never panics.
         #[test]
         fn a_hostile_message_is_answered_or_permanently_refused(
-            body in crate::hostile::bodies(valid_envelope()),
+            body in crate::testing::hostile::bodies(valid_envelope()),
         ) {
             let message: SqsMessage = serde_json::from_value(serde_json::json!({
                 "messageId": "m", "body": String::from_utf8_lossy(&body)})).unwrap();
@@ -295,9 +297,9 @@ mod tests {
     #[test]
     fn a_batch_as_aws_sends_it_is_answered_and_others_events_are_refused_for_good() {
         let order = valid_envelope()["detail"].clone();
-        let mut batch = crate::corpus::sqs_batch(&[("orders", "OrderCreated", order)]);
+        let mut batch = crate::testing::corpus::sqs_batch(&[("orders", "OrderCreated", order)]);
         let foreign: SqsEvent =
-            serde_json::from_value(crate::corpus::event("sqs-eventbridge-batch")).unwrap();
+            serde_json::from_value(crate::testing::corpus::event("sqs-eventbridge-batch")).unwrap();
         batch.records.extend(foreign.records);
         let runtime = tokio::runtime::Builder::new_current_thread()
             .build()

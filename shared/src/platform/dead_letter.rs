@@ -6,7 +6,7 @@ use std::future::Future;
 use aws_lambda_events::event::sqs::SqsMessage;
 use aws_sdk_sqs::types::MessageAttributeValue;
 
-use crate::aws_error::AwsError;
+use crate::platform::aws_error::AwsError;
 
 /// The attribute that says why a message was dead-lettered.
 pub const REASON_ATTRIBUTE: &str = "DeadLetterReason";
@@ -41,10 +41,12 @@ pub struct SqsDeadLetters {
 }
 
 impl SqsDeadLetters {
-    pub fn from_env(config: &crate::aws::SdkConfig) -> Result<Self, crate::aws::MissingEnv> {
+    pub fn from_env(
+        config: &crate::platform::aws::SdkConfig,
+    ) -> Result<Self, crate::platform::aws::MissingEnv> {
         Ok(Self {
-            client: crate::aws::sqs(config),
-            queue_url: crate::aws::required_env("DEAD_LETTER_QUEUE_URL")?,
+            client: crate::platform::aws::sqs(config),
+            queue_url: crate::platform::aws::required_env("DEAD_LETTER_QUEUE_URL")?,
             function: std::env::var("AWS_LAMBDA_FUNCTION_NAME").unwrap_or_default(),
         })
     }

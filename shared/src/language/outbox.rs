@@ -6,8 +6,8 @@ use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::bus::Entry;
-use crate::events::Event;
+use crate::language::events::Event;
+use crate::platform::bus::Entry;
 
 /// How long a published row is kept before DynamoDB's TTL removes it. The stream has long
 /// delivered it by then; the row is only kept for inspection and replay.
@@ -44,7 +44,7 @@ impl OutboxRecord {
             event_id: event.event_id(),
             subject: event.subject(),
             order_id: E::SOURCE
-                .eq(crate::events::source::ORDERS)
+                .eq(crate::language::events::source::ORDERS)
                 .then(|| event.subject().parse().ok())
                 .flatten(),
             source: E::SOURCE.to_owned(),
@@ -70,7 +70,7 @@ impl OutboxRecord {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::events::{EventMeta, OrderCreated};
+    use crate::language::events::{EventMeta, OrderCreated};
 
     #[test]
     fn a_record_carries_the_event_as_published() {

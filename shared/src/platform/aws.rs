@@ -51,7 +51,7 @@ pub fn eventbridge(config: &SdkConfig) -> aws_sdk_eventbridge::Client {
 
 /// The AWS requests an invocation made, counted where the SDK sends them: each attempt is a
 /// billed request, so retries count. An invocation's tally goes out as metrics with its duration
-/// ([`crate::metrics::Recorded`]): requests per order, and so cost, is a production metric.
+/// ([`crate::platform::metrics::Recorded`]): requests per order, and so cost, is a production metric.
 pub mod calls {
     use std::collections::BTreeMap;
     use std::sync::Mutex;

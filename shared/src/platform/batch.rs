@@ -16,9 +16,9 @@ use futures_util::future::join_all;
 use tokio::time::Instant;
 use tracing::{error, warn};
 
-use crate::aws_error::{Classified, Retry};
-use crate::dead_letter::DeadLetters;
-use crate::envelope::batch_response;
+use crate::platform::aws_error::{Classified, Retry};
+use crate::platform::dead_letter::DeadLetters;
+use crate::platform::envelope::batch_response;
 
 /// How many receives a message refused by IAM gets before it is dead-lettered with the code:
 /// a permission just granted takes a while to reach every endpoint, and each receive is a
@@ -264,7 +264,8 @@ impl RetryLater for SqsRetryLater {
             .send()
             .await;
         if let Err(e) = result {
-            let error = crate::aws_error::AwsError::from_sdk("SQS.ChangeMessageVisibility", e);
+            let error =
+                crate::platform::aws_error::AwsError::from_sdk("SQS.ChangeMessageVisibility", e);
             // Not lost: the message comes back after the queue's own visibility timeout.
             error!(%error, "could not put the retry off; the queue's timeout applies");
         }
@@ -342,8 +343,8 @@ mod tests {
     use std::sync::{Arc, Mutex};
 
     use super::*;
-    use crate::aws_error::AwsError;
-    use crate::dead_letter::memory::MemoryDeadLetters;
+    use crate::platform::aws_error::AwsError;
+    use crate::platform::dead_letter::memory::MemoryDeadLetters;
 
     fn message(id: &str, body: &str, receives: u32) -> SqsMessage {
         serde_json::from_value(serde_json::json!({"messageId": id, "body": body,

@@ -13,9 +13,9 @@ use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::aws_error::AwsError;
-use crate::outbox::OutboxRecord;
-use crate::table::{Table, TableError};
+use crate::language::outbox::OutboxRecord;
+use crate::platform::aws_error::AwsError;
+use crate::platform::table::{Table, TableError};
 
 /// An entity its context owns and publishes: its state, its version, and the event of a change.
 pub trait Entity: Serialize + DeserializeOwned + Clone + Send + Sync {
@@ -89,7 +89,7 @@ pub async fn put<E: Entity, S: VersionedStore>(
         if !entry.fits() {
             return Err(SaveError::EventTooLarge {
                 bytes: entry.size(),
-                limit: crate::bus::MAX_BYTES_PER_CALL,
+                limit: crate::platform::bus::MAX_BYTES_PER_CALL,
             });
         }
         if store.save(id, &state, expected, &outbox).await? {
@@ -117,18 +117,18 @@ pub struct DynamoVersionedStore {
 impl DynamoVersionedStore {
     /// Table names from the environment variables the template sets.
     pub fn from_env(
-        config: &crate::aws::SdkConfig,
+        config: &crate::platform::aws::SdkConfig,
         table_variable: &str,
         key: &'static str,
-    ) -> Result<Self, crate::aws::MissingEnv> {
-        let table_name = crate::aws::required_env(table_variable)?;
-        let client = crate::aws::dynamodb(config);
+    ) -> Result<Self, crate::platform::aws::MissingEnv> {
+        let table_name = crate::platform::aws::required_env(table_variable)?;
+        let client = crate::platform::aws::dynamodb(config);
         Ok(Self {
             table: Table::new(client.clone(), table_name.clone(), key),
             client,
             table_name,
             key,
-            outbox_table: crate::aws::required_env("OUTBOX_TABLE")?,
+            outbox_table: crate::platform::aws::required_env("OUTBOX_TABLE")?,
         })
     }
 }
@@ -240,7 +240,7 @@ impl VersionedStore for MemoryVersionedStore {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::events::source;
+    use crate::language::events::source;
     use chrono::Utc;
     use serde::Deserialize;
     use uuid::Uuid;
@@ -287,11 +287,16 @@ mod tests {
         };
         let small = put(&store, "note-1", note(10), None).await.unwrap();
         assert_eq!(small.1, Outcome::Created);
-        let error = put(&store, "note-1", note(crate::bus::MAX_BYTES_PER_CALL), None)
-            .await
-            .unwrap_err();
+        let error = put(
+            &store,
+            "note-1",
+            note(crate::platform::bus::MAX_BYTES_PER_CALL),
+            None,
+        )
+        .await
+        .unwrap_err();
         assert!(
-            matches!(error, SaveError::EventTooLarge { bytes, .. } if bytes > crate::bus::MAX_BYTES_PER_CALL)
+            matches!(error, SaveError::EventTooLarge { bytes, .. } if bytes > crate::platform::bus::MAX_BYTES_PER_CALL)
         );
         assert_eq!(store.outbox.lock().unwrap().len(), 1);
         let stored: Note = store.get("note-1").await.unwrap().unwrap();

@@ -4,7 +4,7 @@ use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::AttributeValue;
 use serde::de::DeserializeOwned;
 
-use crate::aws_error::{AwsError, Classified, Retry};
+use crate::platform::aws_error::{AwsError, Classified, Retry};
 
 /// The error of every DynamoDB adapter in `shared`.
 #[derive(Debug, thiserror::Error)]
@@ -45,13 +45,13 @@ impl Table {
 
     /// The table whose name the template sets in the environment variable `name_variable`.
     pub fn from_env(
-        config: &crate::aws::SdkConfig,
+        config: &crate::platform::aws::SdkConfig,
         name_variable: &str,
         key: &'static str,
-    ) -> Result<Self, crate::aws::MissingEnv> {
+    ) -> Result<Self, crate::platform::aws::MissingEnv> {
         Ok(Self::new(
-            crate::aws::dynamodb(config),
-            crate::aws::required_env(name_variable)?,
+            crate::platform::aws::dynamodb(config),
+            crate::platform::aws::required_env(name_variable)?,
             key,
         ))
     }

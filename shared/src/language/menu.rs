@@ -1,7 +1,7 @@
 //! How a menu prices an order's lines: the restaurant context prices with its own menu, the
 //! order context with its replica of it; both by this one rule. Pure.
 
-use crate::events::{LineItem, MenuItem, Money};
+use crate::language::events::{LineItem, MenuItem, Money};
 
 /// Why a line cannot be priced.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -12,10 +12,13 @@ use axum::routing::get;
 use serde::de::DeserializeOwned;
 use tracing::{error, info};
 
-use crate::http::{correlation_id, decode, method_not_allowed, require_json, with_correlation_id};
-use crate::identity::{Caller, OPERATOR_SCOPE};
-use crate::problem::{FieldError, Problem};
-use crate::versioned::{self, Entity, Outcome, SaveError, VersionedStore};
+use crate::language::input::FieldError;
+use crate::owners::versioned::{self, Entity, Outcome, SaveError, VersionedStore};
+use crate::platform::http::{
+    correlation_id, decode, method_not_allowed, require_json, with_correlation_id,
+};
+use crate::platform::identity::{Caller, OPERATOR_SCOPE};
+use crate::platform::problem::Problem;
 
 /// An entity with an API: its name, the body of its `PUT`, and who may read it.
 pub trait Resource: Entity + 'static {

@@ -107,7 +107,7 @@ impl<F: Future> Future for Invocation<F> {
         let output = std::task::ready!(this.work.as_mut().poll(cx));
         let function = std::env::var("AWS_LAMBDA_FUNCTION_NAME").unwrap_or_default();
         let now = chrono::Utc::now().timestamp_millis();
-        let calls = crate::aws::calls::take();
+        let calls = crate::platform::aws::calls::take();
         let elapsed = this.started.elapsed();
         println!("{}", invocation_document(&function, now, elapsed, &calls));
         Poll::Ready(output)
@@ -118,7 +118,7 @@ fn invocation_document(
     function: &str,
     timestamp_millis: i64,
     elapsed: Duration,
-    calls: &crate::aws::calls::Tallies,
+    calls: &crate::platform::aws::calls::Tallies,
 ) -> Value {
     let names: Vec<String> = calls.keys().map(|op| format!("AwsRequests.{op}")).collect();
     let total: u64 = calls.values().map(|tally| tally.requests).sum();
@@ -175,17 +175,17 @@ mod tests {
 
     #[test]
     fn an_invocation_carries_its_requests_by_operation_and_their_time() {
-        let calls = crate::aws::calls::Tallies::from([
+        let calls = crate::platform::aws::calls::Tallies::from([
             (
                 "DynamoDB.GetItem".to_owned(),
-                crate::aws::calls::Tally {
+                crate::platform::aws::calls::Tally {
                     requests: 2,
                     time: std::time::Duration::from_micros(3_250),
                 },
             ),
             (
                 "DynamoDB.TransactWriteItems".to_owned(),
-                crate::aws::calls::Tally {
+                crate::platform::aws::calls::Tally {
                     requests: 1,
                     time: std::time::Duration::from_micros(4_000),
                 },

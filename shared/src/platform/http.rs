@@ -6,7 +6,8 @@ use axum::response::Response;
 use serde::de::DeserializeOwned;
 use uuid::Uuid;
 
-use crate::problem::{FieldError, Problem};
+use crate::language::input::FieldError;
+use crate::platform::problem::Problem;
 
 pub const CORRELATION_ID: HeaderName = HeaderName::from_static("x-correlation-id");
 const MAX_HEADER_TOKEN_CHARS: usize = 128;

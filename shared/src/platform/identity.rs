@@ -7,7 +7,7 @@ use axum::http::StatusCode;
 use axum::http::request::Parts;
 use lambda_http::request::RequestContext;
 
-use crate::problem::Problem;
+use crate::platform::problem::Problem;
 
 /// The scope of operators' tokens: they act for any consumer, and change consumers and
 /// restaurants. The template's Cognito resource server and devstack's issuer use the same name.

@@ -6,8 +6,8 @@ use aws_sdk_eventbridge::primitives::DateTime as SdkDateTime;
 use aws_sdk_eventbridge::types::PutEventsRequestEntry;
 use chrono::{DateTime, Utc};
 
-use crate::aws_error::{AwsError, Classified, Retry};
-use crate::events::Event;
+use crate::language::events::Event;
+use crate::platform::aws_error::{AwsError, Classified, Retry};
 
 /// EventBridge's limit of entries per `PutEvents` call.
 pub const MAX_ENTRIES_PER_CALL: usize = 10;
@@ -117,10 +117,12 @@ impl EventBus {
     }
 
     /// Reads the bus name the template sets (`EVENT_BUS_NAME`).
-    pub fn from_env(config: &crate::aws::SdkConfig) -> Result<Self, crate::aws::MissingEnv> {
+    pub fn from_env(
+        config: &crate::platform::aws::SdkConfig,
+    ) -> Result<Self, crate::platform::aws::MissingEnv> {
         Ok(Self::new(
-            crate::aws::eventbridge(config),
-            crate::aws::required_env("EVENT_BUS_NAME")?,
+            crate::platform::aws::eventbridge(config),
+            crate::platform::aws::required_env("EVENT_BUS_NAME")?,
         ))
     }
 

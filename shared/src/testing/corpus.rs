@@ -85,8 +85,8 @@ pub fn sqs_batch(events: &[(&str, &str, Value)]) -> aws_lambda_events::event::sq
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::envelope::Envelope;
-    use crate::identity::{Caller, OPERATOR_SCOPE};
+    use crate::platform::envelope::Envelope;
+    use crate::platform::identity::{Caller, OPERATOR_SCOPE};
     use aws_lambda_events::event::dynamodb::Event as StreamEvent;
     use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
     use aws_lambda_events::event::streams::DynamoDbEventResponse;

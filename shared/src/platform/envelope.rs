@@ -54,7 +54,7 @@ pub fn batch_response(failed_message_ids: impl IntoIterator<Item = String>) -> S
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::events::OrderCreated;
+    use crate::language::events::OrderCreated;
 
     fn message(body: &str) -> SqsMessage {
         serde_json::from_value(serde_json::json!({"messageId": "m-1", "body": body})).unwrap()
@@ -62,7 +62,7 @@ mod tests {
 
     #[test]
     fn an_eventbridge_envelope_decodes_to_its_event() {
-        let detail = include_str!("../samples/OrderCreated.json");
+        let detail = include_str!("../../samples/OrderCreated.json");
         let body = format!(
             r#"{{"version":"0","id":"x","detail-type":"OrderCreated","source":"orders","time":"2026-11-26T12:00:00Z","region":"us-east-1","resources":[],"detail":{detail}}}"#
         );
