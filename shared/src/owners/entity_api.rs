@@ -5,7 +5,7 @@
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::extract::{DefaultBodyLimit, Extension, Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -15,7 +15,7 @@ use tracing::{error, info};
 use crate::language::input::FieldError;
 use crate::owners::versioned::{self, Entity, Outcome, SaveError, VersionedStore};
 use crate::platform::http::{
-    correlation_id, decode, method_not_allowed, require_json, with_correlation_id,
+    CorrelationId, correlation_layer, decode, method_not_allowed, require_json,
 };
 use crate::platform::identity::{Caller, OPERATOR_SCOPE};
 use crate::platform::problem::Problem;
@@ -42,25 +42,21 @@ pub fn router<E: Resource, S: VersionedStore>(path: &str, store: S) -> Router {
         .method_not_allowed_fallback(method_not_allowed)
         // The body bound is ours (answered as problem+json), not axum's default.
         .layer(DefaultBodyLimit::disable())
+        .layer(axum::middleware::from_fn(correlation_layer))
         .with_state(store)
 }
 
 async fn write<E: Resource, S: VersionedStore>(
     State(store): State<S>,
     caller: Caller,
+    Extension(CorrelationId(correlation)): Extension<CorrelationId>,
     headers: HeaderMap,
     Path(id): Path<String>,
     body: Bytes,
 ) -> Response {
-    let (correlation, bad_correlation_id) = correlation_id(&headers);
-    let answer = match bad_correlation_id {
-        Some(problem) => Err(problem),
-        None => save::<E, S>(&store, &caller, &headers, id, &body, &correlation).await,
-    };
-    with_correlation_id(
-        answer.unwrap_or_else(IntoResponse::into_response),
-        &correlation,
-    )
+    save::<E, S>(&store, &caller, &headers, id, &body, &correlation)
+        .await
+        .unwrap_or_else(IntoResponse::into_response)
 }
 
 async fn save<E: Resource, S: VersionedStore>(
@@ -111,27 +107,21 @@ async fn save<E: Resource, S: VersionedStore>(
 async fn read<E: Resource, S: VersionedStore>(
     State(store): State<S>,
     caller: Caller,
-    headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Response {
-    let (correlation, bad_correlation_id) = correlation_id(&headers);
     let unknown = || Problem::not_found(format!("there is no {} {id}", E::NAME));
-    let response = if let Some(problem) = bad_correlation_id {
-        problem.into_response()
-    } else if !(caller.operator || E::readable_by(&caller, &id)) {
+    if !(caller.operator || E::readable_by(&caller, &id)) {
         // What the caller may not see is not found, as if it did not exist.
-        unknown().into_response()
-    } else {
-        match store.get::<E>(&id).await {
-            Ok(Some(entity)) => shown(StatusCode::OK, &entity),
-            Ok(None) => unknown().into_response(),
-            Err(e) => {
-                error!(entity = E::NAME, id, error = %e, "not readable");
-                Problem::internal().into_response()
-            }
+        return unknown().into_response();
+    }
+    match store.get::<E>(&id).await {
+        Ok(Some(entity)) => shown(StatusCode::OK, &entity),
+        Ok(None) => unknown().into_response(),
+        Err(e) => {
+            error!(entity = E::NAME, id, error = %e, "not readable");
+            Problem::internal().into_response()
         }
-    };
-    with_correlation_id(response, &correlation)
+    }
 }
 
 /// The entity with its version as `ETag`.

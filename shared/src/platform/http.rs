@@ -1,8 +1,11 @@
 //! What every HTTP function shares: JSON bodies decoded with the path of any error, the
-//! correlation id header, and problem+json answers for routes and methods it does not serve.
+//! correlation id as one layer (`correlation_layer`), and problem+json answers for routes and
+//! methods it does not serve.
 
+use axum::extract::Request;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
-use axum::response::Response;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
 use serde::de::DeserializeOwned;
 use uuid::Uuid;
 
@@ -97,19 +100,101 @@ fn invalid_header(name: &str) -> Problem {
     }
 }
 
-/// The caller's `X-Correlation-Id`, or a new one when it sent none; echoed in the response. One
-/// that breaks the documented form is refused (`400`, answered with a new id).
-pub fn correlation_id(headers: &HeaderMap) -> (String, Option<Problem>) {
+/// The request's correlation id, as `correlation_layer` settled it: a handler takes it as
+/// `Extension<CorrelationId>`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CorrelationId(pub String);
+
+/// The correlation id of every request, in one layer before any handler: the caller's
+/// `X-Correlation-Id`, or a new one when it sent none, echoed in the response. One that breaks
+/// the documented form is refused (`400`, answered with a new id). Install it with
+/// `axum::middleware::from_fn(correlation_layer)`.
+pub async fn correlation_layer(mut request: Request, next: Next) -> Response {
     let new = || Uuid::now_v7().to_string();
-    match header_token(headers, &CORRELATION_ID, "X-Correlation-Id") {
-        Ok(id) => (id.unwrap_or_else(new), None),
-        Err(problem) => (new(), Some(problem)),
-    }
+    let (id, response) = match header_token(request.headers(), &CORRELATION_ID, "X-Correlation-Id")
+    {
+        Ok(id) => {
+            let id = id.unwrap_or_else(new);
+            request.extensions_mut().insert(CorrelationId(id.clone()));
+            (id, next.run(request).await)
+        }
+        Err(problem) => (new(), problem.into_response()),
+    };
+    with_correlation_id(response, &id)
 }
 
-pub fn with_correlation_id(mut response: Response, correlation_id: &str) -> Response {
+fn with_correlation_id(mut response: Response, correlation_id: &str) -> Response {
     if let Ok(value) = HeaderValue::from_str(correlation_id) {
         response.headers_mut().insert(CORRELATION_ID, value);
     }
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::Router;
+    use axum::body::Body;
+    use axum::extract::Extension;
+    use axum::routing::get;
+    use tower::ServiceExt;
+
+    use super::*;
+
+    /// The id the handler saw, and the answer's status and echoed id.
+    async fn sent(correlation_id: Option<&str>) -> (Option<String>, StatusCode, String) {
+        let seen = std::sync::Arc::new(std::sync::Mutex::new(None));
+        let handler_saw = seen.clone();
+        let app = Router::new()
+            .route(
+                "/",
+                get(
+                    move |Extension(CorrelationId(id)): Extension<CorrelationId>| async move {
+                        *handler_saw.lock().unwrap() = Some(id);
+                        StatusCode::NO_CONTENT
+                    },
+                ),
+            )
+            .layer(axum::middleware::from_fn(correlation_layer));
+        let mut request = axum::http::Request::builder().uri("/");
+        if let Some(id) = correlation_id {
+            request = request.header("x-correlation-id", id);
+        }
+        let response = app
+            .oneshot(request.body(Body::empty()).unwrap())
+            .await
+            .unwrap();
+        let echoed = response.headers()[CORRELATION_ID]
+            .to_str()
+            .unwrap()
+            .to_owned();
+        let seen = seen.lock().unwrap().clone();
+        (seen, response.status(), echoed)
+    }
+
+    #[tokio::test]
+    async fn the_callers_correlation_id_reaches_the_handler_and_is_echoed() {
+        let (seen, status, echoed) = sent(Some("trace-me")).await;
+        assert_eq!(
+            (seen.as_deref(), status, echoed.as_str()),
+            (Some("trace-me"), StatusCode::NO_CONTENT, "trace-me")
+        );
+    }
+
+    #[tokio::test]
+    async fn without_one_a_new_id_is_made_for_the_handler_and_the_answer() {
+        let (seen, status, echoed) = sent(None).await;
+        assert_eq!(status, StatusCode::NO_CONTENT);
+        assert!(Uuid::parse_str(&echoed).is_ok(), "{echoed}");
+        assert_eq!(seen, Some(echoed));
+    }
+
+    #[tokio::test]
+    async fn one_outside_the_documented_form_is_refused_before_the_handler() {
+        let (seen, status, echoed) = sent(Some(&"x".repeat(129))).await;
+        assert_eq!((seen, status), (None, StatusCode::BAD_REQUEST));
+        assert!(
+            Uuid::parse_str(&echoed).is_ok(),
+            "answered with a new id: {echoed}"
+        );
+    }
 }

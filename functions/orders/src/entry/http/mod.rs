@@ -5,7 +5,7 @@ use std::sync::Arc;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
-use shared::platform::http::method_not_allowed;
+use shared::platform::http::{correlation_layer, method_not_allowed};
 use shared::platform::problem::Problem;
 
 use crate::app::callbacks::Callbacks;
@@ -108,6 +108,7 @@ where
         .fallback(unknown_route)
         // The body bound is ours (64 KiB, answered as problem+json), not axum's default.
         .layer(DefaultBodyLimit::disable())
+        .layer(axum::middleware::from_fn(correlation_layer))
         .with_state(app)
 }
 

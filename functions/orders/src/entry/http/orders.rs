@@ -2,16 +2,14 @@
 //! follow-order use cases (`crate::app`).
 
 use axum::body::Bytes;
-use axum::extract::{Path, State};
+use axum::extract::{Extension, Path, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use shared::language::events::{LineItem, Money};
 use shared::language::input::FieldError;
-use shared::platform::http::{
-    correlation_id, header_token, malformed, require_json, with_correlation_id,
-};
+use shared::platform::http::{CorrelationId, header_token, malformed, require_json};
 use shared::platform::identity::Caller;
 use shared::platform::problem::Problem;
 use tracing::{Instrument, info, info_span};
@@ -84,18 +82,14 @@ impl From<Order> for OrderView {
 pub(super) async fn place_order<S: OrderStore, Q: ReplicaStore, R: Resolver>(
     State(app): State<App<S, Q, R>>,
     caller: Caller,
+    Extension(CorrelationId(correlation_id)): Extension<CorrelationId>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let (correlation_id, bad_correlation_id) = correlation_id(&headers);
     let span =
         info_span!("place_order", correlationId = %correlation_id, orderId = tracing::field::Empty);
-    let response = async {
-        let accepted = match bad_correlation_id {
-            Some(problem) => Err(problem),
-            None => accept(&app, &caller, &headers, &body, &correlation_id).await,
-        };
-        match accepted {
+    async {
+        match accept(&app, &caller, &headers, &body, &correlation_id).await {
             Ok(response) => response,
             Err(problem) => {
                 info!(coldStart = shared::platform::telemetry::cold_start(), status = problem.status, detail = %problem.detail, "order refused");
@@ -104,8 +98,7 @@ pub(super) async fn place_order<S: OrderStore, Q: ReplicaStore, R: Resolver>(
         }
     }
     .instrument(span)
-    .await;
-    with_correlation_id(response, &correlation_id)
+    .await
 }
 
 async fn accept<S: OrderStore, Q: ReplicaStore, R: Resolver>(
@@ -212,15 +205,12 @@ fn replayed(order_id: Uuid, first: Option<&Order>) -> Response {
 pub(super) async fn get_order<S: OrderStore + WaitSlots, Q: ReplicaStore, R: Resolver>(
     State(App { store, .. }): State<App<S, Q, R>>,
     caller: Caller,
+    Extension(CorrelationId(correlation_id)): Extension<CorrelationId>,
     headers: HeaderMap,
     Path(order_id): Path<String>,
 ) -> Response {
-    let (correlation_id, bad_correlation_id) = correlation_id(&headers);
-    if let Some(problem) = bad_correlation_id {
-        return with_correlation_id(problem.into_response(), &correlation_id);
-    }
     let cold_start = shared::platform::telemetry::cold_start();
-    let response = match Uuid::parse_str(&order_id) {
+    match Uuid::parse_str(&order_id) {
         Err(_) => {
             Problem::not_found(format!("there is no order with id {order_id}")).into_response()
         }
@@ -252,8 +242,7 @@ pub(super) async fn get_order<S: OrderStore + WaitSlots, Q: ReplicaStore, R: Res
             }
             shown.unwrap_or_else(IntoResponse::into_response)
         }
-    };
-    with_correlation_id(response, &correlation_id)
+    }
 }
 
 /// `retry_after`: whole seconds until the caller's first held wait ends.

@@ -3,11 +3,10 @@
 //! operators. The order context signs the outcomes it delivers, so it answers for the secret.
 
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
-use shared::platform::http::{correlation_id, with_correlation_id};
 use shared::platform::identity::Caller;
 use shared::platform::problem::Problem;
 use tracing::{error, info};
@@ -32,7 +31,6 @@ struct WebhookSecret {
 pub async fn get_secret<S, Q, R>(
     State(app): State<App<S, Q, R>>,
     caller: Caller,
-    headers: HeaderMap,
     Path(consumer_id): Path<String>,
 ) -> Response
 where
@@ -40,29 +38,23 @@ where
     Q: ReplicaStore,
     R: Resolver,
 {
-    let (correlation_id, bad_correlation_id) = correlation_id(&headers);
-    let response = if let Some(problem) = bad_correlation_id {
-        problem.into_response()
-    } else if !caller.may_act_for(&consumer_id) || !is_id(&consumer_id) {
+    if !caller.may_act_for(&consumer_id) || !is_id(&consumer_id) {
         // What the caller may not see is not found, as if it did not exist.
-        Problem::not_found(format!("there is no consumer {consumer_id}")).into_response()
-    } else {
-        match app.store.generations(&consumer_id).await {
-            Ok(generations) => secret_response(&app, &consumer_id, &generations).await,
-            Err(e) => {
-                error!(error = %e, "webhook secret generations could not be read");
-                Problem::internal().into_response()
-            }
+        return Problem::not_found(format!("there is no consumer {consumer_id}")).into_response();
+    }
+    match app.store.generations(&consumer_id).await {
+        Ok(generations) => secret_response(&app, &consumer_id, &generations).await,
+        Err(e) => {
+            error!(error = %e, "webhook secret generations could not be read");
+            Problem::internal().into_response()
         }
-    };
-    with_correlation_id(response, &correlation_id)
+    }
 }
 
 /// Starts the consumer's next secret; the one before signs too for the overlap. Operators only.
 pub async fn rotate_secret<S, Q, R>(
     State(app): State<App<S, Q, R>>,
     caller: Caller,
-    headers: HeaderMap,
     Path(consumer_id): Path<String>,
 ) -> Response
 where
@@ -70,26 +62,23 @@ where
     Q: ReplicaStore,
     R: Resolver,
 {
-    let (correlation_id, bad_correlation_id) = correlation_id(&headers);
-    let response = if let Some(problem) = bad_correlation_id {
-        problem.into_response()
-    } else if !caller.operator {
-        Problem::forbidden("only operators rotate a consumer's webhook secret").into_response()
-    } else if !is_id(&consumer_id) {
-        Problem::not_found(format!("there is no consumer {consumer_id}")).into_response()
-    } else {
-        match app.store.rotate(&consumer_id, Utc::now()).await {
-            Ok(generations) => {
-                info!(consumerId = %consumer_id, generation = generations.current, "webhook secret rotated");
-                secret_response(&app, &consumer_id, &generations).await
-            }
-            Err(e) => {
-                error!(error = %e, "webhook secret not rotated");
-                Problem::internal().into_response()
-            }
+    if !caller.operator {
+        return Problem::forbidden("only operators rotate a consumer's webhook secret")
+            .into_response();
+    }
+    if !is_id(&consumer_id) {
+        return Problem::not_found(format!("there is no consumer {consumer_id}")).into_response();
+    }
+    match app.store.rotate(&consumer_id, Utc::now()).await {
+        Ok(generations) => {
+            info!(consumerId = %consumer_id, generation = generations.current, "webhook secret rotated");
+            secret_response(&app, &consumer_id, &generations).await
         }
-    };
-    with_correlation_id(response, &correlation_id)
+        Err(e) => {
+            error!(error = %e, "webhook secret not rotated");
+            Problem::internal().into_response()
+        }
+    }
 }
 
 /// Whether `id` could be a consumer's id at all (docs/openapi.yaml, schema `Id`).
