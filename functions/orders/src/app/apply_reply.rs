@@ -290,7 +290,7 @@ impl<S: OrderStore, D: DeadLetters> Handler for ReplyHandler<S, D> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::adapters::memory::orders::MemoryStore;
+    use crate::adapters::memory::orders::{Alteration, Altered, MemoryStore};
     use shared::language::events::{LineItem, Money};
     use shared::platform::dead_letter::memory::MemoryDeadLetters;
     use uuid::Uuid;
@@ -420,34 +420,14 @@ mod tests {
     /// other validator's reply lands on the stored order, and the save reports the conflict.
     #[derive(Clone)]
     struct Raced {
-        inner: MemoryStore,
         races: std::sync::Arc<std::sync::atomic::AtomicU32>,
         other: Reply,
     }
 
-    impl OrderStore for Raced {
-        async fn place(
-            &self,
-            order: &Order,
-            outbox: &OutboxRecord,
-            claim: Option<&crate::ports::orders::IdempotencyClaim>,
-        ) -> Result<crate::ports::orders::Placement, StoreError> {
-            self.inner.place(order, outbox, claim).await
-        }
-
-        async fn claimed(
-            &self,
-            claim: &crate::ports::orders::IdempotencyClaim,
-        ) -> Result<Option<crate::ports::orders::Placement>, StoreError> {
-            self.inner.claimed(claim).await
-        }
-
-        async fn get(&self, order_id: Uuid) -> Result<Option<Order>, StoreError> {
-            self.inner.get(order_id).await
-        }
-
+    impl Alteration for Raced {
         async fn save(
             &self,
+            store: &MemoryStore,
             order: &Order,
             read_version: u64,
             outbox: Option<&OutboxRecord>,
@@ -455,7 +435,7 @@ mod tests {
             use std::sync::atomic::Ordering;
             if self.races.load(Ordering::SeqCst) > 0 {
                 self.races.fetch_sub(1, Ordering::SeqCst);
-                let current = self.inner.get(order.order_id).await?.unwrap();
+                let current = store.get(order.order_id).await?.unwrap();
                 let bumped = match apply(&current, &self.other, Utc::now()) {
                     Transition::Changed { order } => *order,
                     Transition::Unchanged => Order {
@@ -463,10 +443,10 @@ mod tests {
                         ..current.clone()
                     },
                 };
-                self.inner.save(&bumped, current.version, None).await?;
+                store.save(&bumped, current.version, None).await?;
                 return Ok(Saved::Conflict);
             }
-            self.inner.save(order, read_version, outbox).await
+            store.save(order, read_version, outbox).await
         }
     }
 
@@ -475,10 +455,12 @@ mod tests {
         let inner = MemoryStore::default();
         let id = placed(&inner).await;
         let races = std::sync::Arc::new(std::sync::atomic::AtomicU32::new(1));
-        let store = Raced {
-            inner: inner.clone(),
-            races,
-            other: Reply::OrderDetailsValidated { total: eur(700) },
+        let store = Altered {
+            store: inner.clone(),
+            alteration: Raced {
+                races,
+                other: Reply::OrderDetailsValidated { total: eur(700) },
+            },
         };
         let handler = ReplyHandler::new(store, MemoryDeadLetters::default());
         let applied = handler
@@ -497,10 +479,12 @@ mod tests {
         let inner = MemoryStore::default();
         let id = placed(&inner).await;
         let races = std::sync::Arc::new(std::sync::atomic::AtomicU32::new(MAX_ATTEMPTS));
-        let store = Raced {
-            inner: inner.clone(),
-            races,
-            other: Reply::ConsumerValidated,
+        let store = Altered {
+            store: inner.clone(),
+            alteration: Raced {
+                races,
+                other: Reply::ConsumerValidated,
+            },
         };
         let handler = ReplyHandler::new(store, MemoryDeadLetters::default());
         let error = handler
@@ -596,10 +580,12 @@ mod tests {
     async fn a_contended_reply_is_handed_back_to_sqs_not_dead_lettered() {
         let inner = MemoryStore::default();
         let id = placed(&inner).await;
-        let store = Raced {
-            inner: inner.clone(),
-            races: std::sync::Arc::new(std::sync::atomic::AtomicU32::new(MAX_ATTEMPTS)),
-            other: Reply::ConsumerValidated,
+        let store = Altered {
+            store: inner.clone(),
+            alteration: Raced {
+                races: std::sync::Arc::new(std::sync::atomic::AtomicU32::new(MAX_ATTEMPTS)),
+                other: Reply::ConsumerValidated,
+            },
         };
         let dead_letters = MemoryDeadLetters::default();
         let handler = ReplyHandler::new(store, dead_letters.clone());
@@ -678,46 +664,34 @@ mod tests {
     /// A store that counts how many reads are in flight at once, and how many saves lost a race.
     #[derive(Clone, Default)]
     struct Watched {
-        inner: MemoryStore,
         reading: std::sync::Arc<std::sync::atomic::AtomicUsize>,
         most_reading: std::sync::Arc<std::sync::atomic::AtomicUsize>,
         conflicts: std::sync::Arc<std::sync::atomic::AtomicUsize>,
     }
 
-    impl OrderStore for Watched {
-        async fn place(
+    impl Alteration for Watched {
+        async fn get(
             &self,
-            order: &Order,
-            outbox: &OutboxRecord,
-            claim: Option<&crate::ports::orders::IdempotencyClaim>,
-        ) -> Result<crate::ports::orders::Placement, StoreError> {
-            self.inner.place(order, outbox, claim).await
-        }
-
-        async fn claimed(
-            &self,
-            claim: &crate::ports::orders::IdempotencyClaim,
-        ) -> Result<Option<crate::ports::orders::Placement>, StoreError> {
-            self.inner.claimed(claim).await
-        }
-
-        async fn get(&self, order_id: Uuid) -> Result<Option<Order>, StoreError> {
+            store: &MemoryStore,
+            order_id: Uuid,
+        ) -> Result<Option<Order>, StoreError> {
             use std::sync::atomic::Ordering;
             let now = self.reading.fetch_add(1, Ordering::SeqCst) + 1;
             self.most_reading.fetch_max(now, Ordering::SeqCst);
             // A read takes a while, as a call to DynamoDB does: time for others to start.
             tokio::time::sleep(std::time::Duration::from_millis(20)).await;
             self.reading.fetch_sub(1, Ordering::SeqCst);
-            self.inner.get(order_id).await
+            store.get(order_id).await
         }
 
         async fn save(
             &self,
+            store: &MemoryStore,
             order: &Order,
             read_version: u64,
             outbox: Option<&OutboxRecord>,
         ) -> Result<Saved, StoreError> {
-            let saved = self.inner.save(order, read_version, outbox).await?;
+            let saved = store.save(order, read_version, outbox).await?;
             if saved == Saved::Conflict {
                 self.conflicts
                     .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
@@ -729,8 +703,8 @@ mod tests {
     #[tokio::test]
     async fn a_batch_applies_different_orders_at_once_and_one_orders_replies_in_turn() {
         use std::sync::atomic::Ordering;
-        let store = Watched::default();
-        let (a, b) = (placed(&store.inner).await, placed(&store.inner).await);
+        let store = Altered::<Watched>::default();
+        let (a, b) = (placed(&store.store).await, placed(&store.store).await);
         let handler = ReplyHandler::new(store.clone(), MemoryDeadLetters::default());
         let consumer = |id| {
             envelope(
@@ -767,13 +741,13 @@ mod tests {
         assert!(failed_ids(&response).is_empty(), "{response:?}");
         for id in [a, b] {
             assert_eq!(
-                store.inner.get(id).await.unwrap().unwrap().status,
+                store.store.get(id).await.unwrap().unwrap().status,
                 OrderStatus::Validated
             );
-            assert_eq!(terminal_rows(&store.inner, id), ["OrderValidated"]);
+            assert_eq!(terminal_rows(&store.store, id), ["OrderValidated"]);
         }
-        assert_eq!(store.most_reading.load(Ordering::SeqCst), 2);
-        assert_eq!(store.conflicts.load(Ordering::SeqCst), 0);
+        assert_eq!(store.alteration.most_reading.load(Ordering::SeqCst), 2);
+        assert_eq!(store.alteration.conflicts.load(Ordering::SeqCst), 0);
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! An in-memory order store with the same atomicity, for handler tests.
 
 use std::collections::HashMap;
+use std::future::Future;
 use std::sync::{Arc, Mutex};
 
 use uuid::Uuid;
@@ -159,5 +160,101 @@ impl OrderStore for MemoryStore {
         inner.orders.insert(order.order_id, order.clone());
         inner.outbox.extend(outbox.cloned());
         Ok(Saved::Saved)
+    }
+}
+
+/// One call of the order store changed, for a test of what DynamoDB can do and the memory store
+/// does not (a lost race, a slow read, a throttled claim read); every other call is the memory
+/// store's. The change is an `Alteration`, whose default for each call is the store's own.
+#[derive(Clone, Default)]
+pub struct Altered<A> {
+    pub store: MemoryStore,
+    pub alteration: A,
+}
+
+pub trait Alteration: Clone + Send + Sync + 'static {
+    fn get(
+        &self,
+        store: &MemoryStore,
+        order_id: Uuid,
+    ) -> impl Future<Output = Result<Option<Order>, StoreError>> + Send {
+        store.get(order_id)
+    }
+
+    fn claimed(
+        &self,
+        store: &MemoryStore,
+        claim: &IdempotencyClaim,
+    ) -> impl Future<Output = Result<Option<Placement>, StoreError>> + Send {
+        store.claimed(claim)
+    }
+
+    fn save(
+        &self,
+        store: &MemoryStore,
+        order: &Order,
+        read_version: u64,
+        outbox: Option<&OutboxRecord>,
+    ) -> impl Future<Output = Result<Saved, StoreError>> + Send {
+        store.save(order, read_version, outbox)
+    }
+}
+
+impl<A: Alteration> OrderStore for Altered<A> {
+    async fn place(
+        &self,
+        order: &Order,
+        outbox: &OutboxRecord,
+        claim: Option<&IdempotencyClaim>,
+    ) -> Result<Placement, StoreError> {
+        self.store.place(order, outbox, claim).await
+    }
+
+    async fn get(&self, order_id: Uuid) -> Result<Option<Order>, StoreError> {
+        self.alteration.get(&self.store, order_id).await
+    }
+
+    async fn claimed(&self, claim: &IdempotencyClaim) -> Result<Option<Placement>, StoreError> {
+        self.alteration.claimed(&self.store, claim).await
+    }
+
+    async fn save(
+        &self,
+        order: &Order,
+        read_version: u64,
+        outbox: Option<&OutboxRecord>,
+    ) -> Result<Saved, StoreError> {
+        self.alteration
+            .save(&self.store, order, read_version, outbox)
+            .await
+    }
+}
+
+impl<A: Alteration> GenerationStore for Altered<A> {
+    async fn generations(&self, consumer_id: &str) -> Result<Generations, StoreError> {
+        self.store.generations(consumer_id).await
+    }
+
+    async fn rotate(
+        &self,
+        consumer_id: &str,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<Generations, StoreError> {
+        self.store.rotate(consumer_id, now).await
+    }
+}
+
+impl<A: Alteration> WaitSlots for Altered<A> {
+    async fn take(
+        &self,
+        caller: &str,
+        now: chrono::DateTime<chrono::Utc>,
+        until: chrono::DateTime<chrono::Utc>,
+    ) -> Result<Taken, StoreError> {
+        self.store.take(caller, now, until).await
+    }
+
+    async fn give_back(&self, lease: &Lease) -> Result<(), StoreError> {
+        self.store.give_back(lease).await
     }
 }

@@ -321,19 +321,16 @@ fn if_none_match(headers: &HeaderMap) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::adapters::memory::orders::MemoryStore;
+    use crate::adapters::memory::orders::{Alteration, Altered, MemoryStore};
     use crate::adapters::memory::replica::MemoryReplica;
     use crate::app::callbacks::{Callbacks, Policy};
     use crate::entry::http::{Routes, router, router_for};
     use crate::ports::master_secret::MasterSecret;
-    use crate::ports::orders::{IdempotencyClaim, Placement, StoreError};
-    use crate::ports::wait_slots::Taken;
-    use crate::ports::webhook_generations::GenerationStore;
+    use crate::ports::orders::{IdempotencyClaim, Placement};
     use axum::Router;
     use axum::body::{Body, to_bytes};
     use axum::http::Request;
     use serde_json::Value;
-    use shared::language::outbox::OutboxRecord;
     use shared::platform::http::CORRELATION_ID;
     use shared::platform::identity::OPERATOR_SCOPE;
     use std::sync::Arc;
@@ -1029,64 +1026,12 @@ mod tests {
 
     /// A store whose idempotency claims cannot be read.
     #[derive(Clone, Default)]
-    struct UnreadableClaims(MemoryStore);
+    struct UnreadableClaims;
 
-    impl GenerationStore for UnreadableClaims {
-        async fn generations(
-            &self,
-            consumer_id: &str,
-        ) -> Result<crate::domain::webhook_secrets::Generations, crate::ports::orders::StoreError>
-        {
-            self.0.generations(consumer_id).await
-        }
-
-        async fn rotate(
-            &self,
-            consumer_id: &str,
-            now: DateTime<Utc>,
-        ) -> Result<crate::domain::webhook_secrets::Generations, crate::ports::orders::StoreError>
-        {
-            self.0.rotate(consumer_id, now).await
-        }
-    }
-
-    impl WaitSlots for UnreadableClaims {
-        async fn take(
-            &self,
-            caller: &str,
-            now: DateTime<Utc>,
-            until: DateTime<Utc>,
-        ) -> Result<Taken, StoreError> {
-            self.0.take(caller, now, until).await
-        }
-
-        async fn give_back(
-            &self,
-            lease: &crate::ports::wait_slots::Lease,
-        ) -> Result<(), StoreError> {
-            self.0.give_back(lease).await
-        }
-    }
-
-    impl OrderStore for UnreadableClaims {
-        async fn place(
-            &self,
-            order: &Order,
-            outbox: &OutboxRecord,
-            claim: Option<&IdempotencyClaim>,
-        ) -> Result<Placement, crate::ports::orders::StoreError> {
-            self.0.place(order, outbox, claim).await
-        }
-
-        async fn get(
-            &self,
-            order_id: Uuid,
-        ) -> Result<Option<Order>, crate::ports::orders::StoreError> {
-            self.0.get(order_id).await
-        }
-
+    impl Alteration for UnreadableClaims {
         async fn claimed(
             &self,
+            _: &MemoryStore,
             _: &IdempotencyClaim,
         ) -> Result<Option<Placement>, crate::ports::orders::StoreError> {
             Err(shared::platform::aws_error::AwsError::coded(
@@ -1097,20 +1042,11 @@ mod tests {
             )
             .into())
         }
-
-        async fn save(
-            &self,
-            order: &Order,
-            read_version: u64,
-            outbox: Option<&OutboxRecord>,
-        ) -> Result<crate::ports::orders::Saved, crate::ports::orders::StoreError> {
-            self.0.save(order, read_version, outbox).await
-        }
     }
 
     #[tokio::test]
     async fn a_refusal_that_cannot_check_its_key_is_a_retryable_500_not_a_422() {
-        let store = UnreadableClaims::default();
+        let store = Altered::<UnreadableClaims>::default();
         let app = router(App {
             store: store.clone(),
             replica: replica_knowing(false, false).await,
