@@ -50,10 +50,7 @@ mod tests {
     use super::*;
 
     fn eur(amount_minor: u64) -> Money {
-        Money {
-            currency: "EUR".into(),
-            amount_minor,
-        }
+        Money::new("EUR", amount_minor)
     }
 
     fn consumer(status: ConsumerStatus) -> Consumer {

@@ -72,10 +72,7 @@ mod tests {
     }
 
     fn eur(amount_minor: u64) -> Money {
-        Money {
-            currency: "EUR".into(),
-            amount_minor,
-        }
+        Money::new("EUR", amount_minor)
     }
 
     fn restaurant(accepting_orders: bool) -> Restaurant {
@@ -93,11 +90,7 @@ mod tests {
     }
 
     fn line(id: &str, quantity: u32) -> LineItem {
-        LineItem {
-            menu_item_id: id.into(),
-            quantity,
-            price: None,
-        }
+        LineItem::unpriced(id, quantity)
     }
 
     #[test]

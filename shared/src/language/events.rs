@@ -64,6 +64,15 @@ pub struct Money {
     pub amount_minor: u64,
 }
 
+impl Money {
+    pub fn new(currency: impl Into<String>, amount_minor: u64) -> Self {
+        Self {
+            currency: currency.into(),
+            amount_minor,
+        }
+    }
+}
+
 impl std::fmt::Display for Money {
     /// As a person reads it: in the currency's major unit, with as many decimals as ISO 4217
     /// gives it minor units (`25.00 EUR`, `1500 JPY`, `1.250 KWD`). A code without a minor unit
@@ -111,6 +120,17 @@ pub struct LineItem {
     /// The unit price from the order context's replica of the menu, when it knew the item.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub price: Option<Money>,
+}
+
+impl LineItem {
+    /// A line as a client sends it: no price yet.
+    pub fn unpriced(menu_item_id: impl Into<String>, quantity: u32) -> Self {
+        Self {
+            menu_item_id: menu_item_id.into(),
+            quantity,
+            price: None,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -309,10 +329,7 @@ mod tests {
     use super::*;
 
     fn money(currency: &str, amount_minor: u64) -> Money {
-        Money {
-            currency: currency.into(),
-            amount_minor,
-        }
+        Money::new(currency, amount_minor)
     }
 
     #[test]

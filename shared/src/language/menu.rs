@@ -99,11 +99,7 @@ mod tests {
     }
 
     fn line(id: &str, quantity: u32) -> LineItem {
-        LineItem {
-            menu_item_id: id.into(),
-            quantity,
-            price: None,
-        }
+        LineItem::unpriced(id, quantity)
     }
 
     #[test]

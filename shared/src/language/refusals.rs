@@ -154,16 +154,9 @@ impl fmt::Display for Refusal {
 mod tests {
     use super::*;
 
-    fn money(currency: &str, amount_minor: u64) -> Money {
-        Money {
-            currency: currency.into(),
-            amount_minor,
-        }
-    }
-
     #[test]
     fn the_spending_rule_refuses_a_total_over_the_limit_or_in_another_currency() {
-        let eur = |minor| money("EUR", minor);
+        let eur = |minor| Money::new("EUR", minor);
         assert_eq!(Refusal::over_limit("c-1", &eur(2000), &eur(2000)), None);
         let over = Refusal::over_limit("c-1", &eur(2500), &eur(2000)).unwrap();
         assert_eq!(
@@ -171,17 +164,12 @@ mod tests {
             "order total 25.00 EUR is over consumer c-1's limit of 20.00 EUR"
         );
         assert_eq!(over.field(), "lineItems");
-        assert!(Refusal::over_limit("c-1", &money("USD", 1), &eur(2000)).is_some());
+        assert!(Refusal::over_limit("c-1", &Money::new("USD", 1), &eur(2000)).is_some());
     }
 
     #[test]
     fn unpriced_lines_are_refused_each_with_its_field_then_the_overflow() {
-        let line = |id: &str| LineItem {
-            menu_item_id: id.into(),
-            quantity: 1,
-            price: None,
-        };
-        let lines = [line("a"), line("b"), line("c")];
+        let lines = ["a", "b", "c"].map(|id| LineItem::unpriced(id, 1));
         let unpriced = Unpriced {
             problems: vec![(0, LineProblem::NotOnMenu), (2, LineProblem::Unavailable)],
             overflow: true,

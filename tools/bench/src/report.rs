@@ -113,6 +113,20 @@ fn cost_table(out: &mut String, columns: &[(&str, &[Line])]) {
     let _ = writeln!(out, "\n");
 }
 
+/// A section's heading and the head of its table: the first `left` columns (names) aligned left,
+/// the others (figures) right.
+fn table_head(out: &mut String, heading: &str, columns: &[&str], left: usize) {
+    let align: Vec<&str> = (0..columns.len())
+        .map(|i| if i < left { "---" } else { "---:" })
+        .collect();
+    let _ = writeln!(
+        out,
+        "\n## {heading}\n\n| {} |\n|{}|",
+        columns.join(" | "),
+        align.join("|")
+    );
+}
+
 pub fn markdown(r: &Results) -> String {
     let mut out = String::new();
     let _ = writeln!(
@@ -120,7 +134,7 @@ pub fn markdown(r: &Results) -> String {
         "# Benchmark results\n\n{} on {}; release builds; devstack (moto) as AWS.\n",
         r.date, r.machine
     );
-    let _ = writeln!(out, "## Targets\n\n| target | measured | |\n|---|---|---|");
+    table_head(&mut out, "Targets", &["target", "measured", ""], 3);
     for t in &r.targets {
         let _ = writeln!(
             out,
@@ -131,11 +145,12 @@ pub fn markdown(r: &Results) -> String {
         );
     }
     let i = &r.intake;
-    let _ = writeln!(
-        out,
-        "\n## Intake (10 orders/s, from order-api's own invocation records)\n"
+    table_head(
+        &mut out,
+        "Intake (10 orders/s, from order-api's own invocation records)",
+        &["ms", "p50", "p99"],
+        1,
     );
-    let _ = writeln!(out, "| ms | p50 | p99 |\n|---|---:|---:|");
     let _ = writeln!(
         out,
         "| order-api's time per POST | {:.2} | {:.2} |",
@@ -151,13 +166,19 @@ pub fn markdown(r: &Results) -> String {
         "| POST end to end, through the local HTTP API (context) | {:.2} | {:.2} |",
         i.post_ms.p50, i.post_ms.p99
     );
-    let _ = writeln!(
-        out,
-        "\n## Time to outcome (202 to decision, from each order's history)\n"
-    );
-    let _ = writeln!(
-        out,
-        "| orders/s | accepted | undecided | POST p50 ms | outcome p50 ms | p90 | p99 |\n|---:|---:|---:|---:|---:|---:|---:|"
+    table_head(
+        &mut out,
+        "Time to outcome (202 to decision, from each order's history)",
+        &[
+            "orders/s",
+            "accepted",
+            "undecided",
+            "POST p50 ms",
+            "outcome p50 ms",
+            "p90",
+            "p99",
+        ],
+        0,
     );
     for rate in &r.rates {
         let _ = writeln!(
@@ -178,13 +199,17 @@ pub fn markdown(r: &Results) -> String {
          Saturation: **{:.1} orders/s decided**, the limit of the emulator on this machine, not of AWS.\n\n![time to outcome](outcome.svg)\n",
         r.outcome_floor_p50_ms, r.saturation_orders_per_second
     );
-    let _ = writeln!(
-        out,
-        "## AWS requests per order, counted by each function's SDK interceptor\n"
-    );
-    let _ = writeln!(
-        out,
-        "| function | operation | validated | rejected | validated, batch size 1 |\n|---|---|---:|---:|---:|"
+    table_head(
+        &mut out,
+        "AWS requests per order, counted by each function's SDK interceptor",
+        &[
+            "function",
+            "operation",
+            "validated",
+            "rejected",
+            "validated, batch size 1",
+        ],
+        2,
     );
     let mut keys: Vec<(&String, &String)> = Vec::new();
     for flow in [&r.validated, &r.rejected, &r.validated_batch_size_1] {
@@ -246,13 +271,18 @@ pub fn markdown(r: &Results) -> String {
         ],
     );
     let _ = writeln!(out, "![cost per million orders](cost.svg)\n");
-    let _ = writeln!(
-        out,
-        "## Functions (release builds, each alone on a Runtime API of the benchmark's)\n"
-    );
-    let _ = writeln!(
-        out,
-        "| function | binary MB | init ms | first invocation ms | warm ms | peak MiB |\n|---|---:|---:|---:|---:|---:|"
+    table_head(
+        &mut out,
+        "Functions (release builds, each alone on a Runtime API of the benchmark's)",
+        &[
+            "function",
+            "binary MB",
+            "init ms",
+            "first invocation ms",
+            "warm ms",
+            "peak MiB",
+        ],
+        1,
     );
     for f in r.functions.iter().chain([&r.bare]) {
         let _ = writeln!(
@@ -266,13 +296,18 @@ pub fn markdown(r: &Results) -> String {
             f.peak_mib
         );
     }
-    let _ = writeln!(
-        out,
-        "\n## Scale on paper (validated orders; quota divided by its use per order)\n"
-    );
-    let _ = writeln!(
-        out,
-        "| quota | default | raised | per order | orders/s at default | at raised |\n|---|---:|---:|---:|---:|---:|"
+    table_head(
+        &mut out,
+        "Scale on paper (validated orders; quota divided by its use per order)",
+        &[
+            "quota",
+            "default",
+            "raised",
+            "per order",
+            "orders/s at default",
+            "at raised",
+        ],
+        1,
     );
     for q in &r.quotas {
         let _ = writeln!(

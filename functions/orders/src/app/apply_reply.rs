@@ -97,37 +97,24 @@ impl Decoded {
 pub fn decode(envelope: &Envelope) -> Result<(EventMeta, Reply), ReplyError> {
     Ok(match envelope.detail_type.as_str() {
         ConsumerValidated::DETAIL_TYPE => {
-            let event: ConsumerValidated = envelope.detail()?;
-            let reply = match event.order_limit {
+            let ConsumerValidated { meta, order_limit } = envelope.detail()?;
+            let reply = match order_limit {
                 Some(limit) => Reply::ConsumerValidatedWithin { limit },
                 None => Reply::ConsumerValidated,
             };
-            (event.meta, reply)
+            (meta, reply)
         }
         ConsumerValidationFailed::DETAIL_TYPE => {
-            let event: ConsumerValidationFailed = envelope.detail()?;
-            (
-                event.meta,
-                Reply::ConsumerValidationFailed {
-                    reason: event.reason,
-                },
-            )
+            let ConsumerValidationFailed { meta, reason } = envelope.detail()?;
+            (meta, Reply::ConsumerValidationFailed { reason })
         }
         OrderDetailsValidated::DETAIL_TYPE => {
-            let event: OrderDetailsValidated = envelope.detail()?;
-            (
-                event.meta,
-                Reply::OrderDetailsValidated { total: event.total },
-            )
+            let OrderDetailsValidated { meta, total } = envelope.detail()?;
+            (meta, Reply::OrderDetailsValidated { total })
         }
         OrderDetailsValidationFailed::DETAIL_TYPE => {
-            let event: OrderDetailsValidationFailed = envelope.detail()?;
-            (
-                event.meta,
-                Reply::OrderDetailsValidationFailed {
-                    reasons: event.reasons,
-                },
-            )
+            let OrderDetailsValidationFailed { meta, reasons } = envelope.detail()?;
+            (meta, Reply::OrderDetailsValidationFailed { reasons })
         }
         // The deadline as the bus delivered it before decision-timer started timers (messages
         // of that time may still wait in the deadline queue after an upgrade).
@@ -300,10 +287,19 @@ mod tests {
     }
 
     fn eur(amount_minor: u64) -> Money {
-        Money {
-            currency: "EUR".into(),
-            amount_minor,
-        }
+        Money::new("EUR", amount_minor)
+    }
+
+    /// A store with one order placed, and a handler of its replies.
+    async fn one_order() -> (
+        MemoryStore,
+        ReplyHandler<MemoryStore, MemoryDeadLetters>,
+        Uuid,
+    ) {
+        let store = MemoryStore::default();
+        let handler = ReplyHandler::new(store.clone(), MemoryDeadLetters::default());
+        let id = placed(&store).await;
+        (store, handler, id)
     }
 
     async fn placed(store: &MemoryStore) -> Uuid {
@@ -312,11 +308,7 @@ mod tests {
             id,
             "c".into(),
             "r".into(),
-            vec![LineItem {
-                menu_item_id: "i".into(),
-                quantity: 1,
-                price: None,
-            }],
+            vec![LineItem::unpriced("i", 1)],
             Utc::now(),
         );
         let outbox = OutboxRecord::of(&shared::language::events::OrderCreated {
@@ -345,9 +337,7 @@ mod tests {
     #[tokio::test]
     async fn replies_twice_each_in_both_orders_give_one_validated_event() {
         for consumer_first in [true, false] {
-            let store = MemoryStore::default();
-            let handler = ReplyHandler::new(store.clone(), MemoryDeadLetters::default());
-            let id = placed(&store).await;
+            let (store, handler, id) = one_order().await;
             let meta = EventMeta::new(id, Some("corr".into()));
             let consumer = Reply::ConsumerValidated;
             let details = Reply::OrderDetailsValidated { total: eur(2950) };
@@ -368,9 +358,7 @@ mod tests {
 
     #[tokio::test]
     async fn replies_at_the_same_instant_give_one_validated_event() {
-        let store = MemoryStore::default();
-        let handler = ReplyHandler::new(store.clone(), MemoryDeadLetters::default());
-        let id = placed(&store).await;
+        let (store, handler, id) = one_order().await;
         let meta = EventMeta::new(id, None);
         let (consumer, details) = (
             Reply::ConsumerValidated,
@@ -390,9 +378,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_failure_rejects_once_with_its_reason() {
-        let store = MemoryStore::default();
-        let handler = ReplyHandler::new(store.clone(), MemoryDeadLetters::default());
-        let id = placed(&store).await;
+        let (store, handler, id) = one_order().await;
         let meta = EventMeta::new(id, None);
         let failed = Reply::ConsumerValidationFailed {
             reason: "consumer consumer-2 is suspended".into(),

@@ -289,6 +289,12 @@ mod tests {
         (id, body)
     }
 
+    /// How many of a batch of one message (`body`) `notifier` hands back to the queue.
+    async fn failures(notifier: &TestNotifier, body: String) -> usize {
+        let response = notifier.handle_batch(sqs_event(body), unhurried()).await;
+        response.batch_item_failures.len()
+    }
+
     fn unhurried() -> Instant {
         Instant::now() + Duration::from_secs(60)
     }
@@ -417,26 +423,14 @@ mod tests {
         let (mut notifier, receiver, _) = notifier(store, "93.184.215.14", 204);
         notifier.secret = secret;
 
-        assert!(
-            notifier
-                .handle_batch(sqs_event(unsigned), unhurried())
-                .await
-                .batch_item_failures
-                .is_empty()
-        );
+        assert_eq!(failures(&notifier, unsigned).await, 0);
         assert_eq!(reads.load(std::sync::atomic::Ordering::SeqCst), 0);
         let failed = notifier
             .handle_batch(sqs_event(signed.clone()), unhurried())
             .await;
         assert_eq!(failed.batch_item_failures.len(), 1, "tried again later");
         for _ in 0..2 {
-            assert!(
-                notifier
-                    .handle_batch(sqs_event(signed.clone()), unhurried())
-                    .await
-                    .batch_item_failures
-                    .is_empty()
-            );
+            assert_eq!(failures(&notifier, signed.clone()).await, 0);
         }
         assert_eq!(reads.load(std::sync::atomic::Ordering::SeqCst), 2);
         assert_eq!(receiver.got.lock().unwrap().len(), 2);
@@ -497,13 +491,7 @@ mod tests {
         let store = MemoryStore::default();
         let (_, body) = decided(&store, None).await;
         let (notifier, receiver, _) = notifier(store, "93.184.215.14", 204);
-        assert!(
-            notifier
-                .handle_batch(sqs_event(body), unhurried())
-                .await
-                .batch_item_failures
-                .is_empty()
-        );
+        assert_eq!(failures(&notifier, body).await, 0);
         assert!(receiver.got.lock().unwrap().is_empty());
     }
 
@@ -512,13 +500,7 @@ mod tests {
         let store = MemoryStore::default();
         let (_, body) = decided(&store, Some("https://hooks.example.com/orders")).await;
         let (notifier, receiver, dead_letters) = notifier(store, "10.0.0.8", 204);
-        assert!(
-            notifier
-                .handle_batch(sqs_event(body), unhurried())
-                .await
-                .batch_item_failures
-                .is_empty()
-        );
+        assert_eq!(failures(&notifier, body).await, 0);
         assert!(receiver.got.lock().unwrap().is_empty());
         let sent = dead_letters.sent.lock().unwrap().clone();
         assert!(

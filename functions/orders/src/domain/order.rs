@@ -218,10 +218,7 @@ mod tests {
     use proptest::prelude::*;
 
     fn eur(amount_minor: u64) -> Money {
-        Money {
-            currency: "EUR".into(),
-            amount_minor,
-        }
+        Money::new("EUR", amount_minor)
     }
 
     fn pending() -> Order {

@@ -135,10 +135,7 @@ pub(crate) mod tests {
     use shared::language::events::{ChangeMeta, MenuItem};
 
     pub fn eur(amount_minor: u64) -> Money {
-        Money {
-            currency: "EUR".into(),
-            amount_minor,
-        }
+        Money::new("EUR", amount_minor)
     }
 
     pub fn consumer(version: u64, status: ConsumerStatus, limit: u64) -> ConsumerUpdated {
@@ -170,11 +167,7 @@ pub(crate) mod tests {
     }
 
     fn line(id: &str, quantity: u32) -> LineItem {
-        LineItem {
-            menu_item_id: id.into(),
-            quantity,
-            price: None,
-        }
+        LineItem::unpriced(id, quantity)
     }
 
     #[test]
