@@ -24,3 +24,22 @@ def aws(endpoint):
                             aws_access_key_id="testing", aws_secret_access_key="testing")
 
     return client
+
+
+@pytest.fixture
+def new_table(aws):
+    """Makes a table keyed by the string `pk` on the test server: `new_table("t")`; each is
+    deleted after the test."""
+    dynamodb = aws("dynamodb")
+    made = []
+
+    def make(name: str):
+        dynamodb.create_table(TableName=name, BillingMode="PAY_PER_REQUEST",
+                              KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+                              AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}])
+        made.append(name)
+        return dynamodb
+
+    yield make
+    for name in made:
+        dynamodb.delete_table(TableName=name)

@@ -14,14 +14,10 @@ moto_patches.apply()
 
 
 @pytest.fixture
-def table(aws):
-    dynamodb = aws("dynamodb")
-    dynamodb.create_table(TableName="errors", BillingMode="PAY_PER_REQUEST",
-                          KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
-                          AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}])
+def table(new_table):
+    dynamodb = new_table("errors")
     dynamodb.put_item(TableName="errors", Item={"pk": {"S": "taken"}, "v": {"N": "1"}})
-    yield dynamodb
-    dynamodb.delete_table(TableName="errors")
+    return dynamodb
 
 
 def put(pk: str, **extra) -> dict:

@@ -78,13 +78,8 @@ def test_an_sqs_message_counts_bytes_and_attributes_against_the_queue_maximum(aw
 
 
 @pytest.fixture
-def table(aws):
-    dynamodb = aws("dynamodb")
-    dynamodb.create_table(TableName="limits", BillingMode="PAY_PER_REQUEST",
-                          KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
-                          AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}])
-    yield dynamodb
-    dynamodb.delete_table(TableName="limits")
+def table(new_table):
+    return new_table("limits")
 
 
 def item(pk: str, total: int) -> dict:

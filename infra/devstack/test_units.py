@@ -151,10 +151,10 @@ def test_a_batch_is_cut_where_its_payload_would_pass_6_mb():
 
 def test_each_event_type_may_be_published_by_exactly_one_function():
     """The template's events:source and events:detail-type conditions against the event types
-    the code defines (shared/src/events.rs): none missing, none granted twice."""
+    the code defines (shared/src/language/events.rs): none missing, none granted twice."""
     import re
 
-    code = (ROOT / "shared" / "src" / "events.rs").read_text()
+    code = (ROOT / "shared" / "src" / "language" / "events.rs").read_text()
     sources = dict(re.findall(r'pub const (\w+): &str = "(\w+)";', code))
     defined = {(sources[source], kind) for kind, source in re.findall(r"event!\(\s*(\w+),\s*source::(\w+)", code)}
     template = Template(ROOT / "template.yaml")

@@ -44,5 +44,6 @@ pub mod owners {
 #[cfg(any(test, feature = "testing"))]
 pub mod testing {
     pub mod corpus;
+    pub mod fixtures;
     pub mod hostile;
 }

@@ -48,10 +48,7 @@ pub fn check(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn eur(amount_minor: u64) -> Money {
-        Money::new("EUR", amount_minor)
-    }
+    use shared::testing::fixtures::eur;
 
     fn consumer(status: ConsumerStatus) -> Consumer {
         Consumer {

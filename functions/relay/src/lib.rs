@@ -351,6 +351,7 @@ mod tests {
     use serde_json::{Value, json};
     use shared::platform::bus::PublishError;
     use shared::platform::dead_letter::DeadLetterError;
+    use shared::testing::corpus::failed_records;
     use std::collections::HashMap;
     use std::sync::Mutex;
     use uuid::Uuid;
@@ -514,20 +515,12 @@ mod tests {
             .collect()
     }
 
-    fn failures(response: &DynamoDbEventResponse) -> Vec<String> {
-        response
-            .batch_item_failures
-            .iter()
-            .filter_map(|f| f.item_identifier.clone())
-            .collect()
-    }
-
     #[tokio::test]
     async fn publishes_in_calls_of_at_most_ten() {
         let records: Vec<_> = (0..25).map(|_| record(Uuid::now_v7())).collect();
         let relay = relay(Scripted::new(|_, _| false));
         let response = relay.handle(batch(&records, 0)).await;
-        assert!(failures(&response).is_empty());
+        assert!(failed_records(&response).is_empty());
         assert_eq!(call_sizes(&relay), [10, 10, 5]);
         let ids: Vec<_> = records.iter().map(|r| r.event_id).collect();
         assert_eq!(*relay.publisher.published.lock().unwrap(), ids);
@@ -547,7 +540,7 @@ mod tests {
         let sizes = [100 * kb, 100 * kb, 56 * kb, 100, 200 * kb, 256 * kb];
         let records: Vec<_> = sizes.iter().map(|&s| record_of_size(s)).collect();
         let relay = relay(Scripted::new(|_, _| false));
-        assert!(failures(&relay.handle(batch(&records, 0)).await).is_empty());
+        assert!(failed_records(&relay.handle(batch(&records, 0)).await).is_empty());
         // 100 + 100 + 56 KB is exactly the budget: the next entry starts a call.
         assert_eq!(call_sizes(&relay), [3, 2, 1]);
     }
@@ -561,7 +554,7 @@ mod tests {
         ];
         let relay = relay(Scripted::new(|_, _| false));
         let response = relay.handle(batch(&records, 40)).await;
-        assert!(failures(&response).is_empty());
+        assert!(failed_records(&response).is_empty());
         assert_eq!(
             *relay.publisher.published.lock().unwrap(),
             [records[0].event_id, records[2].event_id]
@@ -611,7 +604,7 @@ mod tests {
             quick(),
             outboxes(),
         );
-        assert!(failures(&relay.handle(batch(&records, 0)).await).is_empty());
+        assert!(failed_records(&relay.handle(batch(&records, 0)).await).is_empty());
         assert_eq!(
             *relay.publisher.1.lock().unwrap(),
             [records[0].event_id, records[2].event_id]
@@ -680,9 +673,12 @@ mod tests {
         );
         // The first waits: the mapping delivers both again from it, so the second is not
         // dead-lettered yet.
-        assert_eq!(failures(&relay.handle(batch(&records, 0)).await), ["0"]);
+        assert_eq!(
+            failed_records(&relay.handle(batch(&records, 0)).await),
+            ["0"]
+        );
         assert!(kept(&relay).is_empty());
-        assert!(failures(&relay.handle(batch(&records, 0)).await).is_empty());
+        assert!(failed_records(&relay.handle(batch(&records, 0)).await).is_empty());
         assert_eq!(
             *relay.publisher.published.lock().unwrap(),
             [records[0].event_id]
@@ -703,7 +699,10 @@ mod tests {
             quick(),
             outboxes(),
         );
-        assert_eq!(failures(&relay.handle(batch(&records, 0)).await), ["0"]);
+        assert_eq!(
+            failed_records(&relay.handle(batch(&records, 0)).await),
+            ["0"]
+        );
         assert!(relay.publisher.published.lock().unwrap().is_empty());
     }
 
@@ -719,7 +718,7 @@ mod tests {
         let response = relay
             .handle(batch(&[forged, honest.clone(), misfiled], 0))
             .await;
-        assert!(failures(&response).is_empty());
+        assert!(failed_records(&response).is_empty());
         assert_eq!(
             *relay.publisher.published.lock().unwrap(),
             [honest.event_id]
@@ -742,7 +741,7 @@ mod tests {
         for record in &mut elsewhere.records {
             record.event_source_arn = Some("arn:aws:dynamodb:r:1:table/NewOutbox/stream/x".into());
         }
-        assert_eq!(failures(&relay.handle(elsewhere).await), ["7"]);
+        assert_eq!(failed_records(&relay.handle(elsewhere).await), ["7"]);
         assert_eq!(kept(&relay).len(), 2, "nothing more dead-lettered");
         assert_eq!(relay.publisher.published.lock().unwrap().len(), 1);
     }
@@ -759,12 +758,14 @@ mod tests {
             quick(),
             Outboxes::new("ExampleOrders", "ExampleConsumers", "ExampleRestaurants"),
         );
-        assert!(failures(&relay.handle(corpus("dynamodb-stream-ttl-delete")).await).is_empty());
+        assert!(
+            failed_records(&relay.handle(corpus("dynamodb-stream-ttl-delete")).await).is_empty()
+        );
         // An INSERT whose image is no outbox row is dead-lettered with its stream and position.
         let inserted = corpus("dynamodb-stream-insert-modify");
         let first = inserted.records[0].change.sequence_number.clone().unwrap();
         let stream = inserted.records[0].event_source_arn.clone().unwrap();
-        assert!(failures(&relay.handle(inserted).await).is_empty());
+        assert!(failed_records(&relay.handle(inserted).await).is_empty());
         assert!(relay.publisher.calls.lock().unwrap().is_empty());
         let rows = relay.dead_rows.rows.lock().unwrap().clone();
         assert_eq!(
@@ -777,7 +778,7 @@ mod tests {
         let image: serde_dynamo::Item = serde_dynamo::to_item(&row).unwrap();
         event["Records"][0]["dynamodb"]["NewImage"] = serde_json::to_value(image).unwrap();
         let event: Event = serde_json::from_value(event).unwrap();
-        assert!(failures(&relay.handle(event).await).is_empty());
+        assert!(failed_records(&relay.handle(event).await).is_empty());
         assert_eq!(*relay.publisher.published.lock().unwrap(), [row.event_id]);
     }
 
@@ -791,7 +792,7 @@ mod tests {
         ]}))
         .unwrap();
         let relay = relay(Scripted::new(|_, _| false));
-        assert!(failures(&relay.handle(event).await).is_empty());
+        assert!(failed_records(&relay.handle(event).await).is_empty());
         assert!(relay.publisher.calls.lock().unwrap().is_empty());
     }
 
@@ -802,7 +803,7 @@ mod tests {
         let relay = relay(Scripted::new(move |id, attempt| {
             flaky.contains(&id) && attempt < 3
         }));
-        assert!(failures(&relay.handle(batch(&records, 0)).await).is_empty());
+        assert!(failed_records(&relay.handle(batch(&records, 0)).await).is_empty());
         assert_eq!(relay.publisher.published.lock().unwrap().len(), 12);
     }
 
@@ -812,7 +813,7 @@ mod tests {
         let stuck = records[13].event_id;
         let relay = relay(Scripted::new(move |id, _| id == stuck));
         let response = relay.handle(batch(&records, 100)).await;
-        assert_eq!(failures(&response), ["113"]);
+        assert_eq!(failed_records(&response), ["113"]);
         let published = relay.publisher.published.lock().unwrap();
         // The first call, and the second call but for the stuck record; the third never went.
         assert_eq!(published.len(), 19);
@@ -836,7 +837,7 @@ mod tests {
         ));
         let event = serde_json::from_value(json!({ "Records": items })).unwrap();
         let relay = relay(Scripted::new(|_, _| false));
-        assert!(failures(&relay.handle(event).await).is_empty());
+        assert!(failed_records(&relay.handle(event).await).is_empty());
         assert_eq!(*relay.publisher.published.lock().unwrap(), [good.event_id]);
         assert_eq!(kept(&relay).len(), 1);
         assert_eq!(kept(&relay)[0].0, "8");
@@ -881,7 +882,7 @@ mod tests {
                 let end = (checkpoint + batch_size).min(records.len());
                 let response = runtime.block_on(relay.handle(batch(&records[checkpoint..end], checkpoint)));
                 let published = relay.publisher.published.lock().unwrap().clone();
-                match failures(&response).first() {
+                match failed_records(&response).first() {
                     None => checkpoint = end,
                     Some(failed) => {
                         let failed: usize = failed.parse().unwrap();
@@ -932,7 +933,7 @@ mod tests {
             let runtime = tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap();
             let response = runtime.block_on(relay.handle(event));
             let published = relay.publisher.published.lock().unwrap().len();
-            prop_assert!(failures(&response).is_empty());
+            prop_assert!(failed_records(&response).is_empty());
             let dead = kept(&relay);
             if publishable {
                 prop_assert_eq!((published, dead.len()), (1, 0));

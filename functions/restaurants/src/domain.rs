@@ -61,19 +61,7 @@ pub fn check(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn item(id: &str, amount_minor: u64, available: bool) -> MenuItem {
-        MenuItem {
-            menu_item_id: id.into(),
-            name: id.into(),
-            price: eur(amount_minor),
-            available,
-        }
-    }
-
-    fn eur(amount_minor: u64) -> Money {
-        Money::new("EUR", amount_minor)
-    }
+    use shared::testing::fixtures::{eur, line, menu_item as item};
 
     fn restaurant(accepting_orders: bool) -> Restaurant {
         Restaurant {
@@ -87,10 +75,6 @@ mod tests {
                 item("item-3", 999, false),
             ],
         }
-    }
-
-    fn line(id: &str, quantity: u32) -> LineItem {
-        LineItem::unpriced(id, quantity)
     }
 
     #[test]

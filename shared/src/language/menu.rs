@@ -85,22 +85,7 @@ pub fn one_currency(menu: &[MenuItem]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn item(id: &str, amount_minor: u64, available: bool) -> MenuItem {
-        MenuItem {
-            menu_item_id: id.into(),
-            name: id.into(),
-            price: Money {
-                currency: "EUR".into(),
-                amount_minor,
-            },
-            available,
-        }
-    }
-
-    fn line(id: &str, quantity: u32) -> LineItem {
-        LineItem::unpriced(id, quantity)
-    }
+    use crate::testing::fixtures::{line, menu_item as item};
 
     #[test]
     fn lines_are_priced_and_summed() {

@@ -82,6 +82,20 @@ pub fn sqs_batch(events: &[(&str, &str, Value)]) -> aws_lambda_events::event::sq
     sqs_records(&bodies)
 }
 
+/// The ids of the messages a function handed back to SQS (`batchItemFailures`).
+pub fn failed_messages(response: &aws_lambda_events::event::sqs::SqsBatchResponse) -> Vec<String> {
+    let failures = response.batch_item_failures.iter();
+    failures.map(|f| f.item_identifier.clone()).collect()
+}
+
+/// The sequence numbers of the stream records a function reported failed (`batchItemFailures`).
+pub fn failed_records(
+    response: &aws_lambda_events::event::streams::DynamoDbEventResponse,
+) -> Vec<String> {
+    let failures = response.batch_item_failures.iter();
+    failures.filter_map(|f| f.item_identifier.clone()).collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -280,26 +280,26 @@ mod tests {
     use crate::adapters::memory::orders::{Alteration, Altered, MemoryStore};
     use shared::language::events::{LineItem, Money};
     use shared::platform::dead_letter::memory::MemoryDeadLetters;
+    use shared::testing::corpus::failed_messages;
+    use shared::testing::fixtures::eur;
     use uuid::Uuid;
 
     fn unhurried() -> Instant {
         Instant::now() + std::time::Duration::from_secs(60)
     }
 
-    fn eur(amount_minor: u64) -> Money {
-        Money::new("EUR", amount_minor)
-    }
-
-    /// A store with one order placed, and a handler of its replies.
+    /// A store with one order placed, a handler of its replies, and its dead letters.
     async fn one_order() -> (
         MemoryStore,
         ReplyHandler<MemoryStore, MemoryDeadLetters>,
         Uuid,
+        MemoryDeadLetters,
     ) {
         let store = MemoryStore::default();
-        let handler = ReplyHandler::new(store.clone(), MemoryDeadLetters::default());
+        let dead_letters = MemoryDeadLetters::default();
+        let handler = ReplyHandler::new(store.clone(), dead_letters.clone());
         let id = placed(&store).await;
-        (store, handler, id)
+        (store, handler, id, dead_letters)
     }
 
     async fn placed(store: &MemoryStore) -> Uuid {
@@ -337,7 +337,7 @@ mod tests {
     #[tokio::test]
     async fn replies_twice_each_in_both_orders_give_one_validated_event() {
         for consumer_first in [true, false] {
-            let (store, handler, id) = one_order().await;
+            let (store, handler, id, _) = one_order().await;
             let meta = EventMeta::new(id, Some("corr".into()));
             let consumer = Reply::ConsumerValidated;
             let details = Reply::OrderDetailsValidated { total: eur(2950) };
@@ -358,7 +358,7 @@ mod tests {
 
     #[tokio::test]
     async fn replies_at_the_same_instant_give_one_validated_event() {
-        let (store, handler, id) = one_order().await;
+        let (store, handler, id, _) = one_order().await;
         let meta = EventMeta::new(id, None);
         let (consumer, details) = (
             Reply::ConsumerValidated,
@@ -378,7 +378,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_failure_rejects_once_with_its_reason() {
-        let (store, handler, id) = one_order().await;
+        let (store, handler, id, _) = one_order().await;
         let meta = EventMeta::new(id, None);
         let failed = Reply::ConsumerValidationFailed {
             reason: "consumer consumer-2 is suspended".into(),
@@ -510,20 +510,9 @@ mod tests {
         batch.records[0].body.clone().unwrap()
     }
 
-    fn failed_ids(response: &SqsBatchResponse) -> Vec<String> {
-        response
-            .batch_item_failures
-            .iter()
-            .map(|f| f.item_identifier.clone())
-            .collect()
-    }
-
     #[tokio::test]
     async fn messages_that_can_never_apply_are_dead_lettered_at_once_with_the_reason() {
-        let store = MemoryStore::default();
-        let id = placed(&store).await;
-        let dead_letters = MemoryDeadLetters::default();
-        let handler = ReplyHandler::new(store.clone(), dead_letters.clone());
+        let (store, handler, id, dead_letters) = one_order().await;
         let good = serde_json::to_value(ConsumerValidated {
             meta: EventMeta::new(id, None),
             order_limit: None,
@@ -545,7 +534,7 @@ mod tests {
                 unhurried(),
             )
             .await;
-        assert!(failed_ids(&response).is_empty(), "{response:?}");
+        assert!(failed_messages(&response).is_empty(), "{response:?}");
         let mut sent = dead_letters.sent.lock().unwrap().clone();
         sent.sort();
         let ids: Vec<&str> = sent.iter().map(|(id, _)| id.as_str()).collect();
@@ -586,16 +575,13 @@ mod tests {
                 unhurried(),
             )
             .await;
-        assert_eq!(failed_ids(&response), [message_id(0)]);
+        assert_eq!(failed_messages(&response), [message_id(0)]);
         assert!(dead_letters.sent.lock().unwrap().is_empty());
     }
 
     #[tokio::test]
     async fn the_deadline_message_rejects_an_undecided_order_and_a_late_reply_changes_nothing() {
-        let store = MemoryStore::default();
-        let id = placed(&store).await;
-        let dead_letters = MemoryDeadLetters::default();
-        let handler = ReplyHandler::new(store.clone(), dead_letters.clone());
+        let (store, handler, id, dead_letters) = one_order().await;
         let created = serde_json::to_value(shared::language::events::OrderCreated {
             meta: EventMeta::new(id, None),
             consumer_id: "c".into(),
@@ -614,7 +600,7 @@ mod tests {
             envelope("ConsumerValidated", late),
         ] {
             let response = handler.handle_batch(sqs_event(&[body]), unhurried()).await;
-            assert!(failed_ids(&response).is_empty(), "{response:?}");
+            assert!(failed_messages(&response).is_empty(), "{response:?}");
         }
         let order = store.get(id).await.unwrap().unwrap();
         assert_eq!(order.status, OrderStatus::Rejected);
@@ -626,10 +612,7 @@ mod tests {
 
     #[tokio::test]
     async fn the_timer_rejects_an_undecided_order_once() {
-        let store = MemoryStore::default();
-        let id = placed(&store).await;
-        let dead_letters = MemoryDeadLetters::default();
-        let handler = ReplyHandler::new(store.clone(), dead_letters.clone());
+        let (store, handler, id, dead_letters) = one_order().await;
         let timer = serde_json::to_string(&DeadlineTimer {
             decision_deadline: EventMeta::new(id, None),
         })
@@ -639,7 +622,7 @@ mod tests {
             let response = handler
                 .handle_batch(sqs_event(std::slice::from_ref(&timer)), unhurried())
                 .await;
-            assert!(failed_ids(&response).is_empty(), "{response:?}");
+            assert!(failed_messages(&response).is_empty(), "{response:?}");
         }
         let order = store.get(id).await.unwrap().unwrap();
         assert_eq!(order.rejection_reasons, [VALIDATION_TIMEOUT]);
@@ -724,7 +707,7 @@ mod tests {
                 unhurried(),
             )
             .await;
-        assert!(failed_ids(&response).is_empty(), "{response:?}");
+        assert!(failed_messages(&response).is_empty(), "{response:?}");
         for id in [a, b] {
             assert_eq!(
                 store.store.get(id).await.unwrap().unwrap().status,
@@ -788,7 +771,7 @@ mod tests {
                 let handler = ReplyHandler::new(store.clone(), dead_letters.clone());
                 handler.handle_batch(sqs_event(&[String::from_utf8_lossy(&body).into_owned()]), unhurried()).await
             });
-            proptest::prop_assert!(failed_ids(&response).is_empty());
+            proptest::prop_assert!(failed_messages(&response).is_empty());
             let buried = dead_letters.sent.lock().unwrap().len();
             let status = runtime.block_on(store.get(Uuid::nil())).unwrap().unwrap().status;
             proptest::prop_assert!(

@@ -153,6 +153,7 @@ mod tests {
     use super::*;
     use crate::ports::timers::TimerError;
     use serde_json::{Value, json};
+    use shared::testing::corpus::failed_records;
     use std::sync::Mutex;
     use uuid::Uuid;
 
@@ -229,14 +230,6 @@ mod tests {
         serde_json::from_value(json!({ "Records": records })).unwrap()
     }
 
-    fn failures(response: &DynamoDbEventResponse) -> Vec<String> {
-        response
-            .batch_item_failures
-            .iter()
-            .filter_map(|f| f.item_identifier.clone())
-            .collect()
-    }
-
     #[tokio::test]
     async fn a_timer_starts_for_each_order_created_and_for_nothing_else() {
         let (a, b, c, d) = (
@@ -260,7 +253,7 @@ mod tests {
                 ("INSERT", created(c)),
             ]))
             .await;
-        assert!(failures(&response).is_empty());
+        assert!(failed_records(&response).is_empty());
         assert_eq!(*handler.timers.started.lock().unwrap(), vec![a, b, d, c]);
     }
 
@@ -270,7 +263,7 @@ mod tests {
             .map(|_| ("INSERT", created(Uuid::now_v7())))
             .collect();
         let handler = timers(Scripted::default());
-        assert!(failures(&handler.handle(batch(&rows)).await).is_empty());
+        assert!(failed_records(&handler.handle(batch(&rows)).await).is_empty());
         assert_eq!(*handler.timers.calls.lock().unwrap(), vec![10, 10, 3]);
     }
 
@@ -284,7 +277,7 @@ mod tests {
         });
         let response = handler.handle(batch(&rows)).await;
         // The mapping starts again from the earliest refused record (the fourth, sequence 103).
-        assert_eq!(failures(&response), vec!["103".to_owned()]);
+        assert_eq!(failed_records(&response), vec!["103".to_owned()]);
         assert_eq!(*handler.timers.calls.lock().unwrap(), vec![10]);
     }
 
@@ -296,7 +289,7 @@ mod tests {
             ..Scripted::default()
         });
         assert_eq!(
-            failures(&handler.handle(batch(&rows)).await),
+            failed_records(&handler.handle(batch(&rows)).await),
             vec!["100".to_owned()]
         );
     }

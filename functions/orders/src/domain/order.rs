@@ -216,10 +216,7 @@ mod tests {
     use super::*;
     use OrderStatus::*;
     use proptest::prelude::*;
-
-    fn eur(amount_minor: u64) -> Money {
-        Money::new("EUR", amount_minor)
-    }
+    use shared::testing::fixtures::eur;
 
     fn pending() -> Order {
         let line = LineItem {

@@ -133,10 +133,7 @@ fn field_errors(refusals: &[Refusal]) -> Vec<FieldError> {
 pub(crate) mod tests {
     use super::*;
     use shared::language::events::{ChangeMeta, MenuItem};
-
-    pub fn eur(amount_minor: u64) -> Money {
-        Money::new("EUR", amount_minor)
-    }
+    pub use shared::testing::fixtures::{eur, line};
 
     pub fn consumer(version: u64, status: ConsumerStatus, limit: u64) -> ConsumerUpdated {
         ConsumerUpdated {
@@ -164,10 +161,6 @@ pub(crate) mod tests {
             accepting_orders,
             menu: vec![item("item-1", price, true), item("item-3", 399, false)],
         }
-    }
-
-    fn line(id: &str, quantity: u32) -> LineItem {
-        LineItem::unpriced(id, quantity)
     }
 
     #[test]
