@@ -316,9 +316,20 @@ pub fn work_deadline(context: &lambda_runtime::Context) -> Instant {
     Instant::now() + left.saturating_sub(SETTLE_MARGIN)
 }
 
-/// A whole batch: handled, each message's outcome carried out, the failures answered; with what
-/// each handled message gave, for the handler's own tallies.
-pub async fn process<H: Handler, D: DeadLetters, L: RetryLater>(
+/// A whole batch: handled, each message's outcome carried out (a message tried again waits the
+/// queue's visibility timeout), the failures answered; with what each handled message gave, for
+/// the handler's own tallies.
+pub async fn process<H: Handler, D: DeadLetters>(
+    handler: &H,
+    messages: &[SqsMessage],
+    deadline: Instant,
+    dead_letters: &D,
+) -> (SqsBatchResponse, Vec<H::Handled>) {
+    process_with(handler, messages, deadline, dead_letters, &QueueTimeout).await
+}
+
+/// `process`, with the handler's own way of trying a message again later (`later`).
+pub async fn process_with<H: Handler, D: DeadLetters, L: RetryLater>(
     handler: &H,
     messages: &[SqsMessage],
     deadline: Instant,
@@ -450,14 +461,8 @@ mod tests {
             ),
         ];
         let dead_letters = MemoryDeadLetters::default();
-        let (response, handled) = process(
-            &Script::default(),
-            &messages,
-            soon(),
-            &dead_letters,
-            &QueueTimeout,
-        )
-        .await;
+        let (response, handled) =
+            process(&Script::default(), &messages, soon(), &dead_letters).await;
         assert_eq!(handled, ["a"]);
         assert_eq!(failed_ids(&response), ["throttled", "denied-early"]);
         let sent = dead_letters.sent.lock().unwrap().clone();
@@ -506,14 +511,8 @@ mod tests {
         let deadline = Instant::now() + Duration::from_millis(300);
         let started = Instant::now();
         let dead_letters = MemoryDeadLetters::default();
-        let (response, handled) = process(
-            &Script::default(),
-            &messages,
-            deadline,
-            &dead_letters,
-            &QueueTimeout,
-        )
-        .await;
+        let (response, handled) =
+            process(&Script::default(), &messages, deadline, &dead_letters).await;
         assert!(started.elapsed() < Duration::from_secs(2));
         assert_eq!(handled, ["b"]);
         assert_eq!(failed_ids(&response), ["slow", "after-slow"]);
@@ -529,14 +528,8 @@ mod tests {
             message("3", "b:ValidationException", 1),
             message("4", "b:ok", 1),
         ];
-        let (response, handled) = process(
-            &script,
-            &messages,
-            soon(),
-            &MemoryDeadLetters::default(),
-            &QueueTimeout,
-        )
-        .await;
+        let (response, handled) =
+            process(&script, &messages, soon(), &MemoryDeadLetters::default()).await;
         // a's second waits for its first; b's first is dead-lettered, so b goes on.
         assert_eq!(failed_ids(&response), ["1", "2"]);
         assert_eq!(handled, ["b"]);
@@ -558,7 +551,6 @@ mod tests {
             &messages,
             Instant::now(),
             &MemoryDeadLetters::default(),
-            &QueueTimeout,
         )
         .await;
         assert_eq!(failed_ids(&response), ["1", "2"]);
@@ -573,7 +565,7 @@ mod tests {
         };
         let messages = [message("throttled", "b:ThrottlingException", 3)];
         let later = Delays::default();
-        let (response, _) = process(
+        let (response, _) = process_with(
             &script,
             &messages,
             soon(),
@@ -595,14 +587,7 @@ mod tests {
             refuse: true,
             ..Default::default()
         };
-        let (response, _) = process(
-            &Script::default(),
-            &messages,
-            soon(),
-            &dead_letters,
-            &QueueTimeout,
-        )
-        .await;
+        let (response, _) = process(&Script::default(), &messages, soon(), &dead_letters).await;
         assert_eq!(failed_ids(&response), ["b"]);
     }
 }

@@ -9,7 +9,7 @@ use shared::language::events::{
     OrderDetailsValidated, OrderDetailsValidationFailed, OrderRejected, OrderValidated,
 };
 use shared::platform::aws_error::{Classified, Retry};
-use shared::platform::batch::{self, Handler, QueueTimeout};
+use shared::platform::batch::{self, Handler};
 use shared::platform::dead_letter::DeadLetters;
 use shared::platform::envelope::{Envelope, EnvelopeError};
 use shared::platform::metrics::{self, Unit};
@@ -194,14 +194,8 @@ impl<S: OrderStore, D: DeadLetters> ReplyHandler<S, D> {
             messages = event.records.len(),
             "replies received"
         );
-        let (response, _) = batch::process(
-            self,
-            &event.records,
-            deadline,
-            &self.dead_letters,
-            &QueueTimeout,
-        )
-        .await;
+        let (response, _) =
+            batch::process(self, &event.records, deadline, &self.dead_letters).await;
         response
     }
 
@@ -302,6 +296,17 @@ mod tests {
         (store, handler, id, dead_letters)
     }
 
+    /// The `OrderCreated` of order `id` (consumer `c`, restaurant `r`).
+    fn created(id: Uuid) -> shared::language::events::OrderCreated {
+        shared::language::events::OrderCreated {
+            meta: EventMeta::new(id, None),
+            consumer_id: "c".into(),
+            restaurant_id: "r".into(),
+            line_items: vec![],
+            total: None,
+        }
+    }
+
     async fn placed(store: &MemoryStore) -> Uuid {
         let id = Uuid::now_v7();
         let order = Order::place(
@@ -311,14 +316,7 @@ mod tests {
             vec![LineItem::unpriced("i", 1)],
             Utc::now(),
         );
-        let outbox = OutboxRecord::of(&shared::language::events::OrderCreated {
-            meta: EventMeta::new(id, None),
-            consumer_id: "c".into(),
-            restaurant_id: "r".into(),
-            line_items: vec![],
-            total: None,
-        })
-        .unwrap();
+        let outbox = OutboxRecord::of(&created(id)).unwrap();
         store.place(&order, &outbox, None).await.unwrap();
         id
     }
@@ -582,14 +580,7 @@ mod tests {
     #[tokio::test]
     async fn the_deadline_message_rejects_an_undecided_order_and_a_late_reply_changes_nothing() {
         let (store, handler, id, dead_letters) = one_order().await;
-        let created = serde_json::to_value(shared::language::events::OrderCreated {
-            meta: EventMeta::new(id, None),
-            consumer_id: "c".into(),
-            restaurant_id: "r".into(),
-            line_items: vec![],
-            total: None,
-        })
-        .unwrap();
+        let created = serde_json::to_value(created(id)).unwrap();
         let late = serde_json::to_value(ConsumerValidated {
             meta: EventMeta::new(id, None),
             order_limit: None,

@@ -103,7 +103,7 @@ impl<S: OrderStore + GenerationStore, R: Resolver, D: Deliverer, L: DeadLetters,
     /// Delivers a batch: each outcome at once, each within the invocation's time, so that one
     /// slow receiver cannot make its neighbours' deliveries time out.
     pub async fn handle_batch(&self, event: SqsEvent, deadline: Instant) -> SqsBatchResponse {
-        let (response, _) = batch::process(
+        let (response, _) = batch::process_with(
             self,
             &event.records,
             deadline,

@@ -7,7 +7,7 @@ use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use chrono::Utc;
 use shared::language::events::{ConsumerUpdated, Event, RestaurantUpdated};
 use shared::platform::aws_error::{Classified, Retry};
-use shared::platform::batch::{self, Handler, QueueTimeout};
+use shared::platform::batch::{self, Handler};
 use shared::platform::dead_letter::DeadLetters;
 use shared::platform::envelope::{Envelope, EnvelopeError};
 use shared::platform::metrics::{self, Unit};
@@ -52,14 +52,8 @@ impl<R: ReplicaStore, D: DeadLetters> ReplicaUpdater<R, D> {
     }
 
     pub async fn handle_batch(&self, event: SqsEvent, deadline: Instant) -> SqsBatchResponse {
-        let (response, applied) = batch::process(
-            self,
-            &event.records,
-            deadline,
-            &self.dead_letters,
-            &QueueTimeout,
-        )
-        .await;
+        let (response, applied) =
+            batch::process(self, &event.records, deadline, &self.dead_letters).await;
         let (mut newer, mut stale, mut max_lag_ms) = (0, 0, 0i64);
         for (applied, lag_ms) in applied {
             match applied {
