@@ -1,9 +1,7 @@
-//! The system's resolver as the resolver port, and the deployed callbacks that use it.
+//! The system's resolver as the resolver port.
 
 use std::net::IpAddr;
-use std::sync::Arc;
 
-use crate::app::callbacks::{Callbacks, Policy};
 use crate::ports::resolver::{ResolveError, Resolver};
 
 /// The system's resolver (Lambda's VPC resolver, or the machine's), through `getaddrinfo`,
@@ -41,15 +39,5 @@ fn lookup(host: &str) -> Result<Vec<IpAddr>, ResolveError> {
     match addresses.is_empty() {
         true => Err(ResolveError::NoSuchHost),
         false => Ok(addresses),
-    }
-}
-
-impl Callbacks<SystemResolver> {
-    /// The policy its environment sets (`Policy::from_env`), the system resolver.
-    pub fn from_env() -> Self {
-        Self {
-            policy: Policy::from_env(),
-            resolver: Arc::new(SystemResolver),
-        }
     }
 }

@@ -2,7 +2,7 @@
 
 use std::net::{IpAddr, SocketAddr};
 
-use crate::app::callbacks::Checked;
+use crate::domain::callback_urls::Checked;
 use crate::ports::deliverer::{DELIVERY_TIMEOUT, Deliverer};
 
 /// Delivers over HTTP(S) with hyper, connecting only to the addresses the check returned (the

@@ -1,45 +1,14 @@
-//! Callback URLs: where an order's outcome will be POSTed. A URL that could reach inside the
-//! network (SSRF) is refused: every address its host resolves to must be a public unicast one.
-//! The check runs when the order is placed and again before each delivery, because what a name
-//! resolves to can change in between. The resolver is a port (`crate::ports::resolver`), so
-//! tests never touch the network.
+//! Checking a callback URL: the rule (`crate::domain::callback_urls`) applied to the addresses
+//! its host resolves to now. The check runs when the order is placed and again before each
+//! delivery, because what a name resolves to can change in between. The resolver is a port
+//! (`crate::ports::resolver`), so tests never touch the network.
 
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::http::Uri;
-
-use crate::domain::special_addresses::refused_range;
+use crate::domain::callback_urls::{self, Checked, Policy, Refused};
 use crate::ports::resolver::{ResolveError, Resolver};
-
-/// Longest callback URL accepted.
-pub const MAX_URL_CHARS: usize = 2048;
-
-/// What callbacks may reach. Deployed: `https` to globally reachable addresses only. The local
-/// stack also allows loopback (`http` too, any port), where its tests and demos listen, except
-/// the ports of the stack itself (its AWS endpoint, API and control port): a callback must not
-/// drive the emulator it runs on.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Policy {
-    pub allow_loopback: bool,
-    pub stack_ports: Vec<u16>,
-}
-
-impl Policy {
-    /// The deployed policy, unless `ALLOW_LOOPBACK_CALLBACKS=true` (the local stack's, which
-    /// names its own ports in `LOCAL_STACK_PORTS`, comma-separated).
-    pub fn from_env() -> Self {
-        Self {
-            allow_loopback: std::env::var("ALLOW_LOOPBACK_CALLBACKS").as_deref() == Ok("true"),
-            stack_ports: std::env::var("LOCAL_STACK_PORTS")
-                .unwrap_or_default()
-                .split(',')
-                .filter_map(|port| port.trim().parse().ok())
-                .collect(),
-        }
-    }
-}
 
 /// How callback URLs are checked: the policy, and the resolver their hosts are looked up with.
 pub struct Callbacks<R> {
@@ -64,30 +33,6 @@ impl<R: Resolver> Callbacks<R> {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum Refused {
-    #[error("is over {MAX_URL_CHARS} characters")]
-    TooLong,
-    #[error("is not an absolute http(s) URL")]
-    NotAUrl,
-    #[error("must use https")]
-    NotHttps,
-    #[error("must not carry credentials")]
-    Credentials,
-    #[error("must use port 443, not {0}")]
-    Port(u16),
-    #[error("must not reach the local stack's own port {0}")]
-    StackPort(u16),
-    #[error("host {0} does not resolve")]
-    Unresolvable(String),
-    #[error("host {host} resolves to {address}, a {range} address")]
-    Address {
-        host: String,
-        address: IpAddr,
-        range: &'static str,
-    },
-}
-
 /// How long a name may take to resolve: within the notifier's budget with the delivery's
 /// own timeout, and well within an API request's.
 pub const RESOLVE_TIMEOUT: Duration = Duration::from_secs(3);
@@ -101,88 +46,26 @@ pub enum CheckError {
     Unresolved { host: String, error: ResolveError },
 }
 
-/// A URL that passed the check, with the addresses it was checked at: a delivery connects to
-/// one of these, not to whatever the name resolves to a moment later.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Checked {
-    pub uri: Uri,
-    pub addresses: Vec<IpAddr>,
-}
-
 pub async fn check<R: Resolver>(
     url: &str,
     policy: &Policy,
     resolver: &R,
 ) -> Result<Checked, CheckError> {
-    if url.chars().count() > MAX_URL_CHARS {
-        return Err(Refused::TooLong.into());
-    }
-    let uri: Uri = url.parse().map_err(|_| Refused::NotAUrl)?;
-    let https = match uri.scheme_str() {
-        Some("https") => true,
-        Some("http") => false,
-        _ => return Err(Refused::NotAUrl.into()),
-    };
-    let authority = uri.authority().ok_or(Refused::NotAUrl)?;
-    if authority.as_str().contains('@') {
-        return Err(Refused::Credentials.into());
-    }
-    let host = authority
-        .host()
-        .trim_start_matches('[')
-        .trim_end_matches(']');
-    if host.is_empty() {
-        return Err(Refused::NotAUrl.into());
-    }
-    // A port is digits for a u16, written as they are read (no `:0443`, `:+443`, `:99999`):
-    // anything else is no URL, not the default port.
-    let port_text = authority.as_str()[authority.host().len()..].strip_prefix(':');
-    if port_text.is_some_and(|text| {
-        authority.port_u16().map(|port| port.to_string()).as_deref() != Some(text)
-    }) {
-        return Err(Refused::NotAUrl.into());
-    }
-    let addresses = match host.parse::<IpAddr>() {
-        Ok(literal) => vec![literal],
-        Err(_) => match resolve_in_time(resolver, host).await {
+    let target = callback_urls::parse(url)?;
+    let addresses = match target.literal() {
+        Some(literal) => vec![literal],
+        None => match resolve_in_time(resolver, &target.host).await {
             Ok(found) if !found.is_empty() => found,
             Ok(_) | Err(ResolveError::NoSuchHost) => {
-                return Err(Refused::Unresolvable(host.to_owned()).into());
+                return Err(Refused::Unresolvable(target.host).into());
             }
             Err(error) => {
-                return Err(CheckError::Unresolved {
-                    host: host.to_owned(),
-                    error,
-                });
+                let host = target.host;
+                return Err(CheckError::Unresolved { host, error });
             }
         },
     };
-    for &address in &addresses {
-        if let Some(range) = refused_range(address)
-            && !(policy.allow_loopback && address.is_loopback())
-        {
-            return Err(Refused::Address {
-                host: host.to_owned(),
-                address,
-                range,
-            }
-            .into());
-        }
-    }
-    let local = policy.allow_loopback && addresses.iter().all(IpAddr::is_loopback);
-    if !(https || local) {
-        return Err(Refused::NotHttps.into());
-    }
-    // Only the https port, so that a public host's other services (SSH, databases, admin
-    // consoles) are never a callback's target; the local stack's receivers listen where they can.
-    let port = uri.port_u16().unwrap_or(443);
-    if port != 443 && !local {
-        return Err(Refused::Port(port).into());
-    }
-    if local && policy.stack_ports.contains(&port) {
-        return Err(Refused::StackPort(port).into());
-    }
-    Ok(Checked { uri, addresses })
+    Ok(callback_urls::admit(target, addresses, policy)?)
 }
 
 async fn resolve_in_time<R: Resolver>(
@@ -201,6 +84,7 @@ async fn resolve_in_time<R: Resolver>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::callback_urls::MAX_URL_CHARS;
     use std::collections::HashMap;
 
     /// A resolver that answers from a table, so no test ever sends a packet: a name not in it

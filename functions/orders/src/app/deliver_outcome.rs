@@ -207,8 +207,7 @@ impl<S: OrderStore + GenerationStore, R: Resolver, D: Deliverer, L: DeadLetters,
 mod tests {
     use super::*;
     use crate::adapters::memory::orders::MemoryStore;
-    use crate::app::callbacks::Checked;
-    use crate::app::callbacks::Policy;
+    use crate::domain::callback_urls::{Checked, Policy};
     use crate::domain::order::{Order, Reply, Transition, apply};
     use shared::language::outbox::OutboxRecord;
     use shared::platform::dead_letter::memory::MemoryDeadLetters;

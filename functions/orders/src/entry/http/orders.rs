@@ -323,7 +323,8 @@ mod tests {
     use super::*;
     use crate::adapters::memory::orders::{Alteration, Altered, MemoryStore};
     use crate::adapters::memory::replica::MemoryReplica;
-    use crate::app::callbacks::{Callbacks, Policy};
+    use crate::app::callbacks::Callbacks;
+    use crate::domain::callback_urls::Policy;
     use crate::entry::http::{Routes, router, router_for};
     use crate::ports::master_secret::MasterSecret;
     use crate::ports::orders::{IdempotencyClaim, Placement};
