@@ -1,24 +1,18 @@
 //! The order context's side of validation: each validator's reply goes through the state
 //! machine, and the changed order is saved only if nobody changed it since it was read.
 //! Replies come in any order, more than once and at the same time; the result is the same.
+//! Their messages are read in `crate::entry::sqs::replies`.
 
-use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use chrono::Utc;
-use shared::language::events::{
-    ConsumerValidated, ConsumerValidationFailed, Event, EventMeta, OrderCreated,
-    OrderDetailsValidated, OrderDetailsValidationFailed, OrderRejected, OrderValidated,
-};
+use shared::language::events::{EventMeta, OrderRejected, OrderValidated};
 use shared::platform::aws_error::{Classified, Retry};
-use shared::platform::batch::{self, Handler};
 use shared::platform::dead_letter::DeadLetters;
-use shared::platform::envelope::{Envelope, EnvelopeError};
+use shared::platform::envelope::EnvelopeError;
 use shared::platform::metrics::{self, Unit};
-use tokio::time::Instant;
-use tracing::{Instrument, info, info_span};
+use tracing::info;
 
 use crate::domain::order::{Order, OrderStatus, Reply, Transition, VALIDATION_TIMEOUT, apply};
 use crate::ports::orders::{OrderStore, Saved, StoreError};
-use crate::ports::timers::DeadlineTimer;
 use shared::language::outbox::OutboxRecord;
 
 /// How often a reply is re-applied after losing a race (with a jittered wait between tries)
@@ -65,65 +59,6 @@ pub enum Applied {
     Moved(OrderStatus),
     /// A duplicate, a late reply, or one after the order was decided.
     NoChange,
-}
-
-/// A reply read out of its message.
-pub struct Decoded {
-    detail_type: String,
-    meta: EventMeta,
-    reply: Reply,
-}
-
-impl Decoded {
-    fn from_message(message: &SqsMessage) -> Result<Self, ReplyError> {
-        if let Some(timer) = message.body.as_deref().and_then(DeadlineTimer::from_body) {
-            return Ok(Self {
-                detail_type: "DecisionDeadline".to_owned(),
-                meta: timer.decision_deadline,
-                reply: Reply::DeadlinePassed,
-            });
-        }
-        let envelope = Envelope::from_message(message)?;
-        let (meta, reply) = decode(&envelope)?;
-        Ok(Self {
-            detail_type: envelope.detail_type,
-            meta,
-            reply,
-        })
-    }
-}
-
-/// Reads a reply out of its envelope.
-pub fn decode(envelope: &Envelope) -> Result<(EventMeta, Reply), ReplyError> {
-    Ok(match envelope.detail_type.as_str() {
-        ConsumerValidated::DETAIL_TYPE => {
-            let ConsumerValidated { meta, order_limit } = envelope.detail()?;
-            let reply = match order_limit {
-                Some(limit) => Reply::ConsumerValidatedWithin { limit },
-                None => Reply::ConsumerValidated,
-            };
-            (meta, reply)
-        }
-        ConsumerValidationFailed::DETAIL_TYPE => {
-            let ConsumerValidationFailed { meta, reason } = envelope.detail()?;
-            (meta, Reply::ConsumerValidationFailed { reason })
-        }
-        OrderDetailsValidated::DETAIL_TYPE => {
-            let OrderDetailsValidated { meta, total } = envelope.detail()?;
-            (meta, Reply::OrderDetailsValidated { total })
-        }
-        OrderDetailsValidationFailed::DETAIL_TYPE => {
-            let OrderDetailsValidationFailed { meta, reasons } = envelope.detail()?;
-            (meta, Reply::OrderDetailsValidationFailed { reasons })
-        }
-        // The deadline as the bus delivered it before decision-timer started timers (messages
-        // of that time may still wait in the deadline queue after an upgrade).
-        OrderCreated::DETAIL_TYPE => {
-            let event: OrderCreated = envelope.detail()?;
-            (event.meta, Reply::DeadlinePassed)
-        }
-        other => return Err(ReplyError::UnexpectedEvent(other.to_owned())),
-    })
 }
 
 /// The `OrderValidated` or `OrderRejected` row for an order that just reached a terminal state.
@@ -175,7 +110,7 @@ fn record_decision(order: &Order) {
 
 pub struct ReplyHandler<S, D> {
     store: S,
-    dead_letters: D,
+    pub(crate) dead_letters: D,
 }
 
 impl<S: OrderStore, D: DeadLetters> ReplyHandler<S, D> {
@@ -184,19 +119,6 @@ impl<S: OrderStore, D: DeadLetters> ReplyHandler<S, D> {
             store,
             dead_letters,
         }
-    }
-
-    /// Applies a batch. Replies to different orders are applied at once; those to one order in
-    /// turn, in the order SQS gave them, so that they do not race each other for its version.
-    pub async fn handle_batch(&self, event: SqsEvent, deadline: Instant) -> SqsBatchResponse {
-        info!(
-            coldStart = shared::platform::telemetry::cold_start(),
-            messages = event.records.len(),
-            "replies received"
-        );
-        let (response, _) =
-            batch::process(self, &event.records, deadline, &self.dead_letters).await;
-        response
     }
 
     /// Applies one reply: read, decide, save if unchanged since the read; on a lost race, again.
@@ -241,41 +163,20 @@ impl<S: OrderStore, D: DeadLetters> ReplyHandler<S, D> {
     }
 }
 
-impl<S: OrderStore, D: DeadLetters> Handler for ReplyHandler<S, D> {
-    type Message = Decoded;
-    type Handled = Applied;
-    type Error = ReplyError;
-
-    fn decode(&self, message: &SqsMessage) -> Result<Decoded, ReplyError> {
-        Decoded::from_message(message)
-    }
-
-    fn subject(&self, reply: &Decoded) -> String {
-        reply.meta.order_id.to_string()
-    }
-
-    async fn handle(&self, decoded: Decoded) -> Result<Applied, ReplyError> {
-        let span = info_span!(
-            "apply_reply",
-            orderId = %decoded.meta.order_id,
-            eventId = %decoded.meta.event_id,
-            reply = %decoded.detail_type,
-            correlationId = decoded.meta.correlation_id.as_deref().unwrap_or_default(),
-        );
-        self.apply_reply(&decoded.meta, &decoded.reply)
-            .instrument(span)
-            .await
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::adapters::memory::orders::{Alteration, Altered, MemoryStore};
+    use crate::entry::sqs::replies::decode;
+    use crate::ports::timers::DeadlineTimer;
+    use aws_lambda_events::event::sqs::SqsEvent;
+    use shared::language::events::{ConsumerValidated, OrderDetailsValidated};
     use shared::language::events::{LineItem, Money};
     use shared::platform::dead_letter::memory::MemoryDeadLetters;
+    use shared::platform::envelope::Envelope;
     use shared::testing::corpus::failed_messages;
     use shared::testing::fixtures::eur;
+    use tokio::time::Instant;
     use uuid::Uuid;
 
     fn unhurried() -> Instant {

@@ -4,20 +4,16 @@
 //! a rotation's overlap under the one before too: `crate::domain::webhook_secrets`). The URL is
 //! checked again before each delivery and the connection goes to the addresses just checked.
 //! A failed delivery is handed back to SQS (tried again after the visibility timeout, then the
-//! DLQ); a redirect is a failure.
+//! DLQ); a redirect is a failure. The messages are read in `crate::entry::sqs::outcomes`.
 
 use std::time::Duration;
 
-use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use chrono::Utc;
 use serde_json::{Value, json};
-use shared::language::events::{Event, EventMeta, OrderRejected, OrderValidated};
+use shared::language::events::{Event, EventMeta, OrderValidated};
 use shared::platform::aws_error::{Classified, Retry};
-use shared::platform::batch::{self, Handler, RetryLater};
-use shared::platform::dead_letter::DeadLetters;
-use shared::platform::envelope::{Envelope, EnvelopeError};
+use shared::platform::envelope::EnvelopeError;
 use shared::platform::metrics::{self, Unit};
-use tokio::time::Instant;
 use tracing::{Instrument, info, info_span};
 
 use crate::app::callbacks::{Callbacks, CheckError};
@@ -97,60 +93,10 @@ fn payload(detail_type: &str, meta: &EventMeta, order: &Order) -> Value {
     json!({"type": kind, "timestamp": meta.occurred_at, "data": data})
 }
 
-impl<S: OrderStore + GenerationStore, R: Resolver, D: Deliverer, L: DeadLetters, T: RetryLater>
-    Notifier<S, R, D, L, T>
-{
-    /// Delivers a batch: each outcome at once, each within the invocation's time, so that one
-    /// slow receiver cannot make its neighbours' deliveries time out.
-    pub async fn handle_batch(&self, event: SqsEvent, deadline: Instant) -> SqsBatchResponse {
-        let (response, _) = batch::process_with(
-            self,
-            &event.records,
-            deadline,
-            &self.dead_letters,
-            &self.retry_later,
-        )
-        .await;
-        response
-    }
-}
-
-/// A decision to deliver, read out of its message.
-pub struct Decided {
-    detail_type: String,
-    meta: EventMeta,
-}
-
-impl<S: OrderStore + GenerationStore, R: Resolver, D: Deliverer, L: DeadLetters, T: RetryLater>
-    Handler for Notifier<S, R, D, L, T>
-{
-    type Message = Decided;
-    type Handled = ();
-    type Error = NotifyError;
-
-    fn decode(&self, message: &SqsMessage) -> Result<Decided, NotifyError> {
-        let envelope = Envelope::from_message(message)?;
-        let meta = match envelope.detail_type.as_str() {
-            OrderValidated::DETAIL_TYPE => envelope.detail::<OrderValidated>()?.meta,
-            OrderRejected::DETAIL_TYPE => envelope.detail::<OrderRejected>()?.meta,
-            other => return Err(NotifyError::UnexpectedEvent(other.to_owned())),
-        };
-        Ok(Decided {
-            detail_type: envelope.detail_type,
-            meta,
-        })
-    }
-
-    fn subject(&self, decided: &Decided) -> String {
-        decided.meta.order_id.to_string()
-    }
-
-    fn retry_delay(&self, receives: u32) -> Option<Duration> {
-        Some(retry_delay(receives))
-    }
-
-    async fn handle(&self, decided: Decided) -> Result<(), NotifyError> {
-        let Decided { detail_type, meta } = decided;
+impl<S: OrderStore + GenerationStore, R: Resolver, D: Deliverer, L, T> Notifier<S, R, D, L, T> {
+    /// Delivers the outcome `detail_type` (`OrderValidated` or `OrderRejected`) of the order
+    /// `meta` names to its callback URL, if it has one.
+    pub async fn deliver(&self, detail_type: &str, meta: &EventMeta) -> Result<(), NotifyError> {
         let span =
             info_span!("deliver_outcome", orderId = %meta.order_id, eventId = %meta.event_id);
         async {
@@ -163,9 +109,7 @@ impl<S: OrderStore + GenerationStore, R: Resolver, D: Deliverer, L: DeadLetters,
                 return Ok(());
             };
             let target = self.callbacks.check(url).await?;
-            let body = payload(&detail_type, &meta, &order)
-                .to_string()
-                .into_bytes();
+            let body = payload(detail_type, meta, &order).to_string().into_bytes();
             // The event's id: the same on every retry, so the receiver can drop duplicates.
             let id = meta.event_id.to_string();
             let now = Utc::now();
@@ -209,10 +153,14 @@ mod tests {
     use crate::adapters::memory::orders::MemoryStore;
     use crate::domain::callback_urls::{Checked, Policy};
     use crate::domain::order::{Order, Reply, Transition, apply};
+    use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
+    use shared::language::events::OrderRejected;
     use shared::language::outbox::OutboxRecord;
+    use shared::platform::batch::RetryLater;
     use shared::platform::dead_letter::memory::MemoryDeadLetters;
     use std::net::IpAddr;
     use std::sync::{Arc, Mutex};
+    use tokio::time::Instant;
     use uuid::Uuid;
 
     /// Every name resolves to what it holds.

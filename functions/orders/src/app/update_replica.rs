@@ -1,17 +1,12 @@
 //! The replica updater: `ConsumerUpdated` and `RestaurantUpdated` arrive from the bus through
-//! this context's own queue and are applied to the replica if newer. A message that can never
-//! apply (it does not decode) is dead-lettered at once with the reason; a failed write is
-//! handed back to SQS to be tried again.
+//! this context's own queue (read in `crate::entry::sqs::replica_updates`) and are applied to
+//! the replica if newer. A message that can never apply (it does not decode) is dead-lettered at
+//! once with the reason; a failed write is handed back to SQS to be tried again.
 
-use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use chrono::Utc;
-use shared::language::events::{ConsumerUpdated, Event, RestaurantUpdated};
 use shared::platform::aws_error::{Classified, Retry};
-use shared::platform::batch::{self, Handler};
-use shared::platform::dead_letter::DeadLetters;
-use shared::platform::envelope::{Envelope, EnvelopeError};
+use shared::platform::envelope::EnvelopeError;
 use shared::platform::metrics::{self, Unit};
-use tokio::time::Instant;
 use tracing::info;
 
 use crate::domain::replica::Replicated;
@@ -20,7 +15,7 @@ use crate::ports::replica::{Applied, ReplicaStore};
 
 pub struct ReplicaUpdater<R, D> {
     replica: R,
-    dead_letters: D,
+    pub(crate) dead_letters: D,
 }
 
 /// Why an update did not apply.
@@ -43,7 +38,7 @@ impl Classified for UpdateError {
     }
 }
 
-impl<R: ReplicaStore, D: DeadLetters> ReplicaUpdater<R, D> {
+impl<R: ReplicaStore, D> ReplicaUpdater<R, D> {
     pub fn new(replica: R, dead_letters: D) -> Self {
         Self {
             replica,
@@ -51,62 +46,10 @@ impl<R: ReplicaStore, D: DeadLetters> ReplicaUpdater<R, D> {
         }
     }
 
-    pub async fn handle_batch(&self, event: SqsEvent, deadline: Instant) -> SqsBatchResponse {
-        let (response, applied) =
-            batch::process(self, &event.records, deadline, &self.dead_letters).await;
-        let (mut newer, mut stale, mut max_lag_ms) = (0, 0, 0i64);
-        for (applied, lag_ms) in applied {
-            match applied {
-                Applied::Newer => {
-                    newer += 1;
-                    max_lag_ms = max_lag_ms.max(lag_ms);
-                }
-                Applied::Stale => stale += 1,
-            }
-        }
-        info!(
-            coldStart = shared::platform::telemetry::cold_start(),
-            messages = event.records.len(),
-            newer,
-            stale,
-            "replica updates applied"
-        );
-        // ReplicaLag: from the owner's change to the replica holding it, the newest of the batch.
-        let mut measured = vec![
-            ("ReplicaUpdatesApplied", Unit::Count, newer as f64),
-            ("ReplicaUpdatesStale", Unit::Count, stale as f64),
-        ];
-        if newer > 0 {
-            measured.push(("ReplicaLag", Unit::Milliseconds, max_lag_ms as f64));
-        }
-        metrics::emit(&measured, &[]);
-        response
-    }
-}
-
-impl<R: ReplicaStore, D: DeadLetters> Handler for ReplicaUpdater<R, D> {
-    type Message = Replicated;
-    /// What the update did, with the replica lag of one that changed the replica.
-    type Handled = (Applied, i64);
-    type Error = UpdateError;
-
-    fn decode(&self, message: &SqsMessage) -> Result<Replicated, UpdateError> {
-        let envelope = Envelope::from_message(message)?;
-        Ok(match envelope.detail_type.as_str() {
-            ConsumerUpdated::DETAIL_TYPE => Replicated::Consumer(envelope.detail()?),
-            RestaurantUpdated::DETAIL_TYPE => Replicated::Restaurant(envelope.detail()?),
-            other => return Err(UpdateError::UnexpectedEvent(other.to_owned())),
-        })
-    }
-
-    /// Updates of one entity in turn: the version check would keep the newest anyway, but not
-    /// without a conflicting write for each that lost.
-    fn subject(&self, update: &Replicated) -> String {
-        update.key()
-    }
-
-    async fn handle(&self, update: Replicated) -> Result<(Applied, i64), UpdateError> {
-        let applied = self.replica.apply(&update).await?;
+    /// Applies one update if it is newer than what the replica holds; answers what it did, with
+    /// the replica lag (from the owner's change to now).
+    pub async fn apply(&self, update: &Replicated) -> Result<(Applied, i64), UpdateError> {
+        let applied = self.replica.apply(update).await?;
         let lag_ms = (Utc::now() - update.occurred_at())
             .num_milliseconds()
             .max(0);
@@ -115,12 +58,42 @@ impl<R: ReplicaStore, D: DeadLetters> Handler for ReplicaUpdater<R, D> {
     }
 }
 
+/// What a batch of `messages` updates did: logged, and as metrics (ReplicaLag: the newest of
+/// the batch's changes).
+pub fn record(messages: usize, applied: &[(Applied, i64)]) {
+    let (mut newer, mut stale, mut max_lag_ms) = (0, 0, 0i64);
+    for (applied, lag_ms) in applied {
+        match applied {
+            Applied::Newer => {
+                newer += 1;
+                max_lag_ms = max_lag_ms.max(*lag_ms);
+            }
+            Applied::Stale => stale += 1,
+        }
+    }
+    info!(
+        coldStart = shared::platform::telemetry::cold_start(),
+        messages, newer, stale, "replica updates applied"
+    );
+    let mut measured = vec![
+        ("ReplicaUpdatesApplied", Unit::Count, newer as f64),
+        ("ReplicaUpdatesStale", Unit::Count, stale as f64),
+    ];
+    if newer > 0 {
+        measured.push(("ReplicaLag", Unit::Milliseconds, max_lag_ms as f64));
+    }
+    metrics::emit(&measured, &[]);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::adapters::memory::replica::MemoryReplica;
+    use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
+    use shared::language::events::ConsumerUpdated;
     use shared::language::events::{ChangeMeta, ConsumerStatus};
     use shared::platform::dead_letter::memory::MemoryDeadLetters;
+    use tokio::time::Instant;
 
     fn unhurried() -> Instant {
         Instant::now() + std::time::Duration::from_secs(60)
