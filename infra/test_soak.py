@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from infra.soak import Placed, check, order
+from infra.soak import order
+from infra.soak_check import Placed, check
 
 DEMO = json.loads((Path(__file__).parent / "demo-data.json").read_text())
 AT = ["2026-11-27T10:00:00.000000001Z", "2026-11-27T10:00:00.5Z", "2026-11-27T10:00:01Z"]

@@ -32,7 +32,7 @@ from moto.moto_server.werkzeug_app import (
 )
 from werkzeug.serving import make_server
 
-from . import faults, iam, meter, moto_patches
+from . import faults, iam, iam_middleware, meter, moto_patches
 
 FAULTS_PATH = "/_devstack/faults"
 
@@ -108,7 +108,7 @@ def application(forward_dynamodb: int | None = None):
 
     # IAM before the faults: a call its role does not allow never reaches a fault or the data. The
     # meter outside both: a refused call is a request AWS bills too.
-    return meter.middleware(iam.middleware(app), iam.ENFORCER.function_of)
+    return meter.middleware(iam_middleware.middleware(app), iam.ENFORCER.function_of)
 
 
 def main() -> None:

@@ -14,7 +14,8 @@ import pytest
 from infra.devstack import moto_speedups
 from infra.devstack.http_api import Route, payload
 from infra.devstack.identity import JwtAuthorizer, LocalIssuer
-from infra.devstack.mappings import ScheduleMapping, SqsMapping, StreamMapping
+from infra.devstack.mappings import ScheduleMapping, SqsMapping
+from infra.devstack.stream_mapping import StreamMapping
 from infra.devstack.runtime import InvocationError
 from shapes import differences
 

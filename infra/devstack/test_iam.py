@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from .iam import ENFORCER, Role, Statement, calls_of, middleware, role_of
+from .iam import ENFORCER, Role, Statement, calls_of, role_of
+from .iam_middleware import middleware
 from .template import Template, TemplateError
 
 TABLE = "arn:aws:dynamodb:us-east-1:123456789012:table/Orders"

@@ -83,7 +83,7 @@ def test_a_third_reader_of_one_stream_is_refused():
     """DynamoDB Streams throttles more than two readers of a shard; devstack refuses the template."""
     from types import SimpleNamespace
 
-    from infra.devstack.mappings import StreamMapping
+    from infra.devstack.stream_mapping import StreamMapping
     from infra.devstack.provision.functions import create_event_source
     from infra.devstack.stack import Stack
 

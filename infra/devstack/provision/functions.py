@@ -12,7 +12,8 @@ from typing import TYPE_CHECKING, Any
 
 from .. import iam
 from ..http_api import Route
-from ..mappings import Mapping, ScheduleMapping, SqsMapping, StreamMapping
+from ..mappings import Mapping, ScheduleMapping, SqsMapping
+from ..stream_mapping import StreamMapping
 from ..runtime import Function
 from ..template import REGION, Resource, TemplateError
 from . import check_properties
