@@ -71,10 +71,11 @@ def main() -> int:
     token.add_argument("--seconds", type=int, default=12 * 3600, help="how long the token is valid")
     args = parser.parse_args()
     ports = PORTS[args.ports]
-    args.moto_port = args.moto_port or ports.moto
+    if args.moto_port is None:
+        args.moto_port = ports.moto
     if args.command == "up":
-        args.api_port = args.api_port or ports.api
-        args.control_port = args.control_port or ports.control
+        args.api_port = ports.api if args.api_port is None else args.api_port
+        args.control_port = ports.control if args.control_port is None else args.control_port
     if args.command == "token":
         return print_token(args)
     args.log_dir.mkdir(parents=True, exist_ok=True)

@@ -27,7 +27,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 # The scope that lets a token act for any consumer and change consumers and restaurants. The
-# functions check the same name (shared::identity::OPERATOR_SCOPE); the template's Cognito
+# functions check the same name (shared::platform::identity::OPERATOR_SCOPE); the template's Cognito
 # resource server defines it.
 OPERATOR_SCOPE = "orders/operator"
 DEFAULT_AUDIENCE = "orders-api"

@@ -1,7 +1,8 @@
 """Every local stack the project starts, each on ports of its own so that any of them can run
-beside `make run`, and the one way to start one and stop it: `launch`, a context manager used by
-the end-to-end tests, both benchmarks (`infra/bench`, `tools/bench` through `--ports bench`), the
-soak and the sam-local checks. `make run` is `python -m infra.devstack up`, on the `run` ports."""
+beside `make run`, and `launch`, a context manager that starts one and stops it, used by the
+end-to-end tests, the Python benchmarks (`infra/bench`), the soak and the sam-local checks.
+`make run` is `python -m infra.devstack up` on the `run` ports; the Rust bench (`tools/bench`)
+runs the same with `--ports bench`."""
 
 from __future__ import annotations
 

@@ -73,10 +73,12 @@ def sqs_message_size(body: str, attributes: dict[str, Any] | None) -> int:
 
 def number_size(text: str) -> int:
     """One byte per two significant digits, plus one; leading and trailing zeros do not count."""
+    digits: tuple[int | str, ...]
     try:
         digits = Decimal(text).normalize().as_tuple().digits
     except InvalidOperation:
-        digits = tuple(int(c) for c in text if c.isdigit())
+        # Not a number DynamoDB would take: sized by its digit characters.
+        digits = tuple(c for c in text if c.isdigit())
     significant = len(digits) if any(digits) else 0
     return (significant + 1) // 2 + 1
 

@@ -61,8 +61,10 @@ class Meter:
                 self.counts[f"{caller} {target}.{quantity}"] += n
 
     def describe(self) -> dict[str, float]:
+        """Requests and billed quantities; whole numbers as integers (only read units come in
+        halves)."""
         with self.lock:
-            return dict(self.counts)
+            return {key: int(n) if float(n).is_integer() else n for key, n in self.counts.items()}
 
 
 METER = Meter()

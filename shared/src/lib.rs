@@ -8,8 +8,10 @@
 //! - `owners`: the kit of a context that owns entities others replicate and validates orders
 //!   against them (consumers, restaurants): versioned writes with their events, their API, and
 //!   the validator's loop.
-//! - `testing` (feature `testing`, never in a Lambda): AWS's captured event shapes and hostile
-//!   inputs for property tests, and the in-memory adapters of the ports above.
+//! - `testing` (feature `testing`, never in a Lambda): AWS's captured event shapes, hostile
+//!   inputs for property tests, the published language's fixtures. The in-memory adapters of
+//!   the ports above sit beside their ports (`owners::versioned::MemoryVersionedStore`,
+//!   `platform::dead_letter::memory`), behind the same feature.
 
 pub mod language {
     pub mod events;

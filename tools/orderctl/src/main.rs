@@ -10,7 +10,7 @@ mod stack;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Args, CommandFactory, Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 use serde_json::Value;
 
 use crate::render::{View, render, text};
@@ -35,6 +35,12 @@ struct Cli {
     /// Print the answer as JSON
     #[arg(long, global = true)]
     json: bool,
+    /// The API's URL, for place, watch and get [default: the local stack's]
+    #[arg(long, global = true, value_name = "URL")]
+    api: Option<String>,
+    /// Sent as a bearer token by place, watch and get
+    #[arg(long, global = true, env = "ORDERCTL_TOKEN", hide_env_values = true)]
+    token: Option<String>,
     #[command(subcommand)]
     command: Command,
 }
@@ -48,8 +54,6 @@ enum Command {
     Order { order_id: String },
     /// Place an order, print its id, then each status until it is decided
     Place {
-        #[command(flatten)]
-        api: ApiArgs,
         /// The consumer placing the order (as the token allows)
         #[arg(long)]
         consumer: String,
@@ -64,17 +68,9 @@ enum Command {
         key: Option<String>,
     },
     /// Print each status of the order until it is decided
-    Watch {
-        #[command(flatten)]
-        api: ApiArgs,
-        order_id: String,
-    },
+    Watch { order_id: String },
     /// The order as the API shows it
-    Get {
-        #[command(flatten)]
-        api: ApiArgs,
-        order_id: String,
-    },
+    Get { order_id: String },
     /// Print a completion script for SHELL (e.g. `orderctl completions bash > /etc/bash_completion.d/orderctl`)
     Completions { shell: clap_complete::Shell },
 }
@@ -92,16 +88,6 @@ enum Dlq {
         #[arg(long, value_name = "QUEUE")]
         to: Option<String>,
     },
-}
-
-#[derive(Debug, Args)]
-struct ApiArgs {
-    /// The API's URL [default: the local stack's]
-    #[arg(long, value_name = "URL")]
-    api: Option<String>,
-    /// Sent as a bearer token
-    #[arg(long, env = "ORDERCTL_TOKEN", hide_env_values = true)]
-    token: Option<String>,
 }
 
 /// Which stack the operator commands read, and where the client commands find the API.
@@ -186,11 +172,7 @@ async fn as_operator(cli: &Cli) -> Result<(), String> {
 
 /// The client commands: through the API, as any client of the system.
 async fn as_client(cli: &Cli) -> Result<(), String> {
-    let args = match &cli.command {
-        Command::Place { api, .. } | Command::Watch { api, .. } | Command::Get { api, .. } => api,
-        _ => unreachable!("main sends only the client commands here"),
-    };
-    let base = match (&args.api, cli.target()) {
+    let base = match (&cli.api, cli.target()) {
         (Some(api), _) => api.clone(),
         (None, Target::Local(state)) => {
             let read: Option<Value> = std::fs::read_to_string(&state)
@@ -201,7 +183,7 @@ async fn as_client(cli: &Cli) -> Result<(), String> {
         }
         (None, Target::Deployed(_)) => return Err("name the API with --api URL".into()),
     };
-    let api = client::Api::new(&base, args.token.clone()).map_err(|e| e.to_string())?;
+    let api = client::Api::new(&base, cli.token.clone()).map_err(|e| e.to_string())?;
     let json = cli.json;
     let id = match &cli.command {
         Command::Place {
@@ -278,9 +260,14 @@ mod tests {
         assert!(
             matches!(cli.command, Command::Dlq(Dlq::Redrive { ref queue, to: Some(ref to) }) if queue == "Q" && to == "R")
         );
-        // The global options may also follow the command.
+        // The global options may also follow the command, and the API's come before it too.
         let cli = parsed(&["order", "x", "--stack", "prod"]).unwrap();
         assert!(matches!(cli.target(), Target::Deployed(ref n) if n == "prod"));
+        let cli = parsed(&["--api", "http://a", "--token", "t", "get", "o-1"]).unwrap();
+        assert_eq!(
+            (cli.api.as_deref(), cli.token.as_deref()),
+            (Some("http://a"), Some("t"))
+        );
     }
 
     #[test]
