@@ -13,8 +13,34 @@ pub use aws_config::SdkConfig;
 pub async fn sdk_config() -> SdkConfig {
     aws_config::defaults(aws_config::BehaviorVersion::latest())
         .retry_config(retry_config())
+        .http_client(https_client())
         .load()
         .await
+}
+
+/// The roots AWS's service endpoints chain to: Amazon Trust Services' four and the Starfield
+/// root that cross-signs them (<https://www.amazontrust.com/repository/>; AWS moved its
+/// endpoints' certificates to them, DynamoDB among the first). Copied from Debian's
+/// ca-certificates (Mozilla's store); the comments name each.
+const AMAZON_TRUST_SERVICES: &[u8] = include_bytes!("../../certs/amazon-trust-services.pem");
+
+/// HTTPS as the SDK's default client does it (rustls on aws-lc), trusting only
+/// [`AMAZON_TRUST_SERVICES`]: five roots compiled in instead of the system's ~150 read and
+/// parsed at every cold start, which was most of the functions' init over a bare Lambda's
+/// (docs/benchmarks.md). An endpoint with another issuer (`AWS_ENDPOINT_URL` at a TLS proxy)
+/// is refused; the local stack speaks plain HTTP.
+pub fn https_client() -> aws_smithy_runtime_api::client::http::SharedHttpClient {
+    use aws_smithy_http_client::tls::{self, TlsContext, TrustStore, rustls_provider::CryptoMode};
+    let roots = TrustStore::empty().with_pem_certificate(AMAZON_TRUST_SERVICES);
+    aws_smithy_http_client::Builder::new()
+        .tls_provider(tls::Provider::Rustls(CryptoMode::AwsLc))
+        .tls_context(
+            TlsContext::builder()
+                .with_trust_store(roots)
+                .build()
+                .expect("a trust store of PEM certificates is a valid TLS context"),
+        )
+        .build_https()
 }
 
 pub fn retry_config() -> aws_config::retry::RetryConfig {
@@ -22,6 +48,26 @@ pub fn retry_config() -> aws_config::retry::RetryConfig {
         .with_max_attempts(5)
         .with_initial_backoff(std::time::Duration::from_millis(25))
         .with_max_backoff(std::time::Duration::from_secs(1))
+}
+
+#[cfg(test)]
+mod trust_store_tests {
+    use rustls::pki_types::CertificateDer;
+    use rustls::pki_types::pem::PemObject;
+
+    #[test]
+    fn the_compiled_in_roots_are_the_five_amazon_trust_services_roots_and_all_parse() {
+        let certs: Vec<CertificateDer> =
+            CertificateDer::pem_slice_iter(super::AMAZON_TRUST_SERVICES)
+                .collect::<Result<_, _>>()
+                .unwrap();
+        assert_eq!(certs.len(), 5);
+        let mut roots = rustls::RootCertStore::empty();
+        for cert in certs {
+            roots.add(cert).unwrap();
+        }
+        assert_eq!(roots.len(), 5);
+    }
 }
 
 /// Reads a required environment variable (a table or bus name set by the template).
