@@ -45,6 +45,17 @@ def wait_for_replica(stack, key: str, version: int, timeout: float = 15) -> floa
     return time.time() - started
 
 
+# template.yaml's ReplicaCacheSeconds: how long an order-api instance may use an entity it read.
+REPLICA_CACHE_SECONDS = 2
+
+
+def wait_for_intake(stack, key: str, version: int) -> None:
+    """Until intake uses the version: the replica holds it, and every entity an order-api
+    instance read before that has outlived its cache lifetime."""
+    wait_for_replica(stack, key, version)
+    time.sleep(REPLICA_CACHE_SECONDS + 0.1)
+
+
 def new_restaurant(stack, **body) -> str:
     restaurant = f"restaurant-{uuid.uuid4().hex[:8]}"
     answer = put(stack, f"/restaurants/{restaurant}", restaurant_body(**body))
@@ -60,9 +71,10 @@ def test_a_menu_change_is_used_at_intake_within_seconds(stack):
     changed = put(stack, f"/restaurants/{restaurant}", restaurant_body(price=1100))
     assert changed.status_code == 200 and changed.json()["version"] == 2
     assert wait_for_replica(stack, f"RESTAURANT#{restaurant}", 2) < 5
+    time.sleep(REPLICA_CACHE_SECONDS + 0.1)  # the first order's instance read version 1
     assert place(stack, body=order_for(restaurant, quantity=2)).json()["total"]["amountMinor"] == 2200
     put(stack, f"/restaurants/{restaurant}", restaurant_body(price=1100, available=False))
-    wait_for_replica(stack, f"RESTAURANT#{restaurant}", 3)
+    wait_for_intake(stack, f"RESTAURANT#{restaurant}", 3)
     refused = place(stack, body=order_for(restaurant))
     assert refused.status_code == 422
     assert refused.json()["errors"] == [{"field": "lineItems[0].menuItemId", "message": "menu item dish is not available"}]
@@ -244,7 +256,7 @@ def test_a_retry_after_the_restaurant_closed_is_answered_with_the_first_order(st
     assert first.status_code == 202, first.text
     closed = put(stack, f"/restaurants/{restaurant}", restaurant_body(price=1000, accepting=False))
     assert closed.status_code == 200, closed.text
-    wait_for_replica(stack, f"RESTAURANT#{restaurant}", 2)
+    wait_for_intake(stack, f"RESTAURANT#{restaurant}", 2)
     again = place(stack, body=order, headers={"Idempotency-Key": "retry-after-close"})
     assert again.status_code == 202, again.text
     assert again.headers["idempotent-replayed"] == "true"

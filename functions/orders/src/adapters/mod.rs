@@ -5,5 +5,6 @@ pub mod dynamo;
 pub mod master_secret;
 #[cfg(test)]
 pub mod memory;
+pub mod replica_cache;
 pub mod sqs_timers;
 pub mod webhook_client;

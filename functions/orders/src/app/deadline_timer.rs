@@ -87,7 +87,6 @@ impl<T: Timers> DeadlineTimers<T> {
             }
         }
         info!(
-            coldStart = shared::platform::telemetry::cold_start(),
             timers = rows.len(),
             failed = !response.batch_item_failures.is_empty(),
             "deadline timers started"

@@ -93,7 +93,7 @@ impl<S: OrderStore, Q: ReplicaStore, R: Resolver> Intake<'_, S, Q, R> {
         })?;
         match self.store.place(&order, &outbox, claim.as_ref()).await {
             Ok(Placement::Placed) => {
-                info!(coldStart = shared::platform::telemetry::cold_start(), eventId = %event.meta.event_id, "order accepted");
+                info!(eventId = %event.meta.event_id, "order accepted");
                 metrics::emit(
                     &[("OrdersAccepted", Unit::Count, 1.0)],
                     &[("orderId", &order.order_id.to_string())],

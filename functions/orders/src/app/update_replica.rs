@@ -71,10 +71,7 @@ pub fn record(messages: usize, applied: &[(Applied, i64)]) {
             Applied::Stale => stale += 1,
         }
     }
-    info!(
-        coldStart = shared::platform::telemetry::cold_start(),
-        messages, newer, stale, "replica updates applied"
-    );
+    info!(messages, newer, stale, "replica updates applied");
     let mut measured = vec![
         ("ReplicaUpdatesApplied", Unit::Count, newer as f64),
         ("ReplicaUpdatesStale", Unit::Count, stale as f64),

@@ -3,7 +3,9 @@
 //! the reads (waits included), so that waiting never holds the instances that take orders.
 
 use orders::adapters::dynamo::{DynamoReplica, DynamoStore};
+use orders::adapters::replica_cache::CachedReplica;
 use orders::app::callbacks::Callbacks;
+use orders::entry::config;
 use orders::entry::http::{self, App, Routes};
 use orders::ports::master_secret::MasterSecret;
 
@@ -14,7 +16,10 @@ async fn main() -> Result<(), lambda_http::Error> {
     lambda_http::run(shared::platform::metrics::Recorded(http::router_for(
         App {
             store: DynamoStore::from_env(&config)?,
-            replica: DynamoReplica::from_env(&config)?,
+            replica: CachedReplica::new(
+                DynamoReplica::from_env(&config)?,
+                config::replica_cache_lifetime(),
+            ),
             callbacks: Callbacks::from_env(),
             secret: std::sync::Arc::new(MasterSecret::from_env(&config)?),
         },

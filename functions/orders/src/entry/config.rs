@@ -2,6 +2,7 @@
 //! callbacks checked by it with the system resolver.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use crate::adapters::dns::SystemResolver;
 use crate::app::callbacks::Callbacks;
@@ -28,4 +29,15 @@ impl Callbacks<SystemResolver> {
             resolver: Arc::new(SystemResolver),
         }
     }
+}
+
+/// How long `POST /orders` may use a replicated entity it read (`REPLICA_CACHE_SECONDS`, the
+/// template's `ReplicaCacheSeconds`; 0 reads the replica for every order). Unset or unreadable:
+/// two seconds, the template's default.
+pub fn replica_cache_lifetime() -> Duration {
+    std::env::var("REPLICA_CACHE_SECONDS")
+        .ok()
+        .and_then(|seconds| seconds.trim().parse::<f64>().ok())
+        .filter(|seconds| seconds.is_finite() && *seconds >= 0.0)
+        .map_or(Duration::from_secs(2), Duration::from_secs_f64)
 }

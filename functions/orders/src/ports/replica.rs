@@ -2,7 +2,7 @@
 
 use std::future::Future;
 
-use crate::domain::replica::{Known, Replicated};
+use crate::domain::replica::{Known, Replicated, consumer_key, restaurant_key};
 use crate::ports::orders::StoreError;
 
 /// Whether an update changed the replica.
@@ -20,10 +20,30 @@ pub trait ReplicaStore: Clone + Send + Sync + 'static {
         &self,
         update: &Replicated,
     ) -> impl Future<Output = Result<Applied, StoreError>> + Send;
-    /// What the replica knows of an order's consumer and restaurant.
+    /// The entity under `key` (`consumer_key`, `restaurant_key`), if it is replicated.
+    fn read(
+        &self,
+        key: String,
+    ) -> impl Future<Output = Result<Option<Replicated>, StoreError>> + Send;
+    /// What the replica knows of an order's consumer and restaurant, both read at once.
     fn lookup(
         &self,
         consumer_id: &str,
         restaurant_id: &str,
-    ) -> impl Future<Output = Result<Known, StoreError>> + Send;
+    ) -> impl Future<Output = Result<Known, StoreError>> + Send {
+        let (consumer, restaurant) = (consumer_key(consumer_id), restaurant_key(restaurant_id));
+        async move {
+            let (consumer, restaurant) = tokio::join!(self.read(consumer), self.read(restaurant));
+            Ok(Known {
+                consumer: match consumer? {
+                    Some(Replicated::Consumer(c)) => Some(c),
+                    _ => None,
+                },
+                restaurant: match restaurant? {
+                    Some(Replicated::Restaurant(r)) => Some(r),
+                    _ => None,
+                },
+            })
+        }
+    }
 }

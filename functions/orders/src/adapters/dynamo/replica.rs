@@ -10,7 +10,7 @@ use shared::platform::table::Table;
 
 use super::to_item;
 
-use crate::domain::replica::{Known, Replicated, consumer_key, restaurant_key};
+use crate::domain::replica::Replicated;
 use crate::ports::orders::StoreError;
 use crate::ports::replica::{Applied, ReplicaStore};
 
@@ -37,12 +37,6 @@ impl DynamoReplica {
             table: Table::new(client.clone(), name, "pk"),
             client,
         })
-    }
-
-    /// An eventually consistent read: the replica lags its owner anyway, and it costs half.
-    async fn get(&self, key: String) -> Result<Option<Replicated>, StoreError> {
-        let row: Option<Row> = self.table.get_eventually(&key).await?;
-        Ok(row.map(|row| row.entity))
     }
 }
 
@@ -72,20 +66,9 @@ impl ReplicaStore for DynamoReplica {
         }
     }
 
-    async fn lookup(&self, consumer_id: &str, restaurant_id: &str) -> Result<Known, StoreError> {
-        let (consumer, restaurant) = tokio::join!(
-            self.get(consumer_key(consumer_id)),
-            self.get(restaurant_key(restaurant_id))
-        );
-        Ok(Known {
-            consumer: match consumer? {
-                Some(Replicated::Consumer(c)) => Some(c),
-                _ => None,
-            },
-            restaurant: match restaurant? {
-                Some(Replicated::Restaurant(r)) => Some(r),
-                _ => None,
-            },
-        })
+    /// An eventually consistent read: the replica lags its owner anyway, and it costs half.
+    async fn read(&self, key: String) -> Result<Option<Replicated>, StoreError> {
+        let row: Option<Row> = self.table.get_eventually(&key).await?;
+        Ok(row.map(|row| row.entity))
     }
 }

@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use crate::domain::replica::{Known, Replicated, consumer_key, restaurant_key};
+use crate::domain::replica::Replicated;
 use crate::ports::orders::StoreError;
 use crate::ports::replica::{Applied, ReplicaStore};
 
@@ -26,18 +26,8 @@ impl ReplicaStore for MemoryReplica {
         Ok(Applied::Newer)
     }
 
-    async fn lookup(&self, consumer_id: &str, restaurant_id: &str) -> Result<Known, StoreError> {
-        let entities = self.entities.lock().unwrap();
-        Ok(Known {
-            consumer: match entities.get(&consumer_key(consumer_id)) {
-                Some(Replicated::Consumer(c)) => Some(c.clone()),
-                _ => None,
-            },
-            restaurant: match entities.get(&restaurant_key(restaurant_id)) {
-                Some(Replicated::Restaurant(r)) => Some(r.clone()),
-                _ => None,
-            },
-        })
+    async fn read(&self, key: String) -> Result<Option<Replicated>, StoreError> {
+        Ok(self.entities.lock().unwrap().get(&key).cloned())
     }
 }
 

@@ -92,7 +92,7 @@ pub(super) async fn place_order<S: OrderStore, Q: ReplicaStore, R: Resolver>(
         match accept(&app, &caller, &headers, &body, &correlation_id).await {
             Ok(response) => response,
             Err(problem) => {
-                info!(coldStart = shared::platform::telemetry::cold_start(), status = problem.status, detail = %problem.detail, "order refused");
+                info!(status = problem.status, detail = %problem.detail, "order refused");
                 problem.into_response()
             }
         }
@@ -209,7 +209,6 @@ pub(super) async fn get_order<S: OrderStore + WaitSlots, Q: ReplicaStore, R: Res
     headers: HeaderMap,
     Path(order_id): Path<String>,
 ) -> Response {
-    let cold_start = shared::platform::telemetry::cold_start();
     match Uuid::parse_str(&order_id) {
         Err(_) => {
             Problem::not_found(format!("there is no order with id {order_id}")).into_response()
@@ -234,10 +233,10 @@ pub(super) async fn get_order<S: OrderStore + WaitSlots, Q: ReplicaStore, R: Res
             };
             match &shown {
                 Ok(_) => {
-                    info!(coldStart = cold_start, orderId = %id, correlationId = %correlation_id, "order shown")
+                    info!(orderId = %id, correlationId = %correlation_id, "order shown")
                 }
                 Err(problem) => {
-                    info!(coldStart = cold_start, orderId = %id, correlationId = %correlation_id, status = problem.status, detail = %problem.detail, "order not shown")
+                    info!(orderId = %id, correlationId = %correlation_id, status = problem.status, detail = %problem.detail, "order not shown")
                 }
             }
             shown.unwrap_or_else(IntoResponse::into_response)

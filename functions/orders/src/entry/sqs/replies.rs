@@ -11,7 +11,7 @@ use shared::platform::batch::{self, Handler};
 use shared::platform::dead_letter::DeadLetters;
 use shared::platform::envelope::Envelope;
 use tokio::time::Instant;
-use tracing::{Instrument, info, info_span};
+use tracing::{Instrument, debug, info_span};
 
 use crate::app::apply_reply::{Applied, ReplyError, ReplyHandler};
 use crate::domain::order::Reply;
@@ -81,11 +81,7 @@ impl<S: OrderStore, D: DeadLetters> ReplyHandler<S, D> {
     /// Applies a batch. Replies to different orders are applied at once; those to one order in
     /// turn, in the order SQS gave them, so that they do not race each other for its version.
     pub async fn handle_batch(&self, event: SqsEvent, deadline: Instant) -> SqsBatchResponse {
-        info!(
-            coldStart = shared::platform::telemetry::cold_start(),
-            messages = event.records.len(),
-            "replies received"
-        );
+        debug!(messages = event.records.len(), "replies received");
         let (response, _) =
             batch::process(self, &event.records, deadline, &self.dead_letters).await;
         response
