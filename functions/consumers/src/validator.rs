@@ -6,7 +6,7 @@ use shared::language::events::{
 use shared::owners::validation::{AnswerError, Validator};
 use shared::platform::bus::Entry;
 use shared::platform::table::Table;
-use tracing::info;
+use tracing::{debug, info};
 
 use crate::domain::{self, Consumer};
 
@@ -31,7 +31,7 @@ impl Validator for ConsumerValidator {
         Ok(
             match domain::check(&order.consumer_id, consumer.as_ref(), order.total.as_ref()) {
                 Ok(order_limit) => {
-                    info!(withinLimit = order_limit.is_some(), "consumer may order");
+                    debug!(withinLimit = order_limit.is_some(), "consumer may order");
                     Entry::of(&ConsumerValidated {
                         meta: EventMeta::answering(&order.meta, ConsumerValidated::DETAIL_TYPE),
                         order_limit,

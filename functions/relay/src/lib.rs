@@ -119,7 +119,6 @@ impl<P: Publisher, D: DeadRows> Relay<P, D> {
             }
         }
         info!(
-            coldStart = shared::platform::telemetry::cold_start(),
             records = pending.len(),
             published = tally.published,
             deadLettered = tally.dead_lettered,

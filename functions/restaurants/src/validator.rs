@@ -7,7 +7,7 @@ use shared::language::events::{
 use shared::owners::validation::{AnswerError, Validator};
 use shared::platform::bus::Entry;
 use shared::platform::table::Table;
-use tracing::info;
+use tracing::{debug, info};
 
 use crate::domain::{self, Restaurant};
 
@@ -37,7 +37,7 @@ impl Validator for RestaurantValidator {
                 order.total.as_ref(),
             ) {
                 Ok(total) => {
-                    info!(total = %total, "order details valid");
+                    debug!(total = %total, "order details valid");
                     Entry::of(&OrderDetailsValidated {
                         meta: EventMeta::answering(&order.meta, OrderDetailsValidated::DETAIL_TYPE),
                         total,

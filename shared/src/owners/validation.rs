@@ -8,7 +8,7 @@ use std::future::Future;
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use tokio::time::Instant;
-use tracing::{Instrument, debug, error, info, info_span};
+use tracing::{Instrument, debug, error, info_span};
 
 use crate::language::events::{Event, OrderCreated};
 use crate::platform::aws_error::{AwsError, Classified, Retry, classify};
@@ -100,11 +100,7 @@ pub async fn answer_batch<V: Validator, D: DeadLetters>(
     event: SqsEvent,
     deadline: Instant,
 ) -> SqsBatchResponse {
-    info!(
-        coldStart = crate::platform::telemetry::cold_start(),
-        messages = event.records.len(),
-        "orders received"
-    );
+    debug!(messages = event.records.len(), "orders received");
     let messages = &event.records;
     let handler = Answering(validator);
     // Each order is checked on its own (one read of this context's table): all at once.

@@ -109,7 +109,11 @@ impl<F: Future> Future for Invocation<F> {
         let now = chrono::Utc::now().timestamp_millis();
         let calls = crate::platform::aws::calls::take();
         let elapsed = this.started.elapsed();
-        println!("{}", invocation_document(&function, now, elapsed, &calls));
+        let mut document = invocation_document(&function, now, elapsed, &calls);
+        if crate::platform::telemetry::cold_start() {
+            document["coldStart"] = Value::Bool(true);
+        }
+        println!("{document}");
         Poll::Ready(output)
     }
 }
