@@ -225,7 +225,10 @@ mod tests {
         let declared = template
             .split("  ReplicaCacheSeconds:\n")
             .nth(1)
-            .and_then(|rest| rest.lines().find_map(|l| l.trim().strip_prefix("Default: ")))
+            .and_then(|rest| {
+                rest.lines()
+                    .find_map(|l| l.trim().strip_prefix("Default: "))
+            })
             .and_then(|value| value.parse::<f64>().ok());
         assert_eq!(declared, Some(REPLICA_CACHE_SECONDS));
     }
