@@ -4,7 +4,7 @@
 //! order for it, by every instance. Entities found are kept for at most the cache's lifetime
 //! (`REPLICA_CACHE_SECONDS`, the template's `ReplicaCacheSeconds`), so the replica's reads fall
 //! to one per entity, lifetime and instance, and one restaurant's partition stops being the
-//! first cap on orders per second.
+//! first cap on orders per second. Its size is bounded in bytes, not entities: menus differ.
 //!
 //! What staleness can do is bounded by the lifetime and decided by the validators: the replica
 //! already lags its owner (an event, a queue, a write), the owners' contexts validate every
@@ -22,8 +22,27 @@ use crate::domain::replica::Replicated;
 use crate::ports::orders::StoreError;
 use crate::ports::replica::{Applied, ReplicaStore};
 
-/// An instance keeps at most this many entities (about 1-2 KB each as the replica holds them).
-const ENTITIES: u64 = 10_000;
+/// What an instance's cache may hold, in bytes as [`approximate_bytes`] counts them: a
+/// restaurant's menu runs from a few hundred bytes to tens of kilobytes (200 items), and the
+/// function has 128 MB.
+const CAPACITY_BYTES: u64 = 8 * 1024 * 1024;
+
+/// An entity's size in memory, near enough to bound the cache: its strings, and a fixed part
+/// for each struct around them.
+fn approximate_bytes(key: &str, entity: &Replicated) -> u32 {
+    let strings = match entity {
+        Replicated::Consumer(c) => c.consumer_id.len() + c.name.len(),
+        Replicated::Restaurant(r) => {
+            r.restaurant_id.len()
+                + r.name.len()
+                + r.menu
+                    .iter()
+                    .map(|item| 96 + item.menu_item_id.len() + item.name.len())
+                    .sum::<usize>()
+        }
+    };
+    u32::try_from(256 + key.len() + strings).unwrap_or(u32::MAX)
+}
 
 #[derive(Clone)]
 pub struct CachedReplica<R> {
@@ -34,9 +53,14 @@ pub struct CachedReplica<R> {
 
 impl<R> CachedReplica<R> {
     pub fn new(replica: R, lifetime: Duration) -> Self {
+        Self::holding(replica, lifetime, CAPACITY_BYTES)
+    }
+
+    fn holding(replica: R, lifetime: Duration, bytes: u64) -> Self {
         let cache = (!lifetime.is_zero()).then(|| {
             Cache::builder()
-                .max_capacity(ENTITIES)
+                .max_capacity(bytes)
+                .weigher(|key: &String, entity: &Replicated| approximate_bytes(key, entity))
                 .time_to_live(lifetime)
                 .build()
         });
@@ -74,7 +98,7 @@ mod tests {
     use crate::adapters::memory::replica::MemoryReplica;
     use crate::domain::replica::tests::{consumer, restaurant};
     use crate::domain::replica::{consumer_key, restaurant_key};
-    use shared::language::events::ConsumerStatus;
+    use shared::language::events::{ConsumerStatus, RestaurantUpdated};
 
     const FOREVER: Duration = Duration::from_secs(3600);
 
@@ -135,6 +159,38 @@ mod tests {
         cached.read(key.clone()).await.unwrap();
         replica.entities.lock().unwrap().clear();
         assert_eq!(cached.read(key).await.unwrap(), None);
+    }
+
+    #[tokio::test]
+    async fn the_cache_holds_no_more_than_its_bytes_however_many_restaurants_are_read() {
+        let replica = MemoryReplica::default();
+        let mut big = restaurant(1, true, 100);
+        big.menu = (0..200)
+            .map(|i| shared::language::events::MenuItem {
+                menu_item_id: format!("item-{i}"),
+                name: "a dish with a long name ".repeat(8),
+                ..big.menu[0].clone()
+            })
+            .collect();
+        for n in 0..100 {
+            let entity = Replicated::Restaurant(RestaurantUpdated {
+                restaurant_id: format!("restaurant-{n}"),
+                ..big.clone()
+            });
+            replica.apply(&entity).await.unwrap();
+        }
+        let bytes = 1024 * 1024;
+        let cached = CachedReplica::holding(replica, FOREVER, bytes);
+        for n in 0..100 {
+            let read = cached
+                .read(restaurant_key(&format!("restaurant-{n}")))
+                .await;
+            assert!(read.unwrap().is_some());
+        }
+        let cache = cached.cache.as_ref().unwrap();
+        mini_moka::sync::ConcurrentCacheExt::sync(cache);
+        assert!(cache.weighted_size() <= bytes, "{}", cache.weighted_size());
+        assert!(cache.entry_count() > 0 && cache.entry_count() < 100);
     }
 
     /// A replica whose reads fail while `failing` is set.
