@@ -10,9 +10,10 @@ from ..template import Resource, TemplateError
 if TYPE_CHECKING:
     from ..stack import Stack
 
-# Types that shape only the deployed stack: permissions, logs and alarms have no local effect.
-# They are listed at start-up, so that nothing is skipped silently.
-DEPLOY_ONLY = {"AWS::Logs::LogGroup", "AWS::CloudWatch::Alarm", "AWS::SQS::QueuePolicy",
+# Types that shape only the deployed stack: permissions, logs, alarms and the dashboard have no
+# local effect (the console shows the local stack instead). They are listed at start-up, so that
+# nothing is skipped silently.
+DEPLOY_ONLY = {"AWS::Logs::LogGroup", "AWS::CloudWatch::Alarm", "AWS::CloudWatch::Dashboard", "AWS::SQS::QueuePolicy",
                "AWS::SNS::Topic", "AWS::SNS::Subscription", "AWS::IAM::Role", "AWS::IAM::Policy"}
 
 SUPPORTED = {"AWS::DynamoDB::Table", "AWS::Serverless::Function", "AWS::Serverless::HttpApi", "AWS::SQS::Queue",
