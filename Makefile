@@ -12,7 +12,7 @@ SAM := PATH="$(CURDIR)/$(SAM_VENV)/bin:$$PATH" SAM_CLI_TELEMETRY=0 $(SAM_VENV)/b
 # `sam build` here targets this machine's architecture; deployments default to arm64.
 HOST_ARCH := $(if $(filter aarch64 arm64,$(shell uname -m)),arm64,x86_64)
 
-.PHONY: run test build check template-check sam-build sam-local e2e soak soak-short bench bench-local-stack clean
+.PHONY: run test build browser check template-check sam-build sam-local e2e soak soak-short bench bench-local-stack clean
 
 # `make run PARAMS='QueueVisibilityTimeout=30'` overrides template parameters, as
 # `sam deploy --parameter-overrides` does; `make run FAULTS='{"crashes": 0.05}'` starts with faults.
@@ -41,9 +41,27 @@ $(SAM_VENV)/.installed: infra/requirements-sam.txt
 build:
 	$(CARGO) build --workspace --locked
 
-## The whole system on the local stack: API on 127.0.0.1:3000, AWS endpoint on 127.0.0.1:4566.
-run: $(VENV)/.installed build
-	$(PYTHON) -m infra.devstack --parameter-overrides "AllowLoopbackCallbacks=true CorsAllowedOrigins=http://localhost:5173 $(PARAMS)" up --demo-data infra/demo-data.json \
+# The console's one dependency, its chart library (uPlot), at the version package-lock.json pins.
+CONSOLE_DIR := infra/devstack/console
+$(CONSOLE_DIR)/node_modules/.installed: $(CONSOLE_DIR)/package-lock.json
+	npm ci --prefix $(CONSOLE_DIR) --no-audit --no-fund --loglevel=error
+	touch $@
+
+## Debian's Chromium and ChromeDriver, for the console's browser test (tests/test_console.py),
+## when they are missing and this user may install packages; else that test says it skipped, and why.
+browser:
+	@if command -v chromium >/dev/null && command -v chromedriver >/dev/null; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends chromium chromium-driver \
+		|| { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
+			chromium chromium-driver; } \
+		|| echo "make browser: chromium could not be installed; the console's browser test will skip"; \
+	else echo "make browser: chromium is missing and only root installs it; the console's browser test will skip"; fi
+
+## The whole system on the local stack: API on 127.0.0.1:3000, AWS endpoint on 127.0.0.1:4566,
+## the console on http://127.0.0.1:3999/console/ (the API allows its origin).
+run: $(VENV)/.installed $(CONSOLE_DIR)/node_modules/.installed build
+	$(PYTHON) -m infra.devstack --parameter-overrides "AllowLoopbackCallbacks=true CorsAllowedOrigins=http://localhost:5173,http://127.0.0.1:3999 $(PARAMS)" up --demo-data infra/demo-data.json \
 		--faults '$(FAULTS)'
 
 ## Every test: formatting, lints (ruff for the Python, mypy on devstack, clippy for the Rust), unit and property tests, the template checks, a `sam build`
@@ -77,7 +95,7 @@ sam-build: $(SAM_VENV)/.installed
 sam-local: $(VENV)/.installed sam-build
 	$(PYTHON) -m infra.sam_local
 
-e2e: $(VENV)/.installed build
+e2e: $(VENV)/.installed $(CONSOLE_DIR)/node_modules/.installed browser build
 	$(PYTHON) -m pytest
 
 ## The chaos soak: every fault on, validators stopped at random, then the invariant check.
@@ -103,4 +121,4 @@ bench-local-stack: $(VENV)/.installed build
 	$(PYTHON) -m infra.bench.waiting_load
 
 clean:
-	rm -rf $(VENV) $(SAM_VENV) $(CHECKOV_VENV) .local .aws-sam target
+	rm -rf $(VENV) $(SAM_VENV) $(CHECKOV_VENV) .local .aws-sam target $(CONSOLE_DIR)/node_modules

@@ -11,7 +11,7 @@ import pytest
 import requests
 
 from infra.devstack.identity import token_for
-from infra.devstack.launcher import DidNotStart, launch
+from infra.devstack.launcher import PORTS, DidNotStart, launch
 from openapi_contract import Contract
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -91,7 +91,9 @@ def pytest_terminal_summary(terminalreporter):
 
 @pytest.fixture(scope="session")
 def stack(tmp_path_factory):
-    # As `make run` does: loopback callbacks allowed, so a test's receiver can take webhooks.
-    with running_stack("tests", "test-logs",
-                       "AllowLoopbackCallbacks=true CorsAllowedOrigins=http://localhost:5173") as running:
+    # As `make run` does: loopback callbacks allowed, so a test's receiver can take webhooks; the
+    # API open to the console's origin (the control port), whose page calls it from a browser.
+    control = f"http://127.0.0.1:{PORTS['tests'].control}"
+    with running_stack("tests", "test-logs", "AllowLoopbackCallbacks=true "
+                       f"CorsAllowedOrigins=http://localhost:5173,{control}") as running:
         yield running

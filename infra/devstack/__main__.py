@@ -19,6 +19,7 @@ from pathlib import Path
 from .launcher import PORTS
 from .identity import DEFAULT_AUDIENCE, OPERATOR_SCOPE, LocalIssuer, token_for
 from .runtime import InvocationError
+from .console import Console
 from .control import serve_control
 from .stack import Stack, write_state
 from .template import Template, TemplateError
@@ -112,15 +113,17 @@ def main() -> int:
         print(f"devstack: {note}")
 
     stack.http_api(args.api_port)
-    serve_control(stack, args.control_port)
+    audience = args.parameters["JwtAudience"].split(",")[0]
+    demo = json.loads(args.demo_data.read_text()) if args.demo_data else {}
+    serve_control(stack, args.control_port,
+                  Console(stack, args.state, audience, demo, f"http://127.0.0.1:{args.api_port}"))
     key_file = args.state.with_name(args.state.stem + "-issuer.json")
     issuer.save(key_file)
-    audience = args.parameters["JwtAudience"].split(",")[0]
     if args.demo_data:
         try:
             seconds = stack.load_demo(f"http://127.0.0.1:{args.api_port}",
                                       issuer.token("devstack", audience, [OPERATOR_SCOPE], 300),
-                                      json.loads(args.demo_data.read_text()))
+                                      demo)
         except (OSError, ValueError, RuntimeError) as e:
             print(f"devstack: demo data not loaded: {e}", file=sys.stderr)
             stack.stop()
@@ -128,11 +131,13 @@ def main() -> int:
         print(f"devstack: demo data loaded through the APIs; replicas updated in {seconds:.2f} s")
     state = {**stack.describe(), "api": f"http://127.0.0.1:{args.api_port}",
              "control": f"http://127.0.0.1:{args.control_port}",
+             "console": f"http://127.0.0.1:{args.control_port}/console/",
              "identity": {"issuer": issuer.url, "audience": audience, "keyFile": str(key_file),
                           "operatorScope": OPERATOR_SCOPE}}
     write_state(args.state, state)
     print(f"devstack: ready; API on {state['api']}, AWS endpoint {stack.endpoint}, "
           f"function logs in {args.log_dir}/", flush=True)
+    print(f"devstack: the console: {state['console']}", flush=True)
     print("devstack: every request needs a token (Authorization: Bearer ...); valid 12 hours:\n"
           f"  consumer-1: {issuer.token('consumer-1', audience)}\n"
           f"  operator:   {issuer.token('operator', audience, [OPERATOR_SCOPE])}\n"

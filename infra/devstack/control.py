@@ -1,5 +1,10 @@
 """devstack's control port: functions stopped, started and invoked; faults set and read; the
-counters (`/stats`); the local issuer's discovery document and key set."""
+counters (`/stats`); the local issuer's discovery document and key set; the console
+(`/console/`, console.py).
+
+Only this machine's own pages and tools may use it: a request naming another host (a DNS name
+rebound to 127.0.0.1) or sent by a page of another origin (a cross-site form stopping a function)
+is refused with 403, as a browser would otherwise let any web page reach 127.0.0.1."""
 
 from __future__ import annotations
 
@@ -13,14 +18,37 @@ from .moto_server import FAULTS_PATH
 from .runtime import InvocationError
 
 if TYPE_CHECKING:
+    from .console import Console
     from .stack import Stack
 
 
-def serve_control(stack: Stack, port: int) -> None:
+def own_origin(headers: Any, port: int) -> bool:
+    """Whether the request names this port on the loopback host, and any page that sent it was
+    served from there too."""
+    hosts = {f"127.0.0.1:{port}", f"localhost:{port}"}
+    origin = headers.get("Origin")
+    return headers.get("Host") in hosts and (origin is None or origin in {f"http://{h}" for h in hosts})
+
+
+def serve_control(stack: Stack, port: int, console: Console | None = None) -> None:
     """A small HTTP interface for tests and operators: stop, start and invoke a function; set
     faults (`POST /faults` with settings of `faults.py` and `chaos.py`; `POST /faults/put-events
     {"failureRate": 0.3, "source": "orders"}`) and read them with their counts (`GET /faults`)."""
     class Handler(httpd.Handler):
+        def _refused(self) -> bool:
+            if own_origin(self.headers, port):
+                return False
+            self.answer_json(403, {"message": "the control port answers only 127.0.0.1 and its own pages"})
+            return True
+
+        def _console(self, body: bytes = b"") -> None:
+            if console is None:
+                return self.answer_json(404, {"message": "this stack serves no console"})
+            status, answer, kind = console.route(self.command, self.path, body)
+            self.answer(status, answer, {"Content-Type": kind, "Cache-Control": "no-store",
+                                         "X-Content-Type-Options": "nosniff",
+                                         "Content-Security-Policy": CONTENT_SECURITY_POLICY})
+
         def _faults(self, settings: dict[str, Any] | None) -> None:
             """Delivery faults are devstack's; the rest are the emulator's, passed on to it."""
             body = None
@@ -49,6 +77,12 @@ def serve_control(stack: Stack, port: int) -> None:
             self.answer_json(200, {**emulator, "delivery": stack.delivery_faults.describe()})
 
         def do_GET(self) -> None:
+            if self._refused():
+                return
+            if self.path == "/console":
+                return self.answer(301, headers={"Location": "/console/"})
+            if self.path.startswith("/console/"):
+                return self._console()
             if self.path.strip("/") == "faults":
                 return self._faults(None)
             if self.path.strip("/") == "stats":
@@ -58,11 +92,15 @@ def serve_control(stack: Stack, port: int) -> None:
                 return self.answer_json(200, stack.issuer.discovery())
             if stack.issuer and self.path == "/.well-known/jwks.json":
                 return self.answer_json(200, stack.issuer.jwks())
-            self.answer_json(404, {"message": "GET /faults, /stats, /.well-known/jwks.json"})
+            self.answer_json(404, {"message": "GET /console/, /faults, /stats, /.well-known/jwks.json"})
 
         def do_POST(self) -> None:
-            parts = self.path.strip("/").split("/")
             body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            if self._refused():
+                return
+            if self.path.startswith("/console/"):
+                return self._console(body)
+            parts = self.path.strip("/").split("/")
             if parts[0] == "faults" and len(parts) <= 2:
                 try:
                     settings = json.loads(body or b"{}")
@@ -86,3 +124,8 @@ def serve_control(stack: Stack, port: int) -> None:
             return self.answer_json(200, {"function": function.name, "running": function.running})
 
     httpd.serve(Handler, "127.0.0.1", port)
+
+
+# The console's own files and the API it calls; no inline script, nothing from elsewhere.
+CONTENT_SECURITY_POLICY = ("default-src 'self'; connect-src 'self' http://127.0.0.1:* http://localhost:*; "
+                           "img-src 'self' data:; style-src 'self'; frame-ancestors 'none'")

@@ -6,7 +6,8 @@ so that the data plane and devstack's HTTP API, Runtime API and pollers use both
 `faults.py`); `POST /_devstack/faults/put-events` takes the `putEvents` setting alone;
 `POST /_devstack/iam` takes the functions' roles, `GET` answers what each used and was denied
 (see `iam.py`); `GET /_devstack/meter` answers the requests it served, as AWS would bill them
-(see `meter.py`).
+(see `meter.py`); `GET /_devstack/queues` answers each queue's depths and the age of its oldest
+message (see `queue_depths`).
 
 devstack runs two of them: one for DynamoDB and its streams, one for everything else (SQS and
 EventBridge must share a process: moto delivers a rule's events to the queue in memory). One
@@ -24,6 +25,7 @@ import logging
 import os
 import threading
 import time
+from typing import Any, cast
 
 from moto.moto_server.werkzeug_app import (
     DomainDispatcherApplication,
@@ -35,6 +37,29 @@ from werkzeug.serving import make_server
 from . import faults, iam, iam_middleware, meter, moto_patches
 
 FAULTS_PATH = "/_devstack/faults"
+QUEUES_PATH = "/_devstack/queues"
+
+
+def queue_depths(now_ms: int | None = None) -> dict[str, dict[str, Any]]:
+    """Each queue's messages visible, in flight and delayed (the ApproximateNumberOfMessages*
+    attributes), and the age of its oldest message in seconds, which AWS publishes only as the
+    CloudWatch metric ApproximateAgeOfOldestMessage (docs/conformance.md); for the console."""
+    from moto.core.utils import unix_time_millis
+    from moto.sqs.models import sqs_backends
+
+    now_ms = int(unix_time_millis()) if now_ms is None else now_ms
+    depths = {}
+    for _account, _region, backend in sqs_backends.iter_backends():
+        for name, queue in list(cast(Any, backend).queues.items()):
+            messages = list(queue._messages)
+            sent = [m.sent_timestamp for m in messages if m.sent_timestamp is not None]
+            depths[name] = {
+                "visible": sum(1 for m in messages if m.visible and not m.delayed),
+                "inFlight": sum(1 for m in messages if not m.visible),
+                "delayed": sum(1 for m in messages if m.delayed),
+                "oldestAgeSeconds": round((now_ms - min(sent)) / 1000, 1) if sent else None,
+            }
+    return depths
 
 
 # The JSON protocols' X-Amz-Target prefixes of the calls the DynamoDB process serves.
@@ -88,6 +113,10 @@ def application(forward_dynamodb: int | None = None):
         path = environ.get("PATH_INFO", "")
         if dynamodb is not None and environ.get("HTTP_X_AMZ_TARGET", "").startswith(DYNAMODB_TARGETS):
             return dynamodb(environ, start_response)
+        if path == QUEUES_PATH:
+            body = json.dumps(queue_depths()).encode()
+            start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
+            return [body]
         if not path.startswith(FAULTS_PATH):
             return moto(environ, start_response)
         status = "200 OK"

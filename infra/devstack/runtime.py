@@ -12,6 +12,7 @@ import subprocess
 import threading
 import time
 import uuid
+from collections import deque
 from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,6 +35,28 @@ class InvocationError(Exception):
         super().__init__(f"{kind}: {message}")
         self.kind = kind
         self.payload = payload
+
+
+class LastMinute:
+    """How many times something happened in the last 60 s, as Lambda's per-minute metrics
+    (Invocations, Errors, Throttles) count it; for the console."""
+
+    WINDOW = 60.0
+
+    def __init__(self) -> None:
+        self._times: deque[float] = deque()
+        self._lock = threading.Lock()
+
+    def add(self, now: float | None = None) -> None:
+        with self._lock:
+            self._times.append(time.time() if now is None else now)
+
+    def count(self, now: float | None = None) -> int:
+        since = (time.time() if now is None else now) - self.WINDOW
+        with self._lock:
+            while self._times and self._times[0] < since:
+                self._times.popleft()
+            return len(self._times)
 
 
 @dataclass
@@ -83,6 +106,9 @@ class Function:
         # What Lambda bills: invocations, and their time from the event handed out to the answer.
         self.invocations = 0
         self.busy_seconds = 0.0
+        # Lambda's metrics over the last minute: every invocation answered or failed (a crash and
+        # a timeout count as errors, as Lambda counts them), and the ones refused (throttles).
+        self.last_minute = {"invocations": LastMinute(), "errors": LastMinute(), "throttles": LastMinute()}
         self.slots = [_Slot(i) for i in range(instances)]
         for slot in self.slots:
             slot.server = httpd.serve(self._handler(slot), "127.0.0.1", 0)
@@ -222,6 +248,12 @@ class Function:
                 self.admitted -= 1
         if invocation.result.done():
             return
+        if error is not None and error.kind == "TooManyRequestsException":
+            self.last_minute["throttles"].add()
+        else:
+            self.last_minute["invocations"].add()
+            if error is not None:
+                self.last_minute["errors"].add()
         if error is not None:
             invocation.result.set_exception(error)
         else:

@@ -1,0 +1,79 @@
+"""The console's pieces that need no stack: the order metrics read from the functions' logs, the
+control port's origin check. The page itself is tested in a browser (tests/test_console.py)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from .console import OrderMetrics, percentile
+from .control import own_origin
+from .runtime import LastMinute
+
+
+def emf(at_ms: int, **metrics: float) -> str:
+    return json.dumps({"_aws": {"Timestamp": at_ms, "CloudWatchMetrics": []}, **metrics})
+
+
+def test_order_metrics_are_bucketed_per_five_seconds_as_rates_and_percentiles(tmp_path: Path):
+    log = tmp_path / "order-replies.log"
+    now = 1_000_000
+    log.write_text("\n".join([
+        emf(now * 1000 - 1000, OrdersAccepted=1),
+        emf(now * 1000 - 1000, OrdersAccepted=1),
+        emf(now * 1000 - 500, OrdersValidated=1, TimeToDecision=100),
+        emf(now * 1000 - 400, OrdersRejected=1, TimeToDecision=300),
+        emf(now * 1000 - 400_000, OrdersAccepted=1),  # older than the window
+        '{"level":"INFO","message":"not a metric"}',
+        "a line that is not JSON",
+    ]) + "\n")
+    metrics = OrderMetrics([log]).series(now)
+    assert len(metrics["at"]) == 60 and metrics["at"][-1] == now - now % 5
+    # now - 1 s is in the bucket before now's (now is a multiple of 5).
+    assert metrics["acceptedPerSecond"][-2] == 2 / 5
+    assert metrics["decidedPerSecond"][-2] == 2 / 5
+    assert metrics["timeToOutcomeP50"][-2] == 100 and metrics["timeToOutcomeP99"][-2] == 300
+    assert sum(metrics["acceptedPerSecond"]) == 2 / 5
+    assert metrics["timeToOutcomeP50"][0] is None
+
+
+def test_order_metrics_read_on_from_where_they_stopped_and_wait_for_a_whole_line(tmp_path: Path):
+    log = tmp_path / "order-api.log"
+    now = 2_000_000
+    log.write_text(emf(now * 1000 - 1000, OrdersAccepted=1) + "\n")
+    metrics = OrderMetrics([log, tmp_path / "not-yet-written.log"])
+    assert sum(metrics.series(now)["acceptedPerSecond"]) == 1 / 5
+    line = emf(now * 1000 - 1000, OrdersAccepted=1)
+    with open(log, "a") as f:
+        f.write(line[:20])  # half written
+    assert sum(metrics.series(now)["acceptedPerSecond"]) == 1 / 5
+    with open(log, "a") as f:
+        f.write(line[20:] + "\n")
+    assert sum(metrics.series(now)["acceptedPerSecond"]) == 2 / 5
+
+
+def test_percentile_is_the_nearest_rank():
+    assert percentile([], 50) is None
+    assert percentile([5.0], 99) == 5.0
+    values = [float(v) for v in range(1, 101)]
+    assert percentile(values, 50) == 50.0 and percentile(values, 99) == 99.0
+
+
+def test_the_control_port_takes_only_its_own_host_and_origin():
+    assert own_origin({"Host": "127.0.0.1:3999"}, 3999)
+    assert own_origin({"Host": "localhost:3999", "Origin": "http://localhost:3999"}, 3999)
+    assert own_origin({"Host": "127.0.0.1:3999", "Origin": "http://127.0.0.1:3999"}, 3999)
+    assert not own_origin({"Host": "127.0.0.1:3999", "Origin": "https://example.com"}, 3999)
+    assert not own_origin({"Host": "127.0.0.1:3999", "Origin": "null"}, 3999)
+    assert not own_origin({"Host": "rebound.example:3999"}, 3999)
+    assert not own_origin({"Host": "127.0.0.1:3000"}, 3999)
+    assert not own_origin({}, 3999)
+
+
+def test_last_minute_counts_only_the_last_sixty_seconds():
+    counter = LastMinute()
+    for at in (100.0, 150.0, 159.0):
+        counter.add(at)
+    assert counter.count(160.0) == 3
+    assert counter.count(209.5) == 2
+    assert counter.count(300.0) == 0
