@@ -61,7 +61,7 @@ browser:
 ## The whole system on the local stack: API on 127.0.0.1:3000, AWS endpoint on 127.0.0.1:4566,
 ## the console on http://127.0.0.1:3999/console/ (the API allows its origin).
 run: $(VENV)/.installed $(CONSOLE_DIR)/node_modules/.installed build
-	$(PYTHON) -m infra.devstack --parameter-overrides "AllowLoopbackCallbacks=true CorsAllowedOrigins=http://localhost:5173,http://127.0.0.1:3999 $(PARAMS)" up --demo-data infra/demo-data.json \
+	$(PYTHON) -m infra.devstack --parameter-overrides "AllowLoopbackCallbacks=true CorsAllowedOrigins=http://localhost:5173,http://127.0.0.1:3999,http://localhost:3999 $(PARAMS)" up --demo-data infra/demo-data.json \
 		--faults '$(FAULTS)'
 
 ## Every test: formatting, lints (ruff for the Python, mypy on devstack, clippy for the Rust), unit and property tests, the template checks, a `sam build`

@@ -70,10 +70,12 @@ def test_stopping_a_validator_on_the_page_holds_orders_placed_there_until_it_sta
 
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     card = f'[data-function="{VALIDATOR}"]'
+    queue = '[data-queue="ConsumerValidationQueue"]'
     try:
         browser.get(stack.state["console"])
-        until("the consumer validator running",
-              lambda: browser.find_element(By.CSS_SELECTOR, card).get_attribute("data-running") == "true")
+        until("the consumer validator running and its queue empty",
+              lambda: browser.find_element(By.CSS_SELECTOR, card).get_attribute("data-running") == "true"
+              and browser.find_element(By.CSS_SELECTOR, queue).get_attribute("data-depth") == "0")
 
         until("the validator stopped", lambda: _click(browser, f"{card} button[data-action='stop']")
               and browser.find_element(By.CSS_SELECTOR, card).get_attribute("data-running") == "false")
@@ -83,41 +85,64 @@ def test_stopping_a_validator_on_the_page_holds_orders_placed_there_until_it_sta
         Select(browser.find_element(By.ID, "item")).select_by_value("item-1")
         for _ in range(ORDERS):
             browser.find_element(By.ID, "place-one").click()
-        rows = until(f"{ORDERS} orders", lambda: _rows(browser) if len(_rows(browser)) == ORDERS else None)
+        until(f"{ORDERS} orders", lambda: len(_rows(browser)) == ORDERS)
         assert not browser.find_element(By.ID, "orders-error").is_displayed(), \
             browser.find_element(By.ID, "orders-error").text
 
-        # They wait: the consumer validator's queue holds them, and none is decided.
+        # They wait where they should, and the page shows it as it happens: the restaurant has
+        # answered, the consumer validator's queue holds them.
+        until("every order's details validated", lambda: [s for _, s in _rows(browser)]
+              == ["ORDER_DETAILS_VALIDATED"] * ORDERS)
         until(f"{ORDERS} messages waiting in ConsumerValidationQueue", lambda: int(
-            browser.find_element(By.CSS_SELECTOR, '[data-queue="ConsumerValidationQueue"]')
-            .get_attribute("data-depth")) >= ORDERS)
-        time.sleep(3)  # long enough for a validated order to show, were any validated
-        statuses = [status for _, status in _rows(browser)]
-        assert all(s in ("PENDING", "ORDER_DETAILS_VALIDATED") for s in statuses), statuses
+            browser.find_element(By.CSS_SELECTOR, queue).get_attribute("data-depth")) == ORDERS)
+        # Followed by long polls held until the order moves, not by polling: over 8 s the order
+        # reader answers at most one GET per order (a poll a second would be about 24).
+        reads = _reader_invocations(stack)
+        time.sleep(8)
+        assert _reader_invocations(stack) - reads <= ORDERS
+        assert [s for _, s in _rows(browser)] == ["ORDER_DETAILS_VALIDATED"] * ORDERS
         browser.save_screenshot(str(ARTIFACTS / "console-waiting.png"))
 
+        started = time.time()
         until("the validator started", lambda: _click(browser, f"{card} button[data-action='start']")
               and browser.find_element(By.CSS_SELECTOR, card).get_attribute("data-running") == "true")
         until(f"{ORDERS} orders validated",
               lambda: [s for _, s in _rows(browser)] == ["VALIDATED"] * ORDERS, seconds=60)
-        # Each row shows its way with the time of each step: the restaurant's answer came while
-        # the consumer validator was stopped, the consumer's once it started.
         ways = [row.find_elements(By.TAG_NAME, "td")[3].text for row in
                 browser.find_elements(By.CSS_SELECTOR, "#orders tbody tr")]
         assert all(way.startswith("PENDING +0 ms → ORDER_DETAILS_VALIDATED +") and "→ VALIDATED +" in way
                    for way in ways), ways
-        assert {order_id for order_id, _ in rows} <= {order_id for order_id, _ in _rows(browser)}
-        until("the queue drained", lambda: browser.find_element(
-            By.CSS_SELECTOR, '[data-queue="ConsumerValidationQueue"]').get_attribute("data-depth") == "0")
-        # The charts are drawn from the functions' metrics: the orders just decided are on them.
+        until("the queue drained", lambda: browser.find_element(By.CSS_SELECTOR, queue).get_attribute("data-depth") == "0"
+              and browser.find_element(By.CSS_SELECTOR, queue).get_attribute("data-in-flight") == "0")
+        # The charts' figures: the functions' metrics hold these decisions, taken after the start.
+        metrics = until("the decisions in the metrics", lambda: _decided_since(stack, started))
+        assert metrics["decidedPerSecond"] and metrics["timeToOutcomeP50"]
         until("both charts", lambda: len(browser.find_elements(By.CSS_SELECTOR, ".chart canvas")) == 2)
+        time.sleep(2.5)  # one more refresh of the page, so that the screenshot has the charts' new points
         browser.save_screenshot(str(ARTIFACTS / "console-validated.png"))
         # Each order as the API has it: the page showed what the API says.
         for order_id, _ in _rows(browser):
-            answer = stack.request("GET", f"/orders/{order_id}")
-            assert answer.json()["status"] == "VALIDATED"
+            assert stack.request("GET", f"/orders/{order_id}").json()["status"] == "VALIDATED"
+    except BaseException:
+        browser.save_screenshot(str(ARTIFACTS / "console-failed.png"))
+        raise
     finally:
         stack.function(VALIDATOR, "start")
+
+
+def _reader_invocations(stack) -> int:
+    stats = requests.get(f"{stack.state['control']}/stats", timeout=10).json()
+    return stats["functions"]["OrderReaderFunction"]["invocations"]
+
+
+def _decided_since(stack, started: float) -> dict[str, list[float]] | None:
+    """The buckets from `started` on where orders were decided, or None if none was."""
+    metrics = requests.get(f"{stack.state['control']}/console/state", timeout=10).json()["metrics"]
+    since = [i for i, at in enumerate(metrics["at"]) if at >= int(started) - int(started) % 5]
+    decided = {"decidedPerSecond": [metrics["decidedPerSecond"][i] for i in since if metrics["decidedPerSecond"][i]],
+               "timeToOutcomeP50": [metrics["timeToOutcomeP50"][i] for i in since
+                                    if metrics["timeToOutcomeP50"][i] is not None]}
+    return decided if decided["decidedPerSecond"] else None
 
 
 def _click(browser, selector: str) -> bool:

@@ -95,6 +95,7 @@ def main() -> int:
 
     stack = None
     try:
+        demo = json.loads(args.demo_data.read_text()) if args.demo_data else {}
         stack = Stack(Template(args.template, args.parameters), args.bin_dir, args.log_dir,
                       args.moto_port, args.instances, args.faults, not args.no_speedups, issuer,
                       enforce_iam=not args.no_iam,
@@ -114,7 +115,6 @@ def main() -> int:
 
     stack.http_api(args.api_port)
     audience = args.parameters["JwtAudience"].split(",")[0]
-    demo = json.loads(args.demo_data.read_text()) if args.demo_data else {}
     serve_control(stack, args.control_port,
                   Console(stack, args.state, audience, demo, f"http://127.0.0.1:{args.api_port}"))
     key_file = args.state.with_name(args.state.stem + "-issuer.json")

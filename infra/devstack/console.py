@@ -18,6 +18,7 @@ figures are the functions' own EMF metrics, read from their logs as CloudWatch L
 from __future__ import annotations
 
 import json
+import math
 import mimetypes
 import re
 import subprocess
@@ -93,18 +94,20 @@ class OrderMetrics:
         try:
             document = json.loads(line)
             at = int(document["_aws"]["Timestamp"]) // 1000
-        except (ValueError, KeyError, TypeError):
+        except (ValueError, KeyError, TypeError, OverflowError):
+            return
+        if not isinstance(document, dict):
             return
         bucket = at - at % self.bucket
         for metric, name in ORDER_METRICS.items():
-            if isinstance(document.get(metric), (int, float)):
+            if _finite(document.get(metric)):
                 self.counts[bucket][name] += document[metric]
-        if isinstance(document.get("TimeToDecision"), (int, float)):
+        if _finite(document.get("TimeToDecision")):
             self.times[bucket].append(float(document["TimeToDecision"]))
 
     def series(self, now: float | None = None) -> dict[str, list[Any]]:
-        """Oldest bucket first; rates per second; percentiles in ms, null where nothing was
-        decided."""
+        """Oldest bucket first; rates per second (the last bucket's over the seconds it has had
+        so far); percentiles in ms, null where nothing was decided."""
         now = int(time.time() if now is None else now)
         last = now - now % self.bucket
         buckets = list(range(last - self.window + self.bucket, last + 1, self.bucket))
@@ -118,13 +121,18 @@ class OrderMetrics:
             counts = {b: dict(self.counts.get(b, {})) for b in buckets}
             times = {b: sorted(self.times.get(b, [])) for b in buckets}
         decided = ("validated", "rejected", "timedOut")
+        seconds = {b: min(self.bucket, now - b + 1) for b in buckets}
         return {
             "at": buckets,
-            "acceptedPerSecond": [counts[b].get("accepted", 0) / self.bucket for b in buckets],
-            "decidedPerSecond": [sum(counts[b].get(n, 0) for n in decided) / self.bucket for b in buckets],
+            "acceptedPerSecond": [counts[b].get("accepted", 0) / seconds[b] for b in buckets],
+            "decidedPerSecond": [sum(counts[b].get(n, 0) for n in decided) / seconds[b] for b in buckets],
             "timeToOutcomeP50": [percentile(times[b], 50) for b in buckets],
             "timeToOutcomeP99": [percentile(times[b], 99) for b in buckets],
         }
+
+
+def _finite(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def percentile(ordered: list[float], p: float) -> float | None:
@@ -191,7 +199,7 @@ class Console:
                 "consumers": [{"consumerId": cid, "name": c.get("name"), "status": c.get("status")}
                               for cid, c in self.demo.get("consumers", {}).items()],
                 "restaurants": [{"restaurantId": rid, "name": r.get("name"),
-                                 "menu": [{"menuItemId": i["menuItemId"], "name": i.get("name")}
+                                 "menu": [{"menuItemId": i.get("menuItemId"), "name": i.get("name")}
                                           for i in r.get("menu", [])]}
                                 for rid, r in self.demo.get("restaurants", {}).items()]}
 
@@ -248,6 +256,8 @@ class Console:
             raise Refused(404, f"no {method} /console/{rest}")
         except Refused as e:
             return _json(e.status, {"message": str(e)})
+        except Exception as e:  # noqa: BLE001 - the page is told, and the server goes on
+            return _json(500, {"message": f"{type(e).__name__}: {e}"})
 
 
 def _json(status: int, value: Any) -> tuple[int, bytes, str]:

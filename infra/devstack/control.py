@@ -24,10 +24,14 @@ if TYPE_CHECKING:
 
 def own_origin(headers: Any, port: int) -> bool:
     """Whether the request names this port on the loopback host, and any page that sent it was
-    served from there too."""
+    served from there too: by `Origin`, and by `Sec-Fetch-Site`, which a browser sends even where
+    it leaves `Origin` out (an image or a link of another site)."""
     hosts = {f"127.0.0.1:{port}", f"localhost:{port}"}
     origin = headers.get("Origin")
-    return headers.get("Host") in hosts and (origin is None or origin in {f"http://{h}" for h in hosts})
+    site = headers.get("Sec-Fetch-Site")
+    return (headers.get("Host") in hosts
+            and (origin is None or origin in {f"http://{h}" for h in hosts})
+            and (site is None or site in ("same-origin", "none")))
 
 
 def serve_control(stack: Stack, port: int, console: Console | None = None) -> None:

@@ -34,6 +34,14 @@ from . import aws_request
 DEVSTACK_ACCESS_KEY = "testing"
 
 # The wire error of each service, per kind: (HTTP status, __type).
+def share(name: str, value: Any) -> float:
+    """A fault's share of calls: a number from 0 to 1."""
+    rate = float(value)
+    if not 0 <= rate <= 1:
+        raise ValueError(f"{name}: a share between 0 and 1, not {rate}")
+    return rate
+
+
 ERRORS = {
     "dynamodb": {"throttle": (400, "com.amazonaws.dynamodb.v20120810#ProvisionedThroughputExceededException"),
                  "internal": (500, "com.amazonaws.dynamodb.v20120810#InternalServerError")},
@@ -59,9 +67,12 @@ class Faults:
         self.counts: Counter[str] = Counter()
 
     def configure(self, settings: dict[str, Any]) -> None:
+        """Takes the settings given, each checked first: nothing changes if one is wrong."""
         with self.lock:
             if "transactionHoldMs" in settings:
-                self.transaction_hold_ms = max(0.0, float(settings["transactionHoldMs"]))
+                hold = float(settings["transactionHoldMs"])
+                if not 0 <= hold <= 10_000:
+                    raise ValueError(f"transactionHoldMs: milliseconds from 0 to 10000, not {hold}")
             if "errors" in settings:
                 errors = settings["errors"] or {}
                 for where, kinds in errors.items():
@@ -69,13 +80,21 @@ class Faults:
                     unknown = set(kinds) - set(ERRORS.get(service, {}))
                     if service not in ERRORS or unknown:
                         raise ValueError(f"errors.{where}: services {sorted(ERRORS)}, kinds throttle and internal")
-                self.errors = {where: {k: float(r) for k, r in kinds.items()} for where, kinds in errors.items()}
+                errors = {where: {k: share(f"errors.{where}.{k}", r) for k, r in kinds.items()}
+                          for where, kinds in errors.items()}
             if "putEvents" in settings:
                 put_events = settings["putEvents"] or {}
-                self.put_events_rate = float(put_events.get("failureRate", 0))
-                self.put_events_source = put_events.get("source")
+                put_events_rate = share("putEvents.failureRate", put_events.get("failureRate", 0))
             if "eventDuplicates" in settings:
-                self.event_duplicates = float(settings["eventDuplicates"])
+                event_duplicates = share("eventDuplicates", settings["eventDuplicates"])
+            if "transactionHoldMs" in settings:
+                self.transaction_hold_ms = hold
+            if "errors" in settings:
+                self.errors = errors
+            if "putEvents" in settings:
+                self.put_events_rate, self.put_events_source = put_events_rate, put_events.get("source")
+            if "eventDuplicates" in settings:
+                self.event_duplicates = event_duplicates
 
     def chance(self, rate: float, count_as: str) -> bool:
         with self.lock:

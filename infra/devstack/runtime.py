@@ -48,15 +48,19 @@ class LastMinute:
         self._lock = threading.Lock()
 
     def add(self, now: float | None = None) -> None:
+        now = time.time() if now is None else now
         with self._lock:
-            self._times.append(time.time() if now is None else now)
+            self._times.append(now)
+            self._forget(now)
 
     def count(self, now: float | None = None) -> int:
-        since = (time.time() if now is None else now) - self.WINDOW
         with self._lock:
-            while self._times and self._times[0] < since:
-                self._times.popleft()
+            self._forget(time.time() if now is None else now)
             return len(self._times)
+
+    def _forget(self, now: float) -> None:
+        while self._times and self._times[0] < now - self.WINDOW:
+            self._times.popleft()
 
 
 @dataclass
@@ -209,8 +213,10 @@ class Function:
         invocation = self._submit(payload)
         try:
             invocation.result.result(timeout=wait)
+            # Answered, but the answer dies with the instance: Lambda counts an error.
+            self.last_minute["errors"].add()
         except InvocationError:
-            pass
+            pass  # counted when it was settled
         if invocation.slot >= 0:
             self._end(self.slots[invocation.slot], "Runtime.ExitError", "crashed")
 
@@ -228,6 +234,7 @@ class Function:
             # ReservedFunctionConcurrentInvocationLimitExceeded); below it, it scales, which
             # here is a wait for a free instance.
             if self.reserved is not None and self.admitted >= self.reserved:
+                self.last_minute["throttles"].add()
                 invocation.result.set_exception(InvocationError(
                     "TooManyRequestsException", "Rate Exceeded. "
                     "(Reason: ReservedFunctionConcurrentInvocationLimitExceeded)"))

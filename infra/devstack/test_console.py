@@ -68,6 +68,11 @@ def test_the_control_port_takes_only_its_own_host_and_origin():
     assert not own_origin({"Host": "rebound.example:3999"}, 3999)
     assert not own_origin({"Host": "127.0.0.1:3000"}, 3999)
     assert not own_origin({}, 3999)
+    # An image or a link of another site carries no Origin, but the browser says whose it is.
+    assert not own_origin({"Host": "127.0.0.1:3999", "Sec-Fetch-Site": "cross-site"}, 3999)
+    assert not own_origin({"Host": "127.0.0.1:3999", "Sec-Fetch-Site": "same-site"}, 3999)
+    assert own_origin({"Host": "127.0.0.1:3999", "Sec-Fetch-Site": "same-origin"}, 3999)
+    assert own_origin({"Host": "127.0.0.1:3999", "Sec-Fetch-Site": "none"}, 3999)  # typed in
 
 
 def test_last_minute_counts_only_the_last_sixty_seconds():
@@ -77,3 +82,32 @@ def test_last_minute_counts_only_the_last_sixty_seconds():
     assert counter.count(160.0) == 3
     assert counter.count(209.5) == 2
     assert counter.count(300.0) == 0
+
+
+def test_last_minute_forgets_as_it_counts_even_when_nobody_reads_it():
+    counter = LastMinute()
+    for second in range(10_000):
+        counter.add(float(second))
+    assert len(counter._times) == 61
+
+
+def test_order_metrics_skip_what_is_not_a_finite_number(tmp_path: Path):
+    log = tmp_path / "order-replies.log"
+    now = 3_000_000
+    log.write_text("\n".join([
+        '{"_aws": {"Timestamp": 1e400}, "OrdersAccepted": 1}',
+        '{"_aws": {"Timestamp": %d}, "OrdersAccepted": NaN, "TimeToDecision": Infinity}' % (now * 1000),
+        '{"_aws": {"Timestamp": %d}, "OrdersValidated": true}' % (now * 1000),
+        '["_aws"]',
+    ]) + "\n")
+    metrics = OrderMetrics([log]).series(now)
+    json.dumps(metrics, allow_nan=False)  # valid JSON for the page
+    assert sum(metrics["acceptedPerSecond"]) == 0 and sum(metrics["decidedPerSecond"]) == 0
+
+
+def test_the_last_bucket_is_a_rate_over_the_seconds_it_has_had():
+    log_dir = Path("/nonexistent")
+    now = 4_000_002  # two seconds into a bucket: 3 seconds counted
+    metrics = OrderMetrics([log_dir / "none.log"])
+    metrics.counts[now - now % 5]["accepted"] = 6
+    assert metrics.series(now)["acceptedPerSecond"][-1] == 2

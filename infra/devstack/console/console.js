@@ -72,7 +72,7 @@ function queueCard(queue, queues) {
   const waiting = queue.visible ?? 0;
   const card = element("div", {
     class: `card queue${queue.isDeadLetterQueue ? " dead-letters" : ""}${!queue.isDeadLetterQueue && waiting > 0 ? " backlog" : ""}`,
-    "data-queue": queue.logicalId, "data-depth": String(waiting),
+    "data-queue": queue.logicalId, "data-depth": String(waiting), "data-in-flight": String(queue.inFlight ?? 0),
   },
   element("div", { class: "name" }, queue.logicalId),
   element("div", { class: "figures" },
@@ -223,7 +223,7 @@ function drawOrder(orderId, entry) {
 }
 
 // Long polls (Prefer: wait=20 with If-None-Match), at most MAX_FOLLOWED at once; the rest wait
-// their turn, shown as the API last answered them.
+// their turn, read with a plain GET two at a time at each refresh (catchUp) meanwhile.
 function followNext() {
   while (following < MAX_FOLLOWED && toFollow.length) {
     const orderId = toFollow.shift();
@@ -266,6 +266,23 @@ async function follow(orderId) {
   }
 }
 
+async function catchUp() {
+  for (let i = 0; i < Math.min(2, toFollow.length); i += 1) {
+    const orderId = toFollow.shift();
+    toFollow.push(orderId);
+    const entry = orders.get(orderId);
+    const answer = await fetch(`${catalog.api}/orders/${encodeURIComponent(orderId)}`,
+      { headers: { Authorization: `Bearer ${await tokenOf(entry.consumerId)}` } }).catch(() => null);
+    if (!answer?.ok) continue;
+    const order = await answer.json();
+    Object.assign(entry, { etag: answer.headers.get("ETag"), status: order.status, history: order.history ?? [],
+      rejectionReasons: order.rejectionReasons });
+    drawOrder(orderId, entry);
+    const waiting = toFollow.indexOf(orderId); // a follower may have taken it meanwhile
+    if (DECIDED.has(entry.status) && waiting >= 0) toFollow.splice(waiting, 1);
+  }
+}
+
 async function placeLoad() {
   const count = Math.min(500, Math.max(1, Number($("load-count").value)));
   const rate = Math.min(20, Math.max(0.1, Number($("load-rate").value)));
@@ -285,26 +302,36 @@ async function placeLoad() {
 // -- faults --------------------------------------------------------------------------------
 
 const SHARES = ["crashes", "timeouts", "sqsDuplicates", "sqsReorder", "eventDuplicates"];
+let faults = {}; // as devstack last answered: what the form changes is merged into it
 
 async function loadFaults() {
-  const faults = await call("/faults");
+  faults = await call("/faults");
   const form = $("faults");
   const delivery = faults.delivery ?? {};
   for (const name of SHARES) form.elements[name].value = delivery[name] ?? faults[name] ?? 0;
   form.elements.putEvents.value = faults.putEvents?.failureRate ?? 0;
   form.elements.dynamodbThrottle.value = faults.errors?.dynamodb?.throttle ?? 0;
+  form.elements.transactionHoldMs.value = faults.transactionHoldMs ?? 5;
   const counts = Object.entries({ ...(faults.counts ?? {}), ...(delivery.counts ?? {}) })
     .map(([name, count]) => `${name}: ${count}`).join(" · ");
   $("faults-counts").textContent = counts ? `injected so far: ${counts}` : "none injected so far";
 }
 
+// Sent as typed: devstack refuses a share outside 0 to 1 and says why. Settings the form does
+// not show (other services' errors, the PutEvents source) are sent back as they were; "All off"
+// turns every share off, those included.
 async function applyFaults(off) {
   const form = $("faults");
-  const share = (name) => (off ? 0 : Math.min(1, Math.max(0, Number(form.elements[name].value) || 0)));
-  const settings = Object.fromEntries(SHARES.map((name) => [name, share(name)]));
-  settings.putEvents = { failureRate: share("putEvents") };
-  const throttle = share("dynamodbThrottle");
-  settings.errors = throttle ? { dynamodb: { throttle } } : {};
+  const value = (name) => (off ? 0 : Number(form.elements[name].value));
+  const settings = Object.fromEntries(SHARES.map((name) => [name, value(name)]));
+  settings.putEvents = { failureRate: value("putEvents"), source: off ? null : faults.putEvents?.source ?? null };
+  const errors = off ? {} : structuredClone(faults.errors ?? {});
+  const throttle = value("dynamodbThrottle");
+  if (throttle) errors.dynamodb = { ...(errors.dynamodb ?? {}), throttle };
+  else if (errors.dynamodb) delete errors.dynamodb.throttle;
+  if (errors.dynamodb && !Object.keys(errors.dynamodb).length) delete errors.dynamodb;
+  settings.errors = errors;
+  if (!off) settings.transactionHoldMs = value("transactionHoldMs");
   try {
     await post("/faults", settings);
   } catch (e) {
@@ -332,7 +359,7 @@ async function listDeadLetters() {
     for (const letter of queue.messages) {
       box.append(element("div", { class: "quiet" },
         `${letter.eventType ?? "message"}${letter.orderId ? ` of ${letter.orderId}` : ""}: ${letter.reason}` +
-        `${letter.deadLetteredAt ? ` (at ${letter.deadLetteredAt}` : " ("}received ${letter.receiveCount ?? "?"} times)`));
+        ` (${letter.deadLetteredAt ? `dead-lettered ${letter.deadLetteredAt}, ` : ""}received ${letter.receiveCount ?? "?"} times)`));
     }
     if (queue.depth > 0) {
       box.append(element("button", { type: "button", onclick: () => redrive(queue.queue) }, "Redrive"));
@@ -345,7 +372,9 @@ async function redrive(queue) {
   try {
     const answer = await post(`/console/dead-letters/${encodeURIComponent(queue)}/redrive`);
     showError("");
-    $("dead-letters").prepend(element("p", {}, `${queue}: ${answer.moved} moved back, ${answer.left?.length ?? 0} left`));
+    // orderctl answers how many went back to each queue, and what it left, with why.
+    const moved = Object.values(answer.moved ?? {}).reduce((sum, count) => sum + count, 0);
+    $("dead-letters").prepend(element("p", {}, `${queue}: ${moved} moved back, ${answer.left?.length ?? 0} left`));
   } catch (e) {
     $("dead-letters").prepend(element("p", { class: "error" }, `${queue}: ${e.message}`));
   }
@@ -389,7 +418,7 @@ async function start() {
   $("faults-off").addEventListener("click", () => applyFaults(true));
   $("dead-letters-list").addEventListener("click", listDeadLetters);
   await Promise.all([refresh(), loadFaults().catch((e) => { $("faults-counts").textContent = e.message; })]);
-  setInterval(refresh, REFRESH_MS);
+  setInterval(() => { refresh(); catchUp(); }, REFRESH_MS);
 }
 
 start().catch((e) => { $("connection").textContent = `the console could not start: ${e.message}`; });
