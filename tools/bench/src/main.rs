@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use crate::client::Http;
 use crate::load::{REJECTED, VALIDATED, Window};
-use crate::results::{Flow, Rate, Results, flow, intake, percentiles, saturation};
+use crate::results::{Flow, Rate, Results, Windowed, flow, intake, percentiles, saturation};
 use crate::stack::Stack;
 
 pub type Error = Box<dyn std::error::Error + Send + Sync>;
@@ -34,6 +34,8 @@ const OVERLOAD_RATE: f64 = 60.0;
 /// SQS long polling answers as a message arrives. An order waits for one stream poll: a quarter
 /// second at most, an eighth at the median.
 const OUTCOME_FLOOR_P50_MS: f64 = 125.0;
+/// The batching window measured beside none (`QueueBatchingWindowSeconds`), at 10 orders/s.
+const WINDOW_SECONDS: f64 = 1.0;
 
 /// What an order costs, in time, AWS requests, memory and money, each beside its limit, measured
 /// on a local stack of the benchmark's own running the release binaries.
@@ -282,6 +284,7 @@ async fn main() -> Result<(), Error> {
         &bin_dir,
         &root.join("template.yaml"),
         &logs.join("stack"),
+        "",
     )?;
     println!("Open-loop arrivals of validated orders:");
     run_rate(&http, &stack, VALIDATED, 5.0, 4.0).await?; // warm-up: instances, connections
@@ -324,8 +327,13 @@ async fn main() -> Result<(), Error> {
 
     println!("The same flow with every batch size 1:");
     let template = batch_size_1(&root, &logs)?;
-    let unbatched_stack =
-        Stack::start(&root, &bin_dir, &template, &logs.join("stack-batch-size-1"))?;
+    let unbatched_stack = Stack::start(
+        &root,
+        &bin_dir,
+        &template,
+        &logs.join("stack-batch-size-1"),
+        "",
+    )?;
     run_rate(&http, &unbatched_stack, VALIDATED, 5.0, 4.0).await?;
     let (unbatched_rate, unbatched_window, _) = run_rate(
         &http,
@@ -336,6 +344,25 @@ async fn main() -> Result<(), Error> {
     )
     .await?;
     unbatched_stack.stop();
+
+    println!("The same flow with a batching window of {WINDOW_SECONDS} s on every queue:");
+    let windowed_stack = Stack::start(
+        &root,
+        &bin_dir,
+        &root.join("template.yaml"),
+        &logs.join("stack-window"),
+        &format!("QueueBatchingWindowSeconds={WINDOW_SECONDS}"),
+    )?;
+    run_rate(&http, &windowed_stack, VALIDATED, 5.0, 4.0).await?;
+    let (windowed_rate, windowed_window, _) = run_rate(
+        &http,
+        &windowed_stack,
+        VALIDATED,
+        10.0,
+        options.rate_seconds,
+    )
+    .await?;
+    windowed_stack.stop();
 
     let intake = intake(&validated_window, &post);
     let validated = flow(validated_window, validated_orders);
@@ -351,6 +378,11 @@ async fn main() -> Result<(), Error> {
         validated,
         rejected: flow(rejected_window, rejected_orders),
         validated_batch_size_1: flow(unbatched_window, unbatched_rate.accepted),
+        validated_window: Windowed {
+            seconds: WINDOW_SECONDS,
+            outcome_ms: windowed_rate.outcome_ms.clone(),
+            flow: flow(windowed_window, windowed_rate.accepted),
+        },
         floor_per_million: cost::total(&floor),
         floor,
         functions: function_figures,

@@ -199,6 +199,25 @@ pub fn markdown(r: &Results) -> String {
          Saturation: **{:.1} orders/s decided**, the limit of the emulator on this machine, not of AWS.\n\n![time to outcome](outcome.svg)\n",
         r.outcome_floor_p50_ms, r.saturation_orders_per_second
     );
+    let w = &r.validated_window;
+    let at_10 = r.rates.iter().find(|rate| rate.rate == 10.0);
+    let _ = writeln!(
+        out,
+        "With a batching window of {} s on every queue (`QueueBatchingWindowSeconds={}`), 10 orders/s: outcome p50 **{:.0} ms**, \
+         p99 {:.0} ms (without: {}), {:.2} billed requests and ${:.2} per million orders (without: {:.2} and ${:.2}).\n",
+        w.seconds,
+        w.seconds,
+        w.outcome_ms.p50,
+        w.outcome_ms.p99,
+        at_10.map_or("not measured".to_owned(), |rate| format!(
+            "{:.0} ms and {:.0} ms",
+            rate.outcome_ms.p50, rate.outcome_ms.p99
+        )),
+        w.flow.requests_per_order,
+        w.flow.cost_per_million,
+        r.validated.requests_per_order,
+        r.validated.cost_per_million
+    );
     table_head(
         &mut out,
         "AWS requests per order, counted by each function's SDK interceptor",
@@ -241,10 +260,12 @@ pub fn markdown(r: &Results) -> String {
     let _ = writeln!(
         out,
         "\nAll billed requests per order (functions', Lambda's pollers', the API request; stream reads by Lambda are free): \
-         validated **{:.2}**, rejected {:.2}, validated with batch size 1 {:.2}.\n",
+         validated **{:.2}**, rejected {:.2}, validated with batch size 1 {:.2}, validated with a {} s batching window {:.2}.\n",
         r.validated.requests_per_order,
         r.rejected.requests_per_order,
-        r.validated_batch_size_1.requests_per_order
+        r.validated_batch_size_1.requests_per_order,
+        r.validated_window.seconds,
+        r.validated_window.flow.requests_per_order
     );
     let _ = writeln!(
         out,
@@ -261,12 +282,14 @@ pub fn markdown(r: &Results) -> String {
         out,
         "## Cost per million orders (us-east-1 list prices, docs/prices.md)\n"
     );
+    let window = format!("window {} s", r.validated_window.seconds);
     cost_table(
         &mut out,
         &[
             ("validated", &r.validated.cost),
             ("rejected", &r.rejected.cost),
             ("batch size 1", &r.validated_batch_size_1.cost),
+            (&window, &r.validated_window.flow.cost),
             ("floor", &r.floor),
         ],
     );

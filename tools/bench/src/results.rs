@@ -114,6 +114,14 @@ pub fn flow(window: Window, orders: usize) -> Flow {
     }
 }
 
+/// The validated flow at 10 orders/s with a batching window on every queue.
+#[derive(Debug, Serialize)]
+pub struct Windowed {
+    pub seconds: f64,
+    pub outcome_ms: Percentiles,
+    pub flow: Flow,
+}
+
 #[derive(Debug, Serialize)]
 pub struct Intake {
     pub invocation_ms: Percentiles,
@@ -133,6 +141,7 @@ pub struct Results {
     pub validated: Flow,
     pub rejected: Flow,
     pub validated_batch_size_1: Flow,
+    pub validated_window: Windowed,
     pub floor: Vec<cost::Line>,
     pub floor_per_million: f64,
     pub functions: Vec<harness::Figures>,

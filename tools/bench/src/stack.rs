@@ -20,9 +20,16 @@ pub struct Stack {
 }
 
 impl Stack {
-    /// Starts devstack on `template` with the binaries in `bin_dir`; ready once the demo data is
-    /// in the replicas.
-    pub fn start(root: &Path, bin_dir: &Path, template: &Path, logs: &Path) -> Result<Self, Error> {
+    /// Starts devstack on `template` with the binaries in `bin_dir` and the template parameters
+    /// `parameters` (`NAME=VALUE ...`, as `sam deploy --parameter-overrides`); ready once the
+    /// demo data is in the replicas.
+    pub fn start(
+        root: &Path,
+        bin_dir: &Path,
+        template: &Path,
+        logs: &Path,
+        parameters: &str,
+    ) -> Result<Self, Error> {
         std::fs::create_dir_all(logs)?;
         for entry in std::fs::read_dir(logs)? {
             let path = entry?.path();
@@ -37,6 +44,7 @@ impl Stack {
             .current_dir(root)
             .args(["-m", "infra.devstack", "--ports", "bench", "--template"])
             .arg(template)
+            .args(["--parameter-overrides", parameters])
             .arg("--bin-dir")
             .arg(bin_dir)
             .arg("--log-dir")
