@@ -226,10 +226,31 @@ fn print_figures(name: &str, f: &harness::Figures) {
     );
 }
 
+/// Whether every batching window is `QueueBatchingWindowSeconds`, 0 unless overridden: the
+/// outcome floor counts no window, and the run with one sets it.
+fn windowless_by_default(template: &str) -> bool {
+    let windows_by_parameter = template
+        .lines()
+        .filter(|line| line.contains("MaximumBatchingWindowInSeconds"))
+        .all(|line| {
+            line.trim() == "MaximumBatchingWindowInSeconds: !Ref QueueBatchingWindowSeconds"
+        });
+    let default = template
+        .split("\n  QueueBatchingWindowSeconds:\n")
+        .nth(1)
+        .and_then(|spec| {
+            spec.lines()
+                .take_while(|l| l.starts_with("    "))
+                .find(|l| l.trim().starts_with("Default:"))
+        })
+        .map(|l| l.trim().trim_start_matches("Default:").trim().to_owned());
+    windows_by_parameter && default.as_deref().is_none_or(|d| d == "0")
+}
+
 /// The template with every event source's batch size 1: the flow without batching.
 fn batch_size_1(root: &Path, logs: &Path) -> Result<PathBuf, Error> {
     let text = std::fs::read_to_string(root.join("template.yaml"))?;
-    if text.contains("MaximumBatchingWindowInSeconds") {
+    if !windowless_by_default(&text) {
         return fail("the template sets a batching window: the outcome floor must count it".into());
     }
     std::fs::create_dir_all(logs)?;
@@ -451,6 +472,22 @@ mod tests {
             unbatched(template),
             "Events:\n  Q:\n    Properties:\n      BatchSize: 1\n      Queue: !GetAtt Q.Arn\n  S:\n      BatchSize: 1\n"
         );
+    }
+
+    #[test]
+    fn a_window_is_allowed_only_as_the_parameter_that_defaults_to_none() {
+        let parameter = |default: &str| {
+            format!(
+                "Parameters:\n  QueueBatchingWindowSeconds:\n    Type: Number\n    Default: {default}\n"
+            )
+        };
+        let source = "      MaximumBatchingWindowInSeconds: !Ref QueueBatchingWindowSeconds\n";
+        assert!(windowless_by_default("Events: {}\n"));
+        assert!(windowless_by_default(&(parameter("0") + source)));
+        assert!(!windowless_by_default(&(parameter("1") + source)));
+        assert!(!windowless_by_default(
+            &(parameter("0") + "      MaximumBatchingWindowInSeconds: 5\n")
+        ));
     }
 
     #[test]
