@@ -231,7 +231,10 @@ fn print_figures(name: &str, f: &harness::Figures) {
 fn windowless_by_default(template: &str) -> bool {
     let windows_by_parameter = template
         .lines()
-        .filter(|line| line.contains("MaximumBatchingWindowInSeconds"))
+        .filter(|line| {
+            line.trim_start()
+                .starts_with("MaximumBatchingWindowInSeconds:")
+        })
         .all(|line| {
             line.trim() == "MaximumBatchingWindowInSeconds: !Ref QueueBatchingWindowSeconds"
         });
@@ -483,10 +486,22 @@ mod tests {
         };
         let source = "      MaximumBatchingWindowInSeconds: !Ref QueueBatchingWindowSeconds\n";
         assert!(windowless_by_default("Events: {}\n"));
+        // Named in a description: not a window.
+        assert!(windowless_by_default(
+            &(parameter("0") + "    Description: its MaximumBatchingWindowInSeconds\n" + source)
+        ));
         assert!(windowless_by_default(&(parameter("0") + source)));
         assert!(!windowless_by_default(&(parameter("1") + source)));
         assert!(!windowless_by_default(
             &(parameter("0") + "      MaximumBatchingWindowInSeconds: 5\n")
+        ));
+    }
+
+    #[test]
+    fn the_project_template_has_no_window_by_default() {
+        let template = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../template.yaml");
+        assert!(windowless_by_default(
+            &std::fs::read_to_string(template).unwrap()
         ));
     }
 
