@@ -1,5 +1,5 @@
-//! The results' charts, drawn as SVG by `plotters`: time to outcome against the arrival rate, and
-//! each service's cost per million orders beside its floor.
+//! The results' charts, drawn as SVG by `plotters`: time to outcome and cost per million orders
+//! against the arrival rate, and each service's cost per million orders beside its floor.
 
 use plotters::coord::ranged1d::SegmentValue;
 use plotters::prelude::*;
@@ -24,12 +24,37 @@ pub fn outcome_chart(rates: &[Rate], floor_p50_ms: f64) -> Result<String, Error>
             .collect()
     };
     let floor = rates.iter().map(|r| (r.rate, floor_p50_ms)).collect();
-    let series: [Series; 4] = [
-        ("p50", MEASURED, at(|p| p.p50)),
-        ("p90", RGBColor(0xff, 0x7f, 0x0e), at(|p| p.p90)),
-        ("p99", RGBColor(0xd6, 0x27, 0x28), at(|p| p.p99)),
-        ("floor p50", FLOOR, floor),
-    ];
+    line_chart(
+        "Time to outcome (202 to decision)",
+        "ms",
+        vec![
+            ("p50", MEASURED, at(|p| p.p50)),
+            ("p90", RGBColor(0xff, 0x7f, 0x0e), at(|p| p.p90)),
+            ("p99", RGBColor(0xd6, 0x27, 0x28), at(|p| p.p99)),
+            ("floor p50", FLOOR, floor),
+        ],
+    )
+}
+
+/// Dollars per million validated orders at each arrival rate (`points`: orders/s, $), beside
+/// the floor's, which no rate changes.
+pub fn cost_curve_chart(points: &[(f64, f64)], floor: f64) -> Result<String, Error> {
+    line_chart(
+        "$ per million validated orders, by arrival rate",
+        "$ per million orders",
+        vec![
+            ("measured", MEASURED, points.to_vec()),
+            (
+                "floor",
+                FLOOR,
+                points.iter().map(|&(x, _)| (x, floor)).collect(),
+            ),
+        ],
+    )
+}
+
+/// Lines with a dot at each point, against orders per second, from 0.
+fn line_chart(caption: &str, y_desc: &str, series: Vec<Series>) -> Result<String, Error> {
     let points = series.iter().flat_map(|(_, _, p)| p.iter());
     let x_max = points.clone().map(|p| p.0).fold(1.0, f64::max) * 1.1;
     let y_max = points.map(|p| p.1).fold(1.0, f64::max) * 1.1;
@@ -39,7 +64,7 @@ pub fn outcome_chart(rates: &[Rate], floor_p50_ms: f64) -> Result<String, Error>
         let root = SVGBackend::with_string(&mut svg, (WIDTH, 360)).into_drawing_area();
         root.fill(&WHITE)?;
         let mut chart = ChartBuilder::on(&root)
-            .caption("Time to outcome (202 to decision)", ("sans-serif", 16))
+            .caption(caption, ("sans-serif", 16))
             .margin(12)
             .x_label_area_size(36)
             .y_label_area_size(56)
@@ -47,7 +72,7 @@ pub fn outcome_chart(rates: &[Rate], floor_p50_ms: f64) -> Result<String, Error>
         chart
             .configure_mesh()
             .x_desc("orders per second")
-            .y_desc("ms")
+            .y_desc(y_desc)
             .draw()?;
         for (name, colour, points) in series {
             chart
@@ -170,6 +195,7 @@ mod tests {
             rejected: 0,
             post_ms: percentiles(10.0),
             outcome_ms: percentiles(p50),
+            cost_per_million: 19.5,
         }
     }
 
@@ -193,6 +219,15 @@ mod tests {
         }
         // Three points per series, four series.
         assert_eq!(svg.matches("<circle").count(), 12);
+    }
+
+    #[test]
+    fn the_cost_curve_draws_each_rate_and_the_floor() {
+        let svg = cost_curve_chart(&[(1.0, 30.0), (10.0, 19.5), (50.0, 16.0)], 13.7).unwrap();
+        for label in ["by arrival rate", "measured", "floor", "orders per second"] {
+            assert!(svg.contains(label), "{label} missing");
+        }
+        assert_eq!(svg.matches("<circle").count(), 6);
     }
 
     #[test]

@@ -26,8 +26,9 @@ pub fn fail<T>(message: String) -> Result<T, Error> {
     Err(message.into())
 }
 
-/// Arrival rates below the local stack's saturation, orders per second.
-const RATES: [f64; 3] = [5.0, 10.0, 20.0];
+/// Arrival rates below the local stack's saturation, orders per second: the cost curve's points
+/// with the saturation rate, and the time to outcome's.
+const RATES: [f64; 5] = [1.0, 2.0, 5.0, 10.0, 20.0];
 /// Above what two cores decide: the stack's saturation rate is what it decides meanwhile.
 const OVERLOAD_RATE: f64 = 60.0;
 /// Lambda polls a stream shard four times a second; the template sets no batching window, and
@@ -114,6 +115,7 @@ async fn run_rate(
         rejected: decided.iter().filter(|d| d.status == "REJECTED").count(),
         post_ms: percentiles(&sent.post_us, 1000.0),
         outcome_ms: percentiles(&outcome, 1000.0),
+        cost_per_million: cost::total(&cost::measured(&window, sent.accepted.len().max(1) as f64)),
     };
     println!(
         "  {:>5.1} orders/s: {} accepted ({} validated, {} rejected, {} undecided), {} failed; POST p50 {:.1} ms; outcome p50 {:.0} ms p99 {:.0} ms",
@@ -329,7 +331,7 @@ async fn main() -> Result<(), Error> {
     let (rejected_rate, rejected_window, _) = run_rate(&http, &stack, REJECTED, 10.0, 10.0).await?;
     let rejected_orders = rejected_rate.accepted;
     println!("Overload, {OVERLOAD_RATE} orders/s for 10 s:");
-    let (_, _, decided) = run_rate(&http, &stack, VALIDATED, OVERLOAD_RATE, 10.0).await?;
+    let (overload, _, decided) = run_rate(&http, &stack, VALIDATED, OVERLOAD_RATE, 10.0).await?;
     let saturation = saturation(&decided);
     println!("  saturation: {saturation:.1} orders decided per second");
     // Last: the sample events change the demo data (a consumer, a menu).
@@ -399,6 +401,7 @@ async fn main() -> Result<(), Error> {
         rates,
         outcome_floor_p50_ms: OUTCOME_FLOOR_P50_MS,
         saturation_orders_per_second: saturation,
+        saturation_cost_per_million: overload.cost_per_million,
         validated,
         rejected: flow(rejected_window, rejected_orders),
         validated_batch_size_1: flow(unbatched_window, unbatched_rate.accepted),
@@ -430,9 +433,13 @@ async fn main() -> Result<(), Error> {
         out.join("cost.svg"),
         charts::cost_chart(&results.validated.cost, &results.floor)?,
     )?;
+    std::fs::write(
+        out.join("cost-curve.svg"),
+        charts::cost_curve_chart(&report::cost_curve(&results), results.floor_per_million)?,
+    )?;
     println!("\n{markdown}");
     println!(
-        "Written: {}/latest.json, latest.md, outcome.svg, cost.svg",
+        "Written: {}/latest.json, latest.md, outcome.svg, cost.svg, cost-curve.svg",
         out.display()
     );
     Ok(())

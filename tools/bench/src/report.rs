@@ -7,6 +7,8 @@ use serde::Serialize;
 use crate::Results;
 use crate::cost::{self, Line};
 
+const OVERLOAD_NOTE: &str = "orders offered faster than the stack decides them: batches are full";
+
 #[derive(Debug, Serialize)]
 pub struct Target {
     pub target: String,
@@ -86,6 +88,20 @@ pub fn targets(r: &Results) -> Vec<Target> {
         met: r.validated.requests_per_order < r.validated_batch_size_1.requests_per_order,
     });
     targets
+}
+
+/// (orders/s, $ per million) at each arrival rate below saturation, then at saturation.
+pub fn cost_curve(r: &Results) -> Vec<(f64, f64)> {
+    let mut points: Vec<(f64, f64)> = r
+        .rates
+        .iter()
+        .map(|rate| (rate.rate, rate.cost_per_million))
+        .collect();
+    points.push((
+        r.saturation_orders_per_second,
+        r.saturation_cost_per_million,
+    ));
+    points
 }
 
 fn cost_table(out: &mut String, columns: &[(&str, &[Line])]) {
@@ -294,6 +310,23 @@ pub fn markdown(r: &Results) -> String {
         ],
     );
     let _ = writeln!(out, "![cost per million orders](cost.svg)\n");
+    table_head(
+        &mut out,
+        "Cost per million validated orders by arrival rate (logs included)",
+        &["orders/s", "$ per million", "x the floor"],
+        0,
+    );
+    for (rate, per_million) in cost_curve(r) {
+        let _ = writeln!(
+            out,
+            "| {rate:.1} | {per_million:.2} | {:.2} |",
+            per_million / r.floor_per_million
+        );
+    }
+    let _ = writeln!(
+        out,
+        "\nThe last row is the saturation rate ({OVERLOAD_NOTE}).\n\n![cost by arrival rate](cost-curve.svg)\n"
+    );
     table_head(
         &mut out,
         "Functions (release builds, each alone on a Runtime API of the benchmark's)",

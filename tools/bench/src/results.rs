@@ -41,6 +41,8 @@ pub struct Rate {
     pub rejected: usize,
     pub post_ms: Percentiles,
     pub outcome_ms: Percentiles,
+    /// What the orders accepted at this rate cost, logs included, per million.
+    pub cost_per_million: f64,
 }
 
 #[derive(Debug, Serialize)]
@@ -138,6 +140,8 @@ pub struct Results {
     pub rates: Vec<Rate>,
     pub outcome_floor_p50_ms: f64,
     pub saturation_orders_per_second: f64,
+    /// The cost per million orders while overloaded: the curve's point at saturation.
+    pub saturation_cost_per_million: f64,
     pub validated: Flow,
     pub rejected: Flow,
     pub validated_batch_size_1: Flow,
