@@ -27,6 +27,7 @@ pub fn outcome_chart(rates: &[Rate], floor_p50_ms: f64) -> Result<String, Error>
     line_chart(
         "Time to outcome (202 to decision)",
         "ms",
+        SeriesLabelPosition::UpperLeft,
         vec![
             ("p50", MEASURED, at(|p| p.p50)),
             ("p90", RGBColor(0xff, 0x7f, 0x0e), at(|p| p.p90)),
@@ -39,9 +40,11 @@ pub fn outcome_chart(rates: &[Rate], floor_p50_ms: f64) -> Result<String, Error>
 /// Dollars per million validated orders at each arrival rate (`points`: orders/s, $), beside
 /// the floor's, which no rate changes.
 pub fn cost_curve_chart(points: &[(f64, f64)], floor: f64) -> Result<String, Error> {
+    // The cost falls as the rate rises: the legend goes where no point is.
     line_chart(
         "$ per million validated orders, by arrival rate",
         "$ per million orders",
+        SeriesLabelPosition::LowerRight,
         vec![
             ("measured", MEASURED, points.to_vec()),
             (
@@ -54,7 +57,12 @@ pub fn cost_curve_chart(points: &[(f64, f64)], floor: f64) -> Result<String, Err
 }
 
 /// Lines with a dot at each point, against orders per second, from 0.
-fn line_chart(caption: &str, y_desc: &str, series: Vec<Series>) -> Result<String, Error> {
+fn line_chart(
+    caption: &str,
+    y_desc: &str,
+    legend: SeriesLabelPosition,
+    series: Vec<Series>,
+) -> Result<String, Error> {
     let points = series.iter().flat_map(|(_, _, p)| p.iter());
     let x_max = points.clone().map(|p| p.0).fold(1.0, f64::max) * 1.1;
     let y_max = points.map(|p| p.1).fold(1.0, f64::max) * 1.1;
@@ -89,7 +97,7 @@ fn line_chart(caption: &str, y_desc: &str, series: Vec<Series>) -> Result<String
         }
         chart
             .configure_series_labels()
-            .position(SeriesLabelPosition::UpperLeft)
+            .position(legend)
             .background_style(WHITE.mix(0.8))
             .border_style(BLACK)
             .draw()?;
