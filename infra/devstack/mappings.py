@@ -193,11 +193,13 @@ class SqsMapping(Mapping):
 
     def _gather(self) -> list[dict[str, Any]]:
         """One batch. Without a batching window, what one receive gets; with one, Lambda goes on
-        reading until the batch is full or the window, which opens with the first message, has
-        passed (docs/conformance.md). Long polls throughout, as Lambda's pollers: an idle queue
-        costs one call per 20 s, and a window about two more."""
+        reading until the batch is full or the window has passed; for SQS the window opens as
+        the poller's previous invocation ends, which is when this is called, so a message that
+        comes after it is invoked at once (docs/conformance.md). Long polls, as Lambda's pollers
+        (an idle queue costs one call per 20 s), and in the window's last second a receive every
+        0.2 s, so that a batch filled then is invoked without waiting for the rest."""
         messages: list[dict[str, Any]] = []
-        closes = 0.0
+        closes = time.time() + self.window
         while len(messages) < self.batch_size:
             if not messages:
                 wait = LONG_POLL_SECONDS
@@ -207,15 +209,13 @@ class SqsMapping(Mapping):
                 left = closes - time.time()
                 if left <= 0:
                     break
-                if left < 1:  # SQS waits whole seconds: the rest of the window is slept
-                    time.sleep(left)
+                if left < 1:  # SQS waits whole seconds
+                    time.sleep(min(left, 0.2))
                 wait = min(LONG_POLL_SECONDS, int(left))
             received = self.sqs.receive_message(
                 QueueUrl=self.queue_url, MaxNumberOfMessages=min(10, self.batch_size - len(messages)),
                 WaitTimeSeconds=wait, MessageSystemAttributeNames=["All"],
                 MessageAttributeNames=["All"]).get("Messages", [])
-            if received and not messages:
-                closes = time.time() + self.window
             messages += received
             if not messages:
                 break

@@ -90,11 +90,13 @@ pub fn targets(r: &Results) -> Vec<Target> {
     targets
 }
 
-/// (orders/s, $ per million) at each arrival rate below saturation, then at saturation.
+/// (orders/s, $ per million) at each arrival rate below saturation, then at saturation: a rate
+/// at or past it was not decided at that rate, so it is no point of the curve.
 pub fn cost_curve(r: &Results) -> Vec<(f64, f64)> {
     let mut points: Vec<(f64, f64)> = r
         .rates
         .iter()
+        .filter(|rate| rate.rate < r.saturation_orders_per_second)
         .map(|rate| (rate.rate, rate.cost_per_million))
         .collect();
     points.push((
