@@ -74,6 +74,30 @@ const SAMPLES: [(&str, &str); 9] = [
     ("restaurant-api", "put-restaurant.json"),
 ];
 
+/// The validated flow on a stack of its own, for a variant of the template or its parameters.
+struct Variant<'a> {
+    http: &'a Http,
+    root: &'a Path,
+    bin_dir: &'a Path,
+    seconds: f64,
+}
+
+impl Variant<'_> {
+    /// Starts the variant's stack, warms it up, runs 10 validated orders/s, stops it.
+    async fn validated_at_10(
+        &self,
+        template: &Path,
+        logs: &Path,
+        parameters: &str,
+    ) -> Result<(Rate, Window), Error> {
+        let stack = Stack::start(self.root, self.bin_dir, template, logs, parameters)?;
+        run_rate(self.http, &stack, VALIDATED, 5.0, 4.0).await?;
+        let (rate, window, _) = run_rate(self.http, &stack, VALIDATED, 10.0, self.seconds).await?;
+        stack.stop();
+        Ok((rate, window))
+    }
+}
+
 /// Runs `rate` orders per second of `body` for `seconds`, waits until the stack is quiet (the
 /// window for the counts ends there, before the answers are read), then reads every decision.
 async fn run_rate(
@@ -353,42 +377,23 @@ async fn main() -> Result<(), Error> {
 
     println!("The same flow with every batch size 1:");
     let template = batch_size_1(&root, &logs)?;
-    let unbatched_stack = Stack::start(
-        &root,
-        &bin_dir,
-        &template,
-        &logs.join("stack-batch-size-1"),
-        "",
-    )?;
-    run_rate(&http, &unbatched_stack, VALIDATED, 5.0, 4.0).await?;
-    let (unbatched_rate, unbatched_window, _) = run_rate(
-        &http,
-        &unbatched_stack,
-        VALIDATED,
-        10.0,
-        options.rate_seconds,
-    )
-    .await?;
-    unbatched_stack.stop();
-
+    let variant = Variant {
+        http: &http,
+        root: &root,
+        bin_dir: &bin_dir,
+        seconds: options.rate_seconds,
+    };
+    let (unbatched_rate, unbatched_window) = variant
+        .validated_at_10(&template, &logs.join("stack-batch-size-1"), "")
+        .await?;
     println!("The same flow with a batching window of {WINDOW_SECONDS} s on every queue:");
-    let windowed_stack = Stack::start(
-        &root,
-        &bin_dir,
-        &root.join("template.yaml"),
-        &logs.join("stack-window"),
-        &format!("QueueBatchingWindowSeconds={WINDOW_SECONDS}"),
-    )?;
-    run_rate(&http, &windowed_stack, VALIDATED, 5.0, 4.0).await?;
-    let (windowed_rate, windowed_window, _) = run_rate(
-        &http,
-        &windowed_stack,
-        VALIDATED,
-        10.0,
-        options.rate_seconds,
-    )
-    .await?;
-    windowed_stack.stop();
+    let (windowed_rate, windowed_window) = variant
+        .validated_at_10(
+            &root.join("template.yaml"),
+            &logs.join("stack-window"),
+            &format!("QueueBatchingWindowSeconds={WINDOW_SECONDS}"),
+        )
+        .await?;
 
     let intake = intake(&validated_window, &post);
     let validated = flow(validated_window, validated_orders);
