@@ -1,5 +1,5 @@
 """The AWS requests each function makes, counted twice: by the SDK interceptor every client
-carries (the `AwsRequests.<Service>.<Operation>` of each invocation's record) and by the
+carries (`awsRequests` by `<Service>.<Operation>` in each invocation's record) and by the
 emulators at the other end (devstack's meter, `GET /stats`). They must agree, operation by
 operation: the benchmark's requests per order, and the production metric, rest on the first."""
 
@@ -50,9 +50,8 @@ def sdk_counts(stack, since: dict[str, int]) -> Counter:
                     record = json.loads(line)
                 except ValueError:
                     continue
-                for key, value in record.items():
-                    if key.startswith("AwsRequests."):
-                        counts[f"{function} {key.removeprefix('AwsRequests.')}"] += int(value)
+                for operation, n in record.get("awsRequests", {}).items():
+                    counts[f"{function} {operation}"] += int(n)
     return counts
 
 

@@ -102,8 +102,11 @@ class OrderMetrics:
         for metric, name in ORDER_METRICS.items():
             if _finite(document.get(metric)):
                 self.counts[bucket][name] += document[metric]
-        if _finite(document.get("TimeToDecision")):
-            self.times[bucket].append(float(document["TimeToDecision"]))
+        # EMF carries one value, or an array of them (one per order an invocation decided).
+        times: Any = document.get("TimeToDecision")
+        for value in times if isinstance(times, list) else [times]:
+            if _finite(value):
+                self.times[bucket].append(float(value))
 
     def series(self, now: float | None = None) -> dict[str, list[Any]]:
         """Oldest bucket first; rates per second (the last bucket's over the seconds it has had

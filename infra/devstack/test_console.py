@@ -11,7 +11,7 @@ from .control import own_origin
 from .runtime import LastMinute
 
 
-def emf(at_ms: int, **metrics: float) -> str:
+def emf(at_ms: int, **metrics: float | list[float]) -> str:
     return json.dumps({"_aws": {"Timestamp": at_ms, "CloudWatchMetrics": []}, **metrics})
 
 
@@ -35,6 +35,16 @@ def test_order_metrics_are_bucketed_per_five_seconds_as_rates_and_percentiles(tm
     assert metrics["timeToOutcomeP50"][-2] == 100 and metrics["timeToOutcomeP99"][-2] == 300
     assert sum(metrics["acceptedPerSecond"]) == 2 / 5
     assert metrics["timeToOutcomeP50"][0] is None
+
+
+def test_one_invocation_that_decided_several_orders_carries_a_time_for_each(tmp_path: Path):
+    log = tmp_path / "order-replies.log"
+    now = 1_500_000
+    log.write_text(emf(now * 1000 - 1000, InvocationMs=4.5, OrdersValidated=2, OrdersRejected=1,
+                       TimeToDecision=[100, 200, 300]) + "\n")
+    metrics = OrderMetrics([log]).series(now)
+    assert metrics["decidedPerSecond"][-2] == 3 / 5
+    assert metrics["timeToOutcomeP50"][-2] == 200 and metrics["timeToOutcomeP99"][-2] == 300
 
 
 def test_order_metrics_read_on_from_where_they_stopped_and_wait_for_a_whole_line(tmp_path: Path):

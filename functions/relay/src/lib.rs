@@ -19,7 +19,7 @@ use shared::language::outbox::OutboxRecord;
 use shared::platform::backoff::Backoff;
 use shared::platform::bus::{EntryOutcome, MAX_BYTES_PER_CALL, MAX_ENTRIES_PER_CALL};
 use shared::platform::metrics::{self, Unit};
-use tracing::{debug, error, info, warn};
+use tracing::{debug, error, warn};
 
 mod outboxes;
 mod ports;
@@ -118,7 +118,7 @@ impl<P: Publisher, D: DeadRows> Relay<P, D> {
                 break;
             }
         }
-        info!(
+        debug!(
             records = pending.len(),
             published = tally.published,
             deadLettered = tally.dead_lettered,
@@ -127,20 +127,14 @@ impl<P: Publisher, D: DeadRows> Relay<P, D> {
             "relay batch done"
         );
         if tally.published > 0 {
-            metrics::emit(
-                &[
-                    ("RelayedEvents", Unit::Count, tally.published as f64),
-                    ("PutEventsCalls", Unit::Count, tally.calls as f64),
-                    ("RelayLag", Unit::Milliseconds, tally.max_lag_ms as f64),
-                ],
-                &[],
-            );
+            metrics::measure(&[
+                ("RelayedEvents", Unit::Count, tally.published as f64),
+                ("PutEventsCalls", Unit::Count, tally.calls as f64),
+                ("RelayLag", Unit::Milliseconds, tally.max_lag_ms as f64),
+            ]);
         }
         if tally.dead_lettered > 0 {
-            metrics::emit(
-                &[("RelayDeadLettered", Unit::Count, tally.dead_lettered as f64)],
-                &[],
-            );
+            metrics::measure(&[("RelayDeadLettered", Unit::Count, tally.dead_lettered as f64)]);
         }
         response
     }

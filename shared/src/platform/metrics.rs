@@ -1,8 +1,11 @@
-//! Metrics in CloudWatch Embedded Metric Format: one JSON line on stdout per measurement, which
-//! CloudWatch Logs turns into metrics without any API call from the function.
+//! Metrics in CloudWatch Embedded Metric Format. Each invocation writes one JSON line on stdout
+//! ([`Recorded`]): its duration, its AWS requests and what its handler measured
+//! ([`measure`]), which CloudWatch Logs turns into metrics without any API call from the
+//! function. One line per invocation, not per measurement: CloudWatch bills logs by the byte.
 
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Mutex;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
@@ -10,6 +13,9 @@ use serde_json::{Map, Value, json};
 
 /// The CloudWatch namespace of every metric this system publishes.
 pub const NAMESPACE: &str = "OrderTaking";
+
+/// The most values of one metric an EMF document may carry (EMF specification: "up to 100").
+const MAX_VALUES: usize = 100;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Unit {
@@ -28,14 +34,60 @@ impl Unit {
     }
 }
 
-/// The EMF document for `metrics`, dimensioned by function, with `properties` (such as
-/// `orderId`) kept as searchable log fields.
-pub fn document(
-    function: &str,
-    timestamp_millis: i64,
-    metrics: &[(&str, Unit, f64)],
-    properties: &[(&str, &str)],
-) -> Value {
+/// One measurement: the metric's name, its unit and the value.
+pub type Measurement = (&'static str, Unit, f64);
+
+/// What the handler measured in the invocation under way. A Lambda instance serves one
+/// invocation at a time, so what [`Recorded`] takes at the end of one is that invocation's.
+static MEASURED: Mutex<Vec<Measurement>> = Mutex::new(Vec::new());
+
+/// Adds measurements to the current invocation's record, written when it ends ([`Recorded`]).
+pub fn measure(measurements: &[Measurement]) {
+    MEASURED
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .extend_from_slice(measurements);
+}
+
+fn take_measured() -> Vec<Measurement> {
+    std::mem::take(&mut *MEASURED.lock().unwrap_or_else(|e| e.into_inner()))
+}
+
+/// One metric of an invocation: counts summed into one value, other units (times) one value
+/// per measurement, in the order measured.
+#[derive(Debug, PartialEq)]
+struct Series {
+    name: &'static str,
+    unit: Unit,
+    values: Vec<f64>,
+}
+
+fn series(measured: Vec<Measurement>) -> Vec<Series> {
+    let mut all: Vec<Series> = Vec::new();
+    for (name, unit, value) in measured {
+        match all.iter_mut().find(|s| s.name == name) {
+            Some(s) if unit == Unit::Count => s.values[0] += value,
+            Some(s) => s.values.push(value),
+            None => all.push(Series {
+                name,
+                unit,
+                values: vec![value],
+            }),
+        }
+    }
+    all
+}
+
+/// A metric's value in a document: a number, or an array when there are several.
+fn value_of(values: &[f64]) -> Value {
+    match values {
+        [one] => json!(one),
+        many => json!(many),
+    }
+}
+
+/// The EMF document for `metrics` (name, unit, value), dimensioned by function.
+fn document(function: &str, timestamp_millis: i64, metrics: &[(&str, Unit, Value)]) -> Value {
     let definitions: Vec<Value> = metrics
         .iter()
         .map(|(name, unit, _)| json!({"Name": name, "Unit": unit.name()}))
@@ -54,25 +106,15 @@ pub fn document(
     );
     document.insert("Function".into(), json!(function));
     for (name, _, value) in metrics {
-        document.insert((*name).into(), json!(value));
-    }
-    for (key, value) in properties {
-        document.insert((*key).into(), json!(value));
+        document.insert((*name).into(), value.clone());
     }
     Value::Object(document)
 }
-
-/// Writes the measurements to stdout, where the Lambda log shipper picks them up.
-pub fn emit(metrics: &[(&str, Unit, f64)], properties: &[(&str, &str)]) {
-    let function = std::env::var("AWS_LAMBDA_FUNCTION_NAME").unwrap_or_default();
-    let now = chrono::Utc::now().timestamp_millis();
-    println!("{}", document(&function, now, metrics, properties));
-}
-
-/// A function's handler whose every invocation is recorded in one line: its duration and the
-/// AWS requests it made, by operation (`AwsRequests.DynamoDB.TransactWriteItems`), with each
-/// operation's time as a log field (`awsMs`). Lambda's own Duration metric includes the
-/// runtime's work around the handler; this is the handler's alone.
+/// A function's handler whose every invocation is recorded in one EMF line: its duration
+/// (`InvocationMs`), its AWS requests (`AwsRequests`, and by operation in the log field
+/// `awsRequests`, with each operation's time in `awsMs`) and what the handler measured
+/// ([`measure`]). Lambda's own Duration metric includes the runtime's work around the handler;
+/// this is the handler's alone.
 #[derive(Clone, Debug)]
 pub struct Recorded<S>(pub S);
 
@@ -105,41 +147,72 @@ impl<F: Future> Future for Invocation<F> {
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
         let this = self.get_mut();
         let output = std::task::ready!(this.work.as_mut().poll(cx));
-        let function = std::env::var("AWS_LAMBDA_FUNCTION_NAME").unwrap_or_default();
-        let now = chrono::Utc::now().timestamp_millis();
-        let calls = crate::platform::aws::calls::take();
-        let elapsed = this.started.elapsed();
-        let mut document = invocation_document(&function, now, elapsed, &calls);
-        if crate::platform::telemetry::cold_start() {
-            document["coldStart"] = Value::Bool(true);
+        let record = Record {
+            function: std::env::var("AWS_LAMBDA_FUNCTION_NAME").unwrap_or_default(),
+            timestamp_millis: chrono::Utc::now().timestamp_millis(),
+            elapsed: this.started.elapsed(),
+            calls: crate::platform::aws::calls::take(),
+            measured: take_measured(),
+            cold_start: crate::platform::telemetry::cold_start(),
+        };
+        for document in record.documents() {
+            println!("{document}");
         }
-        println!("{document}");
         Poll::Ready(output)
     }
 }
 
-fn invocation_document(
-    function: &str,
+/// What one invocation did, as [`Recorded`] writes it.
+struct Record {
+    function: String,
     timestamp_millis: i64,
     elapsed: Duration,
-    calls: &crate::platform::aws::calls::Tallies,
-) -> Value {
-    let names: Vec<String> = calls.keys().map(|op| format!("AwsRequests.{op}")).collect();
-    let total: u64 = calls.values().map(|tally| tally.requests).sum();
-    let mut metrics = vec![
-        ("InvocationMs", Unit::Milliseconds, millis(elapsed)),
-        ("AwsRequests", Unit::Count, total as f64),
-    ];
-    for (name, tally) in names.iter().zip(calls.values()) {
-        metrics.push((name, Unit::Count, tally.requests as f64));
+    calls: crate::platform::aws::calls::Tallies,
+    measured: Vec<Measurement>,
+    cold_start: bool,
+}
+
+impl Record {
+    /// The invocation's line; and, only for a metric measured more than 100 times, a further
+    /// line for each further 100 values.
+    fn documents(self) -> Vec<Value> {
+        let total: u64 = self.calls.values().map(|tally| tally.requests).sum();
+        let mut metrics = vec![
+            (
+                "InvocationMs",
+                Unit::Milliseconds,
+                json!(millis(self.elapsed)),
+            ),
+            ("AwsRequests", Unit::Count, json!(total)),
+        ];
+        let mut overflow = Vec::new();
+        for series in series(self.measured) {
+            let mut chunks = series.values.chunks(MAX_VALUES);
+            let first = chunks.next().unwrap_or_default();
+            metrics.push((series.name, series.unit, value_of(first)));
+            overflow.extend(chunks.map(|rest| {
+                let metric = [(series.name, series.unit, value_of(rest))];
+                document(&self.function, self.timestamp_millis, &metric)
+            }));
+        }
+        let mut record = document(&self.function, self.timestamp_millis, &metrics);
+        record["awsRequests"] = self
+            .calls
+            .iter()
+            .map(|(op, tally)| (op.clone(), json!(tally.requests)))
+            .collect::<Map<_, _>>()
+            .into();
+        record["awsMs"] = self
+            .calls
+            .iter()
+            .map(|(op, tally)| (op.clone(), json!(millis(tally.time))))
+            .collect::<Map<_, _>>()
+            .into();
+        if self.cold_start {
+            record["coldStart"] = Value::Bool(true);
+        }
+        std::iter::once(record).chain(overflow).collect()
     }
-    let mut document = document(function, timestamp_millis, &metrics, &[]);
-    let times: Map<String, Value> = calls
-        .iter()
-        .map(|(op, tally)| (op.clone(), json!(millis(tally.time))))
-        .collect();
-    document["awsMs"] = Value::Object(times);
-    document
 }
 
 /// Milliseconds to the microsecond.
@@ -150,76 +223,130 @@ fn millis(duration: Duration) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::platform::aws::calls::{Tallies, Tally};
 
-    #[test]
-    fn the_document_declares_each_metric_and_carries_its_value() {
-        let doc = document(
-            "order-api",
-            1_800_000_000_000,
-            &[("OrdersAccepted", Unit::Count, 1.0)],
-            &[("orderId", "o-1")],
-        );
-        assert_eq!(doc["_aws"]["CloudWatchMetrics"][0]["Namespace"], NAMESPACE);
-        assert_eq!(
-            doc["_aws"]["CloudWatchMetrics"][0]["Metrics"][0]["Name"],
-            "OrdersAccepted"
-        );
-        assert_eq!(
-            doc["_aws"]["CloudWatchMetrics"][0]["Metrics"][0]["Unit"],
-            "Count"
-        );
-        assert_eq!(
-            doc["_aws"]["CloudWatchMetrics"][0]["Dimensions"][0][0],
-            "Function"
-        );
-        assert_eq!(doc["Function"], "order-api");
-        assert_eq!(doc["OrdersAccepted"], 1.0);
-        assert_eq!(doc["orderId"], "o-1");
+    fn record(calls: Tallies, measured: Vec<Measurement>) -> Record {
+        Record {
+            function: "order-api".into(),
+            timestamp_millis: 1_800_000_000_000,
+            elapsed: Duration::from_micros(8_500),
+            calls,
+            measured,
+            cold_start: false,
+        }
+    }
+
+    fn declared(document: &Value) -> Vec<(&str, &str)> {
+        document["_aws"]["CloudWatchMetrics"][0]["Metrics"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| (m["Name"].as_str().unwrap(), m["Unit"].as_str().unwrap()))
+            .collect()
     }
 
     #[test]
-    fn an_invocation_carries_its_requests_by_operation_and_their_time() {
-        let calls = crate::platform::aws::calls::Tallies::from([
+    fn an_invocation_is_one_line_with_its_requests_by_operation_and_their_time() {
+        let calls = Tallies::from([
             (
                 "DynamoDB.GetItem".to_owned(),
-                crate::platform::aws::calls::Tally {
+                Tally {
                     requests: 2,
-                    time: std::time::Duration::from_micros(3_250),
+                    time: Duration::from_micros(3_250),
                 },
             ),
             (
                 "DynamoDB.TransactWriteItems".to_owned(),
-                crate::platform::aws::calls::Tally {
+                Tally {
                     requests: 1,
-                    time: std::time::Duration::from_micros(4_000),
+                    time: Duration::from_micros(4_000),
                 },
             ),
         ]);
-        let doc = invocation_document(
-            "order-api",
-            1_800_000_000_000,
-            std::time::Duration::from_micros(8_500),
-            &calls,
-        );
-        let names: Vec<&str> = doc["_aws"]["CloudWatchMetrics"][0]["Metrics"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|m| m["Name"].as_str().unwrap())
-            .collect();
+        let documents = record(calls, vec![]).documents();
+        assert_eq!(documents.len(), 1);
+        let doc = &documents[0];
+        assert_eq!(doc["_aws"]["CloudWatchMetrics"][0]["Namespace"], NAMESPACE);
         assert_eq!(
-            names,
-            [
-                "InvocationMs",
-                "AwsRequests",
-                "AwsRequests.DynamoDB.GetItem",
-                "AwsRequests.DynamoDB.TransactWriteItems"
-            ]
+            doc["_aws"]["CloudWatchMetrics"][0]["Dimensions"][0][0],
+            "Function"
+        );
+        assert_eq!(doc["_aws"]["Timestamp"], 1_800_000_000_000i64);
+        assert_eq!(doc["Function"], "order-api");
+        assert_eq!(
+            declared(doc),
+            [("InvocationMs", "Milliseconds"), ("AwsRequests", "Count")]
         );
         assert_eq!(doc["InvocationMs"], 8.5);
-        assert_eq!(doc["AwsRequests"], 3.0);
-        assert_eq!(doc["AwsRequests.DynamoDB.GetItem"], 2.0);
+        assert_eq!(doc["AwsRequests"], 3);
+        assert_eq!(doc["awsRequests"]["DynamoDB.GetItem"], 2);
+        assert_eq!(doc["awsRequests"]["DynamoDB.TransactWriteItems"], 1);
         assert_eq!(doc["awsMs"]["DynamoDB.GetItem"], 3.25);
         assert_eq!(doc["awsMs"]["DynamoDB.TransactWriteItems"], 4.0);
+        assert!(doc.get("coldStart").is_none());
+    }
+
+    #[test]
+    fn what_the_handler_measured_joins_the_line_counts_summed_and_times_each_kept() {
+        let measured = vec![
+            ("OrdersValidated", Unit::Count, 1.0),
+            ("TimeToDecision", Unit::Milliseconds, 120.0),
+            ("OrdersRejected", Unit::Count, 1.0),
+            ("OrdersValidated", Unit::Count, 1.0),
+            ("TimeToDecision", Unit::Milliseconds, 80.0),
+            ("TimeToDecision", Unit::Milliseconds, 95.0),
+        ];
+        let documents = record(Tallies::new(), measured).documents();
+        assert_eq!(documents.len(), 1);
+        let doc = &documents[0];
+        assert_eq!(
+            declared(doc),
+            [
+                ("InvocationMs", "Milliseconds"),
+                ("AwsRequests", "Count"),
+                ("OrdersValidated", "Count"),
+                ("TimeToDecision", "Milliseconds"),
+                ("OrdersRejected", "Count"),
+            ]
+        );
+        assert_eq!(doc["OrdersValidated"], 2.0);
+        assert_eq!(doc["OrdersRejected"], 1.0);
+        assert_eq!(doc["TimeToDecision"], json!([120.0, 80.0, 95.0]));
+    }
+
+    #[test]
+    fn past_a_hundred_values_of_one_metric_the_rest_go_in_further_lines() {
+        let measured = (0..250)
+            .map(|i| ("RelayLag", Unit::Milliseconds, f64::from(i)))
+            .collect();
+        let documents = record(Tallies::new(), measured).documents();
+        let values: Vec<usize> = documents
+            .iter()
+            .map(|d| d["RelayLag"].as_array().unwrap().len())
+            .collect();
+        assert_eq!(values, [100, 100, 50]);
+        assert_eq!(declared(&documents[2]), [("RelayLag", "Milliseconds")]);
+        assert_eq!(documents[2]["Function"], "order-api");
+        let all: Vec<f64> = documents
+            .iter()
+            .flat_map(|d| d["RelayLag"].as_array().unwrap().clone())
+            .map(|v| v.as_f64().unwrap())
+            .collect();
+        assert_eq!(all, (0..250).map(f64::from).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn the_first_invocation_of_an_instance_says_so() {
+        let mut first = record(Tallies::new(), vec![]);
+        first.cold_start = true;
+        assert_eq!(first.documents()[0]["coldStart"], true);
+    }
+
+    #[test]
+    fn measurements_wait_for_the_invocations_record() {
+        measure(&[("OutcomesDelivered", Unit::Count, 1.0)]);
+        let taken = take_measured();
+        assert!(taken.contains(&("OutcomesDelivered", Unit::Count, 1.0)));
+        assert!(!take_measured().contains(&("OutcomesDelivered", Unit::Count, 1.0)));
     }
 }

@@ -261,15 +261,15 @@ pub fn window(stack: &Stack, before: &Snapshot, after: &Snapshot) -> Result<Wind
             let Ok(record) = serde_json::from_slice::<Value>(line) else {
                 continue;
             };
-            let Some(spent) = record["awsMs"].as_object() else {
+            let (Some(spent), Some(requests)) = (
+                record["awsMs"].as_object(),
+                record["awsRequests"].as_object(),
+            ) else {
                 continue;
             };
             let calls = window.sdk.entry(name.clone()).or_default();
-            for operation in spent.keys() {
-                *calls.entry(operation.clone()).or_default() += record
-                    [format!("AwsRequests.{operation}")]
-                .as_f64()
-                .unwrap_or(0.0);
+            for (operation, n) in requests {
+                *calls.entry(operation.clone()).or_default() += n.as_f64().unwrap_or(0.0);
             }
             let transaction = spent
                 .get("DynamoDB.TransactWriteItems")

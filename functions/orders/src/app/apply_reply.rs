@@ -9,7 +9,7 @@ use shared::platform::aws_error::{Classified, Retry};
 use shared::platform::dead_letter::DeadLetters;
 use shared::platform::envelope::EnvelopeError;
 use shared::platform::metrics::{self, Unit};
-use tracing::info;
+use tracing::{debug, info};
 
 use crate::domain::order::{Order, OrderStatus, Reply, Transition, VALIDATION_TIMEOUT, apply};
 use crate::ports::orders::{OrderStore, Saved, StoreError};
@@ -99,13 +99,10 @@ fn record_decision(order: &Order) {
         .first()
         .map_or_else(Utc::now, |change| change.at);
     let elapsed = (Utc::now() - placed).num_milliseconds().max(0) as f64;
-    metrics::emit(
-        &[
-            (name, Unit::Count, 1.0),
-            ("TimeToDecision", Unit::Milliseconds, elapsed),
-        ],
-        &[("orderId", &order.order_id.to_string())],
-    );
+    metrics::measure(&[
+        (name, Unit::Count, 1.0),
+        ("TimeToDecision", Unit::Milliseconds, elapsed),
+    ]);
 }
 
 pub struct ReplyHandler<S, D> {
@@ -136,9 +133,9 @@ impl<S: OrderStore, D: DeadLetters> ReplyHandler<S, D> {
             let Transition::Changed { order: next } = apply(&order, reply, Utc::now()) else {
                 if reply.is_validator_answer() && timed_out(&order) {
                     info!("reply arrived after the order's deadline; changes nothing");
-                    metrics::emit(&[("RepliesAfterDeadline", Unit::Count, 1.0)], &[]);
+                    metrics::measure(&[("RepliesAfterDeadline", Unit::Count, 1.0)]);
                 } else {
-                    info!(status = ?order.status, "reply changes nothing");
+                    debug!(status = ?order.status, "reply changes nothing");
                 }
                 return Ok(Applied::NoChange);
             };
@@ -149,12 +146,12 @@ impl<S: OrderStore, D: DeadLetters> ReplyHandler<S, D> {
                 .await?
             {
                 Saved::Saved => {
-                    info!(from = ?order.status, to = ?next.status, "order moved");
+                    debug!(from = ?order.status, to = ?next.status, "order moved");
                     record_decision(&next);
                     return Ok(Applied::Moved(next.status));
                 }
                 Saved::Conflict => {
-                    info!(attempt, "order changed since it was read; deciding again");
+                    debug!(attempt, "order changed since it was read; deciding again");
                     shared::platform::backoff::wait(attempt).await;
                 }
             }

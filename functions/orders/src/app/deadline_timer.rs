@@ -17,7 +17,7 @@ use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use shared::language::events::{Event as _, EventMeta, OrderCreated, SCHEMA_VERSION};
 use shared::platform::metrics::{self, Unit};
-use tracing::{error, info};
+use tracing::{debug, error};
 
 use crate::ports::timers::{DeadlineTimer, Started, Timers};
 
@@ -86,7 +86,7 @@ impl<T: Timers> DeadlineTimers<T> {
                 break;
             }
         }
-        info!(
+        debug!(
             timers = rows.len(),
             failed = !response.batch_item_failures.is_empty(),
             "deadline timers started"
@@ -124,7 +124,7 @@ fn order_created(record: EventRecord) -> Option<Row> {
     let sequence_number = record.change.sequence_number.clone().unwrap_or_default();
     let not_started = |why: &str| {
         error!(sequenceNumber = %sequence_number, why, "no timer started");
-        metrics::emit(&[("TimersNotStarted", Unit::Count, 1.0)], &[]);
+        metrics::measure(&[("TimersNotStarted", Unit::Count, 1.0)]);
         None
     };
     match serde_dynamo::from_item::<_, Keys>(record.change.new_image) {

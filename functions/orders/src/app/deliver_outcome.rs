@@ -14,7 +14,7 @@ use shared::language::events::{Event, EventMeta, OrderValidated};
 use shared::platform::aws_error::{Classified, Retry};
 use shared::platform::envelope::EnvelopeError;
 use shared::platform::metrics::{self, Unit};
-use tracing::{Instrument, info, info_span};
+use tracing::{Instrument, debug, info_span};
 
 use crate::app::callbacks::{Callbacks, CheckError};
 use crate::domain::order::Order;
@@ -138,8 +138,8 @@ impl<S: OrderStore + GenerationStore, R: Resolver, D: Deliverer, L, T> Notifier<
                     "the receiver answered {status}"
                 )));
             }
-            info!(status, "outcome delivered");
-            metrics::emit(&[("OutcomesDelivered", Unit::Count, 1.0)], &[]);
+            debug!(status, "outcome delivered");
+            metrics::measure(&[("OutcomesDelivered", Unit::Count, 1.0)]);
             Ok(())
         }
         .instrument(span)

@@ -7,7 +7,7 @@ use shared::language::input::FieldError;
 use shared::language::outbox::OutboxRecord;
 use shared::platform::identity::Caller;
 use shared::platform::metrics::{self, Unit};
-use tracing::{error, info, warn};
+use tracing::{debug, error, info, warn};
 use uuid::Uuid;
 
 use crate::app::callbacks::{Callbacks, CheckError};
@@ -93,11 +93,8 @@ impl<S: OrderStore, Q: ReplicaStore, R: Resolver> Intake<'_, S, Q, R> {
         })?;
         match self.store.place(&order, &outbox, claim.as_ref()).await {
             Ok(Placement::Placed) => {
-                info!(eventId = %event.meta.event_id, "order accepted");
-                metrics::emit(
-                    &[("OrdersAccepted", Unit::Count, 1.0)],
-                    &[("orderId", &order.order_id.to_string())],
-                );
+                debug!(eventId = %event.meta.event_id, "order accepted");
+                metrics::measure(&[("OrdersAccepted", Unit::Count, 1.0)]);
                 Ok(Placed::New(order))
             }
             Ok(Placement::Replayed { order_id }) => Ok(self.replayed(order_id).await),

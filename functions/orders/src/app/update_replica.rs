@@ -79,7 +79,7 @@ pub fn record(messages: usize, applied: &[(Applied, i64)]) {
     if newer > 0 {
         measured.push(("ReplicaLag", Unit::Milliseconds, max_lag_ms as f64));
     }
-    metrics::emit(&measured, &[]);
+    metrics::measure(&measured);
 }
 
 #[cfg(test)]

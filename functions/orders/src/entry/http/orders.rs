@@ -12,7 +12,7 @@ use shared::language::input::FieldError;
 use shared::platform::http::{CorrelationId, header_token, malformed, require_json};
 use shared::platform::identity::Caller;
 use shared::platform::problem::Problem;
-use tracing::{Instrument, info, info_span};
+use tracing::{Instrument, debug, info, info_span};
 use uuid::Uuid;
 
 use super::App;
@@ -233,7 +233,7 @@ pub(super) async fn get_order<S: OrderStore + WaitSlots, Q: ReplicaStore, R: Res
             };
             match &shown {
                 Ok(_) => {
-                    info!(orderId = %id, correlationId = %correlation_id, "order shown")
+                    debug!(orderId = %id, correlationId = %correlation_id, "order shown")
                 }
                 Err(problem) => {
                     info!(orderId = %id, correlationId = %correlation_id, status = problem.status, detail = %problem.detail, "order not shown")
