@@ -54,8 +54,10 @@ const ITEMS: [(&str, f64); 8] = [
     ("DynamoDB read request units", price::DYNAMODB_READ_UNIT),
     ("EventBridge events", price::EVENTBRIDGE_EVENT),
     ("SQS requests", price::SQS_REQUEST),
-    ("CloudWatch Logs ingestion (GB)", price::LOG_INGESTION_GB),
+    (LOG_INGESTION, price::LOG_INGESTION_GB),
 ];
+
+const LOG_INGESTION: &str = "CloudWatch Logs ingestion (GB)";
 
 /// The lines of `ITEMS` with these quantities per order, in its order.
 fn lines(quantities: [f64; 8]) -> Vec<Line> {
@@ -113,6 +115,14 @@ pub fn floor() -> Vec<Line> {
         5.0 * (1.0 + 2.0 / 10.0),
         0.0,
     ])
+}
+
+/// The bytes logged per order, from the log ingestion line of `lines`.
+pub fn log_bytes_per_order(lines: &[Line]) -> f64 {
+    lines
+        .iter()
+        .find(|line| line.item == LOG_INGESTION)
+        .map_or(0.0, |line| line.quantity * 1e9)
 }
 
 /// One AWS quota and the orders per second it allows.
@@ -272,6 +282,7 @@ mod tests {
         assert_eq!(quantity("EventBridge events"), 4.0);
         assert_eq!(quantity("Lambda requests"), 1.0);
         assert_eq!(quantity("CloudWatch Logs ingestion (GB)"), 1e-4);
+        assert_eq!(log_bytes_per_order(&lines), 1e5);
     }
 
     #[test]

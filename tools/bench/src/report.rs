@@ -7,6 +7,9 @@ use serde::Serialize;
 use crate::Results;
 use crate::cost::{self, Line};
 
+/// "About 1 KB" of logs per order: 1,024 bytes and a tenth more.
+const LOG_BYTES_PER_ORDER: f64 = 1.1 * 1024.0;
+
 const OVERLOAD_NOTE: &str = "orders offered faster than the stack decides them: batches are full";
 
 #[derive(Debug, Serialize)]
@@ -69,6 +72,13 @@ pub fn targets(r: &Results) -> Vec<Target> {
             met: rate.outcome_ms.p50 <= 2.0 * r.outcome_floor_p50_ms && rate.undecided == 0,
         });
     }
+    let log_bytes = cost::log_bytes_per_order(&r.validated.cost);
+    targets.push(Target {
+        target: "logs at most about 1 KB per order at the default level (validated, 10 orders/s)"
+            .into(),
+        measured: format!("{:.0} bytes", log_bytes),
+        met: log_bytes <= LOG_BYTES_PER_ORDER,
+    });
     targets.push(Target {
         target: "cost within 1.2x of the floor, logs included (validated, 10 orders/s)".into(),
         measured: format!(
