@@ -4,6 +4,7 @@ way `sam local invoke -e` would run it, and gives the answer that sample is ther
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -15,11 +16,14 @@ EVENTS = ROOT / "events"
 
 
 def invoke(function: str, event: str, *seeds: str, logs: list[str] | None = None) -> dict:
+    """The function's answer; its log lines into `logs`, when given, at debug: an order's steps
+    are logged at debug."""
     command = [sys.executable, "-m", "infra.devstack", "--log-dir", str(ROOT / ".local" / "sample-logs"),
                "invoke", function, "--event", str(EVENTS / event)]
     for seed in seeds:
         command += ["--seed", str(EVENTS / seed)]
-    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=120)
+    environment = {**os.environ, "RUST_LOG": "debug"} if logs is not None else None
+    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=120, env=environment)
     assert done.returncode == 0, done.stdout + done.stderr
     if logs is not None:
         logs.extend(done.stderr.splitlines())

@@ -133,7 +133,7 @@ class Function:
 
     def _spawn(self, slot: _Slot) -> None:
         environment = {
-            **{k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "TZ")},
+            **{k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "TZ", "RUST_LOG")},
             **self.environment,
             "AWS_LAMBDA_FUNCTION_NAME": self.name,
             "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",

@@ -134,7 +134,7 @@ impl<P: Publisher, D: DeadRows> Relay<P, D> {
             ]);
         }
         if tally.dead_lettered > 0 {
-            metrics::measure(&[("RelayDeadLettered", Unit::Count, tally.dead_lettered as f64)]);
+            metrics::emit(&[("RelayDeadLettered", Unit::Count, tally.dead_lettered as f64)]);
         }
         response
     }
@@ -247,7 +247,7 @@ impl Tally {
         let lag_ms = (Utc::now() - record.created_at).num_milliseconds().max(0);
         self.published += 1;
         self.max_lag_ms = self.max_lag_ms.max(lag_ms);
-        // Per event at debug: the batch's line and metrics say it at info, and log ingestion is
+        // Per event at debug: the invocation's record says it at info, and log ingestion is
         // billed by the byte (`make bench` counts it per order).
         debug!(
             subject = %record.subject,

@@ -41,12 +41,41 @@ pub type Measurement = (&'static str, Unit, f64);
 /// invocation at a time, so what [`Recorded`] takes at the end of one is that invocation's.
 static MEASURED: Mutex<Vec<Measurement>> = Mutex::new(Vec::new());
 
+/// Names the record itself uses: a measurement must not take one.
+const RECORD_FIELDS: [&str; 5] = [
+    "InvocationMs",
+    "AwsRequests",
+    "Function",
+    "awsRequests",
+    "awsMs",
+];
+
 /// Adds measurements to the current invocation's record, written when it ends ([`Recorded`]).
+/// An invocation that never ends (a timeout, a panic) writes no record: what an alarm watches
+/// goes out at once ([`emit`]).
 pub fn measure(measurements: &[Measurement]) {
+    debug_assert!(
+        measurements
+            .iter()
+            .all(|(name, _, _)| !RECORD_FIELDS.contains(name)),
+        "a measurement named as a field of the record"
+    );
     MEASURED
         .lock()
         .unwrap_or_else(|e| e.into_inner())
         .extend_from_slice(measurements);
+}
+
+/// Writes measurements in a line of their own now, not with the invocation's record: for the
+/// rare ones an alarm watches, which must not wait for an end the invocation may never reach.
+pub fn emit(measurements: &[Measurement]) {
+    let function = std::env::var("AWS_LAMBDA_FUNCTION_NAME").unwrap_or_default();
+    let metrics: Vec<(&str, Unit, Value)> = measurements
+        .iter()
+        .map(|&(name, unit, value)| (name, unit, json!(value)))
+        .collect();
+    let now = chrono::Utc::now().timestamp_millis();
+    println!("{}", document(&function, now, &metrics));
 }
 
 fn take_measured() -> Vec<Measurement> {

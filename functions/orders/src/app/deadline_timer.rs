@@ -124,7 +124,7 @@ fn order_created(record: EventRecord) -> Option<Row> {
     let sequence_number = record.change.sequence_number.clone().unwrap_or_default();
     let not_started = |why: &str| {
         error!(sequenceNumber = %sequence_number, why, "no timer started");
-        metrics::measure(&[("TimersNotStarted", Unit::Count, 1.0)]);
+        metrics::emit(&[("TimersNotStarted", Unit::Count, 1.0)]);
         None
     };
     match serde_dynamo::from_item::<_, Keys>(record.change.new_image) {
