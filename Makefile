@@ -11,6 +11,12 @@ SAM_VENV := .venv-sam
 SAM := PATH="$(CURDIR)/$(SAM_VENV)/bin:$$PATH" SAM_CLI_TELEMETRY=0 $(SAM_VENV)/bin/python -m infra.sam_launcher
 # `sam build` here targets this machine's architecture; deployments default to arm64.
 HOST_ARCH := $(if $(filter aarch64 arm64,$(shell uname -m)),arm64,x86_64)
+# One debug build serves the tests, the local stack and `sam build`: cargo lambda always names a
+# target (its output goes to target/<triple>/), so every cargo command here names the same one,
+# and `make sam-build` has cargo lambda build with plain cargo (CARGO_LAMBDA_COMPILER=cargo), not
+# cargo-zigbuild, whose linker and C compiler would make a build of their own.
+HOST_TRIPLE := $(if $(filter arm64,$(HOST_ARCH)),aarch64,x86_64)-unknown-linux-gnu
+CARGO_TARGET := --target $(HOST_TRIPLE)
 
 .PHONY: run test build browser check template-check sam-build sam-local e2e soak soak-short bench bench-local-stack clean
 
@@ -39,7 +45,7 @@ $(SAM_VENV)/.installed: infra/requirements-sam.txt
 	touch $@
 
 build:
-	$(CARGO) build --workspace --locked
+	$(CARGO) build --workspace --locked $(CARGO_TARGET)
 
 # The console's one dependency, its chart library (uPlot), at the version package-lock.json pins.
 CONSOLE_DIR := infra/devstack/console
@@ -73,8 +79,8 @@ check: $(VENV)/.installed
 	$(VENV)/bin/ruff check infra tests
 	$(VENV)/bin/mypy
 	$(CARGO) fmt --all -- --check
-	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
-	$(CARGO) test --workspace --locked
+	$(CARGO) clippy --workspace --all-targets --locked $(CARGO_TARGET) -- -D warnings
+	$(CARGO) test --workspace --locked $(CARGO_TARGET)
 
 ## `sam validate` and `sam validate --lint` catch different mistakes; cfn-lint adds the
 ## serverless rules; checkov the security checks (offline: --skip-download). Suppressions are in
@@ -86,9 +92,11 @@ template-check: $(SAM_VENV)/.installed $(CHECKOV_VENV)/.installed
 	BC_SKIP_MAPPING=TRUE $(CHECKOV_VENV)/bin/checkov -f template.yaml --framework cloudformation \
 		--skip-download --compact --quiet
 
-## Debug binaries for the host: CI checks the build works; `sam build` alone makes release ones.
+## Debug binaries for the host: CI checks the build works; `sam build` alone makes release ones
+## (with cargo-zigbuild, for Lambda's glibc). These link against this machine's glibc, which
+## sam-local's container has (Debian's); they reuse what `make check` built.
 sam-build: $(SAM_VENV)/.installed
-	SAM_BUILD_MODE=debug $(SAM) build --parameter-overrides Architecture=$(HOST_ARCH)
+	SAM_BUILD_MODE=debug CARGO_LAMBDA_COMPILER=cargo $(SAM) build --parameter-overrides Architecture=$(HOST_ARCH)
 
 ## `sam local invoke` of every sample event in Lambda's container, against the local stack; it
 ## prepares a Docker daemon and base image in .local/docker when it can (root), else says so.

@@ -11,11 +11,11 @@ import subprocess
 import time
 import uuid
 
-from conftest import ROOT
 from infra.devstack.identity import token_for
+from infra.devstack.launcher import DEBUG_BINARIES
 from flows import pending_order, queue_depth, reply_envelope, take_dead_timers, wait_for
 
-ORDERCTL = ROOT / "target" / "debug" / "orderctl"
+ORDERCTL = DEBUG_BINARIES / "orderctl"
 
 
 def orderctl(stack, tmp_path, *args: str, json_out: bool = True):

@@ -16,7 +16,7 @@ import sys
 import threading
 from pathlib import Path
 
-from .launcher import PORTS
+from .launcher import DEBUG_BINARIES, PORTS
 from .identity import DEFAULT_AUDIENCE, OPERATOR_SCOPE, LocalIssuer, token_for
 from .runtime import InvocationError
 from .console import Console
@@ -28,8 +28,8 @@ from .template import Template, TemplateError
 def main() -> int:
     parser = argparse.ArgumentParser(prog="devstack", description=__doc__)
     parser.add_argument("--template", type=Path, default=Path("template.yaml"))
-    parser.add_argument("--bin-dir", type=Path, default=Path("target/debug"),
-                        help="where the functions' binaries are (cargo's output folder)")
+    parser.add_argument("--bin-dir", type=Path, default=DEBUG_BINARIES,
+                        help="where the functions' binaries are (cargo's output folder; `make build`'s by default)")
     parser.add_argument("--ports", choices=PORTS, default="run",
                         help="which of the project's stacks this is: its ports (API, emulator, control) "
                              "from launcher.PORTS")

@@ -7,6 +7,7 @@ runs the same with `--ports bench`."""
 from __future__ import annotations
 
 import json
+import platform
 import subprocess
 import sys
 import tempfile
@@ -19,6 +20,10 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[2]
 DEMO_DATA = ROOT / "infra" / "demo-data.json"
+# `make build`'s binaries: every cargo command of the Makefile names the host's target triple, as
+# cargo lambda does for `sam build`, so that one debug build serves both.
+HOST_TRIPLE = f"{'aarch64' if platform.machine() in ('aarch64', 'arm64') else 'x86_64'}-unknown-linux-gnu"
+DEBUG_BINARIES = ROOT / "target" / HOST_TRIPLE / "debug"
 
 
 @dataclass(frozen=True)
