@@ -93,14 +93,16 @@ template-check: $(SAM_VENV)/.installed $(CHECKOV_VENV)/.installed
 		--skip-download --compact --quiet
 
 ## Debug binaries for the host: CI checks the build works; `sam build` alone makes release ones
-## (with cargo-zigbuild, for Lambda's glibc). These link against this machine's glibc, which
-## sam-local's container has (Debian's); they reuse what `make check` built.
+## (with cargo-zigbuild, for Lambda's glibc). These link against this machine's glibc: on Debian
+## 12 they ask for GLIBC_2.34 at most (objdump -T), which Lambda's al2023 image has too. They
+## reuse what `make check` built.
 sam-build: $(SAM_VENV)/.installed
 	SAM_BUILD_MODE=debug CARGO_LAMBDA_COMPILER=cargo $(SAM) build --parameter-overrides Architecture=$(HOST_ARCH)
 
 ## `sam local invoke` of every sample event in Lambda's container, against the local stack; it
 ## prepares a Docker daemon and base image in .local/docker when it can (root), else says so.
-sam-local: $(VENV)/.installed sam-build
+## `build` after `sam-build`: cargo lambda moves the binaries it built out of cargo's folder.
+sam-local: $(VENV)/.installed sam-build build
 	$(PYTHON) -m infra.sam_local
 
 e2e: $(VENV)/.installed $(CONSOLE_DIR)/node_modules/.installed browser build

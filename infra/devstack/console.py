@@ -230,7 +230,7 @@ class Console:
         """orderctl itself, so that the page lists and redrives exactly as an operator does."""
         binary = self.stack.bin_dir / "orderctl"
         if not binary.exists():
-            raise Refused(503, f"{binary} is missing; run `cargo build` first")
+            raise Refused(503, f"{binary} is missing; run `make build` first")
         try:
             done = subprocess.run([str(binary), "--state", str(self.state_file), "--json", *arguments],
                                   capture_output=True, text=True, timeout=ORDERCTL_SECONDS, check=False)

@@ -124,7 +124,7 @@ class Function:
 
     def start(self) -> None:
         if not self.binary.exists():
-            raise FileNotFoundError(f"{self.name}: {self.binary} is missing; run `cargo build` first")
+            raise FileNotFoundError(f"{self.name}: {self.binary} is missing; run `make build` first")
         with self.lock:
             self.running = True
             for slot in self.slots:
