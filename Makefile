@@ -18,7 +18,7 @@ HOST_ARCH := $(if $(filter aarch64 arm64,$(shell uname -m)),arm64,x86_64)
 HOST_TRIPLE := $(if $(filter arm64,$(HOST_ARCH)),aarch64,x86_64)-unknown-linux-gnu
 CARGO_TARGET := --target $(HOST_TRIPLE)
 
-.PHONY: run test build browser check template-check sam-build sam-local e2e soak soak-short bench bench-local-stack clean
+.PHONY: run test test-prerequisites test-build build browser check template-check sam-build sam-local e2e soak soak-short bench bench-local-stack clean
 
 # `make run PARAMS='QueueVisibilityTimeout=30'` overrides template parameters, as
 # `sam deploy --parameter-overrides` does; `make run FAULTS='{"crashes": 0.05}'` starts with faults.
@@ -73,7 +73,18 @@ run: $(VENV)/.installed $(CONSOLE_DIR)/node_modules/.installed build
 ## Every test: formatting, lints (ruff for the Python, mypy on devstack, clippy for the Rust), unit and property tests, the template checks, a `sam build`
 ## of every function, end-to-end on the local stack (sample events included), `sam local invoke`
 ## of every sample on what `sam build` made, a short soak.
-test: check template-check sam-build e2e sam-local soak-short
+test:
+	$(MAKE) -j3 test-prerequisites
+	$(MAKE) check template-check sam-build e2e sam-local soak-short
+
+## What the tests need, made side by side before they run: the tests' build (cargo, both cores)
+## beside the Python tools (pip), the console's chart library and the browser; a fresh clone
+## spends about 90 s in pip alone.
+test-prerequisites: test-build $(VENV)/.installed $(SAM_VENV)/.installed $(CHECKOV_VENV)/.installed \
+	$(CONSOLE_DIR)/node_modules/.installed browser
+
+test-build:
+	$(CARGO) test --workspace --locked $(CARGO_TARGET) --no-run
 
 check: $(VENV)/.installed
 	$(VENV)/bin/ruff check infra tests
