@@ -12,50 +12,29 @@ infra/requirements-sam.txt, and `make sam-local` fails loudly if they change."""
 from __future__ import annotations
 
 import os
-import socket
 import sys
 
 import docker.models.containers
 
 
-def port_block() -> tuple[int, int] | None:
-    """`SAM_LOCAL_PORTS=first-last`: the ports this SAM's container may listen on, the emulator
-    in the lower half, its Runtime API in the upper. SAM picks a free port by binding and closing
-    it, so two SAMs run side by side (`make sam-local`) could otherwise pick the same one."""
-    block = os.environ.get("SAM_LOCAL_PORTS")
-    if not block:
-        return None
-    first, last = (int(port) for port in block.split("-"))
-    return first, last
+EMULATOR, RUNTIME_API = 0, 1
 
 
-def free_port(start: int | None = None, end: int | None = None) -> int:
-    if start is not None and end is not None:
-        return samcli_free_port(network_interface="127.0.0.1", start=start, end=end)
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+def port_range(half: int) -> tuple[int, int]:
+    """The ports this SAM's container may listen on: the emulator in the lower half of
+    `SAM_LOCAL_PORTS=first-last` (SAM's own 5000-9000 without it), its Runtime API in the upper.
+    SAM picks a free port by binding and closing it, so SAMs run side by side (`make sam-local`)
+    each need a block of their own."""
+    first, last = (int(port) for port in os.environ.get("SAM_LOCAL_PORTS", "5000-9000").split("-"))
+    middle = (first + last) // 2
+    return (first, middle) if half == EMULATOR else (middle, last)
 
 
-def samcli_free_port(network_interface: str, start: int, end: int) -> int:
+def free_port(half: int, network_interface: str = "127.0.0.1") -> int:
     from samcli.local.docker.utils import find_free_port
 
+    start, end = port_range(half)
     return find_free_port(network_interface=network_interface, start=start, end=end)
-
-
-def emulator_port(network_interface: str, start: int = 5000, end: int = 9000) -> int:
-    """SAM's choice of the emulator's port, within this process's block when it has one."""
-    block = port_block()
-    if block is not None:
-        start, end = block[0], (block[0] + block[1]) // 2
-    return samcli_free_port(network_interface, start, end)
-
-
-def runtime_api_port() -> int:
-    block = port_block()
-    if block is None:
-        return free_port()
-    return free_port((block[0] + block[1]) // 2, block[1])
 
 
 def host_networked(create):
@@ -66,7 +45,7 @@ def host_networked(create):
             kwargs["network_mode"] = "host"
             kwargs["entrypoint"] = [*kwargs["entrypoint"],
                                     "--runtime-interface-emulator-address", f"127.0.0.1:{port}",
-                                    "--runtime-api-address", f"127.0.0.1:{runtime_api_port()}"]
+                                    "--runtime-api-address", f"127.0.0.1:{free_port(RUNTIME_API)}"]
         return create(self, image, command, **kwargs)
 
     return create_container
@@ -81,7 +60,8 @@ def main() -> None:
     version_checker.is_version_check_overdue = lambda *_: False
     import samcli.local.docker.container
 
-    samcli.local.docker.container.find_free_port = emulator_port
+    samcli.local.docker.container.find_free_port = (
+        lambda network_interface, **_: free_port(EMULATOR, network_interface))
     from samcli.cli.main import cli
 
     sys.argv = ["sam", *sys.argv[1:]]

@@ -96,8 +96,9 @@ pub fn eventbridge(config: &SdkConfig) -> aws_sdk_eventbridge::Client {
 }
 
 /// The AWS requests an invocation made, counted where the SDK sends them: each attempt is a
-/// billed request, so retries count. An invocation's tally goes out as metrics with its duration
-/// ([`crate::platform::metrics::Recorded`]): requests per order, and so cost, is a production metric.
+/// billed request, so retries count. An invocation's tally goes out in its record
+/// ([`crate::platform::metrics::Recorded`]: the total as the metric `AwsRequests`, each operation
+/// as a log field): requests per order, and so cost, is a production metric.
 pub mod calls {
     use std::collections::BTreeMap;
     use std::sync::Mutex;

@@ -67,7 +67,8 @@ pub fn measure(measurements: &[Measurement]) {
 }
 
 /// Writes measurements in a line of their own now, not with the invocation's record: for the
-/// rare ones an alarm watches, which must not wait for an end the invocation may never reach.
+/// rare ones an operator must see (an alarm's, a row lost for good), which must not wait for an
+/// end the invocation may never reach.
 pub fn emit(measurements: &[Measurement]) {
     let function = std::env::var("AWS_LAMBDA_FUNCTION_NAME").unwrap_or_default();
     let metrics: Vec<(&str, Unit, Value)> = measurements
