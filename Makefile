@@ -18,7 +18,7 @@ HOST_ARCH := $(if $(filter aarch64 arm64,$(shell uname -m)),arm64,x86_64)
 HOST_TRIPLE := $(if $(filter arm64,$(HOST_ARCH)),aarch64,x86_64)-unknown-linux-gnu
 CARGO_TARGET := --target $(HOST_TRIPLE)
 
-.PHONY: run test test-prerequisites test-build build browser check template-check sam-build sam-local e2e soak soak-short bench bench-local-stack clean
+.PHONY: run test test-prerequisites test-build test-stacks build browser check template-check sam-build sam-local sam-local-invoke e2e soak soak-short bench bench-local-stack clean
 
 # `make run PARAMS='QueueVisibilityTimeout=30'` overrides template parameters, as
 # `sam deploy --parameter-overrides` does; `make run FAULTS='{"crashes": 0.05}'` starts with faults.
@@ -75,7 +75,14 @@ run: $(VENV)/.installed $(CONSOLE_DIR)/node_modules/.installed build
 ## of every sample on what `sam build` made, a short soak.
 test:
 	$(MAKE) -j3 test-prerequisites
-	$(MAKE) check template-check sam-build e2e sam-local soak-short
+	$(MAKE) check template-check sam-build build
+	$(MAKE) -j2 --output-sync=target test-stacks
+
+## The three suites that run a local stack each (on ports of their own), side by side: the
+## end-to-end suite spends most of its time waiting, so `sam local` and the soak run beside it
+## (warm: 211 s together against 300 s one after another). After `sam build` and `make build`
+## only: cargo lambda moves the binaries the stacks run.
+test-stacks: e2e sam-local-invoke soak-short
 
 ## What the tests need, made side by side before they run: the tests' build (cargo, both cores)
 ## beside the Python tools (pip), the console's chart library and the browser; a fresh clone
@@ -114,6 +121,9 @@ sam-build: $(SAM_VENV)/.installed
 ## prepares a Docker daemon and base image in .local/docker when it can (root), else says so.
 ## `build` after `sam-build`: cargo lambda moves the binaries it built out of cargo's folder.
 sam-local: $(VENV)/.installed sam-build build
+	$(PYTHON) -m infra.sam_local
+
+sam-local-invoke: $(VENV)/.installed
 	$(PYTHON) -m infra.sam_local
 
 e2e: $(VENV)/.installed $(CONSOLE_DIR)/node_modules/.installed browser build
