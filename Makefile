@@ -18,7 +18,7 @@ HOST_ARCH := $(if $(filter aarch64 arm64,$(shell uname -m)),arm64,x86_64)
 HOST_TRIPLE := $(if $(filter arm64,$(HOST_ARCH)),aarch64,x86_64)-unknown-linux-gnu
 CARGO_TARGET := --target $(HOST_TRIPLE)
 
-.PHONY: run test test-prerequisites test-build test-stacks build browser check template-check sam-build sam-local sam-local-invoke e2e soak soak-short bench bench-local-stack clean
+.PHONY: run test test-prerequisites test-build test-suites build browser check template-check sam-build sam-local sam-local-invoke e2e e2e-session-stack e2e-own-stacks soak soak-short bench bench-local-stack clean
 
 # `make run PARAMS='QueueVisibilityTimeout=30'` overrides template parameters, as
 # `sam deploy --parameter-overrides` does; `make run FAULTS='{"crashes": 0.05}'` starts with faults.
@@ -75,14 +75,18 @@ run: $(VENV)/.installed $(CONSOLE_DIR)/node_modules/.installed build
 ## of every sample on what `sam build` made, a short soak.
 test:
 	$(MAKE) -j3 test-prerequisites
-	$(MAKE) check template-check sam-build build
-	$(MAKE) -j2 --output-sync=target test-stacks
+	$(MAKE) check sam-build build
+	$(MAKE) -j2 --output-sync=target test-suites
 
-## The three suites that run a local stack each (on ports of their own), side by side: the
-## end-to-end suite spends most of its time waiting, so `sam local` and the soak run beside it
-## (warm: 211 s together against 300 s one after another). After `sam build` and `make build`
-## only: cargo lambda moves the binaries the stacks run.
-test-stacks: e2e sam-local-invoke soak-short
+## The suites that run a local stack each (on ports of their own) in two lanes: the end-to-end
+## suite's session stack in one; in the other the end-to-end modules with stacks of their own,
+## `sam local`, the soak and the template checks. Most of each is waiting (warm: about 170 s
+## against 330 s one after another). After `sam build` and `make build` only: cargo lambda moves
+## the binaries the stacks run.
+test-suites: e2e-session-stack e2e-own-stacks sam-local-invoke soak-short template-check
+
+# End-to-end modules that start a stack of their own instead of the session's.
+OWN_STACK_TESTS := tests/test_decision_deadline.py tests/test_iam_enforcement.py
 
 ## What the tests need, made side by side before they run: the tests' build (cargo, both cores)
 ## beside the Python tools (pip), the console's chart library and the browser; a fresh clone
@@ -128,6 +132,12 @@ sam-local-invoke: $(VENV)/.installed
 
 e2e: $(VENV)/.installed $(CONSOLE_DIR)/node_modules/.installed browser build
 	$(PYTHON) -m pytest
+
+e2e-session-stack: $(VENV)/.installed $(CONSOLE_DIR)/node_modules/.installed browser build
+	$(PYTHON) -m pytest $(addprefix --ignore=,$(OWN_STACK_TESTS))
+
+e2e-own-stacks: $(VENV)/.installed build
+	$(PYTHON) -m pytest $(OWN_STACK_TESTS)
 
 ## The chaos soak: every fault on, validators stopped at random, then the invariant check.
 soak: $(VENV)/.installed build
