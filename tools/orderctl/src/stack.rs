@@ -55,7 +55,7 @@ impl Stack {
 
     /// A deployed stack, its resources found by the names CloudFormation gave them.
     pub async fn deployed(name: &str) -> Result<Self, StackError> {
-        let config = shared::platform::aws::sdk_config().await;
+        let config = shared::platform::aws::sdk_config_from_default_chains().await;
         let mut stack = Self::new(format!("stack {name}"), &config, HashMap::new());
         let queues = stack
             .sqs
