@@ -3,7 +3,8 @@
 use consumers::api;
 use shared::owners::versioned::DynamoVersionedStore;
 
-#[tokio::main]
+// One thread: an instance serves one invocation at a time; more cost init (docs/benchmarks.md).
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_http::Error> {
     shared::platform::telemetry::init();
     let config = shared::platform::aws::sdk_config().await;

@@ -2,7 +2,8 @@
 
 use consumers::validator::ConsumerValidator;
 
-#[tokio::main]
+// One thread: an instance serves one invocation at a time; more cost init (docs/benchmarks.md).
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_runtime::Error> {
     shared::owners::validation::run(ConsumerValidator::from_env).await
 }

@@ -5,7 +5,8 @@ use lambda_runtime::{LambdaEvent, service_fn};
 use orders::adapters::sqs_timers::SqsTimers;
 use orders::app::deadline_timer::DeadlineTimers;
 
-#[tokio::main]
+// One thread: an instance serves one invocation at a time; more cost init (docs/benchmarks.md).
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_runtime::Error> {
     shared::platform::telemetry::init();
     let config = shared::platform::aws::sdk_config().await;

@@ -9,7 +9,8 @@ use orders::entry::config;
 use orders::entry::http::{self, App, Routes};
 use orders::ports::master_secret::MasterSecret;
 
-#[tokio::main]
+// One thread: an instance serves one invocation at a time; more cost init (docs/benchmarks.md).
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_http::Error> {
     shared::platform::telemetry::init();
     let config = shared::platform::aws::sdk_config().await;

@@ -6,7 +6,8 @@ use orders::adapters::dynamo::DynamoStore;
 use orders::app::apply_reply::ReplyHandler;
 use shared::platform::dead_letter::SqsDeadLetters;
 
-#[tokio::main]
+// One thread: an instance serves one invocation at a time; more cost init (docs/benchmarks.md).
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_runtime::Error> {
     shared::platform::telemetry::init();
     let config = shared::platform::aws::sdk_config().await;

@@ -4,7 +4,8 @@ use aws_lambda_events::event::dynamodb::Event;
 use lambda_runtime::{LambdaEvent, service_fn};
 use relay::{Outboxes, Relay, Retries};
 
-#[tokio::main]
+// One thread: an instance serves one invocation at a time; more cost init (docs/benchmarks.md).
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_runtime::Error> {
     shared::platform::telemetry::init();
     let config = shared::platform::aws::sdk_config().await;

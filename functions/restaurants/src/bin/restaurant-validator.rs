@@ -2,7 +2,8 @@
 
 use restaurants::validator::RestaurantValidator;
 
-#[tokio::main]
+// One thread: an instance serves one invocation at a time; more cost init (docs/benchmarks.md).
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_runtime::Error> {
     shared::owners::validation::run(RestaurantValidator::from_env).await
 }
