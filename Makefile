@@ -76,13 +76,14 @@ run: $(VENV)/.installed $(CONSOLE_DIR)/node_modules/.installed build
 test:
 	$(MAKE) -j3 test-prerequisites
 	$(MAKE) check sam-build build
-	$(MAKE) -j2 --output-sync=target test-suites
+	$(MAKE) -j2 --output-sync=line test-suites
 
-## The suites that run a local stack each (on ports of their own) in two lanes: the end-to-end
-## suite's session stack in one; in the other the end-to-end modules with stacks of their own,
-## `sam local`, the soak and the template checks. Most of each is waiting (warm: about 170 s
-## against 330 s one after another). After `sam build` and `make build` only: cargo lambda moves
-## the binaries the stacks run.
+## The suites, two at a time (`make -j2`), each on a local stack and ports of its own
+## (`launcher.PORTS`): the end-to-end suite's session stack first, beside the end-to-end
+## modules with stacks of their own, then `sam local`, the soak and the template checks as a
+## slot frees. Most of each is waiting (warm, 175-188 s for all against about 300 s one after
+## another). After `sam build` and `make build` only: cargo lambda moves the binaries the stacks
+## run. Output by line, so that a suite that hangs is seen.
 test-suites: e2e-session-stack e2e-own-stacks sam-local-invoke soak-short template-check
 
 # End-to-end modules that start a stack of their own instead of the session's.
@@ -127,6 +128,7 @@ sam-build: $(SAM_VENV)/.installed
 sam-local: $(VENV)/.installed sam-build build
 	$(PYTHON) -m infra.sam_local
 
+# `make sam-local` without building first: for `make test`, which has just built.
 sam-local-invoke: $(VENV)/.installed
 	$(PYTHON) -m infra.sam_local
 
@@ -134,10 +136,11 @@ e2e: $(VENV)/.installed $(CONSOLE_DIR)/node_modules/.installed browser build
 	$(PYTHON) -m pytest
 
 e2e-session-stack: $(VENV)/.installed $(CONSOLE_DIR)/node_modules/.installed browser build
-	$(PYTHON) -m pytest $(addprefix --ignore=,$(OWN_STACK_TESTS))
+	$(PYTHON) -m pytest -p no:cacheprovider $(addprefix --ignore=,$(OWN_STACK_TESTS))
 
+# (Two pytest runs at once: neither writes .pytest_cache, which they would both rewrite.)
 e2e-own-stacks: $(VENV)/.installed build
-	$(PYTHON) -m pytest $(OWN_STACK_TESTS)
+	$(PYTHON) -m pytest -p no:cacheprovider $(OWN_STACK_TESTS)
 
 ## The chaos soak: every fault on, validators stopped at random, then the invariant check.
 soak: $(VENV)/.installed build

@@ -5,12 +5,11 @@ pub use aws_config::SdkConfig;
 /// A function's configuration, in Lambda's environment: the region and the execution role's
 /// credentials are environment variables there (`AWS_REGION`, `AWS_ACCESS_KEY_ID`,
 /// `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`: Lambda Developer Guide, "Defined runtime
-/// environment variables"), and read from them alone. The SDK's default chains build providers
-/// for profiles, SSO, web identity, ECS and IMDS first, at every cold start, only to take the
-/// environment's: 0.3 ms of the relay's 2.4 ms init (docs/benchmarks.md). The rest is loaded
-/// the way the SDK documents: `AWS_ENDPOINT_URL` (and the per-service
-/// `AWS_ENDPOINT_URL_<SERVICE>`) redirects every client, which is how the local stack points
-/// the real SDK at the emulator.
+/// environment variables"), and these two are read from them alone: the SDK's default chains
+/// would build profile, web identity, ECS and IMDS providers at every cold start only to take
+/// the environment's (docs/benchmarks.md, "Init"). Everything else is loaded the way the SDK
+/// documents: `AWS_ENDPOINT_URL` (and the per-service `AWS_ENDPOINT_URL_<SERVICE>`) redirects
+/// every client, which is how the local stack points the real SDK at the emulator.
 pub async fn sdk_config() -> SdkConfig {
     use aws_config::environment::{
         EnvironmentVariableCredentialsProvider, EnvironmentVariableRegionProvider,
@@ -23,7 +22,8 @@ pub async fn sdk_config() -> SdkConfig {
 }
 
 /// An operator's configuration (`orderctl`): region and credentials from the SDK's default
-/// chains, so profiles and SSO work.
+/// chains, so a named profile with keys or a role to assume works (not SSO or
+/// `credential_process`: those features of aws-config are not built).
 pub async fn sdk_config_from_default_chains() -> SdkConfig {
     configured().load().await
 }
