@@ -7,7 +7,9 @@ pub use aws_config::SdkConfig;
 /// `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`: Lambda Developer Guide, "Defined runtime
 /// environment variables"), and these two are read from them alone: the SDK's default chains
 /// would build profile, web identity, ECS and IMDS providers at every cold start only to take
-/// the environment's (docs/benchmarks.md, "Init"). Everything else is loaded the way the SDK
+/// the environment's (docs/benchmarks.md, "Init"). Only SnapStart hands credentials otherwise
+/// (a container endpoint, `AWS_CONTAINER_CREDENTIALS_FULL_URI`), and it is for Lambda's managed
+/// Java, Python and .NET runtimes, not `provided.al2023`. Everything else is loaded the way the SDK
 /// documents: `AWS_ENDPOINT_URL` (and the per-service `AWS_ENDPOINT_URL_<SERVICE>`) redirects
 /// every client, which is how the local stack points the real SDK at the emulator.
 pub async fn sdk_config() -> SdkConfig {
