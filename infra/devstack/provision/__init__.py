@@ -10,11 +10,13 @@ from ..template import Resource, TemplateError
 if TYPE_CHECKING:
     from ..stack import Stack
 
-# Types that shape only the deployed stack: permissions, logs, alarms and the dashboard have no
-# local effect (the console shows the local stack instead). They are listed at start-up, so that
-# nothing is skipped silently.
-DEPLOY_ONLY = {"AWS::Logs::LogGroup", "AWS::CloudWatch::Alarm", "AWS::CloudWatch::Dashboard", "AWS::SQS::QueuePolicy",
-               "AWS::SNS::Topic", "AWS::SNS::Subscription", "AWS::IAM::Role", "AWS::IAM::Policy"}
+# Types that shape only the deployed stack: permissions, logs and their metric filters, alarms and
+# the dashboard have no local effect (the console shows the local stack instead; the metric
+# filters' patterns are checked against the functions' records by tests/test_request_counts.py).
+# They are listed at start-up, so that nothing is skipped silently.
+DEPLOY_ONLY = {"AWS::Logs::LogGroup", "AWS::Logs::MetricFilter", "AWS::CloudWatch::Alarm",
+               "AWS::CloudWatch::Dashboard", "AWS::SQS::QueuePolicy", "AWS::SNS::Topic",
+               "AWS::SNS::Subscription", "AWS::IAM::Role", "AWS::IAM::Policy"}
 
 SUPPORTED = {"AWS::DynamoDB::Table", "AWS::Serverless::Function", "AWS::Serverless::HttpApi", "AWS::SQS::Queue",
              "AWS::Events::EventBus", "AWS::Events::Rule", "AWS::SecretsManager::Secret"}

@@ -1,7 +1,10 @@
-//! Metrics in CloudWatch Embedded Metric Format. Each invocation writes one JSON line on stdout
-//! ([`Recorded`]): its duration, its AWS requests and what its handler measured
-//! ([`measure`]), which CloudWatch Logs turns into metrics without any API call from the
-//! function. One line per invocation, not per measurement: CloudWatch bills logs by the byte.
+//! Metrics from each invocation's record. Each invocation writes one JSON line on stdout
+//! ([`Recorded`]): its duration, its AWS requests and what its handler measured ([`measure`]).
+//! The duration and requests are fields every record has, which each log group's metric filters
+//! turn into metrics (`template.yaml`); what the handler measured is declared in CloudWatch
+//! Embedded Metric Format, which CloudWatch Logs turns into metrics itself. Neither needs an API
+//! call from the function. One line per invocation, and an EMF declaration only where the handler
+//! measured something: CloudWatch bills logs by the byte.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -140,7 +143,7 @@ fn document(function: &str, timestamp_millis: i64, metrics: &[(&str, Unit, Value
     }
     Value::Object(document)
 }
-/// A function's handler whose every invocation is recorded in one EMF line: its duration
+/// A function's handler whose every invocation is recorded in one JSON line: its duration
 /// (`InvocationMs`), its AWS requests (`AwsRequests`, and by operation in the log field
 /// `awsRequests`, with each operation's time in `awsMs`) and what the handler measured
 /// ([`measure`]). Lambda's own Duration metric includes the runtime's work around the handler;
@@ -206,15 +209,7 @@ impl Record {
     /// The invocation's line; and, only for a metric measured more than 100 times, a further
     /// line for each further 100 values.
     fn documents(self) -> Vec<Value> {
-        let total: u64 = self.calls.values().map(|tally| tally.requests).sum();
-        let mut metrics = vec![
-            (
-                "InvocationMs",
-                Unit::Milliseconds,
-                json!(millis(self.elapsed)),
-            ),
-            ("AwsRequests", Unit::Count, json!(total)),
-        ];
+        let mut metrics = Vec::new();
         let mut overflow = Vec::new();
         for series in series(self.measured) {
             let mut chunks = series.values.chunks(MAX_VALUES);
@@ -225,7 +220,16 @@ impl Record {
                 document(&self.function, self.timestamp_millis, &metric)
             }));
         }
-        let mut record = document(&self.function, self.timestamp_millis, &metrics);
+        // The record's own figures are plain fields: the template's metric filters make them
+        // the metrics `InvocationMs` and `AwsRequests`, saving every line their declaration.
+        let mut record = if metrics.is_empty() {
+            json!({ "Function": self.function })
+        } else {
+            document(&self.function, self.timestamp_millis, &metrics)
+        };
+        let total: u64 = self.calls.values().map(|tally| tally.requests).sum();
+        record["InvocationMs"] = json!(millis(self.elapsed));
+        record["AwsRequests"] = json!(total);
         record["awsRequests"] = self
             .calls
             .iter()
@@ -296,17 +300,9 @@ mod tests {
         let documents = record(calls, vec![]).documents();
         assert_eq!(documents.len(), 1);
         let doc = &documents[0];
-        assert_eq!(doc["_aws"]["CloudWatchMetrics"][0]["Namespace"], NAMESPACE);
-        assert_eq!(
-            doc["_aws"]["CloudWatchMetrics"][0]["Dimensions"][0][0],
-            "Function"
-        );
-        assert_eq!(doc["_aws"]["Timestamp"], 1_800_000_000_000i64);
+        // Nothing measured, nothing declared: the metric filters read the plain fields.
+        assert!(doc.get("_aws").is_none());
         assert_eq!(doc["Function"], "order-api");
-        assert_eq!(
-            declared(doc),
-            [("InvocationMs", "Milliseconds"), ("AwsRequests", "Count")]
-        );
         assert_eq!(doc["InvocationMs"], 8.5);
         assert_eq!(doc["AwsRequests"], 3);
         assert_eq!(doc["awsRequests"]["DynamoDB.GetItem"], 2);
@@ -329,11 +325,19 @@ mod tests {
         let documents = record(Tallies::new(), measured).documents();
         assert_eq!(documents.len(), 1);
         let doc = &documents[0];
+        assert_eq!(doc["_aws"]["CloudWatchMetrics"][0]["Namespace"], NAMESPACE);
+        assert_eq!(
+            doc["_aws"]["CloudWatchMetrics"][0]["Dimensions"][0][0],
+            "Function"
+        );
+        assert_eq!(doc["_aws"]["Timestamp"], 1_800_000_000_000i64);
+        assert_eq!(doc["Function"], "order-api");
+        // The record's own figures stay fields, declared by no line.
+        assert_eq!(doc["InvocationMs"], 8.5);
+        assert_eq!(doc["AwsRequests"], 0);
         assert_eq!(
             declared(doc),
             [
-                ("InvocationMs", "Milliseconds"),
-                ("AwsRequests", "Count"),
                 ("OrdersValidated", "Count"),
                 ("TimeToDecision", "Milliseconds"),
                 ("OrdersRejected", "Count"),
@@ -357,6 +361,12 @@ mod tests {
         assert_eq!(values, [100, 100, 50]);
         assert_eq!(declared(&documents[2]), [("RelayLag", "Milliseconds")]);
         assert_eq!(documents[2]["Function"], "order-api");
+        // The invocation is counted once: only its record has the fields the filters read.
+        assert!(
+            documents[1..]
+                .iter()
+                .all(|d| d.get("InvocationMs").is_none())
+        );
         let all: Vec<f64> = documents
             .iter()
             .flat_map(|d| d["RelayLag"].as_array().unwrap().clone())
