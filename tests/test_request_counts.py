@@ -100,6 +100,8 @@ def test_the_sdk_and_the_emulators_count_the_same_requests(stack):
 # The one pattern these filters use: a JSON field present, whatever its value (CloudWatch Logs,
 # "Filter pattern syntax for metric filters"). Another pattern fails here until emulated.
 FIELD_PRESENT = re.compile(r"\{ \$\.(\w+) = \* \}")
+# The units the record's metrics had as EMF (`shared::platform::metrics`).
+UNITS = {"InvocationMs": "Milliseconds", "AwsRequests": "Count"}
 
 
 def metric_filters() -> tuple[dict[str, list[dict]], set[str]]:
@@ -131,6 +133,8 @@ def test_every_record_feeds_its_log_groups_metric_filters_and_no_emf_declares_th
             field = FIELD_PRESENT.fullmatch(spec["FilterPattern"]).group(1)
             (transformation,) = spec["MetricTransformations"]
             assert transformation["MetricNamespace"] == "OrderTaking"
+            assert transformation["MetricName"] == field
+            assert transformation["Unit"] == UNITS[field]
             assert transformation["MetricValue"] == f"$.{field}"
             assert transformation["Dimensions"] == [{"Key": "Function", "Value": "$.Function"}]
             made.add(transformation["MetricName"])
