@@ -13,7 +13,8 @@ step, nothing from a CDN) served on the control port at `/console/`, and the JSO
 Stopping and starting functions and setting faults are the control port's own routes, which the
 page calls as any tool does. The page places and follows orders through the API itself, with a
 token, as a client does (the API must allow the console's origin: `make run` does). The charts'
-figures are the functions' own EMF metrics, read from their logs as CloudWatch Logs reads them."""
+figures are the functions' own metrics, read from their logs as CloudWatch Logs reads them: EMF
+lines, and the invocation records whose counts the template's metric filters make metrics."""
 
 from __future__ import annotations
 
@@ -59,10 +60,15 @@ class Refused(Exception):
 
 
 class OrderMetrics:
-    """The order metrics of the functions' EMF lines (`shared::platform::metrics`) over the last
+    """The order metrics of the functions' logs (`shared::platform::metrics`) over the last
     `window` seconds, in buckets of `bucket` seconds: orders accepted and decided per second, and
     time to outcome (TimeToDecision) p50 and p99. Each log is read on from where the last read
-    ended; a log seen for the first time is read from at most its last `first_read` bytes."""
+    ended; a log seen for the first time is read from at most its last `first_read` bytes.
+
+    An EMF line is bucketed by its `Timestamp`. An invocation record without one (its counts are
+    plain fields, made metrics by metric filters) is bucketed by when it is read, as CloudWatch
+    Logs stamps each event as it arrives: the console reads every second (`Console`). What a log
+    held before its first read has no such time, so only its EMF lines count."""
 
     def __init__(self, logs: Iterable[Path], window: int = 300, bucket: int = 5,
                  first_read: int = 8 << 20):
@@ -73,12 +79,14 @@ class OrderMetrics:
         self.times: defaultdict[int, list[float]] = defaultdict(list)
         self.lock = threading.Lock()
 
-    def _read(self, log: Path) -> None:
+    def _read(self, log: Path, read_at: float) -> None:
         try:
             size = log.stat().st_size
         except OSError:
+            self.offsets.setdefault(log, 0)  # not written yet: all it will hold is new
             return
         offset = self.offsets.get(log)
+        history = offset is None
         if offset is None or offset > size:  # new, or started again
             offset = max(0, size - self.first_read)
         with open(log, "rb") as f:
@@ -87,16 +95,16 @@ class OrderMetrics:
         complete = chunk.rfind(b"\n") + 1  # a line still being written waits for the next read
         self.offsets[log] = offset + complete
         for line in chunk[:complete].splitlines():
-            if b'"_aws"' in line:
-                self._take(line)
+            if b'"_aws"' in line or (not history and b'"InvocationMs"' in line):
+                self._take(line, read_at)
 
-    def _take(self, line: bytes) -> None:
+    def _take(self, line: bytes, read_at: float) -> None:
         try:
             document = json.loads(line)
-            at = int(document["_aws"]["Timestamp"]) // 1000
+            if not isinstance(document, dict):
+                return
+            at = int(document["_aws"]["Timestamp"]) // 1000 if "_aws" in document else int(read_at)
         except (ValueError, KeyError, TypeError, OverflowError):
-            return
-        if not isinstance(document, dict):
             return
         bucket = at - at % self.bucket
         for metric, name in ORDER_METRICS.items():
@@ -108,15 +116,21 @@ class OrderMetrics:
             if _finite(value):
                 self.times[bucket].append(float(value))
 
+    def refresh(self, read_at: float | None = None) -> None:
+        """Reads what the logs gained since the last read, as read at `read_at` (now)."""
+        read_at = time.time() if read_at is None else read_at
+        with self.lock:
+            for log in self.logs:
+                self._read(log, read_at)
+
     def series(self, now: float | None = None) -> dict[str, list[Any]]:
         """Oldest bucket first; rates per second (the last bucket's over the seconds it has had
         so far); percentiles in ms, null where nothing was decided."""
         now = int(time.time() if now is None else now)
         last = now - now % self.bucket
         buckets = list(range(last - self.window + self.bucket, last + 1, self.bucket))
+        self.refresh(now)
         with self.lock:
-            for log in self.logs:
-                self._read(log)
             for old in [b for b in self.counts if b < buckets[0]]:
                 del self.counts[old]
             for old in [b for b in self.times if b < buckets[0]]:
@@ -155,6 +169,14 @@ class Console:
         self.api = api
         self.metrics = OrderMetrics(function.log_path for function in stack.functions.values())
         self.queues = self._queues()
+        threading.Thread(target=self._keep_reading, name="console-metrics", daemon=True).start()
+
+    def _keep_reading(self) -> None:
+        """Reads the logs every second, so that a record without a time of its own is stamped
+        within a second of being written."""
+        while True:
+            self.metrics.refresh()
+            time.sleep(1)
 
     def _queues(self) -> list[dict[str, Any]]:
         """The template's queues: logical id, name, and the dead-letter queue each redrives to;

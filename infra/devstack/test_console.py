@@ -62,6 +62,22 @@ def test_order_metrics_read_on_from_where_they_stopped_and_wait_for_a_whole_line
     assert sum(metrics.series(now)["acceptedPerSecond"]) == 2 / 5
 
 
+def test_a_record_without_a_time_counts_when_read_and_none_from_before_the_first_read(tmp_path: Path):
+    history, fresh = tmp_path / "order-api.log", tmp_path / "order-notifier.log"
+    record = json.dumps({"Function": "OrderApiFunction", "InvocationMs": 9.5, "AwsRequests": 1,
+                         "OrdersAccepted": 1.0})
+    history.write_text(record + "\n")  # written before the console read: when is unknown
+    now = 5_000_000
+    metrics = OrderMetrics([history, fresh])
+    assert sum(metrics.series(now)["acceptedPerSecond"]) == 0
+    with open(history, "a") as f:
+        f.write(record + "\n")
+    fresh.write_text(record + "\n")  # a log that did not exist at the first read
+    metrics.refresh(now - 3)  # read three seconds ago: in the bucket before the last
+    series = metrics.series(now)
+    assert series["acceptedPerSecond"][-2] == 2 / 5 and sum(series["acceptedPerSecond"]) == 2 / 5
+
+
 def test_percentile_is_the_nearest_rank():
     assert percentile([], 50) is None
     assert percentile([5.0], 99) == 5.0

@@ -1,10 +1,11 @@
 //! Metrics from each invocation's record. Each invocation writes one JSON line on stdout
 //! ([`Recorded`]): its duration, its AWS requests and what its handler measured ([`measure`]).
-//! The duration and requests are fields every record has, which each log group's metric filters
-//! turn into metrics (`template.yaml`); what the handler measured is declared in CloudWatch
-//! Embedded Metric Format, which CloudWatch Logs turns into metrics itself. Neither needs an API
-//! call from the function. One line per invocation, and an EMF declaration only where the handler
-//! measured something: CloudWatch bills logs by the byte.
+//! A single number an invocation has (its duration, its requests, a count) is a plain field,
+//! which a metric filter on the function's log group makes a metric (`template.yaml`); times
+//! measured once per order or batch are declared in CloudWatch Embedded Metric Format, which
+//! carries many values a line. Neither needs an API call from the function. One line per
+//! invocation, and an EMF declaration only where there are such times: CloudWatch bills logs by
+//! the byte, and a declaration is most of a line.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -54,6 +55,8 @@ const RECORD_FIELDS: [&str; 5] = [
 ];
 
 /// Adds measurements to the current invocation's record, written when it ends ([`Recorded`]).
+/// A count becomes a metric only through a metric filter on the function's log group in
+/// `template.yaml` (`tests/test_request_counts.py` finds one missing); times need none.
 /// An invocation that never ends (a timeout, a panic) writes no record: what an alarm watches
 /// goes out at once ([`emit`]).
 pub fn measure(measurements: &[Measurement]) {
@@ -209,9 +212,14 @@ impl Record {
     /// The invocation's line; and, only for a metric measured more than 100 times, a further
     /// line for each further 100 values.
     fn documents(self) -> Vec<Value> {
+        let mut counts = Vec::new();
         let mut metrics = Vec::new();
         let mut overflow = Vec::new();
         for series in series(self.measured) {
+            if series.unit == Unit::Count {
+                counts.push((series.name, series.values[0]));
+                continue;
+            }
             let mut chunks = series.values.chunks(MAX_VALUES);
             let first = chunks.next().unwrap_or_default();
             metrics.push((series.name, series.unit, value_of(first)));
@@ -220,16 +228,18 @@ impl Record {
                 document(&self.function, self.timestamp_millis, &metric)
             }));
         }
-        // The record's own figures are plain fields: the template's metric filters make them
-        // the metrics `InvocationMs` and `AwsRequests`, saving every line their declaration.
         let mut record = if metrics.is_empty() {
             json!({ "Function": self.function })
         } else {
             document(&self.function, self.timestamp_millis, &metrics)
         };
+        // Plain fields, made metrics by the template's filters (`<Function><Metric>Filter`).
         let total: u64 = self.calls.values().map(|tally| tally.requests).sum();
         record["InvocationMs"] = json!(millis(self.elapsed));
         record["AwsRequests"] = json!(total);
+        for (name, count) in counts {
+            record[name] = json!(count);
+        }
         record["awsRequests"] = self
             .calls
             .iter()
@@ -332,20 +342,25 @@ mod tests {
         );
         assert_eq!(doc["_aws"]["Timestamp"], 1_800_000_000_000i64);
         assert_eq!(doc["Function"], "order-api");
-        // The record's own figures stay fields, declared by no line.
+        // Single numbers stay fields, declared by no line; only the times are EMF.
         assert_eq!(doc["InvocationMs"], 8.5);
         assert_eq!(doc["AwsRequests"], 0);
-        assert_eq!(
-            declared(doc),
-            [
-                ("OrdersValidated", "Count"),
-                ("TimeToDecision", "Milliseconds"),
-                ("OrdersRejected", "Count"),
-            ]
-        );
+        assert_eq!(declared(doc), [("TimeToDecision", "Milliseconds")]);
         assert_eq!(doc["OrdersValidated"], 2.0);
         assert_eq!(doc["OrdersRejected"], 1.0);
         assert_eq!(doc["TimeToDecision"], json!([120.0, 80.0, 95.0]));
+    }
+
+    #[test]
+    fn counts_alone_need_no_emf_declaration() {
+        let measured = vec![
+            ("OrdersAccepted", Unit::Count, 1.0),
+            ("OrdersAccepted", Unit::Count, 1.0),
+        ];
+        let documents = record(Tallies::new(), measured).documents();
+        assert_eq!(documents.len(), 1);
+        assert!(documents[0].get("_aws").is_none());
+        assert_eq!(documents[0]["OrdersAccepted"], 2.0);
     }
 
     #[test]
