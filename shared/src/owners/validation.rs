@@ -178,7 +178,7 @@ pub async fn run<V: Validator>(
     let config = crate::platform::aws::sdk_config().await;
     let validator = make(&config)?;
     let bus = EventBus::from_env(&config)?;
-    let dead_letters = SqsDeadLetters::from_env(&config)?;
+    let dead_letters = SqsDeadLetters::from_env(crate::platform::aws::sqs(&config))?;
     let (validator, bus, dead_letters) = (&validator, &bus, &dead_letters);
     lambda_runtime::run(crate::platform::metrics::Recorded(
         lambda_runtime::service_fn(

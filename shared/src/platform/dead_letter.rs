@@ -41,11 +41,10 @@ pub struct SqsDeadLetters {
 }
 
 impl SqsDeadLetters {
-    pub fn from_env(
-        config: &crate::platform::aws::SdkConfig,
-    ) -> Result<Self, crate::platform::aws::MissingEnv> {
+    /// Reads the queue the template sets (`DEAD_LETTER_QUEUE_URL`).
+    pub fn from_env(client: aws_sdk_sqs::Client) -> Result<Self, crate::platform::aws::MissingEnv> {
         Ok(Self {
-            client: crate::platform::aws::sqs(config),
+            client,
             queue_url: crate::platform::aws::required_env("DEAD_LETTER_QUEUE_URL")?,
             function: std::env::var("AWS_LAMBDA_FUNCTION_NAME").unwrap_or_default(),
         })

@@ -5,17 +5,19 @@ use shared::platform::aws_error::AwsError;
 use crate::ports::master_secret::{MasterSecret, SecretError};
 
 impl MasterSecret {
-    /// The secret named by `WEBHOOK_SECRET_ARN`, from Secrets Manager.
+    /// The secret named by `WEBHOOK_SECRET_ARN`, from Secrets Manager. The client is built with
+    /// the read, not at the cold start: most instances never read the secret.
     pub fn from_env(
         config: &shared::platform::aws::SdkConfig,
     ) -> Result<Self, shared::platform::aws::MissingEnv> {
-        let secrets = aws_sdk_secretsmanager::config::Builder::from(config)
-            .interceptor(shared::platform::aws::calls::Counter)
-            .build();
-        let secrets = aws_sdk_secretsmanager::Client::from_conf(secrets);
+        let config = config.clone();
         let secret_id = shared::platform::aws::required_env("WEBHOOK_SECRET_ARN")?;
         Ok(Self::read_with(move || {
-            let (secrets, secret_id) = (secrets.clone(), secret_id.clone());
+            let secrets = aws_sdk_secretsmanager::config::Builder::from(&config)
+                .interceptor(shared::platform::aws::calls::Counter)
+                .build();
+            let secrets = aws_sdk_secretsmanager::Client::from_conf(secrets);
+            let secret_id = secret_id.clone();
             async move {
                 let answer = secrets
                     .get_secret_value()

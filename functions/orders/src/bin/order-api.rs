@@ -14,11 +14,13 @@ use orders::ports::master_secret::MasterSecret;
 async fn main() -> Result<(), lambda_http::Error> {
     shared::platform::telemetry::init();
     let config = shared::platform::aws::sdk_config().await;
+    // One client for both tables: each client built costs the cold start (docs/benchmarks.md).
+    let dynamodb = shared::platform::aws::dynamodb(&config);
     lambda_http::run(shared::platform::metrics::Recorded(http::router_for(
         App {
-            store: DynamoStore::from_env(&config)?,
+            store: DynamoStore::from_env(dynamodb.clone())?,
             replica: CachedReplica::new(
-                DynamoReplica::from_env(&config)?,
+                DynamoReplica::from_env(dynamodb)?,
                 config::replica_cache_lifetime(),
             ),
             callbacks: Callbacks::from_env(),

@@ -15,16 +15,18 @@ use shared::platform::dead_letter::SqsDeadLetters;
 async fn main() -> Result<(), lambda_runtime::Error> {
     shared::platform::telemetry::init();
     let config = shared::platform::aws::sdk_config().await;
+    // One SQS client for both queues: each client built costs the cold start.
+    let sqs = shared::platform::aws::sqs(&config);
     let notifier = Notifier {
-        store: DynamoStore::from_env(&config)?,
+        store: DynamoStore::from_env(shared::platform::aws::dynamodb(&config))?,
         callbacks: Callbacks::from_env(),
         deliverer: HttpDeliverer::new(),
         // Consumers' secrets derive from it; read from Secrets Manager when a delivery first
         // signs, never in code or in the function's environment.
         secret: MasterSecret::from_env(&config)?,
-        dead_letters: SqsDeadLetters::from_env(&config)?,
+        dead_letters: SqsDeadLetters::from_env(sqs.clone())?,
         retry_later: SqsRetryLater {
-            client: shared::platform::aws::sqs(&config),
+            client: sqs,
             queue_url: shared::platform::aws::required_env("NOTIFICATIONS_QUEUE_URL")?,
         },
     };

@@ -12,8 +12,8 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     shared::platform::telemetry::init();
     let config = shared::platform::aws::sdk_config().await;
     let handler = ReplyHandler::new(
-        DynamoStore::from_env(&config)?,
-        SqsDeadLetters::from_env(&config)?,
+        DynamoStore::from_env(shared::platform::aws::dynamodb(&config))?,
+        SqsDeadLetters::from_env(shared::platform::aws::sqs(&config))?,
     );
     let handler = &handler;
     lambda_runtime::run(shared::platform::metrics::Recorded(service_fn(

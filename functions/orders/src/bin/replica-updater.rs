@@ -13,8 +13,8 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     shared::platform::telemetry::init();
     let config = shared::platform::aws::sdk_config().await;
     let updater = ReplicaUpdater::new(
-        DynamoReplica::from_env(&config)?,
-        SqsDeadLetters::from_env(&config)?,
+        DynamoReplica::from_env(shared::platform::aws::dynamodb(&config))?,
+        SqsDeadLetters::from_env(shared::platform::aws::sqs(&config))?,
     );
     let updater = &updater;
     lambda_runtime::run(shared::platform::metrics::Recorded(service_fn(

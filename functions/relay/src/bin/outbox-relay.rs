@@ -11,7 +11,9 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let config = shared::platform::aws::sdk_config().await;
     let relay = Relay::new(
         shared::platform::bus::EventBus::from_env(&config)?,
-        shared::platform::dead_letter::SqsDeadLetters::from_env(&config)?,
+        shared::platform::dead_letter::SqsDeadLetters::from_env(shared::platform::aws::sqs(
+            &config,
+        ))?,
         Retries::default(),
         Outboxes::from_env()?,
     );

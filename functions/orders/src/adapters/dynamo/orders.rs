@@ -82,11 +82,9 @@ impl DynamoStore {
     }
 
     /// Reads the table names the template sets (`ORDERS_TABLE`, `OUTBOX_TABLE`).
-    pub fn from_env(
-        config: &shared::platform::aws::SdkConfig,
-    ) -> Result<Self, shared::platform::aws::MissingEnv> {
+    pub fn from_env(client: Client) -> Result<Self, shared::platform::aws::MissingEnv> {
         Ok(Self::new(
-            shared::platform::aws::dynamodb(config),
+            client,
             shared::platform::aws::required_env("ORDERS_TABLE")?,
             shared::platform::aws::required_env("OUTBOX_TABLE")?,
         ))

@@ -28,10 +28,8 @@ struct Row {
 }
 
 impl DynamoReplica {
-    pub fn from_env(
-        config: &shared::platform::aws::SdkConfig,
-    ) -> Result<Self, shared::platform::aws::MissingEnv> {
-        let client = shared::platform::aws::dynamodb(config);
+    /// Reads the table name the template sets (`REPLICAS_TABLE`).
+    pub fn from_env(client: Client) -> Result<Self, shared::platform::aws::MissingEnv> {
         let name = shared::platform::aws::required_env("REPLICAS_TABLE")?;
         Ok(Self {
             table: Table::new(client.clone(), name, "pk"),
