@@ -89,29 +89,36 @@ class OrderMetrics:
         history = offset is None
         if offset is None or offset > size:  # new, or started again
             offset = max(0, size - self.first_read)
-        with open(log, "rb") as f:
-            f.seek(offset)
-            chunk = f.read(size - offset)
+        try:
+            with open(log, "rb") as f:
+                f.seek(offset)
+                chunk = f.read(size - offset)
+        except OSError:  # removed since its size was read: its next read starts again
+            return
         complete = chunk.rfind(b"\n") + 1  # a line still being written waits for the next read
         self.offsets[log] = offset + complete
         for line in chunk[:complete].splitlines():
             if b'"_aws"' in line or (not history and b'"InvocationMs"' in line):
-                self._take(line, read_at)
+                self._take(line, read_at, history)
 
-    def _take(self, line: bytes, read_at: float) -> None:
+    def _take(self, line: bytes, read_at: float, history: bool) -> None:
+        """One line's metrics; from a log's history only what its EMF declares, which has a time
+        (a record's plain counts there have none, and order-api's records are skipped)."""
         try:
             document = json.loads(line)
             if not isinstance(document, dict):
                 return
             at = int(document["_aws"]["Timestamp"]) // 1000 if "_aws" in document else int(read_at)
-        except (ValueError, KeyError, TypeError, OverflowError):
+            declared = {m["Name"] for d in document["_aws"]["CloudWatchMetrics"] for m in d["Metrics"]} \
+                if history else set()
+        except (ValueError, KeyError, TypeError, OverflowError, RecursionError):
             return
         bucket = at - at % self.bucket
         for metric, name in ORDER_METRICS.items():
-            if _finite(document.get(metric)):
+            if _finite(document.get(metric)) and (not history or metric in declared):
                 self.counts[bucket][name] += document[metric]
         # EMF carries one value, or an array of them (one per order an invocation decided).
-        times: Any = document.get("TimeToDecision")
+        times: Any = document.get("TimeToDecision") if not history or "TimeToDecision" in declared else None
         for value in times if isinstance(times, list) else [times]:
             if _finite(value):
                 self.times[bucket].append(float(value))
@@ -175,7 +182,10 @@ class Console:
         """Reads the logs every second, so that a record without a time of its own is stamped
         within a second of being written."""
         while True:
-            self.metrics.refresh()
+            try:
+                self.metrics.refresh()
+            except Exception as e:  # a bad read must not stop the stamping of the next ones
+                print(f"devstack console: reading the function logs failed: {e!r}", flush=True)
             time.sleep(1)
 
     def _queues(self) -> list[dict[str, Any]]:

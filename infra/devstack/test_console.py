@@ -12,7 +12,10 @@ from .runtime import LastMinute
 
 
 def emf(at_ms: int, **metrics: float | list[float]) -> str:
-    return json.dumps({"_aws": {"Timestamp": at_ms, "CloudWatchMetrics": []}, **metrics})
+    """An EMF line declaring every metric it carries."""
+    declared = [{"Namespace": "OrderTaking", "Dimensions": [["Function"]],
+                 "Metrics": [{"Name": name} for name in metrics]}]
+    return json.dumps({"_aws": {"Timestamp": at_ms, "CloudWatchMetrics": declared}, **metrics})
 
 
 def test_order_metrics_are_bucketed_per_five_seconds_as_rates_and_percentiles(tmp_path: Path):
@@ -66,10 +69,16 @@ def test_a_record_without_a_time_counts_when_read_and_none_from_before_the_first
     history, fresh = tmp_path / "order-api.log", tmp_path / "order-notifier.log"
     record = json.dumps({"Function": "OrderApiFunction", "InvocationMs": 9.5, "AwsRequests": 1,
                          "OrdersAccepted": 1.0})
-    history.write_text(record + "\n")  # written before the console read: when is unknown
     now = 5_000_000
+    decided = json.loads(emf(now * 1000 - 1000, TimeToDecision=150))
+    decided["OrdersValidated"] = 1.0  # a plain count beside the declared time, as order-replies writes
+    # Written before the console read: a record's time is unknown, an EMF line's declared metrics
+    # have theirs (and only those count, or history would show orders decided but none accepted).
+    history.write_text(record + "\n" + json.dumps(decided) + "\n")
     metrics = OrderMetrics([history, fresh])
-    assert sum(metrics.series(now)["acceptedPerSecond"]) == 0
+    before = metrics.series(now)
+    assert sum(before["acceptedPerSecond"]) == 0 and sum(before["decidedPerSecond"]) == 0
+    assert before["timeToOutcomeP50"][-2] == 150
     with open(history, "a") as f:
         f.write(record + "\n")
     fresh.write_text(record + "\n")  # a log that did not exist at the first read
