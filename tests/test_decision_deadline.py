@@ -12,6 +12,7 @@ import pytest
 
 from conftest import ROOT, running_stack
 from flows import place, queue_depth, terminal_rows, wait_for
+from metric_filters import assert_every_number_is_a_metric_once
 
 DEADLINE = 3
 LOGS = "deadline-logs"
@@ -54,6 +55,9 @@ def test_a_validator_stopped_past_the_deadline_rejects_the_order_and_its_late_re
     logs = (ROOT / ".local" / LOGS / "OrderRepliesFunction.log").read_text()
     assert any(order_id in line and "after the order's deadline" in line for line in logs.splitlines())
     assert '"RepliesAfterDeadline"' in logs
+    # A count only this stack sees: its metric filter is checked here (tests/metric_filters.py).
+    written = assert_every_number_is_a_metric_once(ROOT / ".local" / LOGS)
+    assert any("RepliesAfterDeadline" in record for record in written["OrderRepliesFunction"])
     wait_until_empty(stack, "OrderRepliesDLQ", timeout=0)
 
 

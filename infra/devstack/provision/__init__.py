@@ -12,7 +12,7 @@ if TYPE_CHECKING:
 
 # Types that shape only the deployed stack: permissions, logs and their metric filters, alarms and
 # the dashboard have no local effect (the console shows the local stack instead; the metric
-# filters' patterns are checked against the functions' records by tests/test_request_counts.py).
+# filters' patterns are checked against the functions' records by tests/metric_filters.py).
 # They are listed at start-up, so that nothing is skipped silently.
 DEPLOY_ONLY = {"AWS::Logs::LogGroup", "AWS::Logs::MetricFilter", "AWS::CloudWatch::Alarm",
                "AWS::CloudWatch::Dashboard", "AWS::SQS::QueuePolicy", "AWS::SNS::Topic",

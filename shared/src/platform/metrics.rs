@@ -56,7 +56,7 @@ const RECORD_FIELDS: [&str; 5] = [
 
 /// Adds measurements to the current invocation's record, written when it ends ([`Recorded`]).
 /// A count becomes a metric only through a metric filter on the function's log group in
-/// `template.yaml` (`tests/test_request_counts.py` finds one missing); times need none.
+/// `template.yaml` (`tests/metric_filters.py` finds one missing); times need none.
 /// An invocation that never ends (a timeout, a panic) writes no record: what an alarm watches
 /// goes out at once ([`emit`]).
 pub fn measure(measurements: &[Measurement]) {
