@@ -125,8 +125,8 @@ sam-build: $(SAM_VENV)/.installed
 ## `sam local invoke` of every sample event in Lambda's container, against the local stack; it
 ## prepares a Docker daemon and base image in .local/docker when it can (root), else says so.
 ## `build` after `sam-build`: cargo lambda moves the binaries it built out of cargo's folder.
-sam-local: $(VENV)/.installed sam-build build
-	$(PYTHON) -m infra.sam_local
+sam-local: sam-build build
+	$(MAKE) sam-local-invoke
 
 # `make sam-local` without building first: for `make test`, which has just built.
 sam-local-invoke: $(VENV)/.installed

@@ -10,6 +10,7 @@ import re
 from collections import defaultdict
 from pathlib import Path
 
+from infra.devstack.console import declared
 from infra.devstack.template import load
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -49,11 +50,6 @@ def metric_filters() -> tuple[dict[str, list[dict]], set[str]]:
             filters[function].append(spec["Properties"])
     functions = {name for name, spec in resources.items() if spec["Type"] == "AWS::Serverless::Function"}
     return filters, functions
-
-
-def declared(record: dict) -> set[str]:
-    """The metrics `record` declares in EMF."""
-    return {m["Name"] for d in record.get("_aws", {}).get("CloudWatchMetrics", []) for m in d["Metrics"]}
 
 
 def assert_every_number_is_a_metric_once(logs: Path) -> dict[str, list[dict]]:

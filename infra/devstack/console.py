@@ -67,7 +67,7 @@ class OrderMetrics:
 
     An EMF line is bucketed by its `Timestamp`. An invocation record without one (its counts are
     plain fields, made metrics by metric filters) is bucketed by when it is read, as CloudWatch
-    Logs stamps each event as it arrives: the console reads every second (`Console`). What a log
+    Logs stamps each event with the time Lambda captured the line: the console reads every second (`Console`). What a log
     held before its first read has no such time, so only its EMF lines count."""
 
     def __init__(self, logs: Iterable[Path], window: int = 300, bucket: int = 5,
@@ -109,16 +109,15 @@ class OrderMetrics:
             if not isinstance(document, dict):
                 return
             at = int(document["_aws"]["Timestamp"]) // 1000 if "_aws" in document else int(read_at)
-            declared = {m["Name"] for d in document["_aws"]["CloudWatchMetrics"] for m in d["Metrics"]} \
-                if history else set()
-        except (ValueError, KeyError, TypeError, OverflowError, RecursionError):
+            taken = declared(document) if history else document.keys()
+        except (ValueError, KeyError, TypeError, AttributeError, OverflowError, RecursionError):
             return
         bucket = at - at % self.bucket
         for metric, name in ORDER_METRICS.items():
-            if _finite(document.get(metric)) and (not history or metric in declared):
+            if metric in taken and _finite(document.get(metric)):
                 self.counts[bucket][name] += document[metric]
         # EMF carries one value, or an array of them (one per order an invocation decided).
-        times: Any = document.get("TimeToDecision") if not history or "TimeToDecision" in declared else None
+        times: Any = document.get("TimeToDecision") if "TimeToDecision" in taken else None
         for value in times if isinstance(times, list) else [times]:
             if _finite(value):
                 self.times[bucket].append(float(value))
@@ -153,6 +152,11 @@ class OrderMetrics:
             "timeToOutcomeP50": [percentile(times[b], 50) for b in buckets],
             "timeToOutcomeP99": [percentile(times[b], 99) for b in buckets],
         }
+
+
+def declared(document: dict[str, Any]) -> set[str]:
+    """The metrics an EMF document declares; none for a line without `_aws`."""
+    return {m["Name"] for d in document.get("_aws", {}).get("CloudWatchMetrics", []) for m in d["Metrics"]}
 
 
 def _finite(value: Any) -> bool:
