@@ -27,7 +27,9 @@ impl ConsumerValidator {
 
 impl Validator for ConsumerValidator {
     async fn answer(&self, order: &OrderCreated) -> Result<Entry, AnswerError> {
-        let consumer: Option<Consumer> = self.consumers.get(&order.consumer_id).await?;
+        // Eventually consistent, at half the read units: a change less than about a second old
+        // may not be seen yet, as if the order had come that much earlier.
+        let consumer: Option<Consumer> = self.consumers.get_eventually(&order.consumer_id).await?;
         Ok(
             match domain::check(&order.consumer_id, consumer.as_ref(), order.total.as_ref()) {
                 Ok(order_limit) => {

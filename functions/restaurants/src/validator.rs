@@ -28,7 +28,12 @@ impl RestaurantValidator {
 
 impl Validator for RestaurantValidator {
     async fn answer(&self, order: &OrderCreated) -> Result<Entry, AnswerError> {
-        let restaurant: Option<Restaurant> = self.restaurants.get(&order.restaurant_id).await?;
+        // Eventually consistent, at half the read units: a menu change less than about a second
+        // old may not be seen yet, as if the order had come that much earlier.
+        let restaurant: Option<Restaurant> = self
+            .restaurants
+            .get_eventually(&order.restaurant_id)
+            .await?;
         Ok(
             match domain::check(
                 &order.restaurant_id,
