@@ -3,7 +3,9 @@ started by `make run` can keep running beside the tests."""
 
 from __future__ import annotations
 
+import threading
 from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import boto3
@@ -97,3 +99,24 @@ def stack(tmp_path_factory):
     with running_stack("tests", "test-logs", "AllowLoopbackCallbacks=true "
                        f"CorsAllowedOrigins=http://localhost:5173,{control}") as running:
         yield running
+
+
+@pytest.fixture
+def receiver():
+    """A webhook receiver on loopback (which the local stack allows): it records deliveries."""
+    got: list[tuple[dict[str, str], bytes]] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self):
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            got.append(({k.lower(): v for k, v in self.headers.items()}, body))
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/hooks/orders", got
+    server.shutdown()

@@ -8,15 +8,13 @@ resolve there are covered with a stubbed resolver in the Rust tests)."""
 from __future__ import annotations
 
 import json
-import threading
 import time
 from datetime import datetime, timezone
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
-from flows import ORDER, place, terminal_rows
+from flows import ORDER, place, terminal_rows, wait_for
 
 
 def verifies(secret: str, headers: dict[str, str], body: bytes) -> bool:
@@ -27,27 +25,6 @@ def verifies(secret: str, headers: dict[str, str], body: bytes) -> bool:
         return True
     except WebhookVerificationError:
         return False
-
-
-@pytest.fixture
-def receiver():
-    """A webhook receiver on loopback (which the local stack allows): it records deliveries."""
-    got: list[tuple[dict[str, str], bytes]] = []
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self):
-            body = self.rfile.read(int(self.headers["Content-Length"]))
-            got.append(({k.lower(): v for k, v in self.headers.items()}, body))
-            self.send_response(204)
-            self.end_headers()
-
-        def log_message(self, *args):
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/hooks/orders", got
-    server.shutdown()
 
 
 def webhook_secret(stack, consumer: str = "consumer-1", as_operator: bool = False) -> str:
@@ -93,6 +70,36 @@ def test_the_outcome_is_posted_signed_and_verifiable(stack, receiver):
     old = int(headers["webhook-timestamp"]) - 600
     resigned = Webhook(key).sign(headers["webhook-id"], datetime.fromtimestamp(old, timezone.utc), body.decode())
     assert not verifies(key, {**headers, "webhook-timestamp": str(old), "webhook-signature": resigned}, body)
+
+
+def test_only_an_order_with_a_callback_url_reaches_the_notifier(stack, receiver):
+    """Both outcomes are published; the rule sends the notifier only the one whose order has a
+    callback URL (`hasCallback`), so an order without one costs no delivery and no invocation.
+    The notifier is stopped meanwhile and the test takes the queue's messages itself (each
+    deleted once read: a receive counts towards the dead-letter queue)."""
+    url, _ = receiver
+    sqs, queue = stack.client("sqs"), stack.name("OutcomeNotificationsQueue")
+    stack.function("OrderNotifierFunction", "stop")
+    try:
+        plain = place(stack).json()["orderId"]
+        called = place(stack, body={**ORDER, "callbackUrl": url}).json()["orderId"]
+        for order_id in (plain, called):
+            assert wait_for(stack, order_id, {"VALIDATED", "REJECTED"})["status"] == "VALIDATED"
+            assert terminal_rows(stack, order_id) == ["OrderValidated"]
+        seen: dict[str, dict] = {}
+        started = time.time()
+        # Until the called order's outcome is in, and for 3 s at least: the relay publishes the
+        # outcomes of both orders, decided by now, within about a second.
+        while time.time() - started < 15 and (called not in seen or time.time() - started < 3):
+            for message in sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10,
+                                               WaitTimeSeconds=1).get("Messages", []):
+                detail = json.loads(message["Body"])["detail"]
+                seen[detail["orderId"]] = detail
+                sqs.delete_message(QueueUrl=queue, ReceiptHandle=message["ReceiptHandle"])
+        assert seen.get(called, {}).get("hasCallback") is True, seen
+        assert plain not in seen
+    finally:
+        stack.function("OrderNotifierFunction", "start")
 
 
 def test_a_consumer_reads_only_its_own_secret(stack):

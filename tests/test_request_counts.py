@@ -12,7 +12,7 @@ from pathlib import Path
 
 import requests
 
-from flows import place, wait_for
+from flows import ORDER, place, wait_for
 from metric_filters import assert_every_number_is_a_metric_once, records
 
 # The meter names an operation by its wire target; the SDK by the service's model name.
@@ -63,11 +63,17 @@ def meter_counts(before: dict, after: dict) -> Counter:
     return counts
 
 
-def test_the_sdk_and_the_emulators_count_the_same_requests(stack):
+def test_the_sdk_and_the_emulators_count_the_same_requests(stack, receiver):
+    url, got = receiver
     before, sizes = quiet(stack), log_sizes(stack)
-    for _ in range(3):
-        order_id = place(stack).json()["orderId"]
+    # The last with a callback URL: only its outcome goes to the notifier.
+    for body in (ORDER, ORDER, {**ORDER, "callbackUrl": url}):
+        order_id = place(stack, body).json()["orderId"]
         assert wait_for(stack, order_id, {"VALIDATED", "REJECTED"})["status"] == "VALIDATED"
+    deadline = time.time() + 20
+    while not got and time.time() < deadline:
+        time.sleep(0.1)
+    assert got, "the outcome was not delivered"
     after = quiet(stack)
 
     counted = sdk_counts(stack, sizes)

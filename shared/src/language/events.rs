@@ -259,6 +259,9 @@ pub struct OrderValidated {
     #[serde(flatten)]
     pub meta: EventMeta,
     pub total: Money,
+    /// Whether the order has a callback URL: only such outcomes go to the notifier.
+    #[serde(default)]
+    pub has_callback: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -267,6 +270,9 @@ pub struct OrderRejected {
     #[serde(flatten)]
     pub meta: EventMeta,
     pub reasons: Vec<String>,
+    /// Whether the order has a callback URL: only such outcomes go to the notifier.
+    #[serde(default)]
+    pub has_callback: bool,
 }
 
 /// An event together with where it belongs in the envelope.

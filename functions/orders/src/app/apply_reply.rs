@@ -64,6 +64,7 @@ pub enum Applied {
 /// The `OrderValidated` or `OrderRejected` row for an order that just reached a terminal state.
 fn terminal_event(order: &Order, cause: &EventMeta) -> Result<Option<OutboxRecord>, ReplyError> {
     let meta = EventMeta::new(order.order_id, cause.correlation_id.clone());
+    let has_callback = order.callback_url.is_some();
     let record = match order.status {
         OrderStatus::Validated => {
             // The state machine sets the total on the way to VALIDATED.
@@ -71,11 +72,16 @@ fn terminal_event(order: &Order, cause: &EventMeta) -> Result<Option<OutboxRecor
                 .total
                 .clone()
                 .ok_or(ReplyError::MissingTotal(order.order_id))?;
-            OutboxRecord::of(&OrderValidated { meta, total })?
+            OutboxRecord::of(&OrderValidated {
+                meta,
+                total,
+                has_callback,
+            })?
         }
         OrderStatus::Rejected => OutboxRecord::of(&OrderRejected {
             meta,
             reasons: order.rejection_reasons.clone(),
+            has_callback,
         })?,
         _ => return Ok(None),
     };
@@ -612,6 +618,51 @@ mod tests {
         }
         assert_eq!(store.alteration.most_reading.load(Ordering::SeqCst), 2);
         assert_eq!(store.alteration.conflicts.load(Ordering::SeqCst), 0);
+    }
+
+    #[test]
+    fn an_outcome_says_whether_its_order_has_a_callback_which_alone_sends_it_to_the_notifier() {
+        let has_callback = |url: Option<&str>, replies: &[Reply]| {
+            let placed = Order::place(Uuid::now_v7(), "c".into(), "r".into(), vec![], Utc::now());
+            let mut order = Order {
+                callback_url: url.map(str::to_owned),
+                ..placed
+            };
+            for reply in replies {
+                if let Transition::Changed { order: next } = apply(&order, reply, Utc::now()) {
+                    order = *next;
+                }
+            }
+            let record = terminal_event(&order, &EventMeta::new(order.order_id, None))
+                .unwrap()
+                .expect("decided");
+            let detail: serde_json::Value = serde_json::from_str(&record.detail).unwrap();
+            (record.detail_type, detail["hasCallback"].clone())
+        };
+        let rejected = [Reply::ConsumerValidationFailed {
+            reason: "suspended".into(),
+        }];
+        let validated = [
+            Reply::ConsumerValidated,
+            Reply::OrderDetailsValidated { total: eur(1) },
+        ];
+        let url = Some("https://example.com/hooks");
+        assert_eq!(
+            has_callback(None, &rejected),
+            ("OrderRejected".into(), false.into())
+        );
+        assert_eq!(
+            has_callback(url, &rejected),
+            ("OrderRejected".into(), true.into())
+        );
+        assert_eq!(
+            has_callback(None, &validated),
+            ("OrderValidated".into(), false.into())
+        );
+        assert_eq!(
+            has_callback(url, &validated),
+            ("OrderValidated".into(), true.into())
+        );
     }
 
     #[test]

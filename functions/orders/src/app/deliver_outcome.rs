@@ -227,6 +227,7 @@ mod tests {
         let event = OrderRejected {
             meta: EventMeta::new(id, None),
             reasons: vec!["suspended".into()],
+            has_callback: callback_url.is_some(),
         };
         let body =
             json!({"version": "0", "id": "x", "detail-type": "OrderRejected", "source": "orders",
