@@ -179,8 +179,24 @@ fn invocations(stats: &Value) -> u64 {
         .unwrap_or(0)
 }
 
-/// Waits until no function has been invoked for `still`: the flow has worked off what it was
-/// sent (outcome delivery included).
+/// Messages no function has finished with yet: held back (each order's decision deadline) or
+/// being worked, in any queue.
+fn pending(depths: &Value) -> u64 {
+    depths
+        .as_object()
+        .map(|queues| {
+            queues
+                .values()
+                .map(|q| q["delayed"].as_u64().unwrap_or(0) + q["inFlight"].as_u64().unwrap_or(0))
+                .sum()
+        })
+        .unwrap_or(0)
+}
+
+/// Waits until no message is held back or in flight and no function has been invoked for
+/// `still`: the flow has worked off what it was sent, outcome delivery and every order's
+/// decision deadline included (the deadline's message is paid for when it fires, decided order
+/// or not).
 pub async fn quiet(
     http: &Http,
     stack: &Stack,
@@ -196,7 +212,7 @@ pub async fn quiet(
         }
         tokio::time::sleep(Duration::from_millis(250)).await;
         let now = invocations(&stack.stats(http).await?);
-        if now != last {
+        if now != last || pending(&stack.queues(http).await?) > 0 {
             (last, still_since) = (now, Instant::now());
         }
     }

@@ -10,11 +10,18 @@ use serde_json::Value;
 use crate::client::{Http, get_json};
 use crate::{Error, fail};
 
+/// Each order's decision deadline on the benchmark's stacks (the template's default is 900 s):
+/// its timer fires, and is counted, within the run that placed the order; no order the stack
+/// decides takes that long (the overload run's slowest, about 4 s).
+pub const DECISION_DEADLINE_SECONDS: u32 = 10;
+
 pub struct Stack {
     child: Child,
     pub state: Value,
     pub api: String,
     control: String,
+    /// The emulator's endpoint (SQS, EventBridge).
+    endpoint: String,
     pub logs: PathBuf,
     pub token: String,
 }
@@ -37,6 +44,8 @@ impl Stack {
                 std::fs::remove_file(path)?;
             }
         }
+        let parameters =
+            format!("DecisionDeadlineSeconds={DECISION_DEADLINE_SECONDS} {parameters}");
         let state_path = logs.join("state.json");
         let python = root.join(".venv/bin/python");
         let output = std::fs::File::create(logs.join("devstack.log"))?;
@@ -44,7 +53,7 @@ impl Stack {
             .current_dir(root)
             .args(["-m", "infra.devstack", "--ports", "bench", "--template"])
             .arg(template)
-            .args(["--parameter-overrides", parameters])
+            .args(["--parameter-overrides", parameters.trim()])
             .arg("--bin-dir")
             .arg(bin_dir)
             .arg("--log-dir")
@@ -60,6 +69,7 @@ impl Stack {
             state: Value::Null,
             api: String::new(),
             control: String::new(),
+            endpoint: String::new(),
             logs: logs.to_owned(),
             token: String::new(),
         };
@@ -80,7 +90,8 @@ impl Stack {
                 .map(str::to_owned)
                 .ok_or(format!("devstack's state names no {name} URL"))
         };
-        (stack.api, stack.control) = (url("api")?, url("control")?);
+        (stack.api, stack.control, stack.endpoint) =
+            (url("api")?, url("control")?, url("endpoint")?);
         let token = Command::new(&python)
             .current_dir(root)
             .args([
@@ -106,6 +117,12 @@ impl Stack {
     /// emulators served, by caller and operation, with what AWS bills beyond the request.
     pub async fn stats(&self, http: &Http) -> Result<Value, Error> {
         get_json(http, &format!("{}/stats", self.control), &[]).await
+    }
+
+    /// Each queue's messages visible, in flight and held back (devstack's `/_devstack/queues` on
+    /// the emulator: not an AWS request, so not metered).
+    pub async fn queues(&self, http: &Http) -> Result<Value, Error> {
+        get_json(http, &format!("{}/_devstack/queues", self.endpoint), &[]).await
     }
 
     /// Stops devstack as `make run`'s Ctrl-C does: it stops its functions and emulators.
