@@ -72,15 +72,27 @@ fn lines(quantities: [f64; 8]) -> Vec<Line> {
         .collect()
 }
 
+/// The messages EventBridge put in queues: every message deleted once consumed, less those a
+/// function sent itself (the deadline's timers), whose sends the function's requests count.
+fn bus_deliveries(window: &Window) -> f64 {
+    let deleted = sum(window, |k| {
+        k.ends_with("AmazonSQS.DeleteMessageBatch.entries")
+    }) + sum(window, |k| k.ends_with("AmazonSQS.DeleteMessage"));
+    let sent_by_functions = sum(window, |k| {
+        !k.starts_with("platform ")
+            && (k.ends_with("AmazonSQS.SendMessageBatch.entries")
+                || k.ends_with("AmazonSQS.SendMessage"))
+    });
+    (deleted - sent_by_functions).max(0.0)
+}
+
 /// Each service's billed quantity per order in `window`, which saw `orders` orders through.
 pub fn measured(window: &Window, orders: f64) -> Vec<Line> {
     let sqs_requests = sum(window, |k| {
         k.contains(" AmazonSQS.") && !k.ends_with(".entries")
     });
-    // EventBridge sends each message it delivers to a queue; each is deleted once consumed.
-    let deliveries = sum(window, |k| {
-        k.ends_with("AmazonSQS.DeleteMessageBatch.entries")
-    }) + sum(window, |k| k.ends_with("AmazonSQS.DeleteMessage"));
+    // EventBridge's sends to the queues are billed as SQS requests.
+    let deliveries = bus_deliveries(window);
     lines([
         1.0,
         window.invocations.values().sum::<f64>() / orders,
@@ -191,7 +203,7 @@ pub fn quotas(window: &Window, orders: f64) -> Vec<Quota> {
             "EventBridge target invocations/s (us-east-1)",
             18_750.0,
             187_500.0,
-            per_order(&|k| k.ends_with("AmazonSQS.DeleteMessageBatch.entries")),
+            bus_deliveries(window) / orders,
         ),
         quota(
             "DynamoDB on-demand write units/s per table (all tables counted as one)",
@@ -272,6 +284,15 @@ mod tests {
             "OutboxRelayFunction AWSEvents.PutEvents.entries".into(),
             40.0,
         );
+        // Ten of the messages deleted were the timer's, sent in one request of its own.
+        window.meter.insert(
+            "DecisionTimerFunction AmazonSQS.SendMessageBatch".into(),
+            1.0,
+        );
+        window.meter.insert(
+            "DecisionTimerFunction AmazonSQS.SendMessageBatch.entries".into(),
+            10.0,
+        );
         window.invocations.insert("OrderApiFunction".into(), 10.0);
         window.log_bytes = 1e6;
         let lines = measured(&window, 10.0);
@@ -279,9 +300,15 @@ mod tests {
         assert_eq!(quantity("DynamoDB write request units"), 4.0);
         assert_eq!(
             quantity("SQS requests"),
-            7.0,
-            "10 receives, 10 deletes, 50 deliveries"
+            6.1,
+            "10 receives, 10 deletes, 1 timer send, 40 deliveries by the bus"
         );
+        let targets = quotas(&window, 10.0);
+        let bus = targets
+            .iter()
+            .find(|q| q.limit.starts_with("EventBridge target invocations"))
+            .unwrap();
+        assert_eq!(bus.per_order, 4.0);
         assert_eq!(quantity("EventBridge events"), 4.0);
         assert_eq!(quantity("Lambda requests"), 1.0);
         assert_eq!(quantity("CloudWatch Logs ingestion (GB)"), 1e-4);

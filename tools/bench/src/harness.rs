@@ -96,6 +96,93 @@ fn peak_kib(pid: u32) -> Option<u64> {
     line.split_whitespace().nth(1)?.parse().ok()
 }
 
+/// A function's process on a Runtime API of the benchmark's, from its start.
+struct Instance {
+    child: tokio::process::Child,
+    server: tokio::task::JoinHandle<()>,
+    events: mpsc::Sender<Bytes>,
+    signals: mpsc::Receiver<Signal>,
+    started: Instant,
+}
+
+impl Instance {
+    async fn start(
+        function: &str,
+        binary: &Path,
+        environment: &BTreeMap<String, String>,
+        log: &Path,
+    ) -> Result<Self, Error> {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let address = listener.local_addr()?;
+        let (event_tx, event_rx) = mpsc::channel(1);
+        let (signal_tx, signals) = mpsc::channel(4);
+        let api = Arc::new(Api {
+            events: Mutex::new(event_rx),
+            signals: signal_tx,
+        });
+        let server = tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                let api = api.clone();
+                tokio::spawn(async move {
+                    let service =
+                        hyper::service::service_fn(move |request| serve(api.clone(), request));
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(TokioIo::new(stream), service)
+                        .await;
+                });
+            }
+        });
+        let output = std::fs::File::create(log)?;
+        let started = Instant::now();
+        let child = tokio::process::Command::new(binary)
+            .env_clear()
+            .envs(environment)
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("AWS_LAMBDA_FUNCTION_NAME", function)
+            .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
+            .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
+            .env("AWS_LAMBDA_RUNTIME_API", address.to_string())
+            .stdout(output.try_clone()?)
+            .stderr(output)
+            .kill_on_drop(true)
+            .spawn()?;
+        Ok(Self {
+            child,
+            server,
+            events: event_tx,
+            signals,
+            started,
+        })
+    }
+
+    /// Init: from the process's start to its first `GET /next`.
+    async fn ready(&mut self, function: &str) -> Result<Duration, Error> {
+        let Signal::Next(ready) = next(&mut self.signals, function).await? else {
+            return crate::fail(format!("{function}: no GET /next"));
+        };
+        Ok(ready - self.started)
+    }
+
+    async fn stop(mut self) {
+        let _ = self.child.kill().await;
+        self.server.abort();
+    }
+}
+
+/// The init of one cold start, the instance stopped at its first `GET /next`: nothing invoked,
+/// so nothing it would set off.
+pub async fn init_only(
+    function: &str,
+    binary: &Path,
+    environment: &BTreeMap<String, String>,
+    log: &Path,
+) -> Result<Duration, Error> {
+    let mut instance = Instance::start(function, binary, environment, log).await?;
+    let init = instance.ready(function).await;
+    instance.stop().await;
+    init
+}
+
 /// Runs `binary` with `environment`, hands it `event` once cold and `WARM` times warm.
 pub async fn measure(
     function: &str,
@@ -104,59 +191,22 @@ pub async fn measure(
     event: Bytes,
     log: &Path,
 ) -> Result<Figures, Error> {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let address = listener.local_addr()?;
-    let (event_tx, event_rx) = mpsc::channel(1);
-    let (signal_tx, mut signals) = mpsc::channel(4);
-    let api = Arc::new(Api {
-        events: Mutex::new(event_rx),
-        signals: signal_tx,
-    });
-    let server = tokio::spawn(async move {
-        while let Ok((stream, _)) = listener.accept().await {
-            let api = api.clone();
-            tokio::spawn(async move {
-                let service =
-                    hyper::service::service_fn(move |request| serve(api.clone(), request));
-                let _ = hyper::server::conn::http1::Builder::new()
-                    .serve_connection(TokioIo::new(stream), service)
-                    .await;
-            });
-        }
-    });
-    let output = std::fs::File::create(log)?;
-    let started = Instant::now();
-    let mut child = tokio::process::Command::new(binary)
-        .env_clear()
-        .envs(environment)
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("AWS_LAMBDA_FUNCTION_NAME", function)
-        .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
-        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
-        .env("AWS_LAMBDA_RUNTIME_API", address.to_string())
-        .stdout(output.try_clone()?)
-        .stderr(output)
-        .kill_on_drop(true)
-        .spawn()?;
-    let pid = child.id().unwrap_or_default();
-    let Signal::Next(ready) = next(&mut signals, function).await? else {
-        return crate::fail(format!("{function}: no GET /next"));
-    };
-    let init = ready - started;
+    let mut instance = Instance::start(function, binary, environment, log).await?;
+    let pid = instance.child.id().unwrap_or_default();
+    let init = instance.ready(function).await?;
     let mut invocations = Vec::with_capacity(WARM + 1);
     for _ in 0..=WARM {
         let handed = Instant::now();
-        event_tx.send(event.clone()).await?;
+        instance.events.send(event.clone()).await?;
         loop {
-            if let Signal::Done(done) = next(&mut signals, function).await? {
+            if let Signal::Done(done) = next(&mut instance.signals, function).await? {
                 invocations.push(done - handed);
                 break;
             }
         }
     }
     let peak = peak_kib(pid).unwrap_or(0);
-    let _ = child.kill().await;
-    server.abort();
+    instance.stop().await;
     let mut warm: Vec<Duration> = invocations[1..].to_vec();
     warm.sort();
     Ok(Figures {

@@ -46,7 +46,8 @@ struct Options {
     /// How long each arrival rate (5, 10 and 20 orders/s) runs
     #[arg(long, value_name = "SECONDS", default_value_t = 20.0, value_parser = positive)]
     rate_seconds: f64,
-    /// Cold starts per function; the figures are their medians (peak memory: the largest)
+    /// Cold starts per function, each invoked on its sample event: first and warm invocation
+    /// are their medians, peak memory the largest (init is measured apart, 101 starts each)
     #[arg(long, value_name = "N", default_value_t = 5, value_parser = clap::value_parser!(u16).range(1..))]
     cold_starts: u16,
     /// Where latest.json, latest.md and the charts are written
@@ -156,6 +157,10 @@ async fn run_rate(
     Ok((rate, window, decided))
 }
 
+/// Starts of each function for its init alone, interleaved with the others' and the bare
+/// function's: a slow moment of the machine slows all of them, not one.
+const INIT_ROUNDS: usize = 101;
+
 async fn functions(
     cold: &ColdStarts<'_>,
     bin_dir: &Path,
@@ -166,6 +171,7 @@ async fn functions(
         .as_object()
         .ok_or("devstack's state names no binaries")?;
     let mut measured = Vec::new();
+    let mut starts = Vec::new();
     for (binary, sample) in SAMPLES {
         let (logical_id, _) = binaries
             .iter()
@@ -180,9 +186,10 @@ async fn functions(
             .await?;
         print_figures(binary, &figures);
         measured.push(figures);
+        starts.push((binary, bin_dir.join(binary), environment, log));
     }
     let log = stack.logs.join("harness-bare-echo.txt");
-    let bare = cold
+    let mut bare = cold
         .measure(
             "bare-echo",
             &bin_dir.join("bare-echo"),
@@ -192,6 +199,25 @@ async fn functions(
         )
         .await?;
     print_figures("bare-echo (baseline)", &bare);
+    starts.push(("bare-echo", bin_dir.join("bare-echo"), BTreeMap::new(), log));
+
+    println!("Init alone, {INIT_ROUNDS} starts of each, interleaved (medians):");
+    cold.settle().await?;
+    let mut inits = vec![Vec::with_capacity(INIT_ROUNDS); starts.len()];
+    for _ in 0..INIT_ROUNDS {
+        for ((function, binary, environment, log), times) in starts.iter().zip(&mut inits) {
+            let init = harness::init_only(function, binary, environment, log).await?;
+            times.push(init.as_secs_f64() * 1000.0);
+        }
+    }
+    for (figures, times) in measured.iter_mut().chain([&mut bare]).zip(&mut inits) {
+        times.sort_by(f64::total_cmp);
+        figures.init_ms = times[times.len() / 2];
+        println!(
+            "  {:<22} init {:>5.2} ms",
+            figures.function, figures.init_ms
+        );
+    }
     Ok((measured, bare))
 }
 
@@ -204,6 +230,17 @@ struct ColdStarts<'a> {
 }
 
 impl ColdStarts<'_> {
+    /// Until the stack is quiet: what an earlier invocation set off would compete for the CPU.
+    async fn settle(&self) -> Result<(), Error> {
+        load::quiet(
+            self.http,
+            self.stack,
+            Duration::from_secs(1),
+            Duration::from_secs(60),
+        )
+        .await
+    }
+
     async fn measure(
         &self,
         function: &str,
@@ -214,13 +251,7 @@ impl ColdStarts<'_> {
     ) -> Result<harness::Figures, Error> {
         let mut runs = Vec::with_capacity(self.times);
         for _ in 0..self.times {
-            load::quiet(
-                self.http,
-                self.stack,
-                Duration::from_secs(1),
-                Duration::from_secs(60),
-            )
-            .await?;
+            self.settle().await?;
             runs.push(
                 harness::measure(function, binary, environment, event.to_vec().into(), log).await?,
             );

@@ -4,8 +4,8 @@ use std::fmt::Write;
 
 use serde::Serialize;
 
-use crate::Results;
 use crate::cost::{self, Line};
+use crate::{INIT_ROUNDS, Results};
 
 /// "About 1 KB" of logs per order: 1,024 bytes and a tenth more.
 const LOG_BYTES_PER_ORDER: f64 = 1.1 * 1024.0;
@@ -355,7 +355,7 @@ pub fn markdown(r: &Results) -> String {
     for f in r.functions.iter().chain([&r.bare]) {
         let _ = writeln!(
             out,
-            "| {} | {:.1} | {:.1} | {:.1} | {:.2} | {:.1} |",
+            "| {} | {:.1} | {:.2} | {:.1} | {:.2} | {:.1} |",
             f.function,
             f.binary_bytes as f64 / 1e6,
             f.init_ms,
@@ -364,6 +364,10 @@ pub fn markdown(r: &Results) -> String {
             f.peak_mib
         );
     }
+    let _ = writeln!(
+        out,
+        "\nInit: the median of {INIT_ROUNDS} starts of each binary, interleaved with the others' (process start to its first `GET /next`, stopped there). First and warm invocation: medians of the cold starts invoked on their sample events."
+    );
     table_head(
         &mut out,
         "Scale on paper (validated orders; quota divided by its use per order)",
