@@ -74,7 +74,8 @@ def test_the_outcome_is_posted_signed_and_verifiable(stack, receiver):
 
 def test_only_an_order_with_a_callback_url_reaches_the_notifier(stack, receiver):
     """Both outcomes are published; the rule sends the notifier only the one whose order has a
-    callback URL (`hasCallback`), so an order without one costs no delivery and no invocation.
+    callback URL (`outcomeDelivery: callback`), so an order without one costs no delivery and no
+    invocation.
     The notifier is stopped meanwhile and the test takes the queue's messages itself (each
     deleted once read: a receive counts towards the dead-letter queue)."""
     url, _ = receiver
@@ -96,7 +97,7 @@ def test_only_an_order_with_a_callback_url_reaches_the_notifier(stack, receiver)
                 detail = json.loads(message["Body"])["detail"]
                 seen[detail["orderId"]] = detail
                 sqs.delete_message(QueueUrl=queue, ReceiptHandle=message["ReceiptHandle"])
-        assert seen.get(called, {}).get("hasCallback") is True, seen
+        assert seen.get(called, {}).get("outcomeDelivery") == "callback", seen
         assert plain not in seen
     finally:
         stack.function("OrderNotifierFunction", "start")

@@ -259,9 +259,7 @@ pub struct OrderValidated {
     #[serde(flatten)]
     pub meta: EventMeta,
     pub total: Money,
-    /// Whether the order has a callback URL: only such outcomes go to the notifier.
-    #[serde(default)]
-    pub has_callback: bool,
+    pub outcome_delivery: OutcomeDelivery,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -270,9 +268,19 @@ pub struct OrderRejected {
     #[serde(flatten)]
     pub meta: EventMeta,
     pub reasons: Vec<String>,
-    /// Whether the order has a callback URL: only such outcomes go to the notifier.
-    #[serde(default)]
-    pub has_callback: bool,
+    pub outcome_delivery: OutcomeDelivery,
+}
+
+/// How an order's outcome reaches its client: `OrderDecidedRule` sends the notifier only
+/// `"callback"` outcomes. A string, not a boolean: CloudFormation has been reported to turn a
+/// boolean in an `EventPattern` into a string, which would match no event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum OutcomeDelivery {
+    /// POSTed to the order's callback URL.
+    Callback,
+    /// Nobody to call back: the client reads the order.
+    None,
 }
 
 /// An event together with where it belongs in the envelope.

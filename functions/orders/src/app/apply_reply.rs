@@ -4,7 +4,7 @@
 //! Their messages are read in `crate::entry::sqs::replies`.
 
 use chrono::Utc;
-use shared::language::events::{EventMeta, OrderRejected, OrderValidated};
+use shared::language::events::{EventMeta, OrderRejected, OrderValidated, OutcomeDelivery};
 use shared::platform::aws_error::{Classified, Retry};
 use shared::platform::dead_letter::DeadLetters;
 use shared::platform::envelope::EnvelopeError;
@@ -64,7 +64,11 @@ pub enum Applied {
 /// The `OrderValidated` or `OrderRejected` row for an order that just reached a terminal state.
 fn terminal_event(order: &Order, cause: &EventMeta) -> Result<Option<OutboxRecord>, ReplyError> {
     let meta = EventMeta::new(order.order_id, cause.correlation_id.clone());
-    let has_callback = order.callback_url.is_some();
+    let outcome_delivery = if order.callback_url.is_some() {
+        OutcomeDelivery::Callback
+    } else {
+        OutcomeDelivery::None
+    };
     let record = match order.status {
         OrderStatus::Validated => {
             // The state machine sets the total on the way to VALIDATED.
@@ -75,13 +79,13 @@ fn terminal_event(order: &Order, cause: &EventMeta) -> Result<Option<OutboxRecor
             OutboxRecord::of(&OrderValidated {
                 meta,
                 total,
-                has_callback,
+                outcome_delivery,
             })?
         }
         OrderStatus::Rejected => OutboxRecord::of(&OrderRejected {
             meta,
             reasons: order.rejection_reasons.clone(),
-            has_callback,
+            outcome_delivery,
         })?,
         _ => return Ok(None),
     };
@@ -621,8 +625,8 @@ mod tests {
     }
 
     #[test]
-    fn an_outcome_says_whether_its_order_has_a_callback_which_alone_sends_it_to_the_notifier() {
-        let has_callback = |url: Option<&str>, replies: &[Reply]| {
+    fn an_outcome_says_whether_it_is_delivered_by_callback_which_alone_sends_it_to_the_notifier() {
+        let delivery = |url: Option<&str>, replies: &[Reply]| {
             let placed = Order::place(Uuid::now_v7(), "c".into(), "r".into(), vec![], Utc::now());
             let mut order = Order {
                 callback_url: url.map(str::to_owned),
@@ -637,7 +641,7 @@ mod tests {
                 .unwrap()
                 .expect("decided");
             let detail: serde_json::Value = serde_json::from_str(&record.detail).unwrap();
-            (record.detail_type, detail["hasCallback"].clone())
+            (record.detail_type, detail["outcomeDelivery"].clone())
         };
         let rejected = [Reply::ConsumerValidationFailed {
             reason: "suspended".into(),
@@ -647,21 +651,22 @@ mod tests {
             Reply::OrderDetailsValidated { total: eur(1) },
         ];
         let url = Some("https://example.com/hooks");
+        let by = |how: &str| serde_json::Value::from(how);
         assert_eq!(
-            has_callback(None, &rejected),
-            ("OrderRejected".into(), false.into())
+            delivery(None, &rejected),
+            ("OrderRejected".into(), by("none"))
         );
         assert_eq!(
-            has_callback(url, &rejected),
-            ("OrderRejected".into(), true.into())
+            delivery(url, &rejected),
+            ("OrderRejected".into(), by("callback"))
         );
         assert_eq!(
-            has_callback(None, &validated),
-            ("OrderValidated".into(), false.into())
+            delivery(None, &validated),
+            ("OrderValidated".into(), by("none"))
         );
         assert_eq!(
-            has_callback(url, &validated),
-            ("OrderValidated".into(), true.into())
+            delivery(url, &validated),
+            ("OrderValidated".into(), by("callback"))
         );
     }
 

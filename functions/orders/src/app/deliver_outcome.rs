@@ -154,7 +154,7 @@ mod tests {
     use crate::domain::callback_urls::{Checked, Policy};
     use crate::domain::order::{Order, Reply, Transition, apply};
     use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
-    use shared::language::events::OrderRejected;
+    use shared::language::events::{OrderRejected, OutcomeDelivery};
     use shared::language::outbox::OutboxRecord;
     use shared::platform::batch::RetryLater;
     use shared::platform::dead_letter::memory::MemoryDeadLetters;
@@ -227,7 +227,11 @@ mod tests {
         let event = OrderRejected {
             meta: EventMeta::new(id, None),
             reasons: vec!["suspended".into()],
-            has_callback: callback_url.is_some(),
+            outcome_delivery: if callback_url.is_some() {
+                OutcomeDelivery::Callback
+            } else {
+                OutcomeDelivery::None
+            },
         };
         let body =
             json!({"version": "0", "id": "x", "detail-type": "OrderRejected", "source": "orders",
