@@ -83,6 +83,26 @@ def test_the_sdk_and_the_emulators_count_the_same_requests(stack, receiver):
     assert counted["OrderApiFunction DynamoDB.TransactWriteItems"] == 3
 
 
+def test_a_validator_reads_eventually_consistent_and_confirms_a_refusal_with_a_consistent_read(stack):
+    before = quiet(stack)
+    unknown = {**ORDER, "restaurantId": "restaurant-unknown-to-everyone"}
+    order_id = place(stack, unknown).json()["orderId"]
+    assert wait_for(stack, order_id, {"VALIDATED", "REJECTED"})["status"] == "REJECTED"
+    after = quiet(stack)
+
+    def delta(key: str) -> float:
+        return after["requests"].get(key, 0) - before["requests"].get(key, 0)
+
+    def read(function: str) -> tuple[float, float]:
+        key = f"{function} DynamoDB_20120810.GetItem"
+        return delta(key), delta(f"{key}.readUnits")
+
+    # The consumer may order: one read at half a unit. The restaurant is unknown: that read,
+    # then the consistent one that confirms the refusal.
+    assert read("ConsumerValidatorFunction") == (1, 0.5)
+    assert read("RestaurantValidatorFunction") == (2, 1.5)
+
+
 def test_every_number_of_every_record_is_a_metric_once_through_a_filter_or_emf(stack):
     """Across every record the session's functions wrote (the flows of the tests before this
     one too: rejections, callbacks, replica updates); the decision deadline's own stack checks

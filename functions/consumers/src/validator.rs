@@ -1,7 +1,7 @@
 //! The consumer validator: reads the consumer from this context's own table and answers.
 
 use shared::language::events::{
-    ConsumerValidated, ConsumerValidationFailed, Event, EventMeta, OrderCreated,
+    ConsumerValidated, ConsumerValidationFailed, Event, EventMeta, Money, OrderCreated,
 };
 use shared::owners::validation::{AnswerError, Validator};
 use shared::platform::bus::Entry;
@@ -25,31 +25,44 @@ impl ConsumerValidator {
     }
 }
 
+impl ConsumerValidator {
+    /// The consumer's verdict on `order`, read eventually consistent (half the read units); a
+    /// refusal is confirmed by a strongly consistent read, so that a consumer created or
+    /// reinstated a moment ago is not refused because a read lagged. A consumer suspended less
+    /// than about a second ago may still be seen as active: as if the order had come that much
+    /// earlier.
+    async fn verdict(
+        &self,
+        order: &OrderCreated,
+    ) -> Result<Result<Option<Money>, String>, AnswerError> {
+        let check = |consumer: Option<Consumer>| {
+            domain::check(&order.consumer_id, consumer.as_ref(), order.total.as_ref())
+        };
+        let verdict = check(self.consumers.get_eventually(&order.consumer_id).await?);
+        if verdict.is_ok() {
+            return Ok(verdict);
+        }
+        Ok(check(self.consumers.get(&order.consumer_id).await?))
+    }
+}
+
 impl Validator for ConsumerValidator {
     async fn answer(&self, order: &OrderCreated) -> Result<Entry, AnswerError> {
-        // Eventually consistent, at half the read units: a change less than about a second old
-        // may not be seen yet, as if the order had come that much earlier.
-        let consumer: Option<Consumer> = self.consumers.get_eventually(&order.consumer_id).await?;
-        Ok(
-            match domain::check(&order.consumer_id, consumer.as_ref(), order.total.as_ref()) {
-                Ok(order_limit) => {
-                    debug!(withinLimit = order_limit.is_some(), "consumer may order");
-                    Entry::of(&ConsumerValidated {
-                        meta: EventMeta::answering(&order.meta, ConsumerValidated::DETAIL_TYPE),
-                        order_limit,
-                    })?
-                }
-                Err(reason) => {
-                    info!(reason, "consumer may not order");
-                    Entry::of(&ConsumerValidationFailed {
-                        meta: EventMeta::answering(
-                            &order.meta,
-                            ConsumerValidationFailed::DETAIL_TYPE,
-                        ),
-                        reason,
-                    })?
-                }
-            },
-        )
+        Ok(match self.verdict(order).await? {
+            Ok(order_limit) => {
+                debug!(withinLimit = order_limit.is_some(), "consumer may order");
+                Entry::of(&ConsumerValidated {
+                    meta: EventMeta::answering(&order.meta, ConsumerValidated::DETAIL_TYPE),
+                    order_limit,
+                })?
+            }
+            Err(reason) => {
+                info!(reason, "consumer may not order");
+                Entry::of(&ConsumerValidationFailed {
+                    meta: EventMeta::answering(&order.meta, ConsumerValidationFailed::DETAIL_TYPE),
+                    reason,
+                })?
+            }
+        })
     }
 }

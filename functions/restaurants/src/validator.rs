@@ -2,7 +2,7 @@
 //! prices the order and answers.
 
 use shared::language::events::{
-    Event, EventMeta, OrderCreated, OrderDetailsValidated, OrderDetailsValidationFailed,
+    Event, EventMeta, Money, OrderCreated, OrderDetailsValidated, OrderDetailsValidationFailed,
 };
 use shared::owners::validation::{AnswerError, Validator};
 use shared::platform::bus::Entry;
@@ -26,39 +26,55 @@ impl RestaurantValidator {
     }
 }
 
-impl Validator for RestaurantValidator {
-    async fn answer(&self, order: &OrderCreated) -> Result<Entry, AnswerError> {
-        // Eventually consistent, at half the read units: a menu change less than about a second
-        // old may not be seen yet, as if the order had come that much earlier.
-        let restaurant: Option<Restaurant> = self
-            .restaurants
-            .get_eventually(&order.restaurant_id)
-            .await?;
-        Ok(
-            match domain::check(
+impl RestaurantValidator {
+    /// The restaurant's verdict on `order`, read eventually consistent (half the read units); a
+    /// refusal is confirmed by a strongly consistent read, so that a restaurant or menu item
+    /// added a moment ago is not refused because a read lagged. A change less than about a
+    /// second old may otherwise not be seen yet: as if the order had come that much earlier.
+    async fn verdict(
+        &self,
+        order: &OrderCreated,
+    ) -> Result<Result<Money, Vec<String>>, AnswerError> {
+        let check = |restaurant: Option<Restaurant>| {
+            domain::check(
                 &order.restaurant_id,
                 restaurant.as_ref(),
                 &order.line_items,
                 order.total.as_ref(),
-            ) {
-                Ok(total) => {
-                    debug!(total = %total, "order details valid");
-                    Entry::of(&OrderDetailsValidated {
-                        meta: EventMeta::answering(&order.meta, OrderDetailsValidated::DETAIL_TYPE),
-                        total,
-                    })?
-                }
-                Err(reasons) => {
-                    info!(?reasons, "order details invalid");
-                    Entry::of(&OrderDetailsValidationFailed {
-                        meta: EventMeta::answering(
-                            &order.meta,
-                            OrderDetailsValidationFailed::DETAIL_TYPE,
-                        ),
-                        reasons,
-                    })?
-                }
-            },
-        )
+            )
+        };
+        let verdict = check(
+            self.restaurants
+                .get_eventually(&order.restaurant_id)
+                .await?,
+        );
+        if verdict.is_ok() {
+            return Ok(verdict);
+        }
+        Ok(check(self.restaurants.get(&order.restaurant_id).await?))
+    }
+}
+
+impl Validator for RestaurantValidator {
+    async fn answer(&self, order: &OrderCreated) -> Result<Entry, AnswerError> {
+        Ok(match self.verdict(order).await? {
+            Ok(total) => {
+                debug!(total = %total, "order details valid");
+                Entry::of(&OrderDetailsValidated {
+                    meta: EventMeta::answering(&order.meta, OrderDetailsValidated::DETAIL_TYPE),
+                    total,
+                })?
+            }
+            Err(reasons) => {
+                info!(?reasons, "order details invalid");
+                Entry::of(&OrderDetailsValidationFailed {
+                    meta: EventMeta::answering(
+                        &order.meta,
+                        OrderDetailsValidationFailed::DETAIL_TYPE,
+                    ),
+                    reasons,
+                })?
+            }
+        })
     }
 }
