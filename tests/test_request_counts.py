@@ -84,23 +84,28 @@ def test_the_sdk_and_the_emulators_count_the_same_requests(stack, receiver):
 
 
 def test_a_validator_reads_eventually_consistent_and_confirms_a_refusal_with_a_consistent_read(stack):
-    before = quiet(stack)
-    unknown = {**ORDER, "restaurantId": "restaurant-unknown-to-everyone"}
-    order_id = place(stack, unknown).json()["orderId"]
-    assert wait_for(stack, order_id, {"VALIDATED", "REJECTED"})["status"] == "REJECTED"
-    after = quiet(stack)
+    def reads(body: dict) -> dict[str, tuple[float, float]]:
+        """Each validator's GetItems and read units for one order of `body`, which is rejected."""
+        before = quiet(stack)
+        order_id = place(stack, body).json()["orderId"]
+        assert wait_for(stack, order_id, {"VALIDATED", "REJECTED"})["status"] == "REJECTED"
+        after = quiet(stack)
 
-    def delta(key: str) -> float:
-        return after["requests"].get(key, 0) - before["requests"].get(key, 0)
+        def delta(key: str) -> float:
+            return after["requests"].get(key, 0) - before["requests"].get(key, 0)
 
-    def read(function: str) -> tuple[float, float]:
-        key = f"{function} DynamoDB_20120810.GetItem"
-        return delta(key), delta(f"{key}.readUnits")
+        return {function: (delta(f"{function} DynamoDB_20120810.GetItem"),
+                           delta(f"{function} DynamoDB_20120810.GetItem.readUnits"))
+                for function in ("ConsumerValidatorFunction", "RestaurantValidatorFunction")}
 
-    # The consumer may order: one read at half a unit. The restaurant is unknown: that read,
-    # then the consistent one that confirms the refusal.
-    assert read("ConsumerValidatorFunction") == (1, 0.5)
-    assert read("RestaurantValidatorFunction") == (2, 1.5)
+    # A validator that accepts reads once, at half a unit. One that refuses (the consumer or the
+    # restaurant is unknown to everyone, so the replica let the order through) reads again,
+    # consistently, to confirm. So does the consumer's when it answers with a limit the order
+    # must keep to: the unknown restaurant's order came unpriced, and consumer-1 has a limit.
+    assert reads({**ORDER, "restaurantId": "restaurant-unknown-to-everyone"}) == {
+        "ConsumerValidatorFunction": (2, 1.5), "RestaurantValidatorFunction": (2, 1.5)}
+    assert reads({**ORDER, "consumerId": "consumer-unknown-to-everyone"}) == {
+        "ConsumerValidatorFunction": (2, 1.5), "RestaurantValidatorFunction": (1, 0.5)}
 
 
 def test_every_number_of_every_record_is_a_metric_once_through_a_filter_or_emf(stack):

@@ -26,11 +26,11 @@ impl ConsumerValidator {
 }
 
 impl ConsumerValidator {
-    /// The consumer's verdict on `order`, read eventually consistent (half the read units); a
-    /// refusal is confirmed by a strongly consistent read, so that a consumer created or
-    /// reinstated a moment ago is not refused because a read lagged. A consumer suspended less
-    /// than about a second ago may still be seen as active: as if the order had come that much
-    /// earlier.
+    /// The consumer's verdict on `order`, read eventually consistent (half the read units). A
+    /// refusal, or a limit the order must keep to, is confirmed by a strongly consistent read,
+    /// so that a consumer created, reinstated or given a higher limit a moment ago is not held
+    /// to what a lagging read saw. A consumer suspended less than about a second ago may still
+    /// be seen as active: as if the order had come that much earlier.
     async fn verdict(
         &self,
         order: &OrderCreated,
@@ -39,7 +39,7 @@ impl ConsumerValidator {
             domain::check(&order.consumer_id, consumer.as_ref(), order.total.as_ref())
         };
         let verdict = check(self.consumers.get_eventually(&order.consumer_id).await?);
-        if verdict.is_ok() {
+        if verdict == Ok(None) {
             return Ok(verdict);
         }
         Ok(check(self.consumers.get(&order.consumer_id).await?))

@@ -259,6 +259,7 @@ pub struct OrderValidated {
     #[serde(flatten)]
     pub meta: EventMeta,
     pub total: Money,
+    #[serde(default)]
     pub outcome_delivery: OutcomeDelivery,
 }
 
@@ -268,16 +269,19 @@ pub struct OrderRejected {
     #[serde(flatten)]
     pub meta: EventMeta,
     pub reasons: Vec<String>,
+    #[serde(default)]
     pub outcome_delivery: OutcomeDelivery,
 }
 
 /// How an order's outcome reaches its client: `OrderDecidedRule` sends the notifier only
 /// `"callback"` outcomes. A string, not a boolean: CloudFormation has been reported to turn a
-/// boolean in an `EventPattern` into a string, which would match no event.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+/// boolean in an `EventPattern` into a string, which would match no event. An outcome written
+/// before the field existed reads as `Callback`: its order may have one.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub enum OutcomeDelivery {
     /// POSTed to the order's callback URL.
+    #[default]
     Callback,
     /// Nobody to call back: the client reads the order.
     None,
@@ -379,6 +383,17 @@ mod tests {
     }
     use serde::de::DeserializeOwned;
     use serde_json::Value;
+
+    #[test]
+    fn an_outcome_from_before_outcome_delivery_reads_as_delivered_by_callback() {
+        let mut detail: Value =
+            serde_json::from_str(include_str!("../../samples/OrderValidated.json")).unwrap();
+        detail.as_object_mut().unwrap().remove("outcomeDelivery");
+        let event: OrderValidated = serde_json::from_value(detail).unwrap();
+        assert_eq!(event.outcome_delivery, OutcomeDelivery::Callback);
+        let none = serde_json::to_value(OutcomeDelivery::None).unwrap();
+        assert_eq!(none, "none");
+    }
 
     /// Each sample in `samples/` is the `detail` of one event exactly as it travels. Decoding it
     /// and encoding it again must give the same JSON, so the Rust types and the documented

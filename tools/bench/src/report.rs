@@ -118,7 +118,10 @@ pub fn targets(r: &Results) -> Vec<Target> {
             met: rate.outcome_ms.p50 <= 2.0 * r.outcome_floor_p50_ms
                 && rate.undecided == 0
                 && rate.rejected == 0,
-            why: None,
+            why: Some(format!(
+                "{} of {} orders undecided, {} rejected (a deadline passed)",
+                rate.undecided, rate.accepted, rate.rejected
+            )),
         });
     }
     let log_bytes = cost::log_bytes_per_order(&r.validated.cost);

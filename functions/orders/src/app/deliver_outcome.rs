@@ -296,6 +296,21 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn an_outcome_written_before_outcome_delivery_existed_is_delivered_too() {
+        let store = MemoryStore::default();
+        let (id, body) = decided(&store, Some("https://hooks.example.com/orders")).await;
+        let mut envelope: Value = serde_json::from_str(&body).unwrap();
+        let detail = envelope["detail"].as_object_mut().unwrap();
+        assert!(detail.remove("outcomeDelivery").is_some());
+        let (notifier, receiver, dead_letters) = notifier(store, "93.184.215.14", 204);
+        assert_eq!(failures(&notifier, envelope.to_string()).await, 0);
+        assert!(dead_letters.sent.lock().unwrap().is_empty());
+        let got = receiver.got.lock().unwrap().clone();
+        let sent: Value = serde_json::from_slice(&got[0].1).unwrap();
+        assert_eq!(sent["data"]["orderId"], id.to_string());
+    }
+
+    #[tokio::test]
     async fn a_decided_order_is_posted_to_its_callback_signed() {
         let store = MemoryStore::default();
         let (id, body) = decided(&store, Some("https://hooks.example.com/orders")).await;

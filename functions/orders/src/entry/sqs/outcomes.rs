@@ -50,9 +50,12 @@ impl<S: OrderStore + GenerationStore, R: Resolver, D: Deliverer, L: DeadLetters,
 
     fn decode(&self, message: &SqsMessage) -> Result<Decided, NotifyError> {
         let envelope = Envelope::from_message(message)?;
+        // Only the metadata: the delivery reads the order itself, so an outcome of any version
+        // (one written before `outcomeDelivery`, say) is delivered all the same.
         let meta = match envelope.detail_type.as_str() {
-            OrderValidated::DETAIL_TYPE => envelope.detail::<OrderValidated>()?.meta,
-            OrderRejected::DETAIL_TYPE => envelope.detail::<OrderRejected>()?.meta,
+            OrderValidated::DETAIL_TYPE | OrderRejected::DETAIL_TYPE => {
+                envelope.detail::<EventMeta>()?
+            }
             other => return Err(NotifyError::UnexpectedEvent(other.to_owned())),
         };
         Ok(Decided {
