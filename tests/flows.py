@@ -35,6 +35,14 @@ def wait_for(stack, order_id: str, statuses: set[str], timeout: float = 30) -> d
         time.sleep(0.1)
 
 
+def wait_for_deliveries(got: list, count: int, timeout: float = 20) -> None:
+    """Until a test's webhook receiver (the `receiver` fixture) has taken `count` deliveries."""
+    deadline = time.time() + timeout
+    while len(got) < count and time.time() < deadline:
+        time.sleep(0.1)
+    assert len(got) >= count, got
+
+
 def queue_depth(stack, queue: str) -> int:
     attributes = stack.client("sqs").get_queue_attributes(
         QueueUrl=stack.name(queue), AttributeNames=["ApproximateNumberOfMessages",

@@ -14,7 +14,7 @@ from datetime import datetime, timezone
 import pytest
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
-from flows import ORDER, place, terminal_rows, wait_for
+from flows import ORDER, place, terminal_rows, wait_for, wait_for_deliveries
 
 
 def verifies(secret: str, headers: dict[str, str], body: bytes) -> bool:
@@ -34,13 +34,6 @@ def webhook_secret(stack, consumer: str = "consumer-1", as_operator: bool = Fals
     assert answer.status_code == 200, answer.text
     assert answer.headers["cache-control"] == "no-store"
     return answer.json()["secret"]
-
-
-def wait_for_deliveries(got: list, count: int, timeout: float = 20) -> None:
-    deadline = time.time() + timeout
-    while len(got) < count and time.time() < deadline:
-        time.sleep(0.1)
-    assert len(got) >= count, got
 
 
 def test_the_outcome_is_posted_signed_and_verifiable(stack, receiver):

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import requests
 
-from flows import ORDER, place, wait_for
+from flows import ORDER, place, wait_for, wait_for_deliveries
 from metric_filters import assert_every_number_is_a_metric_once, records
 
 # The meter names an operation by its wire target; the SDK by the service's model name.
@@ -70,10 +70,7 @@ def test_the_sdk_and_the_emulators_count_the_same_requests(stack, receiver):
     for body in (ORDER, ORDER, {**ORDER, "callbackUrl": url}):
         order_id = place(stack, body).json()["orderId"]
         assert wait_for(stack, order_id, {"VALIDATED", "REJECTED"})["status"] == "VALIDATED"
-    deadline = time.time() + 20
-    while not got and time.time() < deadline:
-        time.sleep(0.1)
-    assert got, "the outcome was not delivered"
+    wait_for_deliveries(got, 1)
     after = quiet(stack)
 
     counted = sdk_counts(stack, sizes)

@@ -38,11 +38,11 @@ impl ConsumerValidator {
         let check = |consumer: Option<Consumer>| {
             domain::check(&order.consumer_id, consumer.as_ref(), order.total.as_ref())
         };
-        let verdict = check(self.consumers.get_eventually(&order.consumer_id).await?);
-        if verdict == Ok(None) {
-            return Ok(verdict);
-        }
-        Ok(check(self.consumers.get(&order.consumer_id).await?))
+        let settled = |verdict: &Result<Option<Money>, String>| *verdict == Ok(None);
+        Ok(self
+            .consumers
+            .judged(&order.consumer_id, check, settled)
+            .await?)
     }
 }
 

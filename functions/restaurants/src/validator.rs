@@ -43,15 +43,10 @@ impl RestaurantValidator {
                 order.total.as_ref(),
             )
         };
-        let verdict = check(
-            self.restaurants
-                .get_eventually(&order.restaurant_id)
-                .await?,
-        );
-        if verdict.is_ok() {
-            return Ok(verdict);
-        }
-        Ok(check(self.restaurants.get(&order.restaurant_id).await?))
+        Ok(self
+            .restaurants
+            .judged(&order.restaurant_id, check, Result::is_ok)
+            .await?)
     }
 }
 

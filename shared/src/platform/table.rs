@@ -73,6 +73,22 @@ impl Table {
         self.read(key, false).await
     }
 
+    /// `judge` of the item read eventually consistent (half the read units); when that verdict
+    /// is not `settled`, `judge` of the item read again strongly consistent, so that a verdict
+    /// that must not rest on a lagging read (a refusal, say) comes from the latest item.
+    pub async fn judged<T: DeserializeOwned, V>(
+        &self,
+        key: &str,
+        judge: impl Fn(Option<T>) -> V,
+        settled: impl Fn(&V) -> bool,
+    ) -> Result<V, TableError> {
+        let verdict = judge(self.get_eventually(key).await?);
+        if settled(&verdict) {
+            return Ok(verdict);
+        }
+        Ok(judge(self.get(key).await?))
+    }
+
     async fn read<T: DeserializeOwned>(
         &self,
         key: &str,

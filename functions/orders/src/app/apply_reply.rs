@@ -651,23 +651,17 @@ mod tests {
             Reply::OrderDetailsValidated { total: eur(1) },
         ];
         let url = Some("https://example.com/hooks");
-        let by = |how: &str| serde_json::Value::from(how);
-        assert_eq!(
-            delivery(None, &rejected),
-            ("OrderRejected".into(), by("none"))
-        );
-        assert_eq!(
-            delivery(url, &rejected),
-            ("OrderRejected".into(), by("callback"))
-        );
-        assert_eq!(
-            delivery(None, &validated),
-            ("OrderValidated".into(), by("none"))
-        );
-        assert_eq!(
-            delivery(url, &validated),
-            ("OrderValidated".into(), by("callback"))
-        );
+        for (url, replies, detail_type, how) in [
+            (None, &rejected[..], "OrderRejected", "none"),
+            (url, &rejected[..], "OrderRejected", "callback"),
+            (None, &validated[..], "OrderValidated", "none"),
+            (url, &validated[..], "OrderValidated", "callback"),
+        ] {
+            assert_eq!(
+                delivery(url, replies),
+                (detail_type.to_owned(), serde_json::Value::from(how))
+            );
+        }
     }
 
     #[test]
